@@ -1,0 +1,5 @@
+"""dxorg: declarative GitOps reconciler for DNAnexus Platform organizations."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

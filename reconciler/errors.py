@@ -1,0 +1,164 @@
+"""The error tree. The core raises these; only the CLI turns them into exit codes.
+
+    DxorgError                      every error a user can cause or meet; exit 1
+    ├── ManifestError               bad manifests: carries every Problem found
+    ├── ConfigError                 cannot find or read the platform configuration
+    ├── UnsafePlanError             a plan whose safety rails are violated
+    ├── StalePlanError              a saved plan whose live objects have changed
+    ├── ReadIncompleteError         a live read failed or came back partial (fail closed)
+    ├── WriteRefusedError           a write attempted through a read-only client
+    └── ApiError                    the platform answered with an error (or never answered)
+        ├── InvalidAuthentication, PermissionDenied, ResourceNotFound, InvalidInput,
+        │   InvalidState, InvalidType, MalformedJSON, OrgExpired, SpendingLimitExceeded,
+        │   RateLimitConditional, InternalError, ServiceUnavailable
+        └── TransportError          no usable answer (connection refused, dropped, timed out)
+
+Messages never contain a token: the client builds them from the route and the
+platform's error body only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DxorgError(Exception):
+    """Base of every error dxorg reports to the user without a traceback."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a manifest, with its position (1-based line and column)."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class ManifestError(DxorgError):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class ConfigError(DxorgError):
+    pass
+
+
+class UnsafePlanError(DxorgError):
+    pass
+
+
+class StalePlanError(DxorgError):
+    pass
+
+
+class ReadIncompleteError(DxorgError):
+    pass
+
+
+class WriteRefusedError(DxorgError):
+    pass
+
+
+class ApiError(DxorgError):
+    """An error answer from the platform, or no answer at all.
+
+    `route` is the API route called (e.g. ``/org-demo/invite``), `error_type` the
+    platform's error type, `status` the HTTP status (None if there was no response).
+    """
+
+    def __init__(
+        self,
+        route: str,
+        message: str,
+        *,
+        error_type: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+        details: object = None,
+    ) -> None:
+        self.route = route
+        self.error_type = error_type or type(self).__name__
+        self.status = status
+        self.request_id = request_id
+        self.details = details
+        self.api_message = message
+        where = f"{route}: " if route else ""
+        code = f" (HTTP {status})" if status is not None else ""
+        super().__init__(f"{where}{self.error_type}: {message}{code}")
+
+
+class InvalidAuthentication(ApiError):
+    pass
+
+
+class PermissionDenied(ApiError):
+    pass
+
+
+class ResourceNotFound(ApiError):
+    pass
+
+
+class InvalidInput(ApiError):
+    pass
+
+
+class InvalidState(ApiError):
+    pass
+
+
+class InvalidType(ApiError):
+    pass
+
+
+class MalformedJSON(ApiError):
+    pass
+
+
+class OrgExpired(ApiError):
+    pass
+
+
+class SpendingLimitExceeded(ApiError):
+    pass
+
+
+class RateLimitConditional(ApiError):
+    pass
+
+
+class InternalError(ApiError):
+    pass
+
+
+class ServiceUnavailable(ApiError):
+    pass
+
+
+class TransportError(ApiError):
+    """No usable HTTP answer: refused, reset, dropped, timed out, or an unparseable body."""
+
+
+API_ERRORS_BY_TYPE: dict[str, type[ApiError]] = {
+    cls.__name__: cls
+    for cls in (
+        InvalidAuthentication,
+        PermissionDenied,
+        ResourceNotFound,
+        InvalidInput,
+        InvalidState,
+        InvalidType,
+        MalformedJSON,
+        OrgExpired,
+        SpendingLimitExceeded,
+        RateLimitConditional,
+        InternalError,
+        ServiceUnavailable,
+    )
+}

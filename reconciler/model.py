@@ -1,0 +1,256 @@
+"""Frozen records shared by the core: what the manifests want and what the platform has.
+
+Identity is the natural key, normalised once at the edge: user ids are ``user-<lower>``,
+org ids ``org-...``. ``None`` on a desired field means *unmanaged*: dxorg never changes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+Level = Literal["ADMIN", "MEMBER"]
+ProjectAccess = Literal["ADMINISTER", "CONTRIBUTE", "UPLOAD", "VIEW", "NONE"]
+MembershipMode = Literal["authoritative", "additive"]
+
+LEVELS: tuple[str, ...] = ("ADMIN", "MEMBER")
+PROJECT_ACCESS_LEVELS: tuple[str, ...] = ("NONE", "VIEW", "UPLOAD", "CONTRIBUTE", "ADMINISTER")
+ORG_POLICY_KEYS: tuple[str, ...] = (
+    "memberListVisibility",
+    "restrictProjectTransfer",
+    "jobReuse",
+    "detailedJobMetricsCollectDefault",
+)
+# The four budgeted collections of removals (see SafetySettings).
+BUDGET_COLLECTIONS: tuple[str, ...] = ("members", "levels", "projectAccess", "appAccess")
+
+
+def normalise_user_id(name: str) -> str:
+    """A handle or user id, the way `dx` normalises it: lower case with a ``user-`` prefix."""
+    lowered = name.strip().lower()
+    return lowered if lowered.startswith("user-") else f"user-{lowered}"
+
+
+def project_access_rank(access: str) -> int:
+    return PROJECT_ACCESS_LEVELS.index(access)
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a value came from, for messages: file and 1-based line."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Access:
+    """A member's complete access, as the platform stores it.
+
+    ADMIN always carries full access; `Access.admin()` builds it.
+    """
+
+    level: Level
+    allow_billable_activities: bool
+    app_access: bool
+    project_access: ProjectAccess
+
+    @staticmethod
+    def admin() -> Access:
+        return Access("ADMIN", True, True, "ADMINISTER")
+
+
+# ---------------------------------------------------------------- desired state
+
+
+@dataclass(frozen=True)
+class DesiredMember:
+    """One member as the manifest wants it. Flags are ``None`` when unmanaged.
+
+    For level ADMIN the flags are always ``None`` (the platform forces full access).
+    Member defaults (org and fleet) are already folded in by the manifest loader.
+    """
+
+    user_id: str
+    level: Level
+    allow_billable_activities: bool | None = None
+    app_access: bool | None = None
+    project_access: ProjectAccess | None = None
+    where: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Membership:
+    """The members section. `mode` says who owns the list:
+
+    - authoritative: a live member not listed here is removed (subject to the rails);
+    - additive: listed members are added and updated, nobody is ever removed.
+    """
+
+    mode: MembershipMode
+    members: Mapping[str, DesiredMember]
+    protected: frozenset[str] = frozenset()
+    required_admins: frozenset[str] = frozenset()
+    # An authoritative empty list removes everyone; only when the file says so.
+    allow_empty: bool = False
+
+
+@dataclass(frozen=True)
+class ProjectSelector:
+    """Which org projects a self-grant covers: by id, exact name, glob on name, or all."""
+
+    kind: Literal["id", "name", "glob", "all"]
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class AppSelector:
+    """Which org apps a self-grant covers: by id (app-<hash>), exact name, glob, or all."""
+
+    kind: Literal["id", "name", "glob", "all"]
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class ProjectGrant:
+    selector: ProjectSelector
+    expires: date | None = None
+    reason: str | None = None
+    where: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class AppGrant:
+    selector: AppSelector
+    expires: date | None = None
+    reason: str | None = None
+    where: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class SelfGrants:
+    """Admin self-grants. `admin` is None for "the user the token belongs to"."""
+
+    admin: str | None
+    projects: tuple[ProjectGrant, ...] = ()
+    apps: tuple[AppGrant, ...] = ()
+
+
+@dataclass(frozen=True)
+class Forwarding:
+    """Job-log forwarding to Splunk HEC. The token is only ever named by an env variable."""
+
+    enabled: bool
+    url: str | None = None
+    token_env: str | None = None
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    """An account to provision for the org (`user/new`, then the org invite)."""
+
+    username: str
+    email: str
+    first: str
+    last: str
+    middle: str | None = None
+    level: Level = "MEMBER"
+    allow_billable_activities: bool = False
+    app_access: bool = True
+    project_access: ProjectAccess = "CONTRIBUTE"
+    set_bill_to: bool = False
+    where: Location | None = field(default=None, compare=False)
+
+    @property
+    def user_id(self) -> str:
+        return normalise_user_id(self.username)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much of one collection a plan may remove: both limits apply when set."""
+
+    count: int | None = None
+    percent: float | None = None
+
+
+DEFAULT_BUDGETS: Mapping[str, Budget] = {
+    "members": Budget(count=10, percent=25.0),
+    "levels": Budget(count=5, percent=25.0),
+    "projectAccess": Budget(count=20, percent=25.0),
+    "appAccess": Budget(count=20, percent=25.0),
+}
+
+
+@dataclass(frozen=True)
+class SafetySettings:
+    min_admins: int = 2
+    budgets: Mapping[str, Budget] = field(default_factory=lambda: dict(DEFAULT_BUDGETS))
+
+
+@dataclass(frozen=True)
+class DesiredOrg:
+    """One org manifest, validated and normalised. Sections left out are ``None``."""
+
+    org_id: str
+    source: str
+    name: str | None = None
+    policies: Mapping[str, object] = field(default_factory=dict)
+    membership: Membership | None = None
+    self_grants: SelfGrants | None = None
+    forwarding: Forwarding | None = None
+    provisioning: tuple[NewAccount, ...] = ()
+    safety: SafetySettings = field(default_factory=SafetySettings)
+
+
+# ---------------------------------------------------------------- live state
+
+
+@dataclass(frozen=True)
+class LiveMember:
+    user_id: str
+    access: Access
+    name: str | None = None  # "First Last", when the read described users
+
+
+@dataclass(frozen=True)
+class LiveProject:
+    project_id: str
+    name: str
+    level: str | None  # the caller's (or the grant admin's) access, None if not a member
+
+
+@dataclass(frozen=True)
+class LiveApp:
+    app_id: str
+    name: str
+    version: str
+    developers: tuple[str, ...] | None = None  # None: not read (no grant names this app)
+
+
+@dataclass(frozen=True)
+class LiveForwarding:
+    url: str | None
+    token_signature: str | None  # sha256 hex of the token, as the platform reports it
+
+
+@dataclass(frozen=True)
+class LiveOrg:
+    """Everything one read of an org returned, plus fingerprints of each object read."""
+
+    org_id: str
+    name: str
+    caller: str
+    caller_level: str | None
+    policies: Mapping[str, object]
+    members: Mapping[str, LiveMember]
+    projects: tuple[LiveProject, ...]
+    apps: tuple[LiveApp, ...]
+    forwarding: LiveForwarding | None
+    expires_at: int | None = None  # ms since the epoch
+    fingerprints: Mapping[str, str] = field(default_factory=dict)
