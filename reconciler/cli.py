@@ -1,19 +1,27 @@
 """The `dxorg` command line: options in, one library call, output, exit code.
 
 This is the only module that knows about typer, and `main()` is the one error
-boundary: DxorgError -> message on stderr, exit 1; Ctrl-C -> 130. A traceback
-means a bug in dxorg, never a user mistake.
+boundary: DxorgError -> message on stderr, exit 1 (Typer itself maps usage errors
+to 2 and Ctrl-C to 130). A traceback means a bug in dxorg, never a user mistake.
 """
 
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from reconciler.apply import DEFAULT_JOURNAL
 from reconciler.errors import DxorgError, ManifestError
+from reconciler.sandbox import DEFAULT_SEED, DEFAULT_STATE
+
+if TYPE_CHECKING:
+    from reconciler.manifest import Fleet
+    from reconciler.plan import Plan, Step
+    from reconciler.platform import ReadClient
 
 app = typer.Typer(
     name="dxorg",
@@ -56,6 +64,258 @@ def emulator_serve(
     )
 
 
+# ---------------------------------------------------------------- where the platform is
+
+SandboxOpt = Annotated[
+    bool,
+    typer.Option("--sandbox", help="Run against the embedded emulator (state in --sandbox-state)."),
+]
+SandboxStateOpt = Annotated[Path, typer.Option(help="The sandbox's SQLite state file.")]
+SandboxSeedOpt = Annotated[Path, typer.Option(help="Seed loaded into an empty sandbox.")]
+HostOpt = Annotated[
+    str | None, typer.Option("--apiserver-host", help="API server host (default: as dx finds it).")
+]
+PortOpt = Annotated[int | None, typer.Option("--apiserver-port", help="API server port.")]
+ProtocolOpt = Annotated[str | None, typer.Option("--apiserver-protocol", help="http or https.")]
+
+
+def _client(
+    *,
+    write: bool,
+    sandbox: bool,
+    sandbox_state: Path,
+    sandbox_seed: Path,
+    host: str | None,
+    port: int | None,
+    protocol: str | None,
+) -> ReadClient:
+    """A read-only client, or a write client for apply: the only place either is made."""
+    from reconciler.platform import ConfigOverrides, ReadClient, WriteClient, discover
+
+    transport = None
+    if sandbox:
+        from reconciler.sandbox import open_sandbox
+
+        transport, config = open_sandbox(sandbox_state, sandbox_seed)
+    else:
+        config = discover(overrides=ConfigOverrides(protocol=protocol, host=host, port=port))
+    cls = WriteClient if write else ReadClient
+    return cls(config, transport=transport)
+
+
+def _load(paths: list[Path]) -> Fleet:
+    from reconciler.manifest import load_fleet
+
+    return load_fleet(paths)
+
+
+# ---------------------------------------------------------------- plan
+
+FormatOpt = Annotated[str, typer.Option("--format", help="text, markdown or json.")]
+OrgOpt = Annotated[list[str] | None, typer.Option("--org", help="Only this org (repeatable).")]
+OverrideOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--override",
+        help="Accept a violated safety rule: min-admins, budget.members, budget.levels, "
+        "budget.projectAccess, budget.appAccess (repeatable; recorded in the plan).",
+    ),
+]
+SkipRemovalsOpt = Annotated[
+    bool, typer.Option("--skip-removals", help="Leave out every action that removes access.")
+]
+
+
+def _check_overrides(overrides: list[str]) -> None:
+    from reconciler.planning import OVERRIDABLE_RULES
+
+    unknown = sorted(set(overrides) - set(OVERRIDABLE_RULES))
+    if unknown:
+        raise DxorgError(
+            f"--override {', '.join(unknown)}: not an overridable rule "
+            f"(choose from {', '.join(OVERRIDABLE_RULES)})"
+        )
+
+
+def _render(plan: Plan, fmt: str) -> str:
+    from reconciler.render.markdown import render_markdown
+    from reconciler.render.plan_json import dumps_plan
+    from reconciler.render.text import render_text
+
+    if fmt == "text":
+        return render_text(plan, colour=sys.stdout.isatty())
+    if fmt == "markdown":
+        return "\n\n---\n\n".join(render_markdown(plan)) + "\n"
+    if fmt == "json":
+        return dumps_plan(plan)
+    raise DxorgError(f"--format {fmt}: choose text, markdown or json")
+
+
+@app.command("plan")
+def plan_command(
+    paths: Annotated[list[Path], typer.Argument(help="Manifest files or directories.")],
+    org: OrgOpt = None,
+    fmt: FormatOpt = "text",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Save the JSON plan here, for apply --plan.")
+    ] = None,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes.")
+    ] = False,
+    override: OverrideOpt = None,
+    skip_removals: SkipRemovalsOpt = False,
+    sandbox: SandboxOpt = False,
+    sandbox_state: SandboxStateOpt = DEFAULT_STATE,
+    sandbox_seed: SandboxSeedOpt = DEFAULT_SEED,
+    apiserver_host: HostOpt = None,
+    apiserver_port: PortOpt = None,
+    apiserver_protocol: ProtocolOpt = None,
+) -> None:
+    """Show the ordered API calls that would make the live orgs match the manifests.
+
+    Exit 0: no changes; 2: changes (with --detailed-exitcode); 1: an error or a safety violation.
+    """
+    from reconciler.plan_fleet import plan_fleet
+    from reconciler.render.plan_json import dumps_plan
+
+    overrides = override or []
+    _check_overrides(overrides)
+    if fmt not in ("text", "markdown", "json"):
+        raise DxorgError(f"--format {fmt}: choose text, markdown or json")
+    fleet = _load(paths)
+    with _client(
+        write=False,
+        sandbox=sandbox,
+        sandbox_state=sandbox_state,
+        sandbox_seed=sandbox_seed,
+        host=apiserver_host,
+        port=apiserver_port,
+        protocol=apiserver_protocol,
+    ) as client:
+        plan = plan_fleet(fleet, client, only=org, overrides=overrides, skip_removals=skip_removals)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(dumps_plan(plan), encoding="utf-8")
+    typer.echo(_render(plan, fmt), nl=False)
+    if plan.has_errors or not plan.applyable:
+        raise typer.Exit(1)
+    if detailed_exitcode and plan.has_changes:
+        raise typer.Exit(2)
+
+
+# ---------------------------------------------------------------- apply
+
+
+@app.command("apply")
+def apply_command(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Manifest files or directories (plans them first).")
+    ] = None,
+    plan_file: Annotated[
+        Path | None, typer.Option("--plan", help="Apply exactly this saved JSON plan.")
+    ] = None,
+    org: OrgOpt = None,
+    auto_approve: Annotated[
+        bool, typer.Option("--auto-approve", help="Do not ask for confirmation (for CI).")
+    ] = False,
+    journal: Annotated[
+        Path, typer.Option("--journal", help="Append-only JSON Lines audit journal.")
+    ] = DEFAULT_JOURNAL,
+    override: OverrideOpt = None,
+    skip_removals: SkipRemovalsOpt = False,
+    sandbox: SandboxOpt = False,
+    sandbox_state: SandboxStateOpt = DEFAULT_STATE,
+    sandbox_seed: SandboxSeedOpt = DEFAULT_SEED,
+    apiserver_host: HostOpt = None,
+    apiserver_port: PortOpt = None,
+    apiserver_protocol: ProtocolOpt = None,
+) -> None:
+    """Make the changes a plan shows, then verify.
+
+    Exit 0: converged; 2: applied but the org still differs; 1: an error, a refused
+    (unsafe or stale) plan, or a failed action.
+    """
+    import os
+
+    from reconciler.apply import Journal, apply_plan
+    from reconciler.plan_fleet import plan_fleet, token_signatures
+    from reconciler.planning import PlanOptions
+    from reconciler.platform import WriteClient
+    from reconciler.render.plan_json import load_plan
+    from reconciler.render.text import render_text
+
+    overrides = override or []
+    _check_overrides(overrides)
+    if plan_file is None and not paths:
+        raise DxorgError(
+            "give manifest paths to plan and apply, or --plan FILE to apply a saved plan"
+        )
+    if plan_file is not None and paths:
+        raise DxorgError("give either manifest paths or --plan FILE, not both")
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if not auto_approve and not interactive:
+        raise DxorgError("not a terminal: refusing to apply without --auto-approve")
+
+    with _client(
+        write=True,
+        sandbox=sandbox,
+        sandbox_state=sandbox_state,
+        sandbox_seed=sandbox_seed,
+        host=apiserver_host,
+        port=apiserver_port,
+        protocol=apiserver_protocol,
+    ) as client:
+        assert isinstance(client, WriteClient)
+        if plan_file is not None:
+            plan = load_plan(plan_file)
+            fleet = _load(sorted({Path(o.source) for o in plan.orgs}))
+        else:
+            fleet = _load(paths or [])
+            plan = plan_fleet(
+                fleet, client, only=org, overrides=overrides, skip_removals=skip_removals
+            )
+        typer.echo(render_text(plan, colour=sys.stdout.isatty()), nl=False)
+        if not plan.has_changes and plan.applyable:
+            return
+        if not auto_approve and not typer.confirm("Apply these changes?", default=False):
+            raise DxorgError("not applied: not confirmed")
+        options = PlanOptions.at(
+            datetime.now(UTC),
+            token_signatures=token_signatures(list(fleet.orgs.values()), os.environ),
+            overrides=frozenset(plan.overrides),
+            skip_removals=plan.skip_removals,
+        )
+
+        def progress(org_id: str, step: Step, status: str, detail: str | None) -> None:
+            suffix = f": {detail}" if detail else ""
+            typer.echo(f"{status:>7} {step.id} {step.call.route}{suffix}", err=False)
+
+        report = apply_plan(
+            plan,
+            client,
+            fleet.orgs,
+            options=options,
+            journal=Journal(journal),
+            env=os.environ,
+            overrides=frozenset(overrides),
+            progress=progress,
+        )
+    for org_report in report.orgs:
+        if org_report.error:
+            typer.echo(f"{org_report.org_id}: error: {org_report.error}", err=True)
+        for outcome in org_report.outcomes:
+            if outcome.status != "done":
+                typer.echo(
+                    f"{org_report.org_id}: {outcome.status}: {outcome.action_id}: {outcome.detail}",
+                    err=True,
+                )
+        for remaining in org_report.remaining:
+            typer.echo(f"{org_report.org_id}: still differs: {remaining}")
+    typer.echo(report.summary())
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
+
+
 @app.command("validate")
 def validate(
     paths: Annotated[list[Path], typer.Argument(help="Manifest files or directories.")],
@@ -68,8 +328,10 @@ def validate(
 
 
 def main() -> None:
+    """The error boundary. Typer's standalone mode handles usage errors (exit 2) and
+    typer.Exit; everything dxorg raises for a user to read is turned into exit 1 here."""
     try:
-        app(standalone_mode=False)
+        app()
     except ManifestError as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)
@@ -78,18 +340,3 @@ def main() -> None:
     except DxorgError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(1)
-    except Exception as exc:  # click usage errors arrive here in standalone_mode=False
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

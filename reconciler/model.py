@@ -6,6 +6,7 @@ org ids ``org-...``. ``None`` on a desired field means *unmanaged*: dxorg never 
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -114,6 +115,21 @@ class AppSelector:
 
     kind: Literal["id", "name", "glob", "all"]
     value: str = ""
+
+
+def glob_match(pattern: str, name: str) -> bool:
+    """Case-sensitive shell-style glob, as the platform's `{"glob": ...}` name filter."""
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+def selects(selector: ProjectSelector | AppSelector, object_id: str, name: str) -> bool:
+    if selector.kind == "all":
+        return True
+    if selector.kind == "id":
+        return object_id == selector.value
+    if selector.kind == "name":
+        return name == selector.value
+    return glob_match(selector.value, name)
 
 
 @dataclass(frozen=True)
@@ -241,7 +257,7 @@ class LiveForwarding:
 
 @dataclass(frozen=True)
 class LiveOrg:
-    """Everything one read of an org returned, plus fingerprints of each object read."""
+    """Everything one read of an org returned."""
 
     org_id: str
     name: str
@@ -253,4 +269,8 @@ class LiveOrg:
     apps: tuple[LiveApp, ...]
     forwarding: LiveForwarding | None
     expires_at: int | None = None  # ms since the epoch
-    fingerprints: Mapping[str, str] = field(default_factory=dict)
+    # Which collections were read: a section the manifest leaves out is not read at all.
+    projects_read: bool = False
+    apps_read: bool = False
+    # Accounts to provision that already exist on the platform (but are not members yet).
+    existing_accounts: frozenset[str] = frozenset()

@@ -1,0 +1,463 @@
+"""Desired x live -> actions. Pure: no I/O, no clock (the caller passes `today`).
+
+Each action says what changes, why (pointing at the manifest), and which live
+objects it was computed from. Turning actions into ordered API calls and checking
+the safety rails is `planning`'s job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from reconciler.errors import DxorgError
+from reconciler.model import (
+    Access,
+    DesiredMember,
+    DesiredOrg,
+    LiveMember,
+    LiveOrg,
+    Location,
+    project_access_rank,
+    selects,
+)
+from reconciler.plan import Action
+
+# What the platform gives a member when an invite or demotion leaves a flag out.
+PLATFORM_MEMBER_DEFAULTS: Mapping[str, object] = {
+    "allowBillableActivities": False,
+    "appAccess": True,
+    "projectAccess": "CONTRIBUTE",
+}
+
+
+@dataclass(frozen=True)
+class DiffInput:
+    """What the diff needs besides the two states."""
+
+    today: date
+    # sha256 of each forwarding token, by env variable name; None when the variable is unset.
+    token_signatures: Mapping[str, str | None]
+
+
+def access_json(access: Access) -> dict[str, object]:
+    return {
+        "level": access.level,
+        "allowBillableActivities": access.allow_billable_activities,
+        "appAccess": access.app_access,
+        "projectAccess": access.project_access,
+    }
+
+
+def _at(where: Location | None, source: str) -> str:
+    return str(where) if where else source
+
+
+def member_key(user_id: str) -> str:
+    return f"member:{user_id}"
+
+
+def diff_org(desired: DesiredOrg, live: LiveOrg, inputs: DiffInput) -> list[Action]:
+    actions: list[Action] = []
+    actions += _diff_org_settings(desired, live)
+    actions += _diff_members(desired, live)
+    actions += _diff_provisioning(desired, live)
+    actions += _diff_self_grants(desired, live, inputs.today)
+    actions += _diff_forwarding(desired, live, inputs)
+    return actions
+
+
+# ---------------------------------------------------------------- org name and policies
+
+
+def _diff_org_settings(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
+    org = desired.org_id
+    actions = []
+    if desired.name is not None and desired.name != live.name:
+        actions.append(
+            Action(
+                id=f"{org}/org/name",
+                kind="update-org",
+                symbol="~",
+                target=f"{org} name",
+                summary=f"rename org {live.name!r} -> {desired.name!r}",
+                reason=f"{desired.source} sets name {desired.name!r}; live name is {live.name!r}",
+                phase="org",
+                touches=("org",),
+                before={"name": live.name},
+                after={"name": desired.name},
+            )
+        )
+    for key, want in sorted(desired.policies.items()):
+        have = live.policies.get(key)
+        if want == have:
+            continue
+        actions.append(
+            Action(
+                id=f"{org}/org/policies.{key}",
+                kind="update-org",
+                symbol="~",
+                target=f"{org} policies.{key}",
+                summary=f"set policy {key}: {_show(have)} -> {_show(want)}",
+                reason=f"{desired.source} sets policies.{key} to {_show(want)}; live is {_show(have)}",
+                phase="org",
+                touches=("org",),
+                before={key: have},
+                after={key: want},
+            )
+        )
+    return actions
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "(unset)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# ---------------------------------------------------------------- members
+
+
+def _target_access(want: DesiredMember, have: Access | None) -> Access:
+    """The complete access `want` leads to, keeping live values of unmanaged flags.
+
+    A member that is new, or leaves ADMIN, has no live MEMBER flags to keep: the
+    platform's defaults apply, and the plan spells them out.
+    """
+    if want.level == "ADMIN":
+        return Access.admin()
+    base = have if have is not None and have.level == "MEMBER" else None
+
+    def pick(managed: object, live_value: object, key: str) -> object:
+        if managed is not None:
+            return managed
+        return live_value if base is not None else PLATFORM_MEMBER_DEFAULTS[key]
+
+    return Access(
+        "MEMBER",
+        pick(
+            want.allow_billable_activities,
+            base and base.allow_billable_activities,
+            "allowBillableActivities",
+        ),  # type: ignore[arg-type]
+        pick(want.app_access, base and base.app_access, "appAccess"),  # type: ignore[arg-type]
+        pick(want.project_access, base and base.project_access, "projectAccess"),  # type: ignore[arg-type]
+    )
+
+
+def _lowered(before: Access, after: Access) -> tuple[str, ...]:
+    """The budget collections a MEMBER -> MEMBER access change takes access away from."""
+    out = []
+    if project_access_rank(after.project_access) < project_access_rank(before.project_access):
+        out.append("projectAccess")
+    if before.app_access and not after.app_access:
+        out.append("appAccess")
+    return tuple(out)
+
+
+def _flag_changes(before: Access, after: Access) -> str:
+    parts = []
+    for key, old in access_json(before).items():
+        new = access_json(after)[key]
+        if old != new:
+            parts.append(f"{key} {_show(old)} -> {_show(new)}")
+    return ", ".join(parts)
+
+
+def _diff_members(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
+    membership = desired.membership
+    if membership is None:
+        return []
+    org = desired.org_id
+    actions: list[Action] = []
+    for user_id, want in sorted(membership.members.items()):
+        have = live.members.get(user_id)
+        at = _at(want.where, desired.source)
+        after = _target_access(want, have.access if have else None)
+        if have is None:
+            actions.append(
+                Action(
+                    id=f"{org}/member/{user_id}/invite",
+                    kind="invite-member",
+                    symbol="+",
+                    target=user_id,
+                    summary=f"invite {user_id} as {after.level}",
+                    reason=f"listed at {at} but not a member of {org}",
+                    phase="invite",
+                    touches=(member_key(user_id),),
+                    after=access_json(after),
+                )
+            )
+            continue
+        before = have.access
+        if before == after:
+            continue
+        removals: tuple[str, ...]
+        if before.level == "MEMBER" and after.level == "ADMIN":
+            kind, symbol, phase, removals = "promote", "~", "invite", ()
+            summary = f"promote {user_id} to ADMIN"
+            reason = f"{at} sets level ADMIN; live level is MEMBER"
+        elif before.level == "ADMIN" and after.level == "MEMBER":
+            kind, symbol, phase, removals = "demote", "~", "demote", ("levels",)
+            summary = f"demote {user_id} to MEMBER ({_flag_changes(before, after)})"
+            reason = f"{at} sets level MEMBER; live level is ADMIN"
+        else:
+            kind, symbol, phase = "update-access", "~", "access"
+            removals = _lowered(before, after)
+            changes = _flag_changes(before, after)
+            summary = f"update {user_id}: {changes}"
+            reason = f"{at} wants {changes}"
+        actions.append(
+            Action(
+                id=f"{org}/member/{user_id}/{kind}",
+                kind=kind,
+                symbol=symbol,  # type: ignore[arg-type]
+                target=user_id,
+                summary=summary,
+                reason=reason,
+                phase=phase,
+                touches=(member_key(user_id),),
+                before=access_json(before),
+                after=access_json(after),
+                removals=removals,
+            )
+        )
+    if membership.mode == "authoritative":
+        provisioned = {account.user_id for account in desired.provisioning}
+        for user_id, have in sorted(live.members.items()):
+            if user_id in membership.members or user_id in provisioned:
+                continue
+            actions.append(_removal(org, desired.source, have))
+    return actions
+
+
+def _removal(org: str, source: str, have: LiveMember) -> Action:
+    name = f" ({have.name})" if have.name else ""
+    return Action(
+        id=f"{org}/member/{have.user_id}/remove",
+        kind="remove-member",
+        symbol="-",
+        target=have.user_id,
+        summary=f"remove {have.user_id}{name}, a {have.access.level}, from {org}",
+        reason=f"not listed in {source}, whose members.mode is authoritative",
+        phase="remove",
+        touches=(member_key(have.user_id),),
+        before=access_json(have.access),
+        removals=("members", "levels") if have.access.level == "ADMIN" else ("members",),
+    )
+
+
+# ---------------------------------------------------------------- provisioning
+
+
+def _diff_provisioning(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
+    org = desired.org_id
+    actions = []
+    for account in desired.provisioning:
+        user_id = account.user_id
+        if user_id in live.members:
+            continue  # provisioned already; access is set once, at creation
+        exists = user_id in live.existing_accounts
+        access = (
+            Access.admin()
+            if account.level == "ADMIN"
+            else Access(
+                "MEMBER",
+                account.allow_billable_activities or account.set_bill_to,
+                account.app_access,
+                account.project_access,
+            )
+        )
+        at = _at(account.where, desired.source)
+        actions.append(
+            Action(
+                id=f"{org}/provision/{user_id}",
+                kind="invite-member" if exists else "provision",
+                symbol="+",
+                target=user_id,
+                summary=(
+                    f"invite existing account {user_id} as {access.level}"
+                    if exists
+                    else f"create account {user_id} <{account.email}> and invite it as {access.level}"
+                ),
+                reason=(
+                    f"listed for provisioning at {at}; the account exists but is not a member"
+                    if exists
+                    else f"listed for provisioning at {at}; no such account yet"
+                ),
+                phase="provision",
+                touches=(member_key(user_id), f"account:{user_id}"),
+                after={**access_json(access), "setBillTo": account.set_bill_to},
+            )
+        )
+    return actions
+
+
+# ---------------------------------------------------------------- self-grants
+
+
+def _diff_self_grants(desired: DesiredOrg, live: LiveOrg, today: date) -> list[Action]:
+    grants = desired.self_grants
+    if grants is None:
+        return []
+    org = desired.org_id
+    admin = grants.admin or live.caller
+    actions = []
+    for project in live.projects:
+        matching = [
+            g for g in grants.projects if selects(g.selector, project.project_id, project.name)
+        ]
+        if not matching:
+            continue
+        active = [g for g in matching if g.expires is None or g.expires >= today]
+        holds = project.level == "ADMINISTER"
+        key = f"project:{project.project_id}"
+        if active and not holds:
+            grant = active[0]
+            until = f" until {grant.expires}" if grant.expires else ""
+            why = f" ({grant.reason})" if grant.reason else ""
+            actions.append(
+                Action(
+                    id=f"{org}/grant/{project.project_id}",
+                    kind="grant-project",
+                    symbol="+",
+                    target=project.project_id,
+                    summary=f"grant {admin} ADMINISTER on {project.project_id} ({project.name}){until}",
+                    reason=f"self-grant at {_at(grant.where, desired.source)}{why}; live access is {project.level or 'none'}",
+                    phase="org",
+                    touches=(key,),
+                    before={"level": project.level},
+                    after={
+                        "level": "ADMINISTER",
+                        "expires": str(grant.expires) if grant.expires else None,
+                    },
+                )
+            )
+        elif not active and holds:
+            grant = max(matching, key=lambda g: g.expires or today)
+            actions.append(
+                Action(
+                    id=f"{org}/revoke/{project.project_id}",
+                    kind="revoke-project",
+                    symbol="-",
+                    target=project.project_id,
+                    summary=f"revoke {admin}'s ADMINISTER on {project.project_id} ({project.name})",
+                    reason=f"self-grant at {_at(grant.where, desired.source)} expired on {grant.expires}",
+                    phase="remove",
+                    touches=(key,),
+                    before={"level": project.level},
+                    after={"level": None},
+                    removals=("projectAccess",),
+                )
+            )
+    for app in live.apps:
+        app_matching = [g for g in grants.apps if selects(g.selector, app.app_id, app.name)]
+        if not app_matching or app.developers is None:
+            continue
+        app_active = [g for g in app_matching if g.expires is None or g.expires >= today]
+        is_developer = admin in app.developers
+        key = f"app:{app.app_id}"
+        if app_active and not is_developer:
+            app_grant = app_active[0]
+            until = f" until {app_grant.expires}" if app_grant.expires else ""
+            why = f" ({app_grant.reason})" if app_grant.reason else ""
+            actions.append(
+                Action(
+                    id=f"{org}/grant/{app.app_id}",
+                    kind="grant-app",
+                    symbol="+",
+                    target=app.app_id,
+                    summary=f"make {admin} a developer of {app.name} ({app.app_id}){until}",
+                    reason=f"self-grant at {_at(app_grant.where, desired.source)}{why}",
+                    phase="org",
+                    touches=(key,),
+                    before={"developers": list(app.developers)},
+                    after={"developers": sorted({*app.developers, admin})},
+                )
+            )
+        elif not app_active and is_developer:
+            app_grant = max(app_matching, key=lambda g: g.expires or today)
+            actions.append(
+                Action(
+                    id=f"{org}/revoke/{app.app_id}",
+                    kind="revoke-app",
+                    symbol="-",
+                    target=app.app_id,
+                    summary=f"remove {admin} from the developers of {app.name} ({app.app_id})",
+                    reason=f"self-grant at {_at(app_grant.where, desired.source)} expired on {app_grant.expires}",
+                    phase="remove",
+                    touches=(key,),
+                    before={"developers": list(app.developers)},
+                    after={"developers": [d for d in app.developers if d != admin]},
+                    removals=("appAccess",),
+                )
+            )
+    return actions
+
+
+# ---------------------------------------------------------------- job-log forwarding
+
+
+def _diff_forwarding(desired: DesiredOrg, live: LiveOrg, inputs: DiffInput) -> list[Action]:
+    want = desired.forwarding
+    if want is None:
+        return []
+    org = desired.org_id
+    have = live.forwarding
+    if not want.enabled:
+        if have is None:
+            return []
+        return [
+            Action(
+                id=f"{org}/forwarding",
+                kind="disable-forwarding",
+                symbol="-",
+                target=f"{org} jobLogsForwarding",
+                summary=f"disable job-log forwarding to {have.url}",
+                reason=f"{desired.source} sets jobLogsForwarding disabled",
+                phase="org",
+                touches=("forwarding",),
+                before={"url": have.url, "tokenSignature": have.token_signature},
+                after=None,
+            )
+        ]
+    assert want.url is not None and want.token_env is not None  # the schema requires both
+    signature = inputs.token_signatures.get(want.token_env)
+    if signature is None:
+        raise ForwardingTokenMissing(want.token_env)
+    if have is not None and have.url == want.url and have.token_signature == signature:
+        return []
+    if have is None:
+        why = "forwarding is not configured"
+    elif have.url != want.url:
+        why = f"live url is {have.url}"
+    else:
+        why = f"the token in ${want.token_env} differs from the live one (by sha256)"
+    return [
+        Action(
+            id=f"{org}/forwarding",
+            kind="set-forwarding",
+            symbol="+" if have is None else "~",
+            target=f"{org} jobLogsForwarding",
+            summary=f"forward job logs to {want.url} with the token from ${want.token_env}",
+            reason=f"{desired.source} sets jobLogsForwarding; {why}",
+            phase="org",
+            touches=("forwarding",),
+            before={"url": have.url, "tokenSignature": have.token_signature} if have else None,
+            after={"url": want.url, "tokenSignature": signature},
+        )
+    ]
+
+
+class ForwardingTokenMissing(DxorgError):
+    """The env variable that holds the Splunk token is unset (reported per org)."""
+
+    def __init__(self, env_name: str) -> None:
+        self.env_name = env_name
+        super().__init__(
+            f"jobLogsForwarding.tokenEnv: environment variable {env_name} is not set, "
+            "so the token cannot be compared or sent"
+        )

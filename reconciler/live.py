@@ -1,0 +1,192 @@
+"""Read one org's live state through a read-only client, and fail closed.
+
+Only what the manifest manages is read: projects and apps only when a self-grant
+names them. Every `find*` is paged at 1000 by the client; there are no per-member
+calls. Any error or malformed row aborts the read with ReadIncompleteError: a failed
+or partial read must never look like an org with nobody in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from reconciler.errors import ApiError, ReadIncompleteError, ResourceNotFound
+from reconciler.model import (
+    PROJECT_ACCESS_LEVELS,
+    Access,
+    DesiredOrg,
+    LiveApp,
+    LiveForwarding,
+    LiveMember,
+    LiveOrg,
+    LiveProject,
+    selects,
+)
+
+if TYPE_CHECKING:
+    from reconciler.platform.client import ReadClient
+
+
+def read_org(client: ReadClient, desired: DesiredOrg, caller: str) -> LiveOrg:
+    """Everything `desired` manages, as the platform has it now."""
+    org_id = desired.org_id
+    try:
+        return _read(client, desired, caller)
+    except ReadIncompleteError:
+        raise
+    except ApiError as exc:
+        raise ReadIncompleteError(
+            f"{org_id}: reading the live org failed, nothing planned: {exc}"
+        ) from exc
+
+
+def _read(client: ReadClient, desired: DesiredOrg, caller: str) -> LiveOrg:
+    org_id = desired.org_id
+    org = client.describe_org(org_id)
+    caller_level = org.get("level")
+    if caller_level != "ADMIN":
+        raise ReadIncompleteError(
+            f"{org_id}: the token's user {caller} is not an ADMIN of this org "
+            f"(level {caller_level or 'none'}); dxorg needs an org admin token"
+        )
+    members = _members(org_id, client.find_org_members(org_id, describe=True))
+    grants = desired.self_grants
+    grant_admin = (grants.admin if grants and grants.admin else None) or caller
+
+    projects: tuple[LiveProject, ...] = ()
+    if grants and grants.projects:
+        projects = _projects(client, org_id, grant_admin, caller, desired)
+    apps: tuple[LiveApp, ...] = ()
+    if grants and grants.apps:
+        apps = _apps(client, org_id, desired)
+
+    existing: set[str] = set()
+    for account in desired.provisioning:
+        if account.user_id in members:
+            continue
+        try:
+            client.describe_user(account.user_id)
+        except ResourceNotFound:
+            continue
+        existing.add(account.user_id)
+
+    return LiveOrg(
+        org_id=org_id,
+        name=_string(org, "name", org_id),
+        caller=caller,
+        caller_level=caller_level,
+        policies=dict(org.get("policies") or {}),
+        members=members,
+        projects=projects,
+        apps=apps,
+        forwarding=_forwarding(org.get("jobLogsForwarding")),
+        expires_at=org.get("expiresAt") if isinstance(org.get("expiresAt"), int) else None,
+        projects_read=bool(grants and grants.projects),
+        apps_read=bool(grants and grants.apps),
+        existing_accounts=frozenset(existing),
+    )
+
+
+def _string(row: Mapping[str, object], key: str, where: str) -> str:
+    value = row.get(key)
+    if not isinstance(value, str):
+        raise ReadIncompleteError(f"{where}: the platform's answer has no {key!r}")
+    return value
+
+
+def _members(org_id: str, rows: Sequence[Mapping[str, object]]) -> dict[str, LiveMember]:
+    out: dict[str, LiveMember] = {}
+    for row in rows:
+        user_id = _string(row, "id", f"{org_id} findMembers")
+        level = row.get("level")
+        if level == "ADMIN":
+            access = Access.admin()
+        elif level == "MEMBER":
+            project_access = row.get("projectAccess")
+            billable, app_access = row.get("allowBillableActivities"), row.get("appAccess")
+            if (
+                project_access not in PROJECT_ACCESS_LEVELS
+                or not isinstance(billable, bool)
+                or not isinstance(app_access, bool)
+            ):
+                raise ReadIncompleteError(f"{org_id} findMembers: incomplete row for {user_id}")
+            access = Access("MEMBER", billable, app_access, project_access)  # type: ignore[arg-type]
+        else:
+            raise ReadIncompleteError(f"{org_id} findMembers: row for {user_id} has no level")
+        described = row.get("describe")
+        name = None
+        if isinstance(described, Mapping):
+            name = (
+                " ".join(str(described[k]) for k in ("first", "last") if described.get(k)) or None
+            )
+        out[user_id] = LiveMember(user_id, access, name)
+    return out
+
+
+def _projects(
+    client: ReadClient, org_id: str, admin: str, caller: str, desired: DesiredOrg
+) -> tuple[LiveProject, ...]:
+    rows = client.find_org_projects(org_id, describe={"fields": {"name": True}})
+    projects = []
+    for row in rows:
+        project_id = _string(row, "id", f"{org_id} findProjects")
+        described = row.get("describe")
+        if not isinstance(described, Mapping):
+            raise ReadIncompleteError(f"{org_id} findProjects: no describe for {project_id}")
+        level = row.get("level")
+        projects.append(
+            LiveProject(
+                project_id,
+                _string(described, "name", project_id),
+                level if isinstance(level, str) else None,
+            )
+        )
+    if admin == caller:
+        return tuple(projects)
+    # Another admin's access is not in findProjects: describe only the projects a grant selects.
+    grants = desired.self_grants.projects if desired.self_grants else ()
+    selected = [
+        p for p in projects if any(selects(g.selector, p.project_id, p.name) for g in grants)
+    ]
+
+    def with_admin_level(project: LiveProject) -> LiveProject:
+        described = client.describe_project(project.project_id, permissions=True)
+        permissions = described.get("permissions")
+        if not isinstance(permissions, Mapping):
+            raise ReadIncompleteError(f"{project.project_id}: describe returned no permissions")
+        level = permissions.get(admin)
+        return LiveProject(
+            project.project_id, project.name, level if isinstance(level, str) else None
+        )
+
+    return tuple(client.map(with_admin_level, selected))
+
+
+def _apps(client: ReadClient, org_id: str, desired: DesiredOrg) -> tuple[LiveApp, ...]:
+    rows = client.find_org_apps(org_id, describe=True)
+    grants = desired.self_grants.apps if desired.self_grants else ()
+    apps = []
+    for row in rows:
+        app_id = _string(row, "id", f"{org_id} findApps")
+        described = row.get("describe")
+        if not isinstance(described, Mapping):
+            raise ReadIncompleteError(f"{org_id} findApps: no describe for {app_id}")
+        apps.append(
+            LiveApp(app_id, _string(described, "name", app_id), str(described.get("version", "")))
+        )
+
+    def with_developers(app: LiveApp) -> LiveApp:
+        if not any(selects(g.selector, app.app_id, app.name) for g in grants):
+            return app
+        developers = client.list_app_developers(app.app_id)
+        return LiveApp(app.app_id, app.name, app.version, tuple(sorted(developers)))
+
+    return tuple(client.map(with_developers, apps))
+
+
+def _forwarding(value: object) -> LiveForwarding | None:
+    if not isinstance(value, Mapping) or not value.get("url"):
+        return None  # never configured, or disabled ({updated, updatedBy} only)
+    signature = value.get("tokenSignature")
+    return LiveForwarding(str(value["url"]), signature if isinstance(signature, str) else None)

@@ -1,0 +1,169 @@
+"""The plan: a value that every output format and `apply` consume.
+
+A plan holds, per org, the *actions* (one reviewable change each, with its reason)
+and the *steps* (the exact API calls, in order, each serving one or more actions:
+access updates for many members share one batched `setMemberAccess` step).
+Secrets never enter a plan: a token is written as ``{"$env": "NAME"}`` and apply
+reads the variable when it sends the call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+FORMAT_VERSION = "1.0"
+
+Symbol = Literal["+", "~", "-"]
+Server = Literal["api", "auth"]
+
+# Phases in the order apply runs them: grant before revoke, so nobody is locked out.
+PHASES: tuple[str, ...] = (
+    "provision",  # create accounts, then invite them
+    "invite",  # invite members, promote to ADMIN
+    "access",  # access flag updates
+    "org",  # org name and policies, self-grants, job-log forwarding
+    "demote",  # ADMIN -> MEMBER
+    "remove",  # member removals, expired self-grant revocations
+)
+
+
+def phase_index(phase: str) -> int:
+    return PHASES.index(phase)
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One exact API call: POST `route` with `body` on the API (or auth) server."""
+
+    route: str
+    body: Mapping[str, object]
+    server: Server = "api"
+
+    @property
+    def method(self) -> str:
+        return self.route.rsplit("/", 1)[-1]
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"route": self.route, "body": self.body}
+        if self.server != "api":
+            out["server"] = self.server
+        return out
+
+
+@dataclass(frozen=True)
+class Action:
+    """One reviewable change to one object.
+
+    `touches` names the live objects (fingerprint keys) whose state the action was
+    planned from; apply re-reads them and refuses a stale plan. `removals` names the
+    budget collections the action takes access away from.
+    """
+
+    id: str
+    kind: str
+    symbol: Symbol
+    target: str
+    summary: str
+    reason: str
+    phase: str
+    touches: tuple[str, ...]
+    before: Mapping[str, object] | None = None
+    after: Mapping[str, object] | None = None
+    removals: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One API call of the plan, serving `actions`, run after `depends_on` steps."""
+
+    id: str
+    phase: str
+    call: ApiCall
+    actions: tuple[str, ...]
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A safety rail the plan would break; the plan cannot be applied while any remain."""
+
+    rule: str
+    message: str
+    step: str | None = None
+    overridden: bool = False
+
+
+@dataclass(frozen=True)
+class PlanWarning:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class OrgPlan:
+    org_id: str
+    source: str
+    caller: str
+    actions: tuple[Action, ...] = ()
+    steps: tuple[Step, ...] = ()
+    violations: tuple[Violation, ...] = ()
+    warnings: tuple[PlanWarning, ...] = ()
+    fingerprints: Mapping[str, str] = field(default_factory=dict)
+    error: str | None = None  # the org could not be planned (read failed, ...)
+
+    @property
+    def blocking_violations(self) -> tuple[Violation, ...]:
+        return tuple(v for v in self.violations if not v.overridden)
+
+    @property
+    def applyable(self) -> bool:
+        return self.error is None and not self.blocking_violations
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.actions)
+
+    def counts(self) -> dict[str, int]:
+        out = {"+": 0, "~": 0, "-": 0}
+        for action in self.actions:
+            out[action.symbol] += 1
+        return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    orgs: tuple[OrgPlan, ...]
+    created_at: str  # ISO 8601, UTC
+    tool_version: str
+    overrides: tuple[str, ...] = ()
+    skip_removals: bool = False
+    format_version: str = FORMAT_VERSION
+
+    @property
+    def applyable(self) -> bool:
+        return all(o.applyable for o in self.orgs)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(o.has_changes for o in self.orgs)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(o.error is not None for o in self.orgs)
+
+    def counts(self) -> dict[str, int]:
+        out = {"+": 0, "~": 0, "-": 0}
+        for org in self.orgs:
+            for symbol, n in org.counts().items():
+                out[symbol] += n
+        return out
+
+
+def fingerprint(value: object) -> str:
+    """A short, stable digest of a JSON-able value (canonical key order)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,97 @@
+"""Plan a fleet: read each org's live state (concurrently) and plan it. The I/O side of `plan`.
+
+One org's failure (a read error, an unset token variable) becomes that org's error in
+the plan: it blocks applying, but the other orgs are still planned and shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from reconciler import __version__
+from reconciler.errors import DxorgError, ReadIncompleteError
+from reconciler.live import read_org
+from reconciler.model import DesiredOrg
+from reconciler.plan import OrgPlan, Plan
+from reconciler.planning import PlanOptions, failed_org_plan, plan_org
+
+if TYPE_CHECKING:
+    from reconciler.manifest import Fleet
+    from reconciler.platform.client import ReadClient
+
+ORG_CONCURRENCY = 4
+
+
+def token_signatures(orgs: Collection[DesiredOrg], env: Mapping[str, str]) -> dict[str, str | None]:
+    """sha256 of each forwarding token the manifests name, read from the environment.
+
+    The token itself goes no further than this function: plans compare signatures.
+    """
+    out: dict[str, str | None] = {}
+    for org in orgs:
+        if org.forwarding and org.forwarding.token_env:
+            name = org.forwarding.token_env
+            value = env.get(name)
+            out[name] = hashlib.sha256(value.encode()).hexdigest() if value else None
+    return out
+
+
+def select_orgs(fleet: Fleet, only: Collection[str] | None) -> list[DesiredOrg]:
+    if not only:
+        return [fleet.orgs[k] for k in sorted(fleet.orgs)]
+    unknown = sorted(set(only) - set(fleet.orgs))
+    if unknown:
+        raise DxorgError(f"--org {', '.join(unknown)}: no manifest declares this org")
+    return [fleet.orgs[k] for k in sorted(only)]
+
+
+def plan_orgs(
+    orgs: list[DesiredOrg],
+    client: ReadClient,
+    options: PlanOptions,
+    *,
+    caller: str | None = None,
+) -> list[OrgPlan]:
+    who = caller or client.whoami()
+
+    def one(desired: DesiredOrg) -> OrgPlan:
+        try:
+            live = read_org(client, desired, who)
+        except ReadIncompleteError as exc:
+            return failed_org_plan(desired, who, str(exc))
+        return plan_org(desired, live, options)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(ORG_CONCURRENCY, len(orgs)))) as pool:
+        return list(pool.map(one, orgs))
+
+
+def plan_fleet(
+    fleet: Fleet,
+    client: ReadClient,
+    *,
+    now: datetime | None = None,
+    only: Collection[str] | None = None,
+    overrides: Collection[str] = (),
+    skip_removals: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> Plan:
+    moment = now or datetime.now(UTC)
+    orgs = select_orgs(fleet, only)
+    options = PlanOptions.at(
+        moment,
+        token_signatures=token_signatures(orgs, os.environ if env is None else env),
+        overrides=frozenset(overrides),
+        skip_removals=skip_removals,
+    )
+    return Plan(
+        orgs=tuple(plan_orgs(orgs, client, options)),
+        created_at=moment.astimezone(UTC).isoformat(timespec="seconds"),
+        tool_version=__version__,
+        overrides=tuple(sorted(overrides)),
+        skip_removals=skip_removals,
+    )

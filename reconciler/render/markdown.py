@@ -1,0 +1,107 @@
+"""The plan as Markdown for a pull-request comment or a job summary.
+
+Counts first; safety violations and removals in their own sections, never folded
+away; details collapsible. Each org renders to one or more parts, each under the
+size GitHub accepts for a comment, so a long plan is split rather than cut.
+"""
+
+from __future__ import annotations
+
+from reconciler.plan import OrgPlan, Plan
+from reconciler.render.text import call_text, summary_line
+
+# GitHub refuses comments over 65,536 characters; keep a margin for the marker and headers.
+PART_LIMIT = 60_000
+
+
+def _counts(org: OrgPlan) -> str:
+    c = org.counts()
+    return f"**{c['+']}** to add, **{c['~']}** to change, **{c['-']}** to remove"
+
+
+def _org_sections(org: OrgPlan) -> list[str]:
+    """The org's Markdown as a list of blocks; parts are cut between blocks."""
+    blocks = [
+        f"### `{org.org_id}`\n\n{_counts(org)} · manifest `{org.source}` · planned as `{org.caller}`"
+    ]
+    if org.error:
+        blocks.append(f"#### ❌ Not planned\n\n{org.error}")
+        return blocks
+    if org.violations:
+        lines = ["#### ⛔ Safety violations"]
+        if org.blocking_violations:
+            lines.append(
+                "\nThis plan **cannot be applied** until these are fixed or explicitly overridden.\n"
+            )
+        for v in org.violations:
+            state = " *(overridden)*" if v.overridden else ""
+            lines.append(f"- **{v.rule}**{state}: {v.message}")
+        blocks.append("\n".join(lines))
+    removals = [a for a in org.actions if a.removals]
+    if removals:
+        lines = [f"#### Removals ({len(removals)})", ""]
+        lines += [f"- `-` {a.summary} — {a.reason}" for a in removals]
+        blocks.append("\n".join(lines))
+    if org.warnings:
+        blocks.append("#### Warnings\n\n" + "\n".join(f"- {w.message}" for w in org.warnings))
+    if not org.actions:
+        blocks.append("No changes: the live org matches the manifest.")
+        return blocks
+    change_lines = [f"{a.symbol} {a.summary}\n    why: {a.reason}" for a in org.actions]
+    for index, chunk in enumerate(_chunk_lines(change_lines)):
+        title = f"All changes ({len(org.actions)})" + (f", continued {index + 1}" if index else "")
+        blocks.append(f"<details><summary>{title}</summary>\n\n```diff\n{chunk}\n```\n</details>")
+    call_lines = [f"{s.id} [{s.phase}] {call_text(s, preview=2000)}" for s in org.steps]
+    for index, chunk in enumerate(_chunk_lines(call_lines)):
+        title = f"API calls in order ({len(org.steps)})" + (
+            f", continued {index + 1}" if index else ""
+        )
+        blocks.append(f"<details><summary>{title}</summary>\n\n```\n{chunk}\n```\n</details>")
+    return blocks
+
+
+def _chunk_lines(lines: list[str], limit: int = PART_LIMIT // 2) -> list[str]:
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in lines:
+        if current and size + len(line) + 1 > limit:
+            chunks.append("\n".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line) + 1
+    if current:
+        chunks.append("\n".join(current))
+    return chunks
+
+
+def render_org_markdown(org: OrgPlan, *, limit: int = PART_LIMIT) -> list[str]:
+    """One org's plan as Markdown parts, each at most `limit` characters."""
+    parts: list[str] = []
+    current = ""
+    for block in _org_sections(org):
+        if len(block) > limit:
+            block = block[: limit - 40] + "\n…(truncated)\n```\n</details>"
+        if current and len(current) + len(block) + 2 > limit:
+            parts.append(current)
+            current = f"### `{org.org_id}` (continued)"
+        current = f"{current}\n\n{block}" if current else block
+    parts.append(current)
+    if len(parts) > 1:
+        parts = [f"{p}\n\n*Part {i + 1} of {len(parts)}*" for i, p in enumerate(parts)]
+    return parts
+
+
+def render_markdown(plan: Plan, *, limit: int = PART_LIMIT) -> list[str]:
+    """The whole plan as Markdown parts: a headline, then each org's parts."""
+    head = f"## dxorg plan\n\n{summary_line(plan)}"
+    if plan.overrides:
+        head += f"\n\nOverrides: {', '.join(f'`{o}`' for o in plan.overrides)}"
+    parts = [head]
+    for org in plan.orgs:
+        for part in render_org_markdown(org, limit=limit):
+            if len(parts[-1]) + len(part) + 2 <= limit:
+                parts[-1] += "\n\n" + part
+            else:
+                parts.append(part)
+    return parts

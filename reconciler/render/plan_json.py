@@ -1,0 +1,172 @@
+"""The JSON plan: a versioned public format (schemas/plan.schema.json) that is also the saved-plan file.
+
+Reading a plan back validates it against the schema first, so `apply --plan` never
+acts on a file it does not understand.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from reconciler.errors import DxorgError
+from reconciler.plan import (
+    FORMAT_VERSION,
+    Action,
+    ApiCall,
+    OrgPlan,
+    Plan,
+    PlanWarning,
+    Step,
+    Violation,
+)
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "plan.schema.json"
+
+
+class PlanFileError(DxorgError):
+    pass
+
+
+@cache
+def plan_schema() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
+    return loaded
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "formatVersion": plan.format_version,
+        "createdAt": plan.created_at,
+        "toolVersion": plan.tool_version,
+        "overrides": list(plan.overrides),
+        "skipRemovals": plan.skip_removals,
+        "applyable": plan.applyable,
+        "counts": _counts(plan.counts()),
+        "orgs": [_org_json(org) for org in plan.orgs],
+    }
+
+
+def _counts(counts: dict[str, int]) -> dict[str, int]:
+    return {"add": counts["+"], "change": counts["~"], "remove": counts["-"]}
+
+
+def _org_json(org: OrgPlan) -> dict[str, Any]:
+    return {
+        "org": org.org_id,
+        "source": org.source,
+        "caller": org.caller,
+        "applyable": org.applyable,
+        "error": org.error,
+        "counts": _counts(org.counts()),
+        "actions": [
+            {
+                "id": a.id,
+                "kind": a.kind,
+                "symbol": a.symbol,
+                "target": a.target,
+                "summary": a.summary,
+                "reason": a.reason,
+                "phase": a.phase,
+                "touches": list(a.touches),
+                "before": a.before,
+                "after": a.after,
+                "removals": list(a.removals),
+            }
+            for a in org.actions
+        ],
+        "steps": [
+            {
+                "id": s.id,
+                "phase": s.phase,
+                "call": s.call.to_json(),
+                "actions": list(s.actions),
+                "dependsOn": list(s.depends_on),
+            }
+            for s in org.steps
+        ],
+        "violations": [
+            {"rule": v.rule, "message": v.message, "step": v.step, "overridden": v.overridden}
+            for v in org.violations
+        ],
+        "warnings": [{"code": w.code, "message": w.message} for w in org.warnings],
+        "fingerprints": dict(org.fingerprints),
+    }
+
+
+def dumps_plan(plan: Plan) -> str:
+    return json.dumps(plan_to_json(plan), indent=2, sort_keys=False) + "\n"
+
+
+def load_plan(path: Path) -> Plan:
+    """Read a saved plan, refusing anything that does not match the schema."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanFileError(f"{path}: cannot read the plan file: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise PlanFileError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from exc
+    errors = sorted(
+        jsonschema.Draft202012Validator(plan_schema()).iter_errors(data), key=lambda e: list(e.path)
+    )
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
+        raise PlanFileError(f"{path}: not a dxorg plan: at {where}: {first.message}")
+    if data["formatVersion"].split(".")[0] != FORMAT_VERSION.split(".")[0]:
+        raise PlanFileError(
+            f"{path}: plan format {data['formatVersion']} is not supported (this dxorg writes {FORMAT_VERSION})"
+        )
+    return Plan(
+        orgs=tuple(_org_from_json(o) for o in data["orgs"]),
+        created_at=data["createdAt"],
+        tool_version=data["toolVersion"],
+        overrides=tuple(data["overrides"]),
+        skip_removals=data["skipRemovals"],
+        format_version=data["formatVersion"],
+    )
+
+
+def _org_from_json(data: dict[str, Any]) -> OrgPlan:
+    return OrgPlan(
+        org_id=data["org"],
+        source=data["source"],
+        caller=data["caller"],
+        error=data["error"],
+        actions=tuple(
+            Action(
+                id=a["id"],
+                kind=a["kind"],
+                symbol=a["symbol"],
+                target=a["target"],
+                summary=a["summary"],
+                reason=a["reason"],
+                phase=a["phase"],
+                touches=tuple(a["touches"]),
+                before=a["before"],
+                after=a["after"],
+                removals=tuple(a["removals"]),
+            )
+            for a in data["actions"]
+        ),
+        steps=tuple(
+            Step(
+                id=s["id"],
+                phase=s["phase"],
+                call=ApiCall(s["call"]["route"], s["call"]["body"], s["call"].get("server", "api")),
+                actions=tuple(s["actions"]),
+                depends_on=tuple(s["dependsOn"]),
+            )
+            for s in data["steps"]
+        ),
+        violations=tuple(
+            Violation(v["rule"], v["message"], v["step"], v["overridden"])
+            for v in data["violations"]
+        ),
+        warnings=tuple(PlanWarning(w["code"], w["message"]) for w in data["warnings"]),
+        fingerprints=data["fingerprints"],
+    )
