@@ -1,0 +1,415 @@
+"""Schema-valid manifest values -> DesiredOrg, with the checks a schema cannot express.
+
+Runs on every section the schema found no error in, so one run reports schema problems
+and cross-check problems together. Defaults are folded in here, once:
+
+- member flags: the user's own value > org `members.defaults` > fleet `members.defaults`
+  > unmanaged (None); ADMIN members never take flags (the platform forces full access);
+- provisioning flags: the same chain, ending at the platform's invite defaults;
+- safety: org file > fleet defaults file > built-in default, per key (minAdmins, and each
+  budget's count and percent on its own; null turns a limit off).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal, cast
+
+from reconciler.errors import Problem
+from reconciler.manifest.document import Document, JsonPath, dotted
+from reconciler.model import (
+    BUDGET_COLLECTIONS,
+    DEFAULT_BUDGETS,
+    ORG_POLICY_KEYS,
+    Access,
+    AppGrant,
+    AppSelector,
+    Budget,
+    DesiredMember,
+    DesiredOrg,
+    Forwarding,
+    Location,
+    Membership,
+    NewAccount,
+    ProjectGrant,
+    ProjectSelector,
+    SafetySettings,
+    SelfGrants,
+    normalise_user_id,
+)
+
+MEMBER_FLAGS: tuple[str, ...] = ("allowBillableActivities", "appAccess", "projectAccess")
+SELECTOR_KINDS: tuple[str, ...] = ("id", "name", "glob", "all")
+
+
+@dataclass(frozen=True)
+class FleetDefaults:
+    """The validated contents of a directory's `_defaults.yaml`."""
+
+    source: str
+    member_defaults: Mapping[str, object] = field(default_factory=dict)
+    safety: Mapping[str, Any] = field(default_factory=dict)
+
+
+def fleet_defaults(doc: Document) -> FleetDefaults:
+    value = doc.value if isinstance(doc.value, dict) else {}
+    members = value.get("members") or {}
+    return FleetDefaults(
+        source=doc.file,
+        member_defaults=dict(members.get("defaults") or {}),
+        safety=dict(value.get("safety") or {}),
+    )
+
+
+class _OrgBuilder:
+    """Builds one DesiredOrg; collects problems instead of raising."""
+
+    def __init__(
+        self, doc: Document, error_paths: set[JsonPath], defaults: FleetDefaults | None
+    ) -> None:
+        self.doc = doc
+        self.failed = bool(error_paths)
+        # Every path at or above a schema error: those values are skipped, not cross-checked.
+        self.bad_paths = {path[:end] for path in error_paths for end in range(len(path) + 1)}
+        self.defaults = defaults
+        self.problems: list[Problem] = []
+        self.raw: dict[str, Any] = doc.value if isinstance(doc.value, dict) else {}
+        self.listed: set[str] = set()  # user ids under members.users, however well-formed
+
+    def problem(self, path: JsonPath, message: str, *, key: bool = False) -> None:
+        line, column = self.doc.at(path, key=key)
+        self.problems.append(Problem(self.doc.file, line, column, f"{dotted(path)}: {message}"))
+
+    def where(self, path: JsonPath) -> Location:
+        return Location(self.doc.file, self.doc.at(path, key=True)[0])
+
+    def bad(self, *path: str | int) -> bool:
+        """Did the schema reject this value or anything inside it?"""
+        return path in self.bad_paths
+
+    def section(self, name: str) -> dict[str, Any] | None:
+        """A top-level mapping section, if present and a mapping."""
+        value = self.raw.get(name)
+        return value if isinstance(value, dict) else None
+
+    def build(self) -> DesiredOrg | None:
+        membership = self.membership()
+        self_grants = self.self_grants(membership)
+        forwarding = self.forwarding()
+        provisioning = self.provisioning()
+        safety = self.safety()
+        if self.failed or self.problems:
+            return None
+        policies = self.raw.get("policies") or {}
+        return DesiredOrg(
+            org_id=self.raw["org"],
+            source=self.doc.file,
+            name=self.raw.get("name"),
+            policies={key: policies[key] for key in ORG_POLICY_KEYS if key in policies},
+            membership=membership,
+            self_grants=self_grants,
+            forwarding=forwarding,
+            provisioning=provisioning,
+            safety=safety,
+        )
+
+    # ------------------------------------------------------------------ members
+
+    def member_defaults(self) -> dict[str, object]:
+        """Org `members.defaults` over fleet `members.defaults`, flag by flag."""
+        merged: dict[str, object] = dict(self.defaults.member_defaults) if self.defaults else {}
+        members = self.section("members")
+        if members is not None and not self.bad("members", "defaults"):
+            merged.update(members.get("defaults") or {})
+        return merged
+
+    def admin_flags(self, path: JsonPath, spec: Mapping[str, object]) -> None:
+        for flag in MEMBER_FLAGS:
+            if flag in spec:
+                self.problem(
+                    (*path, flag),
+                    f"ADMIN members always have full access; remove {flag} "
+                    "(or make the level MEMBER)",
+                    key=True,
+                )
+
+    def membership(self) -> Membership | None:
+        section = self.section("members")
+        if (
+            section is None
+            or "mode" not in section
+            or self.bad("members", "mode")
+            or self.bad("members", "allowEmpty")
+        ):
+            return None
+        users = section.get("users")
+        if not isinstance(users, dict):
+            return None
+        mode = section["mode"]
+        allow_empty = bool(section.get("allowEmpty", False))
+        defaults = self.member_defaults()
+        members: dict[str, DesiredMember] = {}
+        listed = self.listed  # every listed user, including entries the schema rejected
+        spelled: dict[str, str] = {}  # user id -> the key it was first written as
+        for key, entry in users.items():
+            path: JsonPath = ("members", "users", key)
+            user_id = normalise_user_id(key)
+            if user_id in spelled:
+                first = self.doc.at(("members", "users", spelled[user_id]), key=True)[0]
+                self.problem(
+                    path,
+                    f"the same user as '{spelled[user_id]}' (line {first}): both are {user_id}; "
+                    "list each user once",
+                    key=True,
+                )
+                continue
+            spelled[user_id] = key
+            listed.add(user_id)
+            if self.bad(*path):
+                continue
+            spec: Mapping[str, Any] = {"level": entry} if isinstance(entry, str) else entry
+            if spec["level"] == "ADMIN":
+                self.admin_flags(path, spec)
+                members[user_id] = DesiredMember(user_id, "ADMIN", where=self.where(path))
+                continue
+            flags = {flag: spec.get(flag, defaults.get(flag)) for flag in MEMBER_FLAGS}
+            members[user_id] = DesiredMember(
+                user_id,
+                "MEMBER",
+                allow_billable_activities=cast("bool | None", flags["allowBillableActivities"]),
+                app_access=cast("bool | None", flags["appAccess"]),
+                project_access=cast(Any, flags["projectAccess"]),
+                where=self.where(path),
+            )
+        if mode == "authoritative" and not users and not allow_empty:
+            self.problem(
+                ("members", "users"),
+                "an empty authoritative list removes every member; set members.allowEmpty: "
+                "true if that is really meant",
+                key=True,
+            )
+        protected = self.listed_users("protected", listed)
+        required = self.listed_users("requiredAdmins", listed)
+        for user_id, index in required.items():
+            member = members.get(user_id)
+            if member is not None and member.level != "ADMIN":
+                self.problem(
+                    ("members", "requiredAdmins", index),
+                    f"{user_id} is a required admin but is listed with level MEMBER",
+                )
+        return Membership(
+            mode=mode,
+            members=members,
+            protected=frozenset(protected),
+            required_admins=frozenset(required),
+            allow_empty=allow_empty,
+        )
+
+    def listed_users(self, name: str, listed: set[str]) -> dict[str, int]:
+        """The normalised ids in `members.<name>` (each must be a listed user), with indexes."""
+        found: dict[str, int] = {}
+        names = self.raw["members"].get(name)
+        if not isinstance(names, list):
+            return found
+        for index, raw in enumerate(names):
+            path: JsonPath = ("members", name, index)
+            if self.bad(*path):
+                continue
+            user_id = normalise_user_id(raw)
+            if user_id in found:
+                self.problem(path, f"{user_id} is listed twice (also at [{found[user_id]}])")
+                continue
+            found[user_id] = index
+            if user_id not in listed:
+                self.problem(path, f"{user_id} is not listed under members.users")
+        return found
+
+    # ------------------------------------------------------------------ self-grants
+
+    def self_grants(self, membership: Membership | None) -> SelfGrants | None:
+        section = self.section("selfGrants")
+        if section is None:
+            return None
+        admin = None
+        if "admin" in section and not self.bad("selfGrants", "admin"):
+            admin = normalise_user_id(section["admin"])
+        if admin is not None and membership is not None:
+            member = membership.members.get(admin)
+            if admin not in self.listed:
+                self.problem(
+                    ("selfGrants", "admin"),
+                    f"{admin} is not listed under members.users; only an org admin can "
+                    "grant themselves access",
+                )
+            elif member is not None and member.level != "ADMIN":
+                self.problem(
+                    ("selfGrants", "admin"),
+                    f"{admin} is listed with level MEMBER; only an org admin can grant "
+                    "themselves access",
+                )
+        projects = tuple(
+            ProjectGrant(ProjectSelector(kind, value), expires, reason, where)
+            for kind, value, expires, reason, where in self.grants("projects")
+        )
+        apps = tuple(
+            AppGrant(AppSelector(kind, value), expires, reason, where)
+            for kind, value, expires, reason, where in self.grants("apps")
+        )
+        return SelfGrants(admin=admin, projects=projects, apps=apps)
+
+    def grants(
+        self, name: str
+    ) -> list[tuple[Literal["id", "name", "glob", "all"], str, date | None, str | None, Location]]:
+        out: list[
+            tuple[Literal["id", "name", "glob", "all"], str, date | None, str | None, Location]
+        ] = []
+        seen: dict[tuple[str, str], int] = {}
+        items = self.raw["selfGrants"].get(name)
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            path: JsonPath = ("selfGrants", name, index)
+            if self.bad(*path):
+                continue
+            kind = next(k for k in SELECTOR_KINDS if k in item)
+            value = "" if kind == "all" else str(item[kind])
+            if (kind, value) in seen:
+                self.problem(
+                    path,
+                    f"the same {name} as selfGrants.{name}[{seen[kind, value]}]; "
+                    "give each selection once",
+                )
+                continue
+            seen[kind, value] = index
+            expires: date | None = None
+            if "expires" in item:
+                try:
+                    expires = date.fromisoformat(item["expires"])
+                except ValueError:
+                    self.problem((*path, "expires"), "is not a valid date (YYYY-MM-DD)")
+            selector_kind = cast('Literal["id", "name", "glob", "all"]', kind)
+            out.append((selector_kind, value, expires, item.get("reason"), self.where(path)))
+        return out
+
+    # ------------------------------------------------------------------ forwarding
+
+    def forwarding(self) -> Forwarding | None:
+        section = self.section("jobLogsForwarding")
+        if section is None or self.bad("jobLogsForwarding"):
+            return None
+        if section.get("disabled"):
+            return Forwarding(enabled=False)
+        token_env: str = section["tokenEnv"]
+        # The schema admits any upper-case name; a long digit-laden one without '_' is far
+        # more likely a pasted token than a variable. The value is never echoed.
+        if len(token_env) >= 24 and "_" not in token_env and any(c.isdigit() for c in token_env):
+            self.problem(
+                ("jobLogsForwarding", "tokenEnv"),
+                "looks like a literal token, not an environment variable name; put the token "
+                "in an environment variable and give its name here (value not shown)",
+            )
+        return Forwarding(enabled=True, url=section["url"], token_env=token_env)
+
+    # ------------------------------------------------------------------ provisioning
+
+    def provisioning(self) -> tuple[NewAccount, ...]:
+        defaults = self.member_defaults()
+        accounts: list[NewAccount] = []
+        seen: dict[str, int] = {}
+        items = self.raw.get("provisioning")
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            path: JsonPath = ("provisioning", index)
+            if self.bad(*path):
+                continue
+            user_id = normalise_user_id(item["username"])
+            if user_id in seen:
+                self.problem(
+                    (*path, "username"),
+                    f"{user_id} is provisioned twice (also provisioning[{seen[user_id]}])",
+                )
+                continue
+            seen[user_id] = index
+            if user_id in self.listed:
+                line = self.doc.at(("members", "users"), key=True)[0]
+                self.problem(
+                    (*path, "username"),
+                    f"{user_id} is also listed under members.users (line {line}); an existing "
+                    "account is added there, a new one here — not both",
+                )
+            level = item.get("level", "MEMBER")
+            set_bill_to = bool(item.get("setBillTo", False))
+            if level == "ADMIN":
+                self.admin_flags(path, item)
+                full = Access.admin()
+                allow, app, project = True, full.app_access, full.project_access
+            else:
+                allow = bool(
+                    item.get(
+                        "allowBillableActivities", defaults.get("allowBillableActivities", False)
+                    )
+                )
+                app = bool(item.get("appAccess", defaults.get("appAccess", True)))
+                project = item.get("projectAccess", defaults.get("projectAccess", "CONTRIBUTE"))
+                if set_bill_to and item.get("allowBillableActivities") is False:
+                    self.problem(
+                        (*path, "allowBillableActivities"),
+                        "setBillTo: true needs allowBillableActivities: true (the platform "
+                        "forces it); remove one of them",
+                        key=True,
+                    )
+                allow = allow or set_bill_to
+            accounts.append(
+                NewAccount(
+                    username=item["username"],
+                    email=item["email"],
+                    first=item["first"],
+                    last=item["last"],
+                    middle=item.get("middle"),
+                    level=level,
+                    allow_billable_activities=allow,
+                    app_access=app,
+                    project_access=project,
+                    set_bill_to=set_bill_to,
+                    where=self.where(path),
+                )
+            )
+        return tuple(accounts)
+
+    # ------------------------------------------------------------------ safety
+
+    def safety(self) -> SafetySettings:
+        own: Mapping[str, Any] = {} if self.bad("safety") else self.section("safety") or {}
+        fleet: Mapping[str, Any] = self.defaults.safety if self.defaults else {}
+        return merge_safety(own, fleet)
+
+
+def merge_safety(own: Mapping[str, Any], fleet: Mapping[str, Any]) -> SafetySettings:
+    """Org file > fleet defaults > built-in, key by key; an explicit null turns a limit off."""
+    builtin = SafetySettings()
+    min_admins = own.get("minAdmins", fleet.get("minAdmins", builtin.min_admins))
+    own_budgets: Mapping[str, Any] = own.get("removalBudget") or {}
+    fleet_budgets: Mapping[str, Any] = fleet.get("removalBudget") or {}
+    budgets: dict[str, Budget] = {}
+    for collection in BUDGET_COLLECTIONS:
+        mine: Mapping[str, Any] = own_budgets.get(collection) or {}
+        theirs: Mapping[str, Any] = fleet_budgets.get(collection) or {}
+        base = DEFAULT_BUDGETS[collection]
+        count = mine.get("count", theirs.get("count", base.count))
+        percent = mine.get("percent", theirs.get("percent", base.percent))
+        budgets[collection] = Budget(
+            count=None if count is None else int(count),
+            percent=None if percent is None else float(percent),
+        )
+    return SafetySettings(min_admins=int(min_admins), budgets=budgets)
+
+
+def build_org(
+    doc: Document, error_paths: set[JsonPath], defaults: FleetDefaults | None
+) -> tuple[DesiredOrg | None, list[Problem]]:
+    """The DesiredOrg of a schema-checked file (None if anything is wrong) and the problems.
+
+    `error_paths` are where the schema found errors; values there are not cross-checked.
+    """
+    builder = _OrgBuilder(doc, error_paths, defaults)
+    org = builder.build()
+    return org, builder.problems

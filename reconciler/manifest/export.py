@@ -1,0 +1,204 @@
+"""Live org -> manifest YAML, for bootstrapping a repo from what the platform has (pure).
+
+The text is built line by line rather than by `yaml.safe_dump` so that each member can
+carry their name as an end-of-line comment and keys follow the schema's order. Free text
+(names, URLs) is quoted by PyYAML's own emitter; comments are scrubbed of line breaks and
+characters YAML forbids. The output loads back (`loads_org`) to the live members and
+policies exactly: MEMBER flags equal to the exported `members.defaults` use the level
+shorthand, everything else is spelled out.
+
+The forwarding token cannot be read back from the platform, so an enabled forwarding is
+exported as `tokenEnv: <placeholder>`: the admin must export that variable before plan.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from reconciler.manifest.schema import ORG_SCHEMA, read_schema
+from reconciler.model import ORG_POLICY_KEYS, PROJECT_ACCESS_LEVELS, LiveMember, LiveOrg
+
+DEFAULT_SCHEMA_REF = f"../../schemas/{ORG_SCHEMA}"
+# The platform's invite defaults: preferred for `members.defaults` when counts tie.
+_INVITE_DEFAULTS = (False, True, "CONTRIBUTE")
+_PLAIN_KEY = re.compile(r"[a-z0-9][a-z0-9._-]*")
+_PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# Line breaks (YAML 1.1 counts NEL and the Unicode separators) and anything YAML refuses.
+_NOT_IN_COMMENT = re.compile(
+    "[^\t\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029]"
+)
+
+Flags = tuple[bool, bool, str]
+
+
+def render_manifest(
+    live: LiveOrg,
+    *,
+    names: Mapping[str, str] | None = None,
+    membership_mode: str = "authoritative",
+    schema_ref: str = DEFAULT_SCHEMA_REF,
+) -> str:
+    """The manifest for `live` as YAML text; deterministic, and never contains a token.
+
+    `names` maps user ids to display names for the end-of-line comments (falling back to
+    each LiveMember's own `name`). `schema_ref` is the `$schema` path editors resolve
+    relative to where the file will be saved.
+    """
+    if membership_mode not in ("authoritative", "additive"):
+        raise ValueError(
+            f"membership_mode must be authoritative or additive, not {membership_mode!r}"
+        )
+    lines = [
+        f"# yaml-language-server: $schema={schema_ref}",
+        f"# Exported from {_comment(live.org_id)} by dxorg. Sections left out are unmanaged.",
+        f"org: {_plain_or_quoted(live.org_id, _PLAIN_ID)}",
+    ]
+    if live.name:
+        lines.append(f"name: {_quoted(live.name)}")
+    lines += _policies(live.policies)
+    lines += _members(live.members, names or {}, membership_mode)
+    lines += _forwarding(live)
+    return "\n".join(lines) + "\n"
+
+
+def _policies(policies: Mapping[str, object]) -> list[str]:
+    allowed: dict[str, Any] = read_schema(ORG_SCHEMA)["properties"]["policies"]["properties"]
+    out: list[str] = []
+    managed = False
+    for key in ORG_POLICY_KEYS:
+        if key not in policies:
+            continue
+        value = policies[key]
+        spec = allowed[key]
+        if spec.get("type") == "boolean" and isinstance(value, bool):
+            out.append(f"  {key}: {_bool(value)}")
+            managed = True
+        elif isinstance(value, str) and value in spec.get("enum", ()):
+            out.append(f"  {key}: {value}")
+            managed = True
+        else:
+            # A value this dxorg does not know stays unmanaged rather than invalid.
+            out.append(f"  # {key}: {_comment(json.dumps(value))} is not a known value; unmanaged")
+    if not managed:  # a `policies:` holding only comments would load as null
+        return [line[2:] for line in out]
+    return ["policies:", *out]
+
+
+def _members(members: Mapping[str, LiveMember], names: Mapping[str, str], mode: str) -> list[str]:
+    out = ["members:", f"  mode: {mode}"]
+    if not members and mode == "authoritative":
+        out.append("  allowEmpty: true")
+    defaults = _common_flags(members.values())
+    if defaults is not None:
+        allow, app, project = defaults
+        out.append(
+            f"  defaults: {{allowBillableActivities: {_bool(allow)}, appAccess: {_bool(app)}, "
+            f"projectAccess: {project}}}"
+        )
+    if not members:
+        out.append("  users: {}")
+        return out
+    out.append("  users:")
+    for user_id in sorted(members):
+        member = members[user_id]
+        entry = _entry(member, defaults)
+        line = f"    {_user_key(user_id)}: {entry}"
+        name = names.get(user_id) or member.name
+        if name:
+            line += f"  # {_comment(name)}"
+        out.append(line)
+    return out
+
+
+def _entry(member: LiveMember, defaults: Flags | None) -> str:
+    access = member.access
+    if access.level == "ADMIN":
+        return "ADMIN"
+    flags = (access.allow_billable_activities, access.app_access, access.project_access)
+    if flags == defaults:
+        return "MEMBER"
+    parts = ["level: MEMBER"]
+    keys = ("allowBillableActivities", "appAccess", "projectAccess")
+    for index, key in enumerate(keys):
+        if defaults is None or flags[index] != defaults[index]:
+            value = flags[index]
+            parts.append(f"{key}: {_bool(value) if isinstance(value, bool) else value}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def _common_flags(members: Any) -> Flags | None:
+    """The most common MEMBER flags (ties: the invite defaults, then a fixed order)."""
+    counts: Counter[Flags] = Counter(
+        (m.access.allow_billable_activities, m.access.app_access, m.access.project_access)
+        for m in members
+        if m.access.level == "MEMBER"
+    )
+    if not counts:
+        return None
+    return max(
+        counts,
+        key=lambda flags: (
+            counts[flags],
+            flags == _INVITE_DEFAULTS,
+            flags[0],
+            flags[1],
+            PROJECT_ACCESS_LEVELS.index(flags[2]),
+        ),
+    )
+
+
+def _forwarding(live: LiveOrg) -> list[str]:
+    forwarding = live.forwarding
+    if forwarding is None or not forwarding.url:
+        return ["jobLogsForwarding: {disabled: true}"]
+    return [
+        "# The platform never returns the HEC token: set this environment variable to it",
+        "# wherever dxorg runs (or rename it here).",
+        "jobLogsForwarding:",
+        f"  url: {_quoted(forwarding.url)}",
+        f"  tokenEnv: {token_env_placeholder(live.org_id)}",
+    ]
+
+
+def token_env_placeholder(org_id: str) -> str:
+    """`SPLUNK_HEC_TOKEN_DEMO` for org-demo: a valid variable name, unique per org."""
+    handle = org_id.removeprefix("org-").upper()
+    return "SPLUNK_HEC_TOKEN_" + re.sub(r"[^A-Z0-9]", "_", handle)
+
+
+def _user_key(user_id: str) -> str:
+    """The handle (`alice`) when it normalises back to `user_id`, else the id itself."""
+    handle = user_id.removeprefix("user-")
+    key = handle if handle != user_id and not handle.startswith("user-") else user_id
+    return _plain_or_quoted(key, _PLAIN_KEY)
+
+
+def _plain_or_quoted(text: str, plain: re.Pattern[str]) -> str:
+    # Plain only when every YAML reader sees a string (`123`, `true`, `null` would not be).
+    if plain.fullmatch(text) and _resolves_to_str(text):
+        return text
+    return _quoted(text)
+
+
+def _resolves_to_str(text: str) -> bool:
+    tag = yaml.resolver.Resolver().resolve(yaml.ScalarNode, text, (True, False))
+    return tag == "tag:yaml.org,2002:str"
+
+
+def _quoted(text: str) -> str:
+    dumped = yaml.safe_dump(text, default_style='"', width=1 << 30, allow_unicode=True)
+    return dumped.rstrip("\n")
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _comment(text: str) -> str:
+    return _NOT_IN_COMMENT.sub(" ", text).strip()

@@ -1,0 +1,178 @@
+"""Load a fleet: org manifest files and directories -> validated DesiredOrgs, or every problem.
+
+A directory contributes each `*.yaml` / `*.yml` file directly inside it (sorted by name,
+hidden files skipped, not recursive) except its fleet defaults file, `_defaults.yaml` (or
+`_defaults.yml`). The defaults file of an org file's own directory applies to it however
+the file was named, so `dxorg plan dir/` and `dxorg plan dir/org.yaml` agree.
+
+Nothing here contacts the platform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler.errors import ManifestError, Problem
+from reconciler.manifest.build import FleetDefaults, build_org, fleet_defaults
+from reconciler.manifest.document import Document, parse_text, read_document
+from reconciler.manifest.schema import SHARED_VALUE_MAPS, Schemas, check
+from reconciler.model import DesiredOrg
+
+DEFAULTS_FILE_NAMES: tuple[str, ...] = ("_defaults.yaml", "_defaults.yml")
+MANIFEST_SUFFIXES: tuple[str, ...] = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """Every org the manifests declare, keyed by org id, and the files they came from."""
+
+    orgs: dict[str, DesiredOrg]
+    files: list[Path]
+    defaults_files: list[Path] = field(default_factory=list)
+
+
+class _FleetLoader:
+    """The state of one load_fleet call: files found, defaults read, problems so far."""
+
+    def __init__(self) -> None:
+        self.schemas = Schemas.load()
+        self.problems: list[Problem] = []
+        self.org_files: list[Path] = []
+        self.seen: set[Path] = set()
+        self.defaults_by_dir: dict[Path, FleetDefaults | None] = {}
+        self.defaults_files: list[Path] = []
+        self.org_lines: dict[str, tuple[int, int]] = {}  # file -> where its `org:` value is
+
+    def collect(self, paths: Sequence[Path]) -> None:
+        for path in paths:
+            if path.is_dir():
+                self.defaults_for(path)
+                found = sorted(
+                    child
+                    for child in path.iterdir()
+                    if child.suffix in MANIFEST_SUFFIXES
+                    and not child.name.startswith(".")
+                    and child.name not in DEFAULTS_FILE_NAMES
+                    and child.is_file()
+                )
+                if not found:
+                    self.problems.append(
+                        Problem(
+                            str(path), 1, 1, "no org manifests (*.yaml, *.yml) in this directory"
+                        )
+                    )
+                for child in found:
+                    self.add(child)
+            elif path.name in DEFAULTS_FILE_NAMES and path.is_file():
+                self.defaults_for(path.parent)
+            elif path.exists():
+                self.add(path)
+            else:
+                self.problems.append(Problem(str(path), 1, 1, "no such file or directory"))
+
+    def add(self, path: Path) -> None:
+        resolved = path.resolve()
+        if resolved not in self.seen:
+            self.seen.add(resolved)
+            self.org_files.append(path)
+
+    def defaults_for(self, directory: Path) -> FleetDefaults | None:
+        key = directory.resolve()
+        if key in self.defaults_by_dir:
+            return self.defaults_by_dir[key]
+        present = [directory / name for name in DEFAULTS_FILE_NAMES if (directory / name).is_file()]
+        result: FleetDefaults | None = None
+        if len(present) > 1:
+            self.problems.append(
+                Problem(
+                    str(present[1]),
+                    1,
+                    1,
+                    f"two fleet defaults files here; keep only {present[0].name}",
+                )
+            )
+        elif present:
+            self.defaults_files.append(present[0])
+            doc = read_document(present[0], str(present[0]))
+            if isinstance(doc, Document):
+                found = check(doc, self.schemas.defaults_validator)
+                self.problems.extend(item.problem for item in found)
+                result = fleet_defaults(doc) if not found else None
+            else:
+                self.problems.extend(doc)
+        self.defaults_by_dir[key] = result
+        return result
+
+    def load_org(self, path: Path) -> DesiredOrg | None:
+        defaults = self.defaults_for(path.parent)
+        doc = read_document(path, str(path))
+        if not isinstance(doc, Document):
+            self.problems.extend(doc)
+            return None
+        return self.build(doc, defaults)
+
+    def build(self, doc: Document, defaults: FleetDefaults | None) -> DesiredOrg | None:
+        found = check(doc, self.schemas.org_validator, shared=SHARED_VALUE_MAPS)
+        self.problems.extend(item.problem for item in found)
+        org, problems = build_org(doc, {item.path for item in found}, defaults)
+        self.problems.extend(problems)
+        if org is not None:
+            self.org_lines[doc.file] = doc.at(("org",))
+        return org
+
+
+def load_fleet(paths: Sequence[Path]) -> Fleet:
+    """Load and validate every manifest under `paths`; raise ManifestError with every problem.
+
+    Problems are sorted by file, line and column. Contacts nothing.
+    """
+    loader = _FleetLoader()
+    loader.collect(paths)
+    orgs: dict[str, DesiredOrg] = {}
+    for path in loader.org_files:
+        org = loader.load_org(path)
+        if org is None:
+            continue
+        if org.org_id in orgs:
+            first = orgs[org.org_id]
+            line, column = loader.org_lines[org.source]
+            loader.problems.append(
+                Problem(
+                    org.source,
+                    line,
+                    column,
+                    f"org: {org.org_id} is also declared in {first.source}:"
+                    f"{loader.org_lines[first.source][0]}; keep one file per org",
+                )
+            )
+            continue
+        orgs[org.org_id] = org
+    if loader.problems:
+        raise ManifestError(sorted(loader.problems, key=_order))
+    return Fleet(orgs=orgs, files=list(loader.org_files), defaults_files=loader.defaults_files)
+
+
+def load_org(path: Path) -> DesiredOrg:
+    """Load one org manifest (with its directory's fleet defaults); raise ManifestError."""
+    fleet = load_fleet([path])
+    if len(fleet.orgs) != 1:
+        raise ManifestError([Problem(str(path), 1, 1, "not an org manifest")])
+    return next(iter(fleet.orgs.values()))
+
+
+def loads_org(text: str, source: str = "<string>") -> DesiredOrg:
+    """Load one org manifest from text, without fleet defaults; raise ManifestError."""
+    loader = _FleetLoader()
+    doc = parse_text(text, source)
+    org = loader.build(doc, None) if isinstance(doc, Document) else None
+    if not isinstance(doc, Document):
+        loader.problems.extend(doc)
+    if loader.problems or org is None:
+        raise ManifestError(sorted(loader.problems, key=_order))
+    return org
+
+
+def _order(problem: Problem) -> tuple[str, int, int, str]:
+    return (problem.file, problem.line, problem.column, problem.message)

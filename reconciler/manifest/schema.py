@@ -1,0 +1,341 @@
+"""The JSON Schemas under schemas/, and jsonschema errors turned into positioned Problems.
+
+Messages name the field by its path (`members.users.carol.projectAccess`) and say what
+is allowed. Values under `jobLogsForwarding` are never echoed: a misplaced token must not
+end up in a CI log. The schema is the single source of truth for shapes; the wording of
+a pattern error comes from the `title` and `description` of the definition that failed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, cast
+
+from jsonschema import Draft202012Validator, ValidationError
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from reconciler.errors import Problem
+from reconciler.manifest.document import Document, JsonPath, dotted
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+ORG_SCHEMA = "org.schema.json"
+DEFAULTS_SCHEMA = "defaults.schema.json"
+# Sections whose values may be secrets: errors there never show the value.
+SECRET_SECTIONS = frozenset({"jobLogsForwarding"})
+
+_TYPE_NAMES: Mapping[str, str] = MappingProxyType(
+    {
+        "object": "a mapping",
+        "array": "a list",
+        "string": "a string",
+        "integer": "an integer",
+        "number": "a number",
+        "boolean": "a boolean (true or false)",
+        "null": "null",
+    }
+)
+
+
+def read_schema(name: str) -> dict[str, Any]:
+    with (SCHEMA_DIR / name).open(encoding="utf-8") as fh:
+        schema: dict[str, Any] = json.load(fh)
+    return schema
+
+
+@dataclass(frozen=True)
+class Schemas:
+    """Both schemas and their validators; built once per load, never kept globally."""
+
+    org: dict[str, Any]
+    defaults: dict[str, Any]
+    org_validator: Draft202012Validator
+    defaults_validator: Draft202012Validator
+
+    @staticmethod
+    def load() -> Schemas:
+        org = read_schema(ORG_SCHEMA)
+        defaults = read_schema(DEFAULTS_SCHEMA)
+        # defaults.schema.json refers to `org.schema.json#/$defs/...` by relative URI, which
+        # editors resolve next to the file; here the registry serves it under that name.
+        registry: Registry[Any] = Registry().with_resource(
+            ORG_SCHEMA, Resource.from_contents(org, default_specification=DRAFT202012)
+        )
+        checker = Draft202012Validator.FORMAT_CHECKER
+        return Schemas(
+            org=org,
+            defaults=defaults,
+            org_validator=Draft202012Validator(
+                inline_refs(org, org), registry=registry, format_checker=checker
+            ),
+            defaults_validator=Draft202012Validator(
+                defaults, registry=registry, format_checker=checker
+            ),
+        )
+
+
+def inline_refs(node: Any, root: Mapping[str, Any]) -> Any:
+    """`node` with every local `$ref` replaced by a copy of its target.
+
+    Resolving a reference costs jsonschema more than checking the value it points at
+    (10,000 members: 0.78 s with references, 0.33 s inlined). The schema has no cycles.
+    The target's `title` and `description` win over the referring site's, because error
+    messages describe the definition ("not a valid project id (...)").
+    """
+    if isinstance(node, list):
+        return [inline_refs(item, root) for item in node]
+    if not isinstance(node, Mapping):
+        return node
+    out = {key: inline_refs(value, root) for key, value in node.items() if key != "$ref"}
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target[part]
+        out.update(inline_refs(target, root))
+    elif ref is not None:
+        out["$ref"] = ref
+    return out
+
+
+@dataclass(frozen=True)
+class SchemaProblem:
+    path: JsonPath
+    problem: Problem
+
+
+# Maps whose entries are checked once per distinct value: in a 10,000-member org most
+# users share a handful of values, so this turns 10,000 checks into a few.
+SHARED_VALUE_MAPS: tuple[JsonPath, ...] = (("members", "users"),)
+
+
+def check(
+    doc: Document, validator: Draft202012Validator, *, shared: tuple[JsonPath, ...] = ()
+) -> list[SchemaProblem]:
+    """Every schema error in `doc`, positioned and worded; duplicates dropped."""
+    found: dict[tuple[JsonPath, str], SchemaProblem] = {}
+    for base, as_key, error in _errors(doc.value, validator, shared):
+        for path, on_key, text in _explain(error, base, as_key):
+            line, column = doc.at(path, key=on_key)
+            message = f"{dotted(path)}: {text}" if path else text
+            found.setdefault(
+                (path, message), SchemaProblem(path, Problem(doc.file, line, column, message))
+            )
+    return list(found.values())
+
+
+def _errors(
+    value: object, validator: Draft202012Validator, shared: tuple[JsonPath, ...]
+) -> Iterator[tuple[JsonPath, str | None, ValidationError]]:
+    """(path the error is relative to, the key it is about or None, the error)."""
+    carved: dict[JsonPath, dict[str, object]] = {}
+    root = value
+    for path in shared:
+        mapping = _get(root, path)
+        if isinstance(mapping, dict) and mapping:
+            carved[path] = mapping
+            root = _replaced(root, path, {})
+    for error in validator.iter_errors(root):
+        yield (), None, error
+    for path, mapping in carved.items():
+        schema = _subschema(cast("Mapping[str, Any]", validator.schema), path)
+        names = validator.evolve(schema=schema.get("propertyNames", True))
+        entries = validator.evolve(schema=schema.get("additionalProperties", True))
+        verdicts: dict[object, list[ValidationError]] = {}
+        for key, entry in mapping.items():
+            for error in names.iter_errors(key):
+                yield path, key, error
+            fingerprint = _fingerprint(entry)
+            if fingerprint not in verdicts:
+                verdicts[fingerprint] = list(entries.iter_errors(entry))
+            for error in verdicts[fingerprint]:
+                yield (*path, key), None, error
+
+
+def _get(value: object, path: JsonPath) -> object:
+    for part in path:
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _replaced(value: object, path: JsonPath, new: object) -> object:
+    """A copy of `value` with the thing at `path` replaced; copies only along the path."""
+    if not path:
+        return new
+    assert isinstance(value, dict)
+    return {**value, path[0]: _replaced(value[path[0]], path[1:], new)}
+
+
+def _subschema(schema: Mapping[str, Any], path: JsonPath) -> Mapping[str, Any]:
+    for part in path:
+        schema = schema["properties"][part]
+    return schema
+
+
+def _fingerprint(value: object) -> object:
+    """Equal for values that validate alike (types included: true is not 1); else unique."""
+    if isinstance(value, dict):
+        items = [(key, type(item).__name__, item) for key, item in value.items()]
+        if all(isinstance(item, str | int | float | bool | None) for _, _, item in items):
+            return ("mapping", frozenset(items))
+        return ("unique", id(value))
+    if isinstance(value, str | int | float | bool | None):
+        return ("scalar", type(value).__name__, value)
+    return ("unique", id(value))
+
+
+def _explain(
+    error: ValidationError, base: JsonPath = (), as_key: str | None = None
+) -> Iterator[tuple[JsonPath, bool, str]]:
+    """(path, point at the key?, message) for one jsonschema error.
+
+    `base` is where the validated value sits; `as_key` is set when the value was a key.
+    """
+    path: JsonPath = (*base, *error.absolute_path)
+    kind = error.validator
+    value: Any = error.instance
+    schema: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
+    rule: Any = error.validator_value
+    secret = bool(path) and path[0] in SECRET_SECTIONS and isinstance(value, str)
+    shown = "the value (not shown: it may be a secret)" if secret else _show(value)
+
+    if as_key is not None or "propertyNames" in error.absolute_schema_path:
+        # A key that fails its pattern: jsonschema reports it on the parent mapping.
+        key_path = (*path, value)
+        yield key_path, True, f"{_show(value)} is not a valid {_what(schema)}"
+        return
+    if kind == "additionalProperties" and isinstance(value, dict):
+        allowed = list(schema.get("properties", {}))
+        for key in value:
+            if key not in allowed:
+                hint = difflib.get_close_matches(key, allowed, n=1)
+                maybe = f" (did you mean {hint[0]}?)" if hint else ""
+                yield (
+                    (*path, key),
+                    True,
+                    f"unknown key{maybe}; allowed here: {', '.join(allowed)}",
+                )
+        return
+    if kind == "required" and isinstance(value, dict):
+        for key in rule:
+            if key not in value:
+                yield path, True, f"missing required key '{key}'"
+        return
+    if kind == "type":
+        wanted = [rule] if isinstance(rule, str) else list(rule)
+        expected = " or ".join(_TYPE_NAMES.get(t, t) for t in wanted)
+        got = _kind(value) if secret else _describe(value)
+        if not path:
+            expected += " of keys, starting with `org: org-...`"
+        yield path, False, f"expected {expected}, got {got}"
+        return
+    if kind == "enum":
+        options = [str(option) for option in rule]
+        same = [o for o in options if isinstance(value, str) and o.lower() == value.lower()]
+        maybe = f" (did you mean {same[0]}?)" if same else ""
+        yield path, False, f"{shown} is not one of: {', '.join(options)}{maybe}"
+        return
+    if kind == "const":
+        yield path, False, f"must be {json.dumps(rule)}, got {shown}"
+        return
+    if kind in ("pattern", "format"):
+        yield path, False, f"{shown} is not a valid {_what(schema)}"
+        return
+    if kind == "minLength":
+        yield (
+            path,
+            False,
+            "must not be empty" if rule == 1 else f"must be at least {rule} characters",
+        )
+        return
+    if kind == "maxLength":
+        yield path, False, f"is longer than {rule} characters"
+        return
+    if kind in ("minimum", "maximum"):
+        bound = "at least" if kind == "minimum" else "at most"
+        yield path, False, f"must be {bound} {rule}, got {shown}"
+        return
+    if kind == "uniqueItems" and isinstance(value, list):
+        seen: list[object] = []
+        for index, item in enumerate(value):
+            if item in seen:
+                yield (*path, index), False, f"{_show(item)} is listed twice"
+            seen.append(item)
+        return
+    if kind == "oneOf" and isinstance(value, dict):
+        keys = _one_key_each(rule)
+        if keys:
+            present = [key for key in keys if key in value]
+            if present:
+                yield path, True, f"give only one of {', '.join(keys)} (found {', '.join(present)})"
+            else:
+                yield path, True, f"needs one of {', '.join(keys)}"
+            return
+    if kind in ("not", "maxProperties") and schema.get("description"):
+        yield path, kind == "not", str(schema["description"])
+        return
+    # Anything the schema grows later still gets a position and a bounded message
+    # (jsonschema's own message quotes the value, so not where secrets may be).
+    plain = not secret and len(error.message) < 200
+    yield path, False, error.message if plain else f"invalid value ({kind})"
+
+
+def _one_key_each(branches: Any) -> list[str]:
+    """For a oneOf of `{"required": [key]}` branches, those keys; else []."""
+    keys: list[str] = []
+    for branch in branches if isinstance(branches, list) else []:
+        if not (isinstance(branch, dict) and list(branch) == ["required"]):
+            return []
+        if len(branch["required"]) != 1:
+            return []
+        keys.append(branch["required"][0])
+    return keys
+
+
+def _what(schema: Mapping[str, Any]) -> str:
+    title = schema.get("title", "value")
+    description = schema.get("description")
+    return f"{title} ({description})" if description else str(title)
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return _TYPE_NAMES["boolean"].split(" (")[0]
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "a list"
+
+
+def _describe(value: object) -> str:
+    if value is None or isinstance(value, dict | list):
+        return _kind(value)
+    return f"{_kind(value)} ({_show(value)})"
+
+
+def _show(value: object) -> str:
+    """A short, single-line rendering of a value; never a whole structure."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        text = value if len(value) <= 60 else value[:57] + "..."
+        return repr(text)
+    if isinstance(value, int | float):
+        return str(value)
+    return _kind(value)

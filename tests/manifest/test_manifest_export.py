@@ -1,0 +1,190 @@
+"""Export: LiveOrg -> YAML that loads back to the same members, policies and forwarding."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler.manifest import loads_org
+from reconciler.manifest.export import render_manifest, token_env_placeholder
+from reconciler.model import (
+    ORG_POLICY_KEYS,
+    PROJECT_ACCESS_LEVELS,
+    Access,
+    DesiredOrg,
+    LiveForwarding,
+    LiveMember,
+    LiveOrg,
+)
+
+HANDLES = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,12}", fullmatch=True)
+# Either the handle's id or an odd one (`user-user-x`, digits, YAML words) to stress quoting.
+USER_IDS = st.one_of(
+    HANDLES.map(lambda handle: f"user-{handle}"),
+    st.sampled_from(["user-user-x", "user-123", "user-true", "user-null", "user-yes", "user-1.5"]),
+)
+ACCESS = st.one_of(
+    st.just(Access.admin()),
+    st.builds(
+        Access,
+        st.just("MEMBER"),
+        st.booleans(),
+        st.booleans(),
+        st.sampled_from(PROJECT_ACCESS_LEVELS),
+    ),
+)
+POLICY_VALUES = {
+    "memberListVisibility": st.sampled_from(["ADMIN", "MEMBER", "PUBLIC"]),
+    "restrictProjectTransfer": st.sampled_from(["ADMIN", "MEMBER"]),
+    "jobReuse": st.booleans(),
+    "detailedJobMetricsCollectDefault": st.booleans(),
+}
+
+
+@st.composite
+def live_orgs(draw: st.DrawFn) -> LiveOrg:
+    user_ids = draw(st.lists(USER_IDS, unique=True, max_size=12))
+    members = {
+        user_id: LiveMember(user_id, draw(ACCESS), draw(st.none() | st.text(max_size=20)))
+        for user_id in user_ids
+    }
+    keys = draw(st.lists(st.sampled_from(ORG_POLICY_KEYS), unique=True))
+    policies = {key: draw(POLICY_VALUES[key]) for key in keys}
+    forwarding = draw(
+        st.none()
+        | st.just(LiveForwarding(None, None))
+        | st.builds(
+            LiveForwarding,
+            HANDLES.map(lambda host: f"https://{host}x.example.com/services/collector/event"),
+            st.just("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
+        )
+    )
+    org_id = draw(HANDLES.map(lambda handle: f"org-{handle}"))
+    return LiveOrg(
+        org_id=org_id,
+        name=draw(st.text(max_size=30)),
+        caller="user-alice",
+        caller_level="ADMIN",
+        policies=policies,
+        members=members,
+        projects=(),
+        apps=(),
+        forwarding=forwarding,
+    )
+
+
+def assert_matches(desired: DesiredOrg, live: LiveOrg) -> None:
+    assert desired.org_id == live.org_id
+    assert desired.name == (live.name or None)
+    assert dict(desired.policies) == dict(live.policies)
+    assert desired.membership is not None and desired.membership.mode == "authoritative"
+    assert set(desired.membership.members) == set(live.members)
+    for user_id, member in desired.membership.members.items():
+        access = live.members[user_id].access
+        assert member.level == access.level
+        if access.level == "ADMIN":
+            assert (member.allow_billable_activities, member.app_access, member.project_access) == (
+                None,
+                None,
+                None,
+            )
+        else:
+            assert (member.allow_billable_activities, member.app_access, member.project_access) == (
+                access.allow_billable_activities,
+                access.app_access,
+                access.project_access,
+            )
+    assert desired.forwarding is not None
+    enabled = live.forwarding is not None and bool(live.forwarding.url)
+    assert desired.forwarding.enabled == enabled
+    if enabled:
+        assert live.forwarding is not None
+        assert desired.forwarding.url == live.forwarding.url
+        assert desired.forwarding.token_env == token_env_placeholder(live.org_id)
+
+
+@settings(max_examples=200, deadline=None)
+@given(live_orgs())
+def test_export_round_trips_through_the_loader(live: LiveOrg) -> None:
+    text = render_manifest(live)
+    assert_matches(loads_org(text, source="export.yaml"), live)
+
+
+@settings(max_examples=50, deadline=None)
+@given(live_orgs(), st.randoms())
+def test_export_is_deterministic(live: LiveOrg, rnd: random.Random) -> None:
+    shuffled = list(live.members.items())
+    rnd.shuffle(shuffled)
+    reordered = LiveOrg(**{**live.__dict__, "members": dict(shuffled)})
+    assert render_manifest(live) == render_manifest(live) == render_manifest(reordered)
+
+
+def sample() -> LiveOrg:
+    return LiveOrg(
+        org_id="org-demo",
+        name="Demo Organization",
+        caller="user-alice",
+        caller_level="ADMIN",
+        policies={"memberListVisibility": "ADMIN", "jobReuse": False},
+        members={
+            "user-bob": LiveMember(
+                "user-bob", Access("MEMBER", False, True, "CONTRIBUTE"), "Bob Jones"
+            ),
+            "user-alice": LiveMember("user-alice", Access.admin(), "Alice Smith"),
+            "user-carol": LiveMember("user-carol", Access("MEMBER", False, False, "VIEW")),
+        },
+        projects=(),
+        apps=(),
+        forwarding=LiveForwarding("https://hec.example.com/services/collector/event", "cafe" * 16),
+    )
+
+
+def test_export_layout() -> None:
+    text = render_manifest(sample(), names={"user-carol": "Carol\nDanvers"})
+    assert text == (
+        "# yaml-language-server: $schema=../../schemas/org.schema.json\n"
+        "# Exported from org-demo by dxorg. Sections left out are unmanaged.\n"
+        "org: org-demo\n"
+        'name: "Demo Organization"\n'
+        "policies:\n"
+        "  memberListVisibility: ADMIN\n"
+        "  jobReuse: false\n"
+        "members:\n"
+        "  mode: authoritative\n"
+        "  defaults: {allowBillableActivities: false, appAccess: true, projectAccess: CONTRIBUTE}\n"
+        "  users:\n"
+        "    alice: ADMIN  # Alice Smith\n"
+        "    bob: MEMBER  # Bob Jones\n"
+        "    carol: {level: MEMBER, appAccess: false, projectAccess: VIEW}  # Carol Danvers\n"
+        "# The platform never returns the HEC token: set this environment variable to it\n"
+        "# wherever dxorg runs (or rename it here).\n"
+        "jobLogsForwarding:\n"
+        '  url: "https://hec.example.com/services/collector/event"\n'
+        "  tokenEnv: SPLUNK_HEC_TOKEN_DEMO\n"
+    )
+    assert "cafe" not in text
+
+
+def test_export_additive_and_disabled_forwarding() -> None:
+    live = LiveOrg(**{**sample().__dict__, "forwarding": None})
+    text = render_manifest(live, membership_mode="additive")
+    org = loads_org(text)
+    assert org.membership is not None and org.membership.mode == "additive"
+    assert org.forwarding is not None and not org.forwarding.enabled
+    assert "jobLogsForwarding: {disabled: true}" in text
+
+
+def test_export_of_an_org_without_members_stays_valid() -> None:
+    live = LiveOrg(**{**sample().__dict__, "members": {}})
+    org = loads_org(render_manifest(live))
+    assert org.membership is not None and org.membership.allow_empty
+    assert not org.membership.members
+
+
+def test_unknown_live_policy_values_are_left_unmanaged() -> None:
+    live = LiveOrg(**{**sample().__dict__, "policies": {"memberListVisibility": "SOMETHING_NEW"}})
+    text = render_manifest(live)
+    assert "# memberListVisibility:" in text
+    assert dict(loads_org(text).policies) == {}

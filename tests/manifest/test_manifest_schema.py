@@ -1,0 +1,80 @@
+"""The schemas themselves: valid, strict, documented, in step with the model and the doc."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from reconciler.manifest import reference_doc
+from reconciler.manifest.schema import DEFAULTS_SCHEMA, ORG_SCHEMA, SCHEMA_DIR, read_schema
+from reconciler.model import (
+    BUDGET_COLLECTIONS,
+    DEFAULT_BUDGETS,
+    LEVELS,
+    ORG_POLICY_KEYS,
+    PROJECT_ACCESS_LEVELS,
+    SafetySettings,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def walk(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from walk(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from walk(value, f"{path}/{index}")
+
+
+@pytest.mark.parametrize("name", [ORG_SCHEMA, DEFAULTS_SCHEMA])
+def test_schema_is_valid_2020_12(name: str) -> None:
+    schema = read_schema(name)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    Draft202012Validator.check_schema(schema)
+
+
+def test_schemas_live_where_the_package_looks() -> None:
+    assert SCHEMA_DIR == REPO / "schemas"
+
+
+@pytest.mark.parametrize("name", [ORG_SCHEMA, DEFAULTS_SCHEMA])
+def test_every_property_has_a_description_and_every_record_is_closed(name: str) -> None:
+    for path, node in walk(read_schema(name)):
+        for key, prop in (
+            node.get("properties", {}).items() if path.split("/")[-1] != "properties" else ()
+        ):
+            assert prop.get("description"), f"{path}/properties/{key} has no description"
+        if "properties" in node and path.split("/")[-1] != "properties":
+            assert node.get("additionalProperties") is False, f"{path} is not closed"
+
+
+def test_schema_enums_match_the_model() -> None:
+    org = read_schema(ORG_SCHEMA)
+    defs = org["$defs"]
+    assert tuple(org["properties"]["policies"]["properties"]) == ORG_POLICY_KEYS
+    assert tuple(defs["level"]["enum"]) == LEVELS
+    assert set(defs["projectAccess"]["enum"]) == set(PROJECT_ACCESS_LEVELS)
+    budgets = defs["safety"]["properties"]["removalBudget"]["properties"]
+    assert tuple(budgets) == BUDGET_COLLECTIONS
+
+
+def test_schema_defaults_match_the_model() -> None:
+    safety = read_schema(ORG_SCHEMA)["$defs"]["safety"]["properties"]
+    assert safety["minAdmins"]["default"] == SafetySettings().min_admins
+    for collection, spec in safety["removalBudget"]["properties"].items():
+        budget = DEFAULT_BUDGETS[collection]
+        assert spec["default"] == {"count": budget.count, "percent": budget.percent}
+
+
+def test_committed_reference_doc_is_generated_from_the_schema() -> None:
+    committed = (REPO / "docs" / "manifest-reference.md").read_text()
+    assert committed == reference_doc.render(), (
+        "regenerate: python -m reconciler.manifest.reference_doc > docs/manifest-reference.md"
+    )
