@@ -1,0 +1,17 @@
+"""The DNAnexus platform client: configuration discovery, read and write clients, retries."""
+
+from __future__ import annotations
+
+from reconciler.platform.client import CallOutcome, ReadClient, WriteClient
+from reconciler.platform.config import ConfigOverrides, PlatformConfig, discover
+from reconciler.platform.retry import RetryPolicy
+
+__all__ = [
+    "CallOutcome",
+    "ConfigOverrides",
+    "PlatformConfig",
+    "ReadClient",
+    "RetryPolicy",
+    "WriteClient",
+    "discover",
+]

@@ -1,0 +1,599 @@
+"""The DNAnexus API client: one httpx.Client, typed methods, retries, fail-closed reads.
+
+Two classes so that the plan path cannot write by construction: `ReadClient` refuses,
+before any I/O, every route whose method is not a read method; `WriteClient` adds the
+write methods and `call()`, the generic executor that apply uses for recorded calls.
+
+Retry rules (see `retry.RetryPolicy` for the timing):
+- 429 and 503 answers, and failures to connect, cannot have landed: always retried.
+- Other 5xx, timeouts after sending, dropped connections, unparseable 2xx bodies leave
+  the outcome unknown: retried for idempotent methods; for the others only after the
+  caller's `landed()` check says the change is not there (if it is, that is success).
+- Any other 4xx is final.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+
+from reconciler import __version__
+from reconciler.errors import (
+    API_ERRORS_BY_TYPE,
+    ApiError,
+    DxorgError,
+    ReadIncompleteError,
+    ResourceNotFound,
+    TransportError,
+    WriteRefusedError,
+)
+from reconciler.platform.config import PlatformConfig
+from reconciler.platform.retry import (
+    AttemptFailed,
+    RetryPolicy,
+    parse_retry_after,
+    run_with_retries,
+)
+from reconciler.platform.routes import (
+    AUTH_SERVER_ROUTES,
+    READ_METHODS,
+    is_idempotent,
+    method_of,
+    normalize_route,
+)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+log = logging.getLogger("reconciler.platform")
+
+PAGE_LIMIT = 1000
+DEFAULT_CONCURRENCY = 8
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+
+# Project permission levels, lowest first (for the project-invite landed check).
+PROJECT_LEVELS = ("VIEW", "UPLOAD", "CONTRIBUTE", "ADMINISTER")
+
+# httpx errors raised before the request left this machine: the call cannot have landed.
+_NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+# httpx errors that are our own misconfiguration: retrying cannot help.
+_FINAL_HTTPX_ERRORS = (httpx.UnsupportedProtocol, httpx.InvalidURL)
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """The result of one logical call (possibly several HTTP attempts)."""
+
+    body: dict[str, Any]
+    attempts: int
+    request_id: str | None
+    status: int | None
+    # True when no usable response arrived but the landed() check found the change made.
+    landed_by_check: bool = False
+
+
+class ReadClient:
+    """Read-only access to the platform. Every route it sends is a read method."""
+
+    # Methods this class's poster will send; WriteClient widens it.
+    _allowed_methods: frozenset[str] | None = READ_METHODS
+
+    def __init__(
+        self,
+        config: PlatformConfig,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | float | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self._config = config
+        self._retry = retry or RetryPolicy()
+        self._concurrency = concurrency
+        headers = {
+            "DNAnexus-API": "1.0.0",
+            "User-Agent": f"dxorg/{__version__}",
+            "Accept": "application/json",
+        }
+        if config.token is not None:
+            headers["Authorization"] = f"Bearer {config.token}"
+        self._http = httpx.Client(
+            base_url=config.api_url,
+            headers=headers,
+            transport=transport,
+            timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
+            follow_redirects=False,
+        )
+
+    @property
+    def config(self) -> PlatformConfig:
+        return self._config
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._config!r})"
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- typed reads ---------------------------------------------------------------
+
+    def whoami(self) -> str:
+        body = self._post("/system/whoami", {}).body
+        user_id = body.get("id")
+        if not isinstance(user_id, str):
+            raise TransportError("/system/whoami", "response has no user id")
+        return user_id
+
+    def describe_user(self, user_id: str, fields: Mapping[str, bool] | None = None) -> dict:
+        request: dict[str, Any] = {}
+        if fields is not None:
+            request["fields"] = dict(fields)
+        return self._post(f"/{user_id}/describe", request).body
+
+    def describe_org(self, org_id: str) -> dict:
+        return self._post(f"/{org_id}/describe", {}).body
+
+    def find_orgs(self, level: str = "ADMIN", *, describe: bool = True) -> list[dict]:
+        return self._find("/system/findOrgs", {"level": level, "describe": describe})
+
+    def find_org_members(
+        self,
+        org_id: str,
+        *,
+        level: str | None = None,
+        ids: Sequence[str] | None = None,
+        describe: bool = False,
+    ) -> list[dict]:
+        request: dict[str, Any] = {}
+        if level is not None:
+            request["level"] = level
+        if ids is not None:
+            request["id"] = list(ids)
+        request["describe"] = describe
+        return self._find(f"/{org_id}/findMembers", request)
+
+    def find_org_projects(
+        self,
+        org_id: str,
+        *,
+        ids: Sequence[str] | None = None,
+        name: str | Mapping | None = None,
+        describe: bool | Mapping = False,
+    ) -> list[dict]:
+        request: dict[str, Any] = {}
+        if ids is not None:
+            request["id"] = list(ids)
+        if name is not None:
+            request["name"] = name if isinstance(name, str) else dict(name)
+        request["describe"] = describe if isinstance(describe, bool) else dict(describe)
+        return self._find(f"/{org_id}/findProjects", request)
+
+    def find_org_apps(self, org_id: str, *, describe: bool | Mapping = False) -> list[dict]:
+        request = {"describe": describe if isinstance(describe, bool) else dict(describe)}
+        return self._find(f"/{org_id}/findApps", request)
+
+    def find_projects(self, body: Mapping) -> list[dict]:
+        return self._find("/system/findProjects", dict(body))
+
+    def describe_project(
+        self,
+        project_id: str,
+        *,
+        permissions: bool = False,
+        fields: Mapping[str, bool] | None = None,
+    ) -> dict:
+        request: dict[str, Any] = {}
+        if fields is not None:
+            request["fields"] = dict(fields)
+            if permissions:
+                request["fields"]["permissions"] = True
+        if permissions:
+            request["permissions"] = True
+        return self._post(f"/{project_id}/describe", request).body
+
+    def describe_app(self, app: str) -> dict:
+        """`app` is ``app-<hash>``, ``app-<name>``, a bare name, or ``name/version``."""
+        path = app if app.startswith("app-") else f"app-{app}"
+        return self._post(f"/{path}/describe", {}).body
+
+    def list_app_developers(self, app_id: str) -> list[str]:
+        route = f"/{app_id}/listDevelopers"
+        developers = self._post(route, {}).body.get("developers")
+        if not isinstance(developers, list) or not all(isinstance(d, str) for d in developers):
+            raise ReadIncompleteError(f"{route}: response has no list of developer ids")
+        return developers
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """`fn` over `items` on up to `concurrency` threads; results in input order.
+
+        Every call runs to completion; then the first error (in input order) is raised,
+        so no call is left running behind the caller's back.
+        """
+        work = list(items)
+        if not work:
+            return []
+        with ThreadPoolExecutor(max_workers=min(self._concurrency, len(work))) as pool:
+            futures = [pool.submit(fn, item) for item in work]
+        for future in futures:
+            error = future.exception()
+            if error is not None:
+                raise error
+        return [future.result() for future in futures]
+
+    # -- plumbing ------------------------------------------------------------------
+
+    def _find(self, route: str, request: Mapping[str, Any]) -> list[dict]:
+        """Every page of a find* method, or an error: never a partial list."""
+        results: list[dict] = []
+        starting: Any = None
+        seen_cursors: list[str] = []
+        while True:
+            page_request = {**request, "limit": PAGE_LIMIT}
+            if starting is not None:
+                page_request["starting"] = starting
+            page = self._post(route, page_request).body
+            rows = page.get("results")
+            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                raise ReadIncompleteError(
+                    f"{route}: malformed page {len(seen_cursors) + 1} (no list of result objects); "
+                    "refusing to use a partial listing"
+                )
+            if "next" not in page:
+                raise ReadIncompleteError(f"{route}: page without a 'next' field")
+            results.extend(rows)
+            starting = page["next"]
+            if starting is None:
+                return results
+            # A server handing back the same cursor would loop forever.
+            cursor = json.dumps(starting, sort_keys=True)
+            if cursor in seen_cursors:
+                raise ReadIncompleteError(f"{route}: paging cursor repeated; listing incomplete")
+            seen_cursors.append(cursor)
+
+    def _post(
+        self,
+        route: str,
+        body: Mapping[str, Any],
+        *,
+        landed: Callable[[], bool] | None = None,
+    ) -> CallOutcome:
+        """POST one API call with retries. Refuses unpermitted methods before any I/O."""
+        route = normalize_route(route)
+        method = method_of(route)
+        if self._allowed_methods is not None and method not in self._allowed_methods:
+            raise WriteRefusedError(
+                f"{route}: '{method}' is not a read method and this client is read-only"
+            )
+        self._config.require_token()
+        if route in AUTH_SERVER_ROUTES:
+            url = self._config.require_auth_server().rstrip("/") + route
+        else:
+            url = route
+        idempotent = is_idempotent(route)
+        payload = dict(body)
+        attempts = 0
+        earlier_unknown = False
+
+        def attempt() -> CallOutcome:
+            nonlocal attempts, earlier_unknown
+            attempts += 1
+            try:
+                return self._attempt(route, url, payload, idempotent, landed, attempts)
+            except AttemptFailed as failure:
+                if failure.outcome_unknown:
+                    earlier_unknown = True
+                elif earlier_unknown and landed is not None and _is_client_error(failure.error):
+                    # A retry refused (e.g. "already a member") after an earlier attempt whose
+                    # fate was unknown: that attempt may have landed late. Ask again.
+                    landed_outcome = self._check_landed(route, failure.error, landed, attempts)
+                    if landed_outcome is not None:
+                        return landed_outcome
+                raise
+
+        return run_with_retries(self._retry, route, attempt)
+
+    def _attempt(
+        self,
+        route: str,
+        url: str,
+        payload: dict[str, Any],
+        idempotent: bool,
+        landed: Callable[[], bool] | None,
+        attempts: int,
+    ) -> CallOutcome:
+        """One HTTP attempt, classified: a CallOutcome, or AttemptFailed saying if it may retry."""
+        try:
+            response = self._http.post(url, json=payload)
+        except _FINAL_HTTPX_ERRORS as exc:
+            raise AttemptFailed(self._transport_error(route, exc), retryable=False) from None
+        except _NOT_SENT_ERRORS as exc:
+            # Never reached the server: safe to repeat whatever the method.
+            raise AttemptFailed(self._transport_error(route, exc), retryable=True) from None
+        except httpx.HTTPError as exc:
+            # Timed out or dropped after sending: the server may have acted.
+            return self._unknown_outcome(
+                route, self._transport_error(route, exc), idempotent, landed, attempts
+            )
+
+        request_id = response.headers.get("X-Request-ID")
+        status = response.status_code
+        log.debug("%s -> HTTP %d (request %s)", route, status, request_id or "-")
+        if 200 <= status < 300:
+            parsed = self._json_object(response)
+            if parsed is None:
+                bad_body = TransportError(
+                    route,
+                    "unparseable or non-object JSON in a success response",
+                    status=status,
+                    request_id=request_id,
+                )
+                return self._unknown_outcome(route, bad_body, idempotent, landed, attempts)
+            return CallOutcome(body=parsed, attempts=attempts, request_id=request_id, status=status)
+
+        error = self._api_error(route, response)
+        if status in (429, 503):
+            # Refused before processing: retry any method, honouring Retry-After.
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise AttemptFailed(error, retryable=True, retry_after=retry_after)
+        if status >= 500:
+            return self._unknown_outcome(route, error, idempotent, landed, attempts)
+        raise AttemptFailed(error, retryable=False)
+
+    def _unknown_outcome(
+        self,
+        route: str,
+        error: ApiError,
+        idempotent: bool,
+        landed: Callable[[], bool] | None,
+        attempts: int,
+    ) -> CallOutcome:
+        """The request may or may not have taken effect. Raises AttemptFailed or reports landed."""
+        if idempotent:
+            raise AttemptFailed(error, retryable=True)
+        if landed is None:
+            # Retrying could duplicate the change; failing is the only safe answer.
+            raise AttemptFailed(error, retryable=False)
+        log.info("outcome of %s unknown (%s); checking whether it landed", route, error)
+        landed_outcome = self._check_landed(route, error, landed, attempts)
+        if landed_outcome is not None:
+            return landed_outcome
+        log.info("%s did not land; it may be retried", route)
+        raise AttemptFailed(error, retryable=True, outcome_unknown=True)
+
+    def _check_landed(
+        self, route: str, error: ApiError, landed: Callable[[], bool], attempts: int
+    ) -> CallOutcome | None:
+        """A landed-by-check outcome if `landed()` finds the change; None if it does not."""
+        try:
+            did_land = landed()
+        except DxorgError as exc:
+            unknown = TransportError(
+                route,
+                f"outcome unknown ({error.api_message}) and the landed check failed: {exc}",
+                status=error.status,
+                request_id=error.request_id,
+            )
+            raise AttemptFailed(unknown, retryable=False) from exc
+        if not did_land:
+            return None
+        log.info("%s landed (confirmed by a read after an unknown outcome)", route)
+        return CallOutcome(
+            body={}, attempts=attempts, request_id=None, status=None, landed_by_check=True
+        )
+
+    # -- error construction (never includes the token) -----------------------------
+
+    def _redact(self, text: str) -> str:
+        token = self._config.token
+        return text.replace(token, "<redacted>") if token else text
+
+    def _transport_error(self, route: str, exc: Exception) -> TransportError:
+        detail = str(exc) or "no detail"
+        return TransportError(route, self._redact(f"{type(exc).__name__}: {detail}"))
+
+    @staticmethod
+    def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+        try:
+            parsed = response.json()
+        except ValueError:
+            return None
+        return parsed if isinstance(parsed, dict) else None
+
+    def _api_error(self, route: str, response: httpx.Response) -> ApiError:
+        status = response.status_code
+        request_id = response.headers.get("X-Request-ID")
+        parsed = self._json_object(response)
+        error = parsed.get("error") if parsed is not None else None
+        if (
+            not isinstance(error, dict)
+            or not isinstance(error.get("type"), str)
+            or not isinstance(error.get("message"), str)
+        ):
+            return TransportError(
+                route,
+                "error response without a well-formed error body",
+                status=status,
+                request_id=request_id,
+            )
+        error_type: str = error["type"]
+        cls = API_ERRORS_BY_TYPE.get(error_type, ApiError)
+        details = error.get("details")
+        if details is not None and self._config.token:
+            details = json.loads(self._redact(json.dumps(details)))
+        return cls(
+            route,
+            self._redact(error["message"]),
+            error_type=self._redact(error_type),
+            status=status,
+            request_id=request_id,
+            details=details,
+        )
+
+
+class WriteClient(ReadClient):
+    """A ReadClient that may also change the platform. Only apply should hold one."""
+
+    _allowed_methods = None
+
+    def call(
+        self,
+        route: str,
+        body: Mapping[str, Any],
+        *,
+        landed: Callable[[], bool] | None = None,
+    ) -> CallOutcome:
+        """Execute one exact API call (as recorded in a plan). ``/user/new`` goes to the auth server."""
+        return self._post(route, body, landed=landed)
+
+    # -- orgs ----------------------------------------------------------------------
+
+    def update_org(self, org_id: str, body: Mapping) -> dict:
+        return self._post(f"/{org_id}/update", dict(body)).body
+
+    def invite_org_member(
+        self,
+        org_id: str,
+        invitee: str,
+        *,
+        level: str,
+        allow_billable_activities: bool = False,
+        app_access: bool = True,
+        project_access: str = "CONTRIBUTE",
+        suppress_email: bool = False,
+    ) -> dict:
+        # All six keys, as `dx add member` sends them.
+        request = {
+            "invitee": invitee,
+            "level": level,
+            "allowBillableActivities": allow_billable_activities,
+            "appAccess": app_access,
+            "projectAccess": project_access,
+            "suppressEmailNotification": suppress_email,
+        }
+
+        def landed() -> bool:
+            return bool(self.find_org_members(org_id, ids=[invitee]))
+
+        outcome = self._post(f"/{org_id}/invite", request, landed=landed)
+        return outcome.body if not outcome.landed_by_check else {"id": org_id}
+
+    def set_member_access(self, org_id: str, access: Mapping[str, Mapping[str, object]]) -> dict:
+        request = {user: dict(spec) for user, spec in access.items()}
+        return self._post(f"/{org_id}/setMemberAccess", request).body
+
+    def remove_member(
+        self,
+        org_id: str,
+        user_id: str,
+        *,
+        revoke_project_permissions: bool = True,
+        revoke_app_permissions: bool = True,
+    ) -> dict:
+        request = {
+            "user": user_id,
+            "revokeProjectPermissions": revoke_project_permissions,
+            "revokeAppPermissions": revoke_app_permissions,
+        }
+
+        def landed() -> bool:
+            return not self.find_org_members(org_id, ids=[user_id])
+
+        outcome = self._post(f"/{org_id}/removeMember", request, landed=landed)
+        if outcome.landed_by_check:
+            # The revoked project/app lists were in the lost response; they are unknown.
+            return {"id": org_id, "projects": {}, "apps": {}}
+        return outcome.body
+
+    # -- projects --------------------------------------------------------------------
+
+    def invite_to_project(
+        self, project_id: str, invitee: str, level: str, *, suppress_email: bool = True
+    ) -> dict:
+        request = {"invitee": invitee, "level": level, "suppressEmailNotification": suppress_email}
+        landed: Callable[[], bool] | None = None
+        # Only entity invitees show up in `permissions`; an email invite cannot be checked,
+        # so its unknown outcome is reported rather than risk a second invitation.
+        if invitee.startswith(("user-", "org-")) or invitee == "PUBLIC":
+
+            def landed() -> bool:
+                permissions = self.describe_project(project_id, permissions=True).get("permissions")
+                if not isinstance(permissions, dict):
+                    return False
+                return _level_at_least(permissions.get(invitee), level)
+
+        outcome = self._post(f"/{project_id}/invite", request, landed=landed)
+        if outcome.landed_by_check:
+            return {"id": project_id, "state": "ACCEPTED"}
+        return outcome.body
+
+    def decrease_project_permissions(
+        self, project_id: str, changes: Mapping[str, str | None]
+    ) -> dict:
+        return self._post(f"/{project_id}/decreasePermissions", dict(changes)).body
+
+    def update_project(self, project_id: str, body: Mapping) -> dict:
+        return self._post(f"/{project_id}/update", dict(body)).body
+
+    # -- apps ------------------------------------------------------------------------
+
+    def add_app_developers(self, app_id: str, developers: Sequence[str]) -> dict:
+        return self._post(f"/{app_id}/addDevelopers", {"developers": list(developers)}).body
+
+    def remove_app_developers(self, app_id: str, developers: Sequence[str]) -> dict:
+        return self._post(f"/{app_id}/removeDevelopers", {"developers": list(developers)}).body
+
+    # -- users -----------------------------------------------------------------------
+
+    def new_user(self, body: Mapping) -> dict:
+        """Create a user through the AUTH server's ``/user/new``."""
+        request = dict(body)
+        username = request.get("username")
+        landed: Callable[[], bool] | None = None
+        user_id = f"user-{username.lower()}" if isinstance(username, str) and username else None
+        if user_id is not None:
+
+            def landed() -> bool:
+                try:
+                    self.describe_user(user_id)
+                except ResourceNotFound:
+                    return False
+                return True
+
+        outcome = self._post("/user/new", request, landed=landed)
+        if outcome.landed_by_check:
+            return {"id": user_id}
+        return outcome.body
+
+
+def _is_client_error(error: ApiError) -> bool:
+    return error.status is not None and 400 <= error.status < 500 and error.status != 429
+
+
+def _level_at_least(actual: object, wanted: str) -> bool:
+    if not isinstance(actual, str) or actual not in PROJECT_LEVELS:
+        return False
+    if wanted not in PROJECT_LEVELS:
+        return actual == wanted
+    return PROJECT_LEVELS.index(actual) >= PROJECT_LEVELS.index(wanted)

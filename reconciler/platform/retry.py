@@ -1,0 +1,154 @@
+"""The retry policy: bounded attempts and total time, capped exponential backoff, full jitter.
+
+The decision *whether* a failed attempt may be retried is the client's (it knows
+whether the call is idempotent and whether the request can have landed); this
+module only decides *when* and *until when*, on top of tenacity.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception
+
+from reconciler.errors import ApiError
+
+T = TypeVar("T")
+
+log = logging.getLogger("reconciler.platform")
+
+
+def full_jitter(upper: float) -> float:
+    """A uniform draw in [0, upper] (AWS "full jitter")."""
+    return random.uniform(0.0, upper)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long and how often to retry. `sleep`, `clock` and `jitter` are hooks for tests."""
+
+    max_attempts: int = 8
+    max_total_seconds: float = 120.0
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    jitter: Callable[[float], float] = full_jitter
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.max_total_seconds < 0 or self.backoff_base < 0 or self.backoff_cap < 0:
+            raise ValueError("retry delays must not be negative")
+
+    def backoff(self, retry_number: int) -> float:
+        """Delay before retry number `retry_number` (1-based): jitter over a capped exponential."""
+        exponent = min(retry_number - 1, 62)  # keeps 2**n finite for absurd attempt counts
+        return self.jitter(min(self.backoff_cap, self.backoff_base * 2.0**exponent))
+
+
+class AttemptFailed(Exception):
+    """One failed attempt, classified by the client.
+
+    `error` is what the caller finally sees; `retryable` says whether another attempt
+    is allowed at all; `retry_after` is the server's requested delay, if any;
+    `outcome_unknown` says the request may have taken effect even though it failed.
+    """
+
+    def __init__(
+        self,
+        error: ApiError,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        outcome_unknown: bool = False,
+    ) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.outcome_unknown = outcome_unknown
+
+
+def parse_retry_after(value: str | None, now: Callable[[], datetime] | None = None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date; None if absent or bad."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now() if now else datetime.now(UTC))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def run_with_retries(policy: RetryPolicy, route: str, attempt: Callable[[], T]) -> T:
+    """Call `attempt` until it returns, raises a non-retryable failure, or the budget runs out.
+
+    Raises the classified `error` of the last AttemptFailed (never AttemptFailed itself).
+    """
+    start = policy.clock()
+
+    def remaining() -> float:
+        return policy.max_total_seconds - (policy.clock() - start)
+
+    def wait(state: RetryCallState) -> float:
+        failure = _failure_of(state)
+        if failure is not None and failure.retry_after is not None:
+            delay = failure.retry_after
+        else:
+            delay = policy.backoff(state.attempt_number)
+        # Never sleep past the total budget: the last attempt happens at the deadline.
+        return max(0.0, min(delay, remaining()))
+
+    def stop(state: RetryCallState) -> bool:
+        return state.attempt_number >= policy.max_attempts or remaining() <= 0
+
+    def before_sleep(state: RetryCallState) -> None:
+        failure = _failure_of(state)
+        reason = str(failure.error) if failure is not None else "unknown failure"
+        log.info(
+            "retrying %s: attempt %d of %d failed (%s); next attempt in %.2fs",
+            route,
+            state.attempt_number,
+            policy.max_attempts,
+            reason,
+            state.upcoming_sleep,
+        )
+
+    retrying = Retrying(
+        stop=stop,
+        wait=wait,
+        retry=retry_if_exception(lambda exc: isinstance(exc, AttemptFailed) and exc.retryable),
+        sleep=policy.sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    try:
+        return retrying(attempt)
+    except AttemptFailed as failure:
+        if failure.retryable:
+            log.warning("giving up on %s: %s", route, failure.error)
+        raise failure.error from failure.__cause__
+
+
+def _failure_of(state: RetryCallState) -> AttemptFailed | None:
+    if state.outcome is None:
+        return None
+    exc = state.outcome.exception()
+    return exc if isinstance(exc, AttemptFailed) else None

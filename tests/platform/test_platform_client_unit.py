@@ -1,0 +1,474 @@
+"""Client behaviour the emulator cannot easily provoke: malformed pages and bodies, exact
+retry timing (with a fake clock), and error mapping, all over httpx.MockTransport."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from reconciler.errors import (
+    API_ERRORS_BY_TYPE,
+    ApiError,
+    ConfigError,
+    InternalError,
+    InvalidInput,
+    ReadIncompleteError,
+    ServiceUnavailable,
+    TransportError,
+    WriteRefusedError,
+)
+from reconciler.platform import PlatformConfig, ReadClient, RetryPolicy, WriteClient
+from reconciler.platform.retry import parse_retry_after
+
+TOKEN = "tok-very-secret-42"
+CONFIG = PlatformConfig(
+    protocol="http", host="dx.test", port=80, token=TOKEN, auth_server_url="http://auth.test:81"
+)
+
+
+class FakeClock:
+    """A clock that only moves when the retry policy sleeps: instant, deterministic tests."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def policy(self, **kw: Any) -> RetryPolicy:
+        kw.setdefault("jitter", lambda upper: upper)  # deterministic: the cap itself
+        return RetryPolicy(sleep=self.sleep, clock=lambda: self.now, **kw)
+
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class Recorder:
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self.handler(request)
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(r.content) for r in self.requests]
+
+
+def make(
+    handler: Handler,
+    cls: type[ReadClient] = ReadClient,
+    clock: FakeClock | None = None,
+    config: PlatformConfig = CONFIG,
+    **kw: Any,
+) -> tuple[Any, Recorder]:
+    rec = Recorder(handler)
+    policy = (clock or FakeClock()).policy(**kw)
+    return cls(config, transport=httpx.MockTransport(rec), retry=policy), rec
+
+
+def ok(body: dict[str, Any], **headers: str) -> httpx.Response:
+    return httpx.Response(200, json=body, headers=headers)
+
+
+def err(status: int, etype: str, message: str = "nope", **headers: str) -> httpx.Response:
+    return httpx.Response(
+        status, json={"error": {"type": etype, "message": message}}, headers=headers
+    )
+
+
+def sequence(*responses: httpx.Response | Exception) -> Handler:
+    items = list(responses)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        item = items.pop(0) if len(items) > 1 else items[0]
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    return handler
+
+
+def counting(checks: list[int]) -> Callable[[], bool]:
+    """A landed check that records each use and says "not landed"."""
+
+    def landed() -> bool:
+        checks.append(1)
+        return False
+
+    return landed
+
+
+def test_headers_and_wire_format() -> None:
+    client, rec = make(lambda r: ok({"id": "user-alice"}))
+    assert client.whoami() == "user-alice"
+    (req,) = rec.requests
+    assert req.method == "POST" and str(req.url) == "http://dx.test/system/whoami"
+    assert req.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert req.headers["DNAnexus-API"] == "1.0.0"
+    assert req.headers["User-Agent"].startswith("dxorg/")
+    assert req.headers["Content-Type"] == "application/json"
+    assert json.loads(req.content) == {}
+
+
+def test_read_client_refuses_writes_before_io() -> None:
+    client, rec = make(lambda r: ok({}))
+    assert not hasattr(client, "call") and not hasattr(client, "invite_org_member")
+    for route in ("/org-a/invite", "/org-a/update", "/user/new", "project-x/removeMember"):
+        with pytest.raises(WriteRefusedError):
+            client._post(route, {})
+    assert rec.requests == []
+
+
+def test_missing_token_fails_before_io() -> None:
+    cfg = PlatformConfig(protocol="http", host="dx.test", port=80, token=None, searched=("here",))
+    client, rec = make(lambda r: ok({}), config=cfg)
+    with pytest.raises(ConfigError, match="here"):
+        client.describe_org("org-a")
+    assert rec.requests == []
+
+
+def test_paging_sends_limit_and_starting_until_next_is_null() -> None:
+    pages: dict[Any, dict[str, Any]] = {
+        None: ({"results": [{"id": 1}], "next": "c1"}),
+        "c1": {"results": [{"id": 2}], "next": {"k": 2}},
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        key = body.get("starting")
+        if key == {"k": 2}:
+            return ok({"results": [{"id": 3}], "next": None})
+        return ok(pages[key])
+
+    client, rec = make(handler)
+    assert client.find_org_members("org-a", level="ADMIN") == [{"id": 1}, {"id": 2}, {"id": 3}]
+    assert [b.get("starting") for b in rec.bodies] == [None, "c1", {"k": 2}]
+    assert all(b["limit"] == 1000 and b["level"] == "ADMIN" for b in rec.bodies)
+
+
+@pytest.mark.parametrize(
+    "bad_page",
+    [
+        {"next": None},
+        {"results": "nope", "next": None},
+        {"results": [1, 2], "next": None},
+        {"results": []},
+    ],
+)
+def test_malformed_page_is_read_incomplete(bad_page: dict[str, Any]) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "starting" in json.loads(request.content):
+            return ok(bad_page)
+        return ok({"results": [{"id": "x"}], "next": "p2"})
+
+    client, _ = make(handler)
+    with pytest.raises(ReadIncompleteError, match="/org-a/findProjects"):
+        client.find_org_projects("org-a")
+
+
+def test_repeated_cursor_is_read_incomplete() -> None:
+    client, _ = make(lambda r: ok({"results": [{"id": "x"}], "next": "same"}))
+    with pytest.raises(ReadIncompleteError, match="cursor"):
+        client.find_org_apps("org-a")
+
+
+@pytest.mark.parametrize("etype", sorted(API_ERRORS_BY_TYPE))
+def test_error_types_map_to_classes(etype: str) -> None:
+    status = (
+        422 if etype not in ("ServiceUnavailable", "InternalError", "RateLimitConditional") else 400
+    )
+    client, _ = make(lambda r: err(status, etype, "boom", **{"X-Request-ID": "req-9"}))
+    with pytest.raises(API_ERRORS_BY_TYPE[etype]) as info:
+        client.describe_org("org-a")
+    e = info.value
+    assert (e.route, e.status, e.request_id, e.api_message, e.error_type) == (
+        "/org-a/describe",
+        status,
+        "req-9",
+        "boom",
+        etype,
+    )
+
+
+def test_unknown_error_type_is_plain_api_error() -> None:
+    client, _ = make(lambda r: err(418, "Teapot", "short and stout"))
+    with pytest.raises(ApiError) as info:
+        client.describe_org("org-a")
+    assert type(info.value) is ApiError and info.value.error_type == "Teapot"
+    assert "Teapot: short and stout" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(200, text="<html>hi</html>"),
+        httpx.Response(200, json=[1, 2]),
+        httpx.Response(404, text="not json"),
+        httpx.Response(400, json={"error": {"type": "InvalidInput"}}),  # no message
+        httpx.Response(400, json={"oops": 1}),
+    ],
+)
+def test_non_json_or_malformed_is_transport_error(response: httpx.Response) -> None:
+    client, rec = make(lambda r: response, max_attempts=3)
+    with pytest.raises(TransportError):
+        client.describe_org("org-a")
+    # A bad 2xx body is retried (idempotent); a 4xx never is.
+    assert len(rec.requests) == (3 if response.status_code == 200 else 1)
+
+
+def test_retry_after_honoured_and_capped_by_remaining_time() -> None:
+    clock = FakeClock()
+    client, rec = make(
+        sequence(
+            err(503, "ServiceUnavailable", retryAfter="3", **{"Retry-After": "3"}), ok({"id": "x"})
+        ),
+        clock=clock,
+    )
+    client.describe_org("org-a")
+    assert clock.sleeps == [3.0]
+
+    clock = FakeClock()
+    client, rec = make(
+        lambda r: err(429, "RateLimitConditional", **{"Retry-After": "50"}),
+        clock=clock,
+        max_total_seconds=120,
+    )
+    with pytest.raises(ApiError):
+        client.describe_org("org-a")
+    # 50 + 50 fit, the third wait is capped at the 20 s left; then one last attempt.
+    assert clock.sleeps == [50.0, 50.0, 20.0]
+    assert len(rec.requests) == 4
+
+
+def test_backoff_is_capped_exponential() -> None:
+    clock = FakeClock()
+    client, rec = make(
+        lambda r: err(500, "InternalError"), clock=clock, max_attempts=8, max_total_seconds=1000
+    )
+    with pytest.raises(InternalError):
+        client.describe_org("org-a")
+    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0]
+    assert len(rec.requests) == 8
+
+
+def test_full_jitter_stays_within_bounds() -> None:
+    policy = RetryPolicy()
+    for n in range(1, 12):
+        for _ in range(20):
+            assert 0 <= policy.backoff(n) <= min(30.0, 0.5 * 2 ** (n - 1))
+
+
+def test_total_time_bound_with_real_clock() -> None:
+    client, rec = make(lambda r: err(503, "ServiceUnavailable", **{"Retry-After": "10"}))
+    client._retry = RetryPolicy(max_total_seconds=0.3, max_attempts=100)
+    start = time.monotonic()
+    with pytest.raises(ServiceUnavailable):
+        client.describe_org("org-a")
+    assert time.monotonic() - start < 1.0
+    assert len(rec.requests) == 2  # first, then one more at the deadline
+
+
+def test_4xx_never_retried() -> None:
+    client, rec = make(lambda r: err(422, "InvalidInput"))
+    with pytest.raises(InvalidInput):
+        client.describe_org("org-a")
+    assert len(rec.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        err(500, "InternalError"),
+        httpx.ReadTimeout("timed out"),
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+    ],
+)
+def test_non_idempotent_unknown_outcome(failure: httpx.Response | Exception) -> None:
+    # No landed check: fail after one attempt, never risk a duplicate.
+    client, rec = make(sequence(failure, ok({"id": "org-a"})), cls=WriteClient)
+    with pytest.raises(ApiError) as info:
+        client.call("/org-a/invite", {"invitee": "user-b"})
+    assert len(rec.requests) == 1
+    assert isinstance(
+        info.value, InternalError if isinstance(failure, httpx.Response) else TransportError
+    )
+
+    # landed() says it did: success without a second request.
+    client, rec = make(sequence(failure, ok({"id": "org-a"})), cls=WriteClient)
+    outcome = client.call("/org-a/invite", {"invitee": "user-b"}, landed=lambda: True)
+    assert outcome.landed_by_check and outcome.attempts == 1 and len(rec.requests) == 1
+
+    # landed() says it did not: retried, and the retry's answer is the result.
+    client, rec = make(sequence(failure, ok({"id": "org-a"})), cls=WriteClient)
+    outcome = client.call("/org-a/invite", {"invitee": "user-b"}, landed=lambda: False)
+    assert not outcome.landed_by_check and outcome.attempts == 2 and outcome.body == {"id": "org-a"}
+    assert outcome.status == 200
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        err(503, "ServiceUnavailable"),
+        err(429, "RateLimitConditional"),
+        httpx.ConnectError("refused"),
+    ],
+)
+def test_non_idempotent_retried_when_it_cannot_have_landed(
+    failure: httpx.Response | Exception,
+) -> None:
+    checks: list[int] = []
+    client, _ = make(sequence(failure, ok({"id": "org-a"})), cls=WriteClient)
+    outcome = client.call("/org-a/removeMember", {"user": "user-b"}, landed=counting(checks))
+    assert outcome.attempts == 2 and not outcome.landed_by_check and checks == []
+
+
+def test_landed_check_failure_is_transport_error() -> None:
+    def landed() -> bool:
+        raise InternalError("/org-a/findMembers", "down")
+
+    client, _ = make(sequence(err(500, "InternalError"), ok({})), cls=WriteClient)
+    with pytest.raises(TransportError, match="landed check failed"):
+        client.call("/org-a/invite", {}, landed=landed)
+
+
+def test_user_new_goes_to_auth_server() -> None:
+    client, rec = make(lambda r: ok({"id": "user-dave"}), cls=WriteClient)
+    assert client.new_user({"username": "Dave", "email": "d@x"}) == {"id": "user-dave"}
+    assert str(rec.requests[0].url) == "http://auth.test:81/user/new"
+    assert rec.requests[0].headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_user_new_without_auth_server_is_config_error() -> None:
+    cfg = PlatformConfig(protocol="http", host="weird", port=1, token=TOKEN, auth_server_url=None)
+    client, rec = make(lambda r: ok({}), cls=WriteClient, config=cfg)
+    with pytest.raises(ConfigError):
+        client.new_user({"username": "x"})
+    assert rec.requests == []
+
+
+def test_token_never_in_errors_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    failures: list[Handler] = [
+        lambda r: err(401, "InvalidAuthentication", f"bad token {TOKEN}"),
+        lambda r: httpx.Response(
+            422, json={"error": {"type": "InvalidInput", "message": "x", "details": {"t": TOKEN}}}
+        ),
+        lambda r: httpx.Response(500, text=f"crash {TOKEN}"),
+        lambda r: err(503, "ServiceUnavailable", TOKEN),
+        sequence(httpx.ConnectError(f"refused {TOKEN}")),
+        sequence(httpx.ReadTimeout(f"slow {TOKEN}")),
+        lambda r: httpx.Response(200, text=TOKEN),
+    ]
+    for handler in failures:
+        client, _ = make(handler, cls=WriteClient, max_attempts=2)
+        for call in (
+            lambda c: c.describe_org("org-a"),
+            lambda c: c.call("/org-a/invite", {}),
+        ):
+            with pytest.raises(ApiError) as info:
+                call(client)
+            e = info.value
+            assert TOKEN not in str(e) and TOKEN not in repr(e)
+            assert TOKEN not in json.dumps(e.details) if e.details is not None else True
+    assert caplog.records
+    for record in caplog.records:
+        assert TOKEN not in record.getMessage()
+    assert TOKEN not in repr(client) and TOKEN not in str(client.config)
+
+
+def test_map_preserves_order_and_bounds_concurrency() -> None:
+    client, _ = make(lambda r: ok({}))
+    client._concurrency = 3
+    active = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def work(i: int) -> int:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        time.sleep(0.01)
+        with lock:
+            active -= 1
+        return i * i
+
+    assert client.map(work, range(20)) == [i * i for i in range(20)]
+    assert peak <= 3
+
+
+def test_map_raises_first_error_after_all_finish() -> None:
+    client, _ = make(lambda r: ok({}))
+    done: list[int] = []
+
+    def work(i: int) -> int:
+        time.sleep(0.005 * (10 - i))
+        done.append(i)
+        if i in (3, 7):
+            raise ValueError(f"item {i}")
+        return i
+
+    with pytest.raises(ValueError, match="item 3"):
+        client.map(work, range(10))
+    assert sorted(done) == list(range(10))
+
+
+def test_parse_retry_after() -> None:
+    assert parse_retry_after("2") == 2.0
+    assert parse_retry_after(" 1.5 ") == 1.5
+    assert parse_retry_after("-4") == 0.0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+
+
+def test_late_landing_is_found_when_the_retry_is_refused() -> None:
+    # Attempt 1 times out and seems not to have landed; it lands late, so the retry is
+    # refused as a duplicate. A second landed check turns that into success.
+    answers = iter([False, True])
+    client, rec = make(
+        sequence(httpx.ReadTimeout("slow"), err(422, "InvalidState", "already a member")),
+        cls=WriteClient,
+    )
+    outcome = client.call("/org-a/invite", {"invitee": "user-b"}, landed=lambda: next(answers))
+    assert outcome.landed_by_check and outcome.attempts == 2 and len(rec.requests) == 2
+
+
+def test_refusal_without_earlier_unknown_is_not_rechecked() -> None:
+    checks: list[int] = []
+    client, _ = make(lambda r: err(422, "InvalidState", "already a member"), cls=WriteClient)
+    with pytest.raises(ApiError):
+        client.call("/org-a/invite", {}, landed=counting(checks))
+    assert checks == []
+
+
+def test_connection_refused_is_retried_then_transport_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cfg = PlatformConfig(protocol="http", host="127.0.0.1", port=port, token=TOKEN)
+    clock = FakeClock()
+    caplog.set_level(logging.INFO)
+    client = WriteClient(cfg, retry=clock.policy(max_attempts=3))
+    with pytest.raises(TransportError) as info:
+        client.call("/org-a/invite", {"invitee": "user-b"})  # never sent, so safe to retry
+    assert len(clock.sleeps) == 2 and "ConnectError" in str(info.value)
+    assert TOKEN not in str(info.value) and TOKEN not in repr(info.value)
+    assert all(TOKEN not in r.getMessage() for r in caplog.records)
+    client.close()

@@ -1,0 +1,348 @@
+"""The client against the real emulator, in-process and over a loopback socket: paging,
+error mapping, every fault kind, exactly-once non-idempotent writes, bounded retries."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from reconciler.errors import (
+    ApiError,
+    InternalError,
+    InvalidAuthentication,
+    InvalidInput,
+    PermissionDenied,
+    ResourceNotFound,
+    ServiceUnavailable,
+    TransportError,
+    WriteRefusedError,
+)
+
+if TYPE_CHECKING:
+    from conftest import Harness
+
+ALL_FAULTS = ("503", "500", "429", "drop-before", "drop-after")
+
+
+def test_typed_reads(harness: Harness) -> None:
+    with harness.reader() as client:
+        assert client.whoami() == "user-alice"
+        assert client.describe_org("org-demo")["level"] == "ADMIN"
+        assert client.describe_user("user-bob")["first"] == "Bob"
+        members = client.find_org_members("org-demo", level="ADMIN")
+        assert [m["id"] for m in members] == ["user-alice"]
+        assert [p["id"] for p in client.find_org_projects("org-demo")] == [harness.PROJECT]
+        apps = client.find_org_apps("org-demo", describe=True)
+        assert [a["describe"]["name"] for a in apps] == ["demo_app"]
+        assert client.describe_app("demo_app")["id"] == harness.APP
+        assert client.describe_app("demo_app/1.0.0")["id"] == harness.APP
+        assert client.list_app_developers(harness.APP) == ["user-alice"]
+        assert client.describe_project(harness.PROJECT, permissions=True)["permissions"] == {
+            "user-alice": "ADMINISTER"
+        }
+        assert [o["id"] for o in client.find_orgs()] == ["org-demo"]
+        assert [p["id"] for p in client.find_projects({"name": "demo-project"})] == [
+            harness.PROJECT
+        ]
+
+
+def test_typed_writes(harness: Harness) -> None:
+    with harness.writer() as client:
+        client.update_org("org-demo", {"policies": {"memberListVisibility": "MEMBER"}})
+        client.invite_org_member("org-demo", "user-carol", level="MEMBER", project_access="VIEW")
+        client.set_member_access("org-demo", {"user-bob": {"level": "ADMIN"}})
+        client.invite_to_project(harness.PROJECT, "user-carol", "UPLOAD")
+        client.decrease_project_permissions(harness.PROJECT, {"user-carol": "VIEW"})
+        client.update_project(harness.PROJECT, {"name": "renamed"})
+        client.add_app_developers(harness.APP, ["user-bob"])
+        client.remove_app_developers(harness.APP, ["user-alice"])
+        assert client.remove_member("org-demo", "user-carol")["id"] == "org-demo"
+        assert client.new_user(
+            {"username": "Eve", "email": "e@x.org", "provisioningOrg": "org-demo"}
+        )["id"] == ("user-eve")
+        assert client.describe_org("org-demo")["policies"]["memberListVisibility"] == "MEMBER"
+        assert client.list_app_developers(harness.APP) == ["user-bob"]
+        assert client.describe_project(harness.PROJECT)["name"] == "renamed"
+    members = harness.org_members()
+    assert set(members) == {"user-alice", "user-bob"} and members["user-bob"]["level"] == "ADMIN"
+
+
+def test_paging_over_2500_members(big_emulator: Harness) -> None:
+    big_emulator.clear_requests()
+    with big_emulator.reader() as client:
+        members = client.find_org_members("org-demo")
+    ids = [m["id"] for m in members]
+    assert len(ids) == 2502 and len(set(ids)) == 2502
+    counters = big_emulator.counters()
+    assert counters["byRoute"] == {"/org-demo/findMembers": 3}
+    bodies = [r["body"] for r in big_emulator.requests()]
+    assert [b["limit"] for b in bodies] == [1000, 1000, 1000]
+    assert "starting" not in bodies[0] and bodies[1]["starting"] and bodies[2]["starting"]
+
+
+def test_paging_under_random_faults_is_complete(big_emulator: Harness) -> None:
+    big_emulator.faults(
+        rates={"503": 0.2, "500": 0.1, "429": 0.1, "drop": 0.2}, retryAfter=0, seed=7
+    )
+    try:
+        with big_emulator.reader(max_attempts=30) as client:
+            ids = [m["id"] for m in client.find_org_members("org-demo")]
+    finally:
+        big_emulator.clear_faults()
+    assert len(ids) == 2502 and len(set(ids)) == 2502
+
+
+def test_read_only_client_sends_nothing_for_writes(harness: Harness) -> None:
+    harness.clear_requests()
+    client = harness.reader()
+    assert not hasattr(client, "call") and not hasattr(client, "invite_org_member")
+    for route in ("/org-demo/invite", "/org-demo/update", harness.PROJECT + "/invite", "/user/new"):
+        with pytest.raises(WriteRefusedError):
+            client._post(route, {"invitee": "user-carol", "level": "MEMBER"})
+    assert harness.requests() == []
+    assert harness.counters()["total"] == 0
+
+
+def _assert_no_token(
+    exc: BaseException, caplog: pytest.LogCaptureFixture, tokens: tuple[str, ...]
+) -> None:
+    for token in tokens:
+        assert token not in str(exc) and token not in repr(exc)
+        for record in caplog.records:
+            assert token not in record.getMessage()
+            assert token not in str(record.args)
+
+
+def test_error_types_mapped(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    cases: list[tuple[type[ApiError], int, Any]] = [
+        (ResourceNotFound, 404, lambda: harness.reader().describe_org("org-nope")),
+        (
+            InvalidAuthentication,
+            401,
+            lambda: harness.reader(token="wrong-" + harness.ALICE_TOKEN).describe_org("org-demo"),
+        ),
+        (
+            PermissionDenied,
+            401,
+            lambda: harness.writer(token=harness.BOB_TOKEN).update_org("org-demo", {}),
+        ),
+        (
+            InvalidInput,
+            422,
+            lambda: harness.writer().set_member_access(
+                "org-demo", {"user-bob": {"level": "ADMIN", "appAccess": False}}
+            ),
+        ),
+    ]
+    for cls, status, call in cases:
+        with pytest.raises(cls) as info:
+            call()
+        error = info.value
+        assert error.status == status and error.error_type == cls.__name__
+        assert error.route.startswith("/org-")
+        logged = harness.requests(error.route)[-1]
+        assert error.request_id == logged["requestId"]
+        _assert_no_token(error, caplog, harness.ALL_TOKENS)
+
+
+@pytest.mark.parametrize("fault", ALL_FAULTS)
+def test_idempotent_calls_survive_every_fault(harness: Harness, fault: str) -> None:
+    harness.rule("/org-demo/describe", fault, count=2, retryAfter=1)
+    harness.rule("/org-demo/update", fault, count=2, retryAfter=1)
+    with harness.writer() as client:
+        assert client.describe_org("org-demo")["id"] == "org-demo"
+        client.update_org("org-demo", {"name": "Renamed"})
+    assert len(harness.requests("/org-demo/describe")) == 3
+    assert len(harness.requests("/org-demo/update")) == 3
+    assert [o["name"] for o in harness.state()["orgs"]] == ["Renamed"]
+    if fault in ("503", "429"):
+        assert harness.sleeps == [1.0, 1.0, 1.0, 1.0]  # Retry-After honoured
+
+
+def test_latency_fault(harness: Harness) -> None:
+    harness.rule("/org-demo/describe", "latency", latencyMs=150)
+    start = time.monotonic()
+    assert harness.reader().describe_org("org-demo")["id"] == "org-demo"
+    assert time.monotonic() - start >= 0.15
+    assert len(harness.requests("/org-demo/describe")) == 1
+
+
+def test_latency_beyond_timeout_is_retried_over_socket(loopback: Harness) -> None:
+    harness = loopback
+    harness.rule("/org-demo/describe", "latency", latencyMs=400)
+    client = harness.reader(timeout=0.1)
+    assert client.describe_org("org-demo")["id"] == "org-demo"
+    _wait_for_calls(harness, "/org-demo/describe", 2)
+
+
+@pytest.mark.parametrize("fault", ALL_FAULTS)
+def test_org_invite_exactly_once_under_every_fault(harness: Harness, fault: str) -> None:
+    harness.rule("/org-demo/invite", fault)
+    with harness.writer() as client:
+        result = client.invite_org_member("org-demo", "user-carol", level="MEMBER")
+    assert result["id"] == "org-demo"
+    assert "user-carol" in harness.org_members()
+    invites = harness.requests("/org-demo/invite")
+    # drop-after landed the first time: the landed check sees it, no second invite.
+    assert len(invites) == (1 if fault == "drop-after" else 2)
+    checks = harness.requests("/org-demo/findMembers")
+    # 503/429 cannot have landed: retried without asking.
+    assert len(checks) == (0 if fault in ("503", "429") else 1)
+
+
+def test_generic_call_without_landed_check_never_duplicates(harness: Harness) -> None:
+    harness.rule("/org-demo/invite", "drop-after")
+    body = {"invitee": "user-carol", "level": "MEMBER"}
+    with pytest.raises(TransportError):
+        harness.writer().call("/org-demo/invite", body)
+    assert len(harness.requests("/org-demo/invite")) == 1
+    assert "user-carol" in harness.org_members()  # landed, reported as unknown
+
+
+def test_generic_call_with_landed_check(harness: Harness) -> None:
+    harness.rule("/org-demo/invite", "drop-after")
+    client = harness.writer()
+    outcome = client.call(
+        "org-demo/invite",
+        {"invitee": "user-carol", "level": "MEMBER"},
+        landed=lambda: bool(client.find_org_members("org-demo", ids=["user-carol"])),
+    )
+    assert outcome.landed_by_check and outcome.attempts == 1 and outcome.status is None
+    plain = client.call("/org-demo/invite", {"invitee": "user-dan", "level": "MEMBER"})
+    assert not plain.landed_by_check and plain.status == 200 and plain.request_id
+
+
+def test_500_without_landed_check_is_the_api_error(harness: Harness) -> None:
+    harness.rule("/org-demo/removeMember", "500")
+    with pytest.raises(InternalError):
+        harness.writer().call("/org-demo/removeMember", {"user": "user-bob"})
+    assert len(harness.requests("/org-demo/removeMember")) == 1
+
+
+@pytest.mark.parametrize("fault", ["drop-before", "drop-after"])
+def test_remove_member_exactly_once(harness: Harness, fault: str) -> None:
+    harness.rule("/org-demo/removeMember", fault)
+    assert harness.writer().remove_member("org-demo", "user-bob")["id"] == "org-demo"
+    assert "user-bob" not in harness.org_members()
+    assert len(harness.requests("/org-demo/removeMember")) == (1 if fault == "drop-after" else 2)
+
+
+@pytest.mark.parametrize("fault", ["drop-before", "drop-after", "500"])
+def test_project_invite_exactly_once(harness: Harness, fault: str) -> None:
+    route = f"/{harness.PROJECT}/invite"
+    harness.rule(route, fault)
+    client = harness.writer()
+    assert (
+        client.invite_to_project(harness.PROJECT, "user-carol", "CONTRIBUTE")["id"]
+        == harness.PROJECT
+    )
+    perms = client.describe_project(harness.PROJECT, permissions=True)["permissions"]
+    assert perms["user-carol"] == "CONTRIBUTE"
+    assert len(harness.requests(route)) == (1 if fault == "drop-after" else 2)
+
+
+@pytest.mark.parametrize("fault", ["drop-before", "drop-after", "503"])
+def test_new_user_exactly_once(harness: Harness, fault: str) -> None:
+    harness.rule("/user/new", fault)
+    client = harness.writer()
+    body = {"username": "Eve", "email": "e@x.org", "provisioningOrg": "org-demo"}
+    assert client.new_user(body)["id"] == "user-eve"
+    assert client.describe_user("user-eve")["first"] == ""
+    assert len(harness.requests("/user/new")) == (1 if fault == "drop-after" else 2)
+    assert [u for u in harness.state()["users"] if u["id"] == "user-eve"]
+
+
+def test_late_landing_invite_is_not_duplicated(loopback: Harness) -> None:
+    """The first invite is still sleeping when the client gives up and checks: not there.
+    The retry lands; the late first one is then refused by the server. One member, no error."""
+    harness = loopback
+    harness.rule("/org-demo/invite", "latency", latencyMs=400)
+    client = harness.writer(timeout=0.1)
+    client.invite_org_member("org-demo", "user-carol", level="MEMBER")
+    calls = _wait_for_calls(harness, "/org-demo/invite", 2)
+    assert sorted(c["status"] for c in calls) == [200, 422]
+    assert "user-carol" in harness.org_members()
+
+
+def test_retries_bounded_by_total_time(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="reconciler.platform")
+    harness.faults(rates={"503": 1.0}, retryAfter=30)
+    client = harness.reader(max_total_seconds=0.4, max_attempts=100, sleep=time.sleep)
+    start = time.monotonic()
+    with pytest.raises(ServiceUnavailable):
+        client.describe_org("org-demo")
+    elapsed = time.monotonic() - start
+    assert 0.35 <= elapsed < 1.5
+    assert len(harness.requests("/org-demo/describe")) == 2  # first, then at the deadline
+    retry_logs = [r for r in caplog.records if r.levelno == logging.INFO and "retrying" in r.msg]
+    assert retry_logs and "/org-demo/describe" in retry_logs[0].getMessage()
+    assert "ServiceUnavailable" in retry_logs[0].getMessage()
+    _assert_no_token(ServiceUnavailable("", ""), caplog, harness.ALL_TOKENS)
+
+
+def test_retries_bounded_by_attempts(harness: Harness) -> None:
+    harness.faults(rates={"500": 1.0})
+    with pytest.raises(InternalError):
+        harness.reader(max_attempts=4).describe_org("org-demo")
+    assert len(harness.requests("/org-demo/describe")) == 4
+
+
+def test_token_absent_under_every_failure(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = harness.writer(max_attempts=2)
+    for fault in ALL_FAULTS:
+        harness.rule("/org-demo/describe", fault, count=2)
+        harness.rule("/org-demo/invite", fault)
+        with pytest.raises(ApiError) as info:
+            client.describe_org("org-demo")
+        _assert_no_token(info.value, caplog, harness.ALL_TOKENS)
+        try:
+            client.call("/org-demo/invite", {"invitee": "user-nobody", "level": "MEMBER"})
+        except ApiError as exc:
+            _assert_no_token(exc, caplog, harness.ALL_TOKENS)
+        harness.clear_faults()
+    assert any(r.name == "reconciler.platform" for r in caplog.records)
+
+
+def test_random_fault_soak_converges(harness: Harness) -> None:
+    """Many writes under random faults of every kind: all succeed, none twice, none lost."""
+    harness.faults(rates={"503": 0.1, "500": 0.1, "429": 0.05, "drop": 0.15}, retryAfter=0, seed=42)
+    with harness.writer(max_attempts=20) as client:
+        client.invite_org_member("org-demo", "user-carol", level="MEMBER")
+        client.invite_org_member("org-demo", "user-dan", level="ADMIN")
+        client.set_member_access("org-demo", {"user-bob": {"level": "MEMBER", "appAccess": False}})
+        client.update_org("org-demo", {"name": "Soaked"})
+        client.invite_to_project(harness.PROJECT, "user-bob", "VIEW")
+        client.add_app_developers(harness.APP, ["user-carol"])
+        client.remove_member("org-demo", "user-dan")
+        client.new_user({"username": "Eve", "email": "e@x.org", "provisioningOrg": "org-demo"})
+    harness.clear_faults()
+    members = harness.org_members()
+    assert set(members) == {"user-alice", "user-bob", "user-carol"}
+    assert members["user-bob"]["appAccess"] is False
+    with harness.reader() as reader:
+        assert reader.describe_org("org-demo")["name"] == "Soaked"
+        assert (
+            reader.describe_project(harness.PROJECT, permissions=True)["permissions"]["user-bob"]
+            == "VIEW"
+        )
+        assert sorted(reader.list_app_developers(harness.APP)) == ["user-alice", "user-carol"]
+    faults = harness.counters()["faults"]
+    assert sum(faults.values()) > 0
+
+
+def _wait_for_calls(harness: Harness, route: str, count: int) -> list[dict[str, Any]]:
+    """Requests still sleeping in the server are logged when they finish."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        calls = harness.requests(route)
+        if len(calls) >= count:
+            return calls
+        time.sleep(0.02)
+    raise AssertionError(f"expected {count} calls to {route}, saw {harness.requests(route)}")
