@@ -89,8 +89,23 @@ def _client(
     port: int | None,
     protocol: str | None,
 ) -> ReadClient:
-    """A read-only client, or a write client for apply: the only place either is made."""
-    from reconciler.platform import ConfigOverrides, ReadClient, WriteClient, discover
+    """A read-only client, or a write client for apply: the only place either is made.
+
+    DXORG_MAX_RETRY_SECONDS bounds the time spent retrying one call (default 120).
+    """
+    import os
+
+    from reconciler.platform import ConfigOverrides, ReadClient, RetryPolicy, WriteClient, discover
+
+    retry = RetryPolicy()
+    budget = os.environ.get("DXORG_MAX_RETRY_SECONDS")
+    if budget:
+        try:
+            retry = RetryPolicy(max_total_seconds=float(budget))
+        except ValueError as exc:
+            raise DxorgError(
+                f"DXORG_MAX_RETRY_SECONDS={budget!r}: not a number of seconds"
+            ) from exc
 
     transport = None
     if sandbox:
@@ -100,7 +115,7 @@ def _client(
     else:
         config = discover(overrides=ConfigOverrides(protocol=protocol, host=host, port=port))
     cls = WriteClient if write else ReadClient
-    return cls(config, transport=transport)
+    return cls(config, transport=transport, retry=retry)
 
 
 def _load(paths: list[Path]) -> Fleet:
@@ -314,6 +329,63 @@ def apply_command(
     typer.echo(report.summary())
     if report.exit_code:
         raise typer.Exit(report.exit_code)
+
+
+# ---------------------------------------------------------------- export
+
+
+@app.command("export")
+def export_command(
+    org: Annotated[str | None, typer.Argument(help="The org to export, e.g. org-demo.")] = None,
+    all_orgs: Annotated[
+        bool, typer.Option("--all", help="Every org the token administers, one file each.")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("-o", "--out", help="Write here (a directory with --all); default stdout."),
+    ] = None,
+    sandbox: SandboxOpt = False,
+    sandbox_state: SandboxStateOpt = DEFAULT_STATE,
+    sandbox_seed: SandboxSeedOpt = DEFAULT_SEED,
+    apiserver_host: HostOpt = None,
+    apiserver_port: PortOpt = None,
+    apiserver_protocol: ProtocolOpt = None,
+) -> None:
+    """Write the manifest of a live org (deterministic: a re-export makes no git diff)."""
+    from reconciler.export_orgs import administered_orgs, export_org
+
+    if (org is None) == (not all_orgs):
+        raise DxorgError("give one ORG, or --all")
+    if all_orgs and out is None:
+        raise DxorgError("--all writes one file per org: give -o DIRECTORY")
+    with _client(
+        write=False,
+        sandbox=sandbox,
+        sandbox_state=sandbox_state,
+        sandbox_seed=sandbox_seed,
+        host=apiserver_host,
+        port=apiserver_port,
+        protocol=apiserver_protocol,
+    ) as client:
+        caller = client.whoami()
+        if org is not None:
+            target = out
+            text = export_org(client, org, caller=caller, out=target)
+            if target is None:
+                typer.echo(text, nl=False)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+                typer.echo(f"wrote {target}", err=True)
+            return
+        assert out is not None
+        out.mkdir(parents=True, exist_ok=True)
+        for org_id in administered_orgs(client):
+            target = out / f"{org_id}.yaml"
+            target.write_text(
+                export_org(client, org_id, caller=caller, out=target), encoding="utf-8"
+            )
+            typer.echo(f"wrote {target}", err=True)
 
 
 @app.command("validate")

@@ -167,6 +167,14 @@ def _flag_changes(before: Access, after: Access) -> str:
     return ", ".join(parts)
 
 
+def _wanted(before: Access, after: Access) -> str:
+    """What the manifest sets against what is live, for each flag that differs."""
+    old, new = access_json(before), access_json(after)
+    return ", ".join(
+        f"{key} {_show(new[key])} (live: {_show(old[key])})" for key in old if old[key] != new[key]
+    )
+
+
 def _diff_members(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
     membership = desired.membership
     if membership is None:
@@ -209,7 +217,7 @@ def _diff_members(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
             removals = _lowered(before, after)
             changes = _flag_changes(before, after)
             summary = f"update {user_id}: {changes}"
-            reason = f"{at} wants {changes}"
+            reason = f"{at} sets {_wanted(before, after)}"
         actions.append(
             Action(
                 id=f"{org}/member/{user_id}/{kind}",
@@ -235,13 +243,13 @@ def _diff_members(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
 
 
 def _removal(org: str, source: str, have: LiveMember) -> Action:
-    name = f" ({have.name})" if have.name else ""
+    who = f"{have.name}, {have.access.level}" if have.name else have.access.level
     return Action(
         id=f"{org}/member/{have.user_id}/remove",
         kind="remove-member",
         symbol="-",
         target=have.user_id,
-        summary=f"remove {have.user_id}{name}, a {have.access.level}, from {org}",
+        summary=f"remove {have.user_id} ({who}) from {org}",
         reason=f"not listed in {source}, whose members.mode is authoritative",
         phase="remove",
         touches=(member_key(have.user_id),),

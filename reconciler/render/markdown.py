@@ -12,6 +12,7 @@ from reconciler.render.text import call_text, summary_line
 
 # GitHub refuses comments over 65,536 characters; keep a margin for the marker and headers.
 PART_LIMIT = 60_000
+FOOTER_ROOM = 40
 
 
 def _counts(org: OrgPlan) -> str:
@@ -19,7 +20,7 @@ def _counts(org: OrgPlan) -> str:
     return f"**{c['+']}** to add, **{c['~']}** to change, **{c['-']}** to remove"
 
 
-def _org_sections(org: OrgPlan) -> list[str]:
+def _org_sections(org: OrgPlan, limit: int) -> list[str]:
     """The org's Markdown as a list of blocks; parts are cut between blocks."""
     blocks = [
         f"### `{org.org_id}`\n\n{_counts(org)} · manifest `{org.source}` · planned as `{org.caller}`"
@@ -38,21 +39,21 @@ def _org_sections(org: OrgPlan) -> list[str]:
             lines.append(f"- **{v.rule}**{state}: {v.message}")
         blocks.append("\n".join(lines))
     removals = [a for a in org.actions if a.removals]
-    if removals:
-        lines = [f"#### Removals ({len(removals)})", ""]
-        lines += [f"- `-` {a.summary} — {a.reason}" for a in removals]
-        blocks.append("\n".join(lines))
+    removal_lines = [f"- `-` {a.summary} — {a.reason}" for a in removals]
+    for index, chunk in enumerate(_chunk_lines(removal_lines, _chunk_size(limit))):
+        more = f", continued {index + 1}" if index else ""
+        blocks.append(f"#### Removals ({len(removals)}{more})\n\n{chunk}")
     if org.warnings:
         blocks.append("#### Warnings\n\n" + "\n".join(f"- {w.message}" for w in org.warnings))
     if not org.actions:
         blocks.append("No changes: the live org matches the manifest.")
         return blocks
     change_lines = [f"{a.symbol} {a.summary}\n    why: {a.reason}" for a in org.actions]
-    for index, chunk in enumerate(_chunk_lines(change_lines)):
+    for index, chunk in enumerate(_chunk_lines(change_lines, _chunk_size(limit))):
         title = f"All changes ({len(org.actions)})" + (f", continued {index + 1}" if index else "")
         blocks.append(f"<details><summary>{title}</summary>\n\n```diff\n{chunk}\n```\n</details>")
     call_lines = [f"{s.id} [{s.phase}] {call_text(s, preview=2000)}" for s in org.steps]
-    for index, chunk in enumerate(_chunk_lines(call_lines)):
+    for index, chunk in enumerate(_chunk_lines(call_lines, _chunk_size(limit))):
         title = f"API calls in order ({len(org.steps)})" + (
             f", continued {index + 1}" if index else ""
         )
@@ -60,7 +61,12 @@ def _org_sections(org: OrgPlan) -> list[str]:
     return blocks
 
 
-def _chunk_lines(lines: list[str], limit: int = PART_LIMIT // 2) -> list[str]:
+def _chunk_size(limit: int) -> int:
+    # Two chunks and their headers fit in one part, with room for the part footer.
+    return (limit - FOOTER_ROOM - 400) // 2
+
+
+def _chunk_lines(lines: list[str], limit: int) -> list[str]:
     chunks: list[str] = []
     current: list[str] = []
     size = 0
@@ -79,10 +85,11 @@ def render_org_markdown(org: OrgPlan, *, limit: int = PART_LIMIT) -> list[str]:
     """One org's plan as Markdown parts, each at most `limit` characters."""
     parts: list[str] = []
     current = ""
-    for block in _org_sections(org):
-        if len(block) > limit:
-            block = block[: limit - 40] + "\n…(truncated)\n```\n</details>"
-        if current and len(current) + len(block) + 2 > limit:
+    room = limit - FOOTER_ROOM
+    for block in _org_sections(org, limit):
+        if len(block) > room:  # only a single line longer than a part can get here
+            block = block[: room - 40] + "\n…(truncated)\n```\n</details>"
+        if current and len(current) + len(block) + 2 > room:
             parts.append(current)
             current = f"### `{org.org_id}` (continued)"
         current = f"{current}\n\n{block}" if current else block

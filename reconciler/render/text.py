@@ -16,12 +16,14 @@ def _paint(text: str, colour: str, enabled: bool) -> str:
 
 def summary_line(plan: Plan) -> str:
     counts = plan.counts()
-    if not plan.has_changes:
-        text = "No changes. The live orgs match the manifests."
-    else:
-        text = f"Plan: {counts['+']} to add, {counts['~']} to change, {counts['-']} to remove."
     errors = sum(1 for o in plan.orgs if o.error)
     blocked = sum(1 for o in plan.orgs if o.blocking_violations)
+    if plan.has_changes:
+        text = f"Plan: {counts['+']} to add, {counts['~']} to change, {counts['-']} to remove."
+    elif errors:
+        text = "No changes in the orgs that could be planned."
+    else:
+        text = "No changes. The live orgs match the manifests."
     if errors:
         text += f" {errors} org(s) could not be planned."
     if blocked:

@@ -1,0 +1,314 @@
+"""Plan and apply against the in-process emulator: exactness, faults, staleness, journal."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from reconciler.apply import Journal, apply_plan
+from reconciler.errors import StalePlanError, UnsafePlanError
+from reconciler.plan import OrgPlan, Plan, Step
+from reconciler.plan_fleet import plan_fleet, token_signatures
+from reconciler.planning import PlanOptions
+from tests.integration.conftest import APP1, P1, P2, Control, write_manifest
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+MANIFEST = f"""\
+org: org-demo
+name: Demo Org (managed)
+policies:
+  memberListVisibility: MEMBER
+members:
+  mode: authoritative
+  protected: [alice]
+  users:
+    alice: ADMIN
+    root: ADMIN
+    bob: {{level: MEMBER, projectAccess: VIEW}}
+    carol: ADMIN
+    dave: {{level: MEMBER, appAccess: false}}
+selfGrants:
+  projects:
+    - {{glob: "clinical-*", expires: 2027-01-31, reason: incident}}
+    - {{id: {P2}, expires: 2026-01-01}}
+  apps:
+    - {{id: {APP1}}}
+provisioning:
+  - {{username: newbie, email: newbie@example.com, first: New, last: Bie, projectAccess: VIEW, setBillTo: true}}
+"""
+
+WRITE_METHODS = {
+    "invite",
+    "setMemberAccess",
+    "removeMember",
+    "update",
+    "decreasePermissions",
+    "addDevelopers",
+    "removeDevelopers",
+    "new",
+}
+
+
+def make_options(fleet, overrides=frozenset()):
+    return PlanOptions.at(
+        NOW, token_signatures=token_signatures(list(fleet.orgs.values()), {}), overrides=overrides
+    )
+
+
+def writes(control: Control) -> list[dict]:
+    return [r for r in control.requests() if r["route"].rsplit("/", 1)[-1] in WRITE_METHODS]
+
+
+def test_apply_makes_exactly_the_planned_calls_and_converges(
+    tmp_path, write_client, read_client, control
+):
+    fleet = write_manifest(tmp_path / "orgs", MANIFEST)
+    plan = plan_fleet(fleet, read_client, now=NOW)
+    org = plan.orgs[0]
+    assert org.applyable, org.violations
+    assert writes(control) == [], "planning must not write"
+    journal = Journal(tmp_path / "journal.jsonl")
+    report = apply_plan(
+        plan, write_client, fleet.orgs, options=make_options(fleet), journal=journal, env={}
+    )
+    assert report.exit_code == 0, report
+    assert report.orgs[0].remaining == ()
+    sent = [(r["route"], r["body"]) for r in writes(control)]
+    planned = [(s.call.route, dict(s.call.body)) for s in org.steps]
+    assert sorted(map(json.dumps, sent)) == sorted(map(json.dumps, planned)), (
+        "apply sent something the plan did not show"
+    )
+    members = control.members()
+    assert members["user-carol"]["level"] == "ADMIN"
+    assert members["user-bob"]["projectAccess"] == "VIEW"
+    assert members["user-dave"]["appAccess"] is False
+    assert members["user-newbie"]["allowBillableActivities"] is True
+    assert "user-eve" not in members
+    # And a fresh plan from live state is empty.
+    again = plan_fleet(fleet, read_client, now=NOW)
+    assert not again.has_changes, [a.summary for a in again.orgs[0].actions]
+
+
+def test_apply_journal_records_each_call_without_secrets(tmp_path, write_client, read_client):
+    fleet = write_manifest(tmp_path / "orgs", MANIFEST)
+    plan = plan_fleet(fleet, read_client, now=NOW)
+    path = tmp_path / "journal.jsonl"
+    apply_plan(
+        plan, write_client, fleet.orgs, options=make_options(fleet), journal=Journal(path), env={}
+    )
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    done = [r for r in records if r["event"] == "call-done"]
+    assert len(done) == len(plan.orgs[0].steps)
+    assert all(r["user"] == "user-alice" and r["attempts"] >= 1 and r["requestId"] for r in done)
+    assert records[0]["event"] == "run-start" and records[-1]["event"] == "run-end"
+    assert "alice-token" not in path.read_text()
+
+
+def test_a_live_change_after_planning_makes_the_plan_stale_and_nothing_is_written(
+    tmp_path, write_client, read_client, control
+):
+    fleet = write_manifest(tmp_path / "orgs", MANIFEST)
+    plan = plan_fleet(fleet, read_client, now=NOW)
+    write_client.set_member_access(
+        "org-demo", {"user-bob": {"level": "MEMBER", "projectAccess": "UPLOAD"}}
+    )
+    before = len(writes(control))
+    with pytest.raises(StalePlanError, match="member:user-bob"):
+        apply_plan(
+            plan,
+            write_client,
+            fleet.orgs,
+            options=make_options(fleet),
+            journal=Journal(None),
+            env={},
+        )
+    assert len(writes(control)) == before
+
+
+def test_a_plan_with_violations_is_refused_before_any_call(
+    tmp_path, write_client, read_client, control
+):
+    fleet = write_manifest(
+        tmp_path / "orgs",
+        """\
+        org: org-demo
+        members:
+          mode: authoritative
+          users: {alice: ADMIN}
+        safety: {minAdmins: 2}
+        """,
+    )
+    plan = plan_fleet(fleet, read_client, now=NOW)
+    assert not plan.applyable
+    control.post("requests/clear")
+    with pytest.raises(UnsafePlanError, match="min-admins"):
+        apply_plan(
+            plan,
+            write_client,
+            fleet.orgs,
+            options=make_options(fleet),
+            journal=Journal(None),
+            env={},
+        )
+    assert control.requests() == []
+
+
+@pytest.mark.parametrize("fault", ["503", "500", "429", "drop-before", "drop-after"])
+def test_faults_on_every_write_route_still_converge_without_duplicates(
+    tmp_path, write_client, read_client, control, fault
+):
+    fleet = write_manifest(tmp_path / "orgs", MANIFEST)
+    plan = plan_fleet(fleet, read_client, now=NOW)
+    for route in {s.call.route for s in plan.orgs[0].steps}:
+        control.post("rules", {"route": route, "count": 2, "fault": fault, "retryAfter": 0})
+    path = tmp_path / "journal.jsonl"
+    report = apply_plan(
+        plan, write_client, fleet.orgs, options=make_options(fleet), journal=Journal(path), env={}
+    )
+    assert report.exit_code == 0, report
+    assert not plan_fleet(fleet, read_client, now=NOW).has_changes
+    landed = [
+        r for r in writes(control) if r["route"] == "/org-demo/invite" and r.get("status") == 200
+    ]
+    invited = [r["body"]["invitee"] for r in landed]
+    assert len(invited) == len(set(invited)), f"duplicate invites: {invited}"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert any(
+        r.get("attempts", 1) > 1 or r.get("landedByCheck")
+        for r in records
+        if r["event"] == "call-done"
+    )
+
+
+def test_one_failed_step_skips_its_dependants_and_the_rest_still_applies(
+    tmp_path, write_client, read_client, control
+):
+    fleet = write_manifest(tmp_path / "orgs", MANIFEST)
+    plan = plan_fleet(fleet, read_client, now=NOW)
+    # The account creation fails for good: its invite must be skipped, nothing else.
+    control.post("rules", {"route": "/user/new", "count": 50, "fault": "500"})
+    report = apply_plan(
+        plan, write_client, fleet.orgs, options=make_options(fleet), journal=Journal(None), env={}
+    )
+    assert report.exit_code == 1
+    outcomes = {o.action_id: o.status for o in report.orgs[0].outcomes}
+    assert outcomes.pop("org-demo/provision/user-newbie") in ("failed", "skipped")
+    assert set(outcomes.values()) == {"done"}
+    assert report.orgs[0].remaining == (
+        "create account user-newbie <newbie@example.com> and invite it as MEMBER",
+    )
+
+
+def test_a_failing_member_batch_is_retried_user_by_user(
+    tmp_path, write_client, read_client, control
+):
+    fleet = write_manifest(
+        tmp_path / "orgs",
+        "org: org-demo\nmembers: {mode: additive, users: {bob: {level: MEMBER, projectAccess: VIEW}, carol: {level: MEMBER, projectAccess: VIEW}}}\n",
+    )
+    plan = plan_fleet(fleet, read_client, now=NOW)
+    org = plan.orgs[0]
+    (step,) = org.steps
+    # Slip a user who is not a member into the reviewed batch: the platform rejects the batch.
+    body = {**step.call.body, "user-ghost": {"level": "MEMBER", "projectAccess": "VIEW"}}
+    ghost_action = type(org.actions[0])(
+        **{
+            **org.actions[0].__dict__,
+            "id": "org-demo/member/user-ghost/update-access",
+            "target": "user-ghost",
+            "touches": ("member:user-ghost",),
+        }
+    )
+    tampered = OrgPlan(
+        **{
+            **org.__dict__,
+            "actions": (*org.actions, ghost_action),
+            "steps": (
+                Step(
+                    step.id,
+                    step.phase,
+                    type(step.call)(step.call.route, body),
+                    (*step.actions, ghost_action.id),
+                ),
+            ),
+            "fingerprints": {
+                **org.fingerprints,
+                "member:user-ghost": org.fingerprints.get("member:user-ghost") or _absent(org),
+            },
+        }
+    )
+    report = apply_plan(
+        Plan((tampered,), plan.created_at, plan.tool_version),
+        write_client,
+        fleet.orgs,
+        options=make_options(fleet),
+        journal=Journal(None),
+        env={},
+    )
+    outcomes = {o.action_id: o.status for o in report.orgs[0].outcomes}
+    assert outcomes == {
+        "org-demo/member/user-bob/update-access": "done",
+        "org-demo/member/user-carol/update-access": "done",
+        "org-demo/member/user-ghost/update-access": "failed",
+    }
+    assert control.members()["user-carol"]["projectAccess"] == "VIEW"
+
+
+def _absent(org: OrgPlan) -> str:
+    from reconciler.plan import fingerprint
+
+    return fingerprint(None)
+
+
+def test_saved_plan_round_trips_through_the_cli_files(tmp_path, write_client, read_client, control):
+    from reconciler.render.plan_json import dumps_plan, load_plan
+
+    fleet = write_manifest(tmp_path / "orgs", MANIFEST)
+    path = tmp_path / "plan.json"
+    path.write_text(dumps_plan(plan_fleet(fleet, read_client, now=NOW)))
+    plan = load_plan(path)
+    report = apply_plan(
+        plan, write_client, fleet.orgs, options=make_options(fleet), journal=Journal(None), env={}
+    )
+    assert report.exit_code == 0
+
+
+def test_expired_self_grants_are_revoked_and_active_ones_granted(
+    tmp_path, write_client, read_client, control
+):
+    fleet = write_manifest(tmp_path / "orgs", MANIFEST)
+    plan = plan_fleet(fleet, read_client, now=NOW)
+    kinds = {a.kind: a for a in plan.orgs[0].actions if "grant" in a.kind or "revoke" in a.kind}
+    assert set(kinds) == {"grant-project", "grant-app"}, (
+        "alice holds only VIEW on the expired-grant project"
+    )
+    apply_plan(
+        plan, write_client, fleet.orgs, options=make_options(fleet), journal=Journal(None), env={}
+    )
+    state = control.get("state")
+    perms = {p["id"]: p["permissions"] for p in state["projects"]}
+    assert perms[P1]["user-alice"] == "ADMINISTER"
+    assert "user-alice" in next(a for a in state["apps"] if a["id"] == APP1)["developers"]
+    # Later the glob grant expires: the next plan revokes it.
+    later = datetime(2027, 3, 1, tzinfo=UTC)
+    revoke = plan_fleet(fleet, read_client, now=later)
+    assert [(a.kind, a.target) for a in revoke.orgs[0].actions] == [("revoke-project", P1)]
+    assert [s.call.body for s in revoke.orgs[0].steps] == [{"user-alice": None}]
+
+
+def test_plan_path_cannot_write_even_when_handed_a_write_route(read_client, control):
+    from reconciler.errors import WriteRefusedError
+
+    control.post("requests/clear")
+    with pytest.raises(WriteRefusedError):
+        read_client._post("/org-demo/removeMember", {"user": "user-bob"})
+    assert control.requests() == []
+    assert not hasattr(read_client, "remove_member")
+
+
+def _journal_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]

@@ -1,0 +1,89 @@
+"""`dxorg export`: live org -> manifest that validates, is deterministic, and plans to nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from reconciler.emulator import Emulator
+from reconciler.export_orgs import administered_orgs, export_org
+from reconciler.manifest import load_fleet
+from reconciler.plan_fleet import plan_fleet
+from reconciler.platform import ReadClient
+from tests.integration.conftest import FAST_RETRY, base_seed, config_for
+
+HEC_TOKEN = "0e1f-splunk-hec-secret"
+
+
+def rich_seed() -> dict:
+    seed = base_seed()
+    org = seed["orgs"][0]
+    org["policies"] = {
+        "memberListVisibility": "MEMBER",
+        "restrictProjectTransfer": "MEMBER",
+        "jobReuse": True,
+        "detailedJobMetricsCollectDefault": False,
+    }
+    org["jobLogsForwarding"] = {
+        "url": "https://splunk.example.com/services/collector/event",
+        "token": HEC_TOKEN,
+    }
+    org["members"]["user-dave"] = {
+        "level": "MEMBER",
+        "allowBillableActivities": True,
+        "appAccess": False,
+        "projectAccess": "NONE",
+    }
+    org["members"]["user-frank"] = {
+        "level": "MEMBER",
+        "allowBillableActivities": False,
+        "appAccess": True,
+        "projectAccess": "ADMINISTER",
+    }
+    seed["orgs"].append(
+        {
+            "id": "org-second",
+            "name": "Second",
+            "policies": {"memberListVisibility": "ADMIN", "restrictProjectTransfer": "ADMIN"},
+            "members": {"user-alice": {"level": "ADMIN"}, "user-bob": {"level": "ADMIN"}},
+        }
+    )
+    return seed
+
+
+def test_export_round_trips_to_an_empty_plan(tmp_path):
+    emulator = Emulator(state_path=tmp_path / "state.db", seed=rich_seed())
+    with ReadClient(config_for(), transport=emulator.transport(), retry=FAST_RETRY) as client:
+        assert administered_orgs(client) == ["org-demo", "org-second"]
+        orgs = tmp_path / "orgs"
+        orgs.mkdir()
+        for org_id in administered_orgs(client):
+            target = orgs / f"{org_id}.yaml"
+            text = export_org(client, org_id, caller="user-alice", out=target)
+            target.write_text(text)
+            assert HEC_TOKEN not in text
+            assert export_org(client, org_id, caller="user-alice", out=target) == text, (
+                "export must be deterministic"
+            )
+        demo = (orgs / "org-demo.yaml").read_text()
+        assert "# Dave Tester" in demo
+        ref = demo.splitlines()[0].split("$schema=", 1)[1]
+        assert (orgs / ref).resolve().name == "org.schema.json" and (orgs / ref).resolve().is_file()
+        fleet = load_fleet([orgs])
+        forwarding = fleet.orgs["org-demo"].forwarding
+        assert forwarding is not None and forwarding.token_env
+        plan = plan_fleet(
+            fleet,
+            client,
+            now=datetime(2026, 11, 26, tzinfo=UTC),
+            env={forwarding.token_env: HEC_TOKEN},
+        )
+        assert plan.applyable
+        assert not plan.has_changes, [a.summary for o in plan.orgs for a in o.actions]
+        # With another token in the variable, the signature comparison sees drift.
+        drift = plan_fleet(
+            fleet,
+            client,
+            now=datetime(2026, 11, 26, tzinfo=UTC),
+            env={forwarding.token_env: "other"},
+        )
+        assert [a.kind for a in drift.orgs[0].actions] == ["set-forwarding"]

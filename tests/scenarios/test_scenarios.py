@@ -1,0 +1,91 @@
+"""Scenario folders: seed + manifests + the expected plan (text and JSON), walked by one test.
+
+Each scenario plans against an in-process emulator seeded with its seed (or the shared
+base seed), compares the plan with what was reviewed and committed, then applies it
+and checks that planning again gives nothing. A scenario whose plan violates a safety
+rail must be refused by apply instead, with nothing written.
+
+To regenerate the expected files after an intended change, run with
+DXORG_REGENERATE_SCENARIOS=1 and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from deepdiff import DeepDiff
+
+from reconciler.apply import Journal, apply_plan
+from reconciler.emulator import Emulator
+from reconciler.errors import UnsafePlanError
+from reconciler.manifest import load_fleet
+from reconciler.plan_fleet import plan_fleet, token_signatures
+from reconciler.planning import PlanOptions
+from reconciler.platform import ReadClient, WriteClient
+from reconciler.render.plan_json import plan_to_json
+from reconciler.render.text import render_text
+from tests.integration.conftest import CONTROL_TOKEN, FAST_RETRY, config_for
+
+HERE = Path(__file__).parent
+SCENARIOS = sorted(p for p in HERE.iterdir() if p.is_dir() and not p.name.startswith("_") and p.name != "__pycache__")
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+REGENERATE = os.environ.get("DXORG_REGENERATE_SCENARIOS") == "1"
+WRITES = {"invite", "setMemberAccess", "removeMember", "update", "decreasePermissions", "addDevelopers", "removeDevelopers", "new"}
+
+
+def _relative(plan_json: dict) -> dict:
+    """Sources as paths relative to the scenario folder, so expectations don't name tmp dirs."""
+    for org in plan_json["orgs"]:
+        org["source"] = Path(org["source"]).name
+    return plan_json
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.name for p in SCENARIOS])
+def test_scenario(scenario: Path, tmp_path: Path) -> None:
+    seed_path = scenario / "seed.yaml" if (scenario / "seed.yaml").exists() else HERE / "base-seed.yaml"
+    env_path = scenario / "env.json"
+    env = json.loads(env_path.read_text()) if env_path.exists() else {}
+    emulator = Emulator(
+        state_path=tmp_path / "state.db",
+        seed=yaml.safe_load(seed_path.read_text()),
+        control_token=CONTROL_TOKEN,
+    )
+    fleet = load_fleet([scenario])
+    transport = emulator.transport()
+    with ReadClient(config_for(), transport=transport, retry=FAST_RETRY) as reader:
+        plan = plan_fleet(fleet, reader, now=NOW, env=env)
+    text = render_text(plan).replace(str(scenario) + "/", "")
+    data = _relative(plan_to_json(plan))
+
+    if REGENERATE:
+        (scenario / "expected.txt").write_text(text)
+        (scenario / "expected.json").write_text(json.dumps(data, indent=2) + "\n")
+    assert text == (scenario / "expected.txt").read_text()
+    expected = json.loads((scenario / "expected.json").read_text())
+    difference = DeepDiff(expected, data)
+    assert not difference, difference.pretty()
+
+    options = PlanOptions.at(NOW, token_signatures=token_signatures(list(fleet.orgs.values()), env))
+    with WriteClient(config_for(), transport=transport, retry=FAST_RETRY) as writer:
+        if not plan.applyable:
+            with pytest.raises(UnsafePlanError):
+                apply_plan(plan, writer, fleet.orgs, options=options, journal=Journal(None), env=env)
+            assert not [r for r in _requests(emulator) if r["route"].rsplit("/", 1)[-1] in WRITES]
+            return
+        report = apply_plan(plan, writer, fleet.orgs, options=options, journal=Journal(tmp_path / "j.jsonl"), env=env)
+        assert report.exit_code == 0, report
+        again = plan_fleet(fleet, writer, now=NOW, env=env)
+    assert not again.has_changes, render_text(again)
+
+
+def _requests(emulator: Emulator) -> list[dict]:
+    response = httpx.Client(transport=emulator.transport(), base_url="http://e").get(
+        "/_emulator/requests", headers={"Authorization": f"Bearer {CONTROL_TOKEN}"}
+    )
+    return response.json()["requests"]
