@@ -300,7 +300,8 @@ def _apply_org(org: OrgPlan, context: ApplyContext) -> tuple[ActionOutcome, ...]
             for step, step_outcomes in zip(runnable, results, strict=True):
                 for outcome in step_outcomes:
                     # An action served by several steps fails if any of them fails.
-                    if outcomes.get(outcome.action_id, outcome).status == "done":
+                    current = outcomes.get(outcome.action_id)
+                    if current is None or current.status == "done":
                         outcomes[outcome.action_id] = outcome
                 step_status[step.id] = (
                     "done" if all(o.status == "done" for o in step_outcomes) else "failed"

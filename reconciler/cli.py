@@ -8,13 +8,15 @@ to 2 and Ctrl-C to 130). A traceback means a bug in dxorg, never a user mistake.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from reconciler.apply import DEFAULT_JOURNAL
+from reconciler.apply import DEFAULT_JOURNAL, ProgressHook
 from reconciler.errors import DxorgError, ManifestError
 from reconciler.sandbox import DEFAULT_SEED, DEFAULT_STATE
 
@@ -301,20 +303,18 @@ def apply_command(
             skip_removals=plan.skip_removals,
         )
 
-        def progress(org_id: str, step: Step, status: str, detail: str | None) -> None:
-            suffix = f": {detail}" if detail else ""
-            typer.echo(f"{status:>7} {step.id} {step.call.route}{suffix}", err=False)
-
-        report = apply_plan(
-            plan,
-            client,
-            fleet.orgs,
-            options=options,
-            journal=Journal(journal),
-            env=os.environ,
-            overrides=frozenset(overrides),
-            progress=progress,
-        )
+        total = sum(len(o.steps) for o in plan.orgs)
+        with _progress(total, sys.stdout.isatty()) as progress:
+            report = apply_plan(
+                plan,
+                client,
+                fleet.orgs,
+                options=options,
+                journal=Journal(journal),
+                env=os.environ,
+                overrides=frozenset(overrides),
+                progress=progress,
+            )
     for org_report in report.orgs:
         if org_report.error:
             typer.echo(f"{org_report.org_id}: error: {org_report.error}", err=True)
@@ -329,6 +329,30 @@ def apply_command(
     typer.echo(report.summary())
     if report.exit_code:
         raise typer.Exit(report.exit_code)
+
+
+@contextmanager
+def _progress(total: int, terminal: bool) -> Iterator[ProgressHook]:
+    """A progress bar on a terminal; one plain line per call elsewhere (CI logs)."""
+    if not terminal:
+
+        def line(org_id: str, step: Step, status: str, detail: str | None) -> None:
+            suffix = f": {detail}" if detail else ""
+            typer.echo(f"{status:>7} {step.id} {step.call.route}{suffix}")
+
+        yield line
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn("applying"), BarColumn(), MofNCompleteColumn()) as bar:
+        task = bar.add_task("apply", total=total)
+
+        def advance(org_id: str, step: Step, status: str, detail: str | None) -> None:
+            if status != "done":
+                bar.console.print(f"{status} {step.id} {step.call.route}: {detail}")
+            bar.advance(task)
+
+        yield advance
 
 
 # ---------------------------------------------------------------- export

@@ -1,8 +1,8 @@
 """Read one org's live state through a read-only client, and fail closed.
 
 Only what the manifest manages is read: projects and apps only when a self-grant
-names them. Every `find*` is paged at 1000 by the client; there are no per-member
-calls. Any error or malformed row aborts the read with ReadIncompleteError: a failed
+names them. Every `find*` is paged at 1000 by the client; the only per-user calls
+are for users the plan would invite or create, to tell whether their accounts exist. Any error or malformed row aborts the read with ReadIncompleteError: a failed
 or partial read must never look like an org with nobody in it.
 """
 
@@ -61,15 +61,18 @@ def _read(client: ReadClient, desired: DesiredOrg, caller: str) -> LiveOrg:
     if grants and grants.apps:
         apps = _apps(client, org_id, desired)
 
-    existing: set[str] = set()
-    for account in desired.provisioning:
-        if account.user_id in members:
-            continue
-        try:
-            client.describe_user(account.user_id)
-        except ResourceNotFound:
-            continue
-        existing.add(account.user_id)
+    # Accounts to provision, and users to invite: do they exist (and can the token see them)?
+    accounts = [a.user_id for a in desired.provisioning if a.user_id not in members]
+    invitees = [
+        u for u in (desired.membership.members if desired.membership else ()) if u not in members
+    ]
+    exists = dict(
+        zip(
+            accounts + invitees,
+            client.map(lambda u: _account_exists(client, u), accounts + invitees),
+            strict=True,
+        )
+    )
 
     return LiveOrg(
         org_id=org_id,
@@ -84,8 +87,17 @@ def _read(client: ReadClient, desired: DesiredOrg, caller: str) -> LiveOrg:
         expires_at=org.get("expiresAt") if isinstance(org.get("expiresAt"), int) else None,
         projects_read=bool(grants and grants.projects),
         apps_read=bool(grants and grants.apps),
-        existing_accounts=frozenset(existing),
+        existing_accounts=frozenset(u for u in accounts if exists[u]),
+        unknown_users=frozenset(u for u in invitees if not exists[u]),
     )
+
+
+def _account_exists(client: ReadClient, user_id: str) -> bool:
+    try:
+        client.describe_user(user_id)
+    except ResourceNotFound:
+        return False
+    return True
 
 
 def _string(row: Mapping[str, object], key: str, where: str) -> str:

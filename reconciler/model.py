@@ -274,3 +274,5 @@ class LiveOrg:
     apps_read: bool = False
     # Accounts to provision that already exist on the platform (but are not members yet).
     existing_accounts: frozenset[str] = frozenset()
+    # Users the manifest lists who are not members and whom the token cannot see at all.
+    unknown_users: frozenset[str] = frozenset()

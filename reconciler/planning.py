@@ -469,6 +469,13 @@ def _warnings(desired: DesiredOrg, live: LiveOrg, options: PlanOptions) -> list[
                 f"{desired.org_id} has {admins} admin(s) now, fewer than safety.minAdmins {desired.safety.min_admins}",
             )
         )
+    for user_id in sorted(live.unknown_users):
+        out.append(
+            PlanWarning(
+                "unknown-user",
+                f"{user_id} is listed but no such account is visible to this token: its invite will fail",
+            )
+        )
     grants = desired.self_grants
     if grants is not None:
         for index, project_grant in enumerate(grants.projects):

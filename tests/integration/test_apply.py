@@ -208,7 +208,9 @@ def test_a_failing_member_batch_is_retried_user_by_user(
 ):
     fleet = write_manifest(
         tmp_path / "orgs",
-        "org: org-demo\nmembers: {mode: additive, users: {bob: {level: MEMBER, projectAccess: VIEW}, carol: {level: MEMBER, projectAccess: VIEW}}}\n",
+        "org: org-demo\n"
+        "members: {mode: additive, users: {bob: {level: MEMBER, projectAccess: VIEW}, carol: {level: MEMBER, projectAccess: VIEW}}}\n"
+        "safety: {removalBudget: {projectAccess: {percent: 100}}}\n",
     )
     plan = plan_fleet(fleet, read_client, now=NOW)
     org = plan.orgs[0]
@@ -312,3 +314,30 @@ def test_plan_path_cannot_write_even_when_handed_a_write_route(read_client, cont
 
 def _journal_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_an_org_without_the_provisioning_licence_fails_only_those_accounts(tmp_path, emulator, read_client, write_client, control):
+    from reconciler.emulator import Emulator
+    from reconciler.platform import ReadClient, WriteClient
+    from tests.integration.conftest import CONTROL_TOKEN, FAST_RETRY, base_seed, config_for
+
+    seed = base_seed()
+    seed["orgs"][0]["userProvisioning"] = False
+    unlicensed = Emulator(state_path=tmp_path / "unlicensed.db", seed=seed, control_token=CONTROL_TOKEN)
+    fleet = write_manifest(tmp_path / "orgs", MANIFEST)
+    with ReadClient(config_for(), transport=unlicensed.transport(), retry=FAST_RETRY) as reader:
+        plan = plan_fleet(fleet, reader, now=NOW)
+    with WriteClient(config_for(), transport=unlicensed.transport(), retry=FAST_RETRY) as writer:
+        report = apply_plan(plan, writer, fleet.orgs, options=make_options(fleet), journal=Journal(None), env={})
+    assert report.exit_code == 1
+    failed = {o.action_id: o for o in report.orgs[0].outcomes if o.status != "done"}
+    assert list(failed) == ["org-demo/provision/user-newbie"]
+    assert "PermissionDenied" in (failed["org-demo/provision/user-newbie"].detail or "")
+    assert len(report.orgs[0].outcomes) == len(plan.orgs[0].actions)
+
+
+def test_users_the_token_cannot_see_are_warned_about(tmp_path, read_client):
+    fleet = write_manifest(tmp_path / "orgs", "org: org-demo\nmembers: {mode: additive, users: {nobody-here: MEMBER}}\n")
+    plan = plan_fleet(fleet, read_client, now=NOW)
+    assert [w.code for w in plan.orgs[0].warnings] == ["unknown-user"]
+    assert "user-nobody-here" in plan.orgs[0].warnings[0].message
