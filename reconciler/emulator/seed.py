@@ -1,0 +1,409 @@
+"""Seeds: validate against ``schemas/seed.schema.json``, check references, load in bulk.
+
+Also the reverse, ``dump_state``: the whole state in the seed's shape (without tokens),
+for tests and for ``GET /_emulator/state``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from reconciler.emulator.compiled_schema import UnsupportedSchema, compile_schema
+from reconciler.emulator.ids import stable_id
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "seed.schema.json"
+DEFAULT_POLICIES = {"memberListVisibility": "ADMIN", "restrictProjectTransfer": "ADMIN"}
+DEFAULT_REGION = "aws:us-east-1"
+PROJECT_SETTING_KEYS = (
+    "protected",
+    "restricted",
+    "downloadRestricted",
+    "previewViewerRestricted",
+    "containsPHI",
+    "databaseUIViewOnly",
+    "externalUploadRestricted",
+    "httpsAppIsolatedBrowsing",
+)
+
+SeedSource = Mapping[str, Any] | Path | str
+
+
+class SeedError(ValueError):
+    """A seed that does not match the schema or refers to objects it does not define."""
+
+
+def read_seed(source: SeedSource) -> dict[str, Any]:
+    """A seed from a mapping or a YAML/JSON file, validated against the schema."""
+    if isinstance(source, Mapping):
+        data: Any = dict(source)
+        origin = "seed"
+    else:
+        path = Path(source)
+        origin = str(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SeedError(f"{origin}: cannot read the seed: {exc}") from exc
+        except yaml.YAMLError as exc:
+            raise SeedError(f"{origin}: not valid YAML: {exc}") from exc
+        if data is None:
+            data = {}
+    validate_seed(data, origin)
+    return dict(data)
+
+
+def json_path(parts: Any) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def validate_seed(data: Any, origin: str = "seed") -> None:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    try:
+        surely_valid = compile_schema(schema)(data)
+    except UnsupportedSchema:
+        surely_valid = False
+    if not surely_valid:
+        # jsonschema decides, and words the error.
+        validator = jsonschema.Draft202012Validator(schema)
+        error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+        if error is not None:
+            raise SeedError(f"{origin}: {json_path(error.absolute_path)}: {error.message}")
+    check_references(data, origin)
+
+
+def check_references(data: Mapping[str, Any], origin: str) -> None:
+    """What a schema cannot say: uniqueness and references between objects."""
+    user_list = [user["id"] for user in data.get("users", [])]
+    org_list = [org["id"] for org in data.get("orgs", [])]
+    users = set(user_list)
+    known = users | set(org_list)
+
+    def fail(where: str, message: str) -> SeedError:
+        return SeedError(f"{origin}: {where}: {message}")
+
+    def unique(values: list[str], where: str) -> None:
+        seen: set[str] = set()
+        for index, value in enumerate(values):
+            if value in seen:
+                raise fail(f"{where}[{index}]", f"duplicate {value!r}")
+            seen.add(value)
+
+    unique(user_list, "users")
+    unique(org_list, "orgs")
+    for field in ("email", "token", "handle"):
+        values = [str(user.get(field)).lower() for user in data.get("users", []) if user.get(field)]
+        unique(values, f"users.{field}")
+    for index, user in enumerate(data.get("users", [])):
+        bill_to = user.get("billTo")
+        if bill_to is not None and bill_to not in known:
+            raise fail(f"users[{index}].billTo", f"{bill_to!r} is not a user or org of the seed")
+    for index, org in enumerate(data.get("orgs", [])):
+        for user_id, member in org.get("members", {}).items():
+            where = f"orgs[{index}].members.{user_id}"
+            if user_id not in users:
+                raise fail(where, f"{user_id!r} is not a user of the seed")
+            if member["level"] == "ADMIN" and set(member) - {"level"}:
+                raise fail(where, "an ADMIN always has full access; give no flags")
+    project_ids = []
+    for index, project in enumerate(data.get("projects", [])):
+        where = f"projects[{index}]"
+        project_ids.append(project.get("id") or seed_project_id(project, index))
+        if project["billTo"] not in known:
+            raise fail(f"{where}.billTo", f"{project['billTo']!r} is not a user or org of the seed")
+        creator = project.get("createdBy")
+        if creator is not None and creator not in users:
+            raise fail(f"{where}.createdBy", f"{creator!r} is not a user of the seed")
+        for entity, level in project.get("permissions", {}).items():
+            if entity == "PUBLIC":
+                if level != "VIEW":
+                    raise fail(f"{where}.permissions.PUBLIC", "PUBLIC can only have VIEW")
+            elif entity not in known:
+                raise fail(f"{where}.permissions.{entity}", "not a user or org of the seed")
+    unique(project_ids, "projects.id")
+    app_keys = []
+    for index, app in enumerate(data.get("apps", [])):
+        where = f"apps[{index}]"
+        app_keys.append(f"{app['name']}/{app['version']}")
+        if app["billTo"] not in known:
+            raise fail(f"{where}.billTo", f"{app['billTo']!r} is not a user or org of the seed")
+        for key in ("developers", "authorizedUsers"):
+            for entity in app.get(key, []):
+                if entity not in known and not (key == "authorizedUsers" and entity == "PUBLIC"):
+                    raise fail(f"{where}.{key}", f"{entity!r} is not a user or org of the seed")
+        creator = app.get("createdBy")
+        if creator is not None and creator not in users:
+            raise fail(f"{where}.createdBy", f"{creator!r} is not a user of the seed")
+    unique(app_keys, "apps (name/version)")
+    unique([app.get("id") or seed_app_id(app) for app in data.get("apps", [])], "apps.id")
+
+
+def seed_project_id(project: Mapping[str, Any], index: int) -> str:
+    return stable_id("project", project["name"], project["billTo"], str(index))
+
+
+def seed_app_id(app: Mapping[str, Any]) -> str:
+    return stable_id("app", app["name"], app["version"])
+
+
+def stored_forwarding(value: Mapping[str, Any] | None, now: int) -> str | None:
+    """A seed may give the token (hashed here) or the stored form with tokenSignature."""
+    if value is None:
+        return None
+    stored = {
+        key: value[key] for key in ("url", "tokenSignature", "updated", "updatedBy") if key in value
+    }
+    if "token" in value:
+        stored["tokenSignature"] = hashlib.sha256(str(value["token"]).encode()).hexdigest()
+    if stored:
+        stored.setdefault("updated", now)
+    return json.dumps(stored)
+
+
+def load_seed(conn: sqlite3.Connection, seed: Mapping[str, Any], now: int) -> None:
+    """Insert a validated seed with executemany, inside the caller's transaction."""
+    users = seed.get("users", [])
+    conn.executemany(
+        "INSERT INTO users (id, handle, first, middle, last, email, email_key, token, bill_to,"
+        " created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                user["id"],
+                user.get("handle") or user["id"][len("user-") :],
+                user.get("first") or user.get("handle") or user["id"][len("user-") :],
+                user.get("middle") or "",
+                user.get("last") or "",
+                user.get("email"),
+                user["email"].lower() if user.get("email") else None,
+                user.get("token"),
+                user.get("billTo") or user["id"],
+                user.get("created", now),
+            )
+            for user in users
+        ],
+    )
+    orgs = seed.get("orgs", [])
+    conn.executemany(
+        "INSERT INTO orgs (id, handle, name, policies, expires_at, user_provisioning,"
+        " job_logs_forwarding, saml_idp, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                org["id"],
+                org.get("handle") or org["id"][len("org-") :],
+                org["name"],
+                json.dumps({**DEFAULT_POLICIES, **org.get("policies", {})}),
+                org.get("expiresAt"),
+                int(org.get("userProvisioning", False)),
+                stored_forwarding(org.get("jobLogsForwarding"), now),
+                org.get("samlIdP"),
+                org.get("created", now),
+            )
+            for org in orgs
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO members (org_id, user_id, level, allow_billable, app_access, project_access)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            member_row(org["id"], user_id, member)
+            for org in orgs
+            for user_id, member in org.get("members", {}).items()
+        ],
+    )
+    load_projects(conn, seed.get("projects", []), now)
+    load_apps(conn, seed.get("apps", []), now)
+
+
+def member_row(org_id: str, user_id: str, member: Mapping[str, Any]) -> tuple[Any, ...]:
+    if member["level"] == "ADMIN":
+        return (org_id, user_id, "ADMIN", 1, 1, "ADMINISTER")
+    return (
+        org_id,
+        user_id,
+        "MEMBER",
+        int(member.get("allowBillableActivities", False)),
+        int(member.get("appAccess", True)),
+        member.get("projectAccess", "CONTRIBUTE"),
+    )
+
+
+def default_creator(project: Mapping[str, Any]) -> str:
+    for entity, level in project.get("permissions", {}).items():
+        if level == "ADMINISTER" and entity.startswith("user-"):
+            return str(entity)
+    return str(project["billTo"])
+
+
+def load_projects(conn: sqlite3.Connection, projects: list[Any], now: int) -> None:
+    rows = []
+    permissions: list[tuple[str, str, str]] = []
+    for index, project in enumerate(projects):
+        project_id = project.get("id") or seed_project_id(project, index)
+        created = project.get("created", now)
+        settings = {key: project[key] for key in PROJECT_SETTING_KEYS if key in project}
+        rows.append(
+            (
+                project_id,
+                project["name"],
+                project["billTo"],
+                project.get("createdBy") or default_creator(project),
+                created,
+                project.get("modified", created),
+                float(project.get("dataUsage", 0)),
+                project.get("region", DEFAULT_REGION),
+                project.get("summary", ""),
+                project.get("description", ""),
+                json.dumps(project.get("tags", [])),
+                json.dumps(project.get("properties", {})),
+                json.dumps(settings),
+                1,
+            )
+        )
+        permissions.extend(
+            (project_id, entity, level) for entity, level in project.get("permissions", {}).items()
+        )
+    conn.executemany(
+        "INSERT INTO projects (id, name, bill_to, created_by, created, modified, data_usage,"
+        " region, summary, description, tags, properties, settings, version)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    conn.executemany(
+        "INSERT INTO project_permissions (project_id, entity_id, level) VALUES (?, ?, ?)",
+        permissions,
+    )
+
+
+def load_apps(conn: sqlite3.Connection, apps: list[Any], now: int) -> None:
+    rows = []
+    developers: set[tuple[str, str]] = set()
+    for app in apps:
+        created = app.get("created", now)
+        published = app.get("published", True)
+        if isinstance(published, bool):
+            published = created if published else 0
+        app_developers = app.get("developers", [])
+        creator = app.get("createdBy") or next(
+            (dev for dev in app_developers if dev.startswith("user-")), app["billTo"]
+        )
+        rows.append(
+            (
+                app.get("id") or seed_app_id(app),
+                app["name"],
+                app["version"],
+                app.get("title"),
+                app.get("summary", ""),
+                app["billTo"],
+                creator,
+                created,
+                app.get("modified", created),
+                published,
+                json.dumps(sorted(set(app.get("authorizedUsers", [])))),
+            )
+        )
+        developers.update((app["name"], developer) for developer in app_developers)
+    conn.executemany(
+        "INSERT INTO apps (id, name, version, title, summary, bill_to, created_by, created,"
+        " modified, published, authorized_users) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    conn.executemany(
+        "INSERT INTO app_developers (app_name, developer) VALUES (?, ?)", sorted(developers)
+    )
+
+
+def dump_state(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Everything, shaped like a seed; user tokens are left out (only `hasToken`)."""
+    users = [
+        {
+            "id": row["id"],
+            "handle": row["handle"],
+            "first": row["first"],
+            "middle": row["middle"],
+            "last": row["last"],
+            "email": row["email"],
+            "billTo": row["bill_to"],
+            "created": row["created"],
+            "hasToken": row["token"] is not None,
+        }
+        for row in conn.execute("SELECT * FROM users ORDER BY id")
+    ]
+    members: dict[str, dict[str, Any]] = {}
+    for row in conn.execute("SELECT * FROM members ORDER BY org_id, user_id"):
+        members.setdefault(row["org_id"], {})[row["user_id"]] = {
+            "level": row["level"],
+            "allowBillableActivities": bool(row["allow_billable"]),
+            "appAccess": bool(row["app_access"]),
+            "projectAccess": row["project_access"],
+        }
+    orgs = []
+    for row in conn.execute("SELECT * FROM orgs ORDER BY id"):
+        org: dict[str, Any] = {
+            "id": row["id"],
+            "handle": row["handle"],
+            "name": row["name"],
+            "policies": json.loads(row["policies"]),
+            "expiresAt": row["expires_at"],
+            "userProvisioning": bool(row["user_provisioning"]),
+            "created": row["created"],
+            "members": members.get(row["id"], {}),
+        }
+        if row["job_logs_forwarding"] is not None:
+            org["jobLogsForwarding"] = json.loads(row["job_logs_forwarding"])
+        if row["saml_idp"] is not None:
+            org["samlIdP"] = row["saml_idp"]
+        orgs.append(org)
+    permissions: dict[str, dict[str, str]] = {}
+    for row in conn.execute("SELECT * FROM project_permissions ORDER BY project_id, entity_id"):
+        permissions.setdefault(row["project_id"], {})[row["entity_id"]] = row["level"]
+    projects = [
+        {
+            "id": row["id"],
+            "name": row["name"],
+            "billTo": row["bill_to"],
+            "createdBy": row["created_by"],
+            "created": row["created"],
+            "modified": row["modified"],
+            "dataUsage": row["data_usage"],
+            "region": row["region"],
+            "summary": row["summary"],
+            "description": row["description"],
+            "tags": json.loads(row["tags"]),
+            "properties": json.loads(row["properties"]),
+            **json.loads(row["settings"]),
+            "version": row["version"],
+            "permissions": permissions.get(row["id"], {}),
+        }
+        for row in conn.execute("SELECT * FROM projects ORDER BY id")
+    ]
+    developers: dict[str, list[str]] = {}
+    for row in conn.execute("SELECT * FROM app_developers ORDER BY app_name, developer"):
+        developers.setdefault(row["app_name"], []).append(row["developer"])
+    apps = [
+        {
+            "id": row["id"],
+            "name": row["name"],
+            "version": row["version"],
+            "title": row["title"],
+            "summary": row["summary"],
+            "billTo": row["bill_to"],
+            "createdBy": row["created_by"],
+            "created": row["created"],
+            "modified": row["modified"],
+            "published": row["published"],
+            "authorizedUsers": json.loads(row["authorized_users"]),
+            "developers": developers.get(row["name"], []),
+        }
+        for row in conn.execute("SELECT * FROM apps ORDER BY id")
+    ]
+    return {"users": users, "orgs": orgs, "projects": projects, "apps": apps}

@@ -1,0 +1,112 @@
+"""User methods: describe, update, and ``user/new`` (answered as the auth server)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from typing import Any
+
+from reconciler.emulator.access import ensure_not_expired, load_org, load_user, membership_of
+from reconciler.emulator.api_errors import InvalidInput, PermissionDenied
+from reconciler.emulator.routing import Call, Method
+from reconciler.emulator.views import select_fields, user_view
+
+_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._]{0,63}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def user_describe(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
+    user = load_user(conn, call.target)
+    return select_fields(user_view(user, own=user["id"] == call.caller), call.body)
+
+
+def user_update(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
+    user = load_user(conn, call.target)
+    if user["id"] != call.caller:
+        raise PermissionDenied("Users may only update their own account")
+    body = call.body
+    bill_to = body.optional_string("billTo")
+    if bill_to is not None and bill_to != call.caller:
+        if not bill_to.startswith("org-"):
+            raise InvalidInput("Field 'billTo' must be your own user id or an org id")
+        org = load_org(conn, bill_to)
+        membership = membership_of(conn, bill_to, call.caller)
+        if membership is None or not membership.allow_billable:
+            raise PermissionDenied(f"{call.caller} is not allowed billable activities in {bill_to}")
+        ensure_not_expired(org, call.now)
+    names = {key: body.optional_string(key) for key in ("first", "middle", "last")}
+    conn.execute(
+        "UPDATE users SET bill_to = ?, first = ?, middle = ?, last = ? WHERE id = ?",
+        (
+            bill_to or user["bill_to"],
+            names["first"] if names["first"] is not None else user["first"],
+            names["middle"] if names["middle"] is not None else user["middle"],
+            names["last"] if names["last"] is not None else user["last"],
+            user["id"],
+        ),
+    )
+    return {"id": user["id"]}
+
+
+def provisioning_orgs(call: Call) -> list[str]:
+    orgs = []
+    for key in ("provisioningOrg", "billTo"):
+        value = call.body.optional_string(key)
+        if value is not None:
+            if not value.startswith("org-"):
+                raise InvalidInput(f"Field '{key}' must be an org id")
+            if value not in orgs:
+                orgs.append(value)
+    return orgs
+
+
+def user_new(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
+    """Account provisioning: only ADMINs of an org holding the userProvisioning licence."""
+    body = call.body
+    username = body.required_string("username")
+    email = body.required_string("email")
+    if not _USERNAME.match(username):
+        raise InvalidInput(
+            "Field 'username' must start with a letter or digit and hold only letters, "
+            "digits, '.' and '_' (at most 64 characters)"
+        )
+    if not _EMAIL.match(email):
+        raise InvalidInput("Field 'email' must be an email address")
+    first = body.optional_string("first") or ""
+    middle = body.optional_string("middle") or ""
+    last = body.optional_string("last") or ""
+    body.optional_int("tokenDuration")
+    body.optional_string("occupation")
+    orgs = provisioning_orgs(call)
+    if not orgs:
+        raise PermissionDenied(
+            "Creating accounts needs 'provisioningOrg' or 'billTo' naming an org you administer"
+        )
+    for org_id in orgs:
+        org = load_org(conn, org_id)
+        membership = membership_of(conn, org_id, call.caller)
+        if membership is None or not membership.is_admin:
+            raise PermissionDenied(f"ADMIN permission is required in {org_id}")
+        if not org["user_provisioning"]:
+            raise PermissionDenied(f"{org_id} is not licensed to provision user accounts")
+        ensure_not_expired(org, call.now)
+    handle = username.lower()
+    user_id = f"user-{handle}"
+    if conn.execute("SELECT 1 FROM users WHERE id = ? OR handle = ?", (user_id, handle)).fetchone():
+        raise InvalidInput(f"The username '{username}' is already taken")
+    if conn.execute("SELECT 1 FROM users WHERE email_key = ?", (email.lower(),)).fetchone():
+        raise InvalidInput(f"An account with the email '{email}' already exists")
+    bill_to = body.optional_string("billTo") or user_id
+    conn.execute(
+        "INSERT INTO users (id, handle, first, middle, last, email, email_key, token, bill_to,"
+        " created) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+        (user_id, handle, first, middle, last, email, email.lower(), bill_to, call.now),
+    )
+    return {"id": user_id, "userId": user_id, "emailSentTo": email, "status": "created"}
+
+
+METHODS: tuple[Method, ...] = (
+    Method("user", "describe", user_describe, writes=False),
+    Method("user", "update", user_update, writes=True),
+    Method("user", "new", user_new, writes=True),
+)
