@@ -21,14 +21,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import BIN, cleanup, emulator_server, timed_rss, workdir  # noqa: E402
-from bench.synthetic import Drift, make_fleet  # noqa: E402
+from bench.harness import BIN, cleanup, emulator_server, timed_rss, workdir
+from bench.synthetic import Drift, make_fleet
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--changes", type=int, default=1000)
-    parser.add_argument("--dx-sample", type=int, default=0, help="time only this many dx commands (0: all)")
+    parser.add_argument(
+        "--dx-sample", type=int, default=0, help="time only this many dx commands (0: all)"
+    )
     args = parser.parse_args()
 
     work = workdir("apply")
@@ -38,7 +42,18 @@ def main() -> None:
         with emulator_server(work / "state.db", seed_path) as server:
             env = server.env()
             plan_file = work / "plan.json"
-            plan_run = timed_rss([str(BIN / "dxorg"), "plan", str(orgs_dir), "--out", str(plan_file), "--format", "json"], env)
+            plan_run = timed_rss(
+                [
+                    str(BIN / "dxorg"),
+                    "plan",
+                    str(orgs_dir),
+                    "--out",
+                    str(plan_file),
+                    "--format",
+                    "json",
+                ],
+                env,
+            )
             assert plan_run.returncode == 0, plan_run.stdout.decode()[-2000:]
             plan = json.loads(plan_file.read_text())
             steps = plan["orgs"][0]["steps"]
@@ -47,13 +62,21 @@ def main() -> None:
 
             server.clear()
             run = timed_rss(
-                [str(BIN / "dxorg"), "apply", "--plan", str(plan_file), "--auto-approve", "--journal", str(work / "journal.jsonl")],
+                [
+                    str(BIN / "dxorg"),
+                    "apply",
+                    "--plan",
+                    str(plan_file),
+                    "--auto-approve",
+                    "--journal",
+                    str(work / "journal.jsonl"),
+                ],
                 env,
             )
             assert run.returncode == 0, run.stdout.decode()[-3000:]
             counters = server.counters()
             dxorg_calls = counters["total"]
-            set_member_access = counters["byMethod"].get("setMemberAccess", 0)
+            set_member_access = counters["byRoute"].get("/org-bench0000/setMemberAccess", 0)
 
             # Same starting state for the dx loop.
             server.control("POST", "reset", {"seed": fleet.seed})
@@ -61,7 +84,17 @@ def main() -> None:
             sample = changes[: args.dx_sample] if args.dx_sample else changes
             started = time.perf_counter()
             for user, spec in sample:
-                command = [str(BIN / "dx"), "update", "member", "org-bench0000", user, "--level", "MEMBER", "--project-access", spec["projectAccess"]]
+                command = [
+                    str(BIN / "dx"),
+                    "update",
+                    "member",
+                    "org-bench0000",
+                    user,
+                    "--level",
+                    "MEMBER",
+                    "--project-access",
+                    spec["projectAccess"],
+                ]
                 result = timed_rss(command, env)
                 assert result.returncode == 0, result.stdout.decode()[-1000:]
             dx_seconds = time.perf_counter() - started
@@ -71,8 +104,13 @@ def main() -> None:
         dx_total = dx_seconds * scale
         batches = math.ceil(args.changes / 1000)
         print(f"apply: {args.changes} member access changes in org-bench0000")
-        print(f"  dxorg apply --plan: {run.seconds:.2f} s, {dxorg_calls} API calls, {set_member_access} setMemberAccess (batching needs {batches}), peak RSS {run.max_rss_mb:.0f} MB")
-        print(f"  dx update member loop: {dx_total:.1f} s, {int(dx_calls * scale)} API calls" + (f" (extrapolated from {len(sample)} commands)" if extrapolated else ""))
+        print(
+            f"  dxorg apply --plan: {run.seconds:.2f} s, {dxorg_calls} API calls, {set_member_access} setMemberAccess (batching needs {batches}), peak RSS {run.max_rss_mb:.0f} MB"
+        )
+        print(
+            f"  dx update member loop: {dx_total:.1f} s, {int(dx_calls * scale)} API calls"
+            + (f" (extrapolated from {len(sample)} commands)" if extrapolated else "")
+        )
         print(f"  ratio: dxorg is {dx_total / run.seconds:.0f}x faster")
     finally:
         cleanup(work)

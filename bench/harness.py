@@ -70,7 +70,17 @@ class Server:
 def emulator_server(state: Path, seed: Path | None) -> Iterator[Server]:
     """`dxorg emulator serve` in its own process, so its CPU is not counted as dxorg's."""
     port = free_port()
-    command = [str(BIN / "dxorg"), "emulator", "serve", "--port", str(port), "--state", str(state), "--control-token", CONTROL_TOKEN]
+    command = [
+        str(BIN / "dxorg"),
+        "emulator",
+        "serve",
+        "--port",
+        str(port),
+        "--state",
+        str(state),
+        "--control-token",
+        CONTROL_TOKEN,
+    ]
     if seed is not None:
         command += ["--seed", str(seed)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -100,10 +110,14 @@ class Run:
     stdout: bytes
 
 
-def timed(command: Sequence[str], env: dict[str, str], stdin: int | None = subprocess.DEVNULL) -> Run:
+def timed(
+    command: Sequence[str], env: dict[str, str], stdin: int | None = subprocess.DEVNULL
+) -> Run:
     """Run a command; its wall time and peak resident memory (from wait4)."""
     start = time.perf_counter()
-    process = subprocess.Popen(list(command), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=stdin)
+    process = subprocess.Popen(
+        list(command), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=stdin
+    )
     stdout, stderr = process.communicate()
     seconds = time.perf_counter() - start
     # communicate() already reaped it; rusage of the last child comes from RUSAGE_CHILDREN deltas.
@@ -113,7 +127,13 @@ def timed(command: Sequence[str], env: dict[str, str], stdin: int | None = subpr
 def timed_rss(command: Sequence[str], env: dict[str, str]) -> Run:
     """Like `timed`, but reaps the child with wait4 to read its own peak RSS."""
     start = time.perf_counter()
-    process = subprocess.Popen(list(command), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        list(command),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
     assert process.stdout is not None
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)

@@ -55,8 +55,20 @@ def make_fleet(
     drift = drift or Drift()
     rng = random.Random(seed)
     users: list[dict[str, Any]] = [
-        {"id": "user-admin", "first": "Bench", "last": "Admin", "email": "admin@bench.test", "token": "bench-token"},
-        {"id": "user-admin2", "first": "Second", "last": "Admin", "email": "admin2@bench.test", "token": "bench-token-2"},
+        {
+            "id": "user-admin",
+            "first": "Bench",
+            "last": "Admin",
+            "email": "admin@bench.test",
+            "token": "bench-token",
+        },
+        {
+            "id": "user-admin2",
+            "first": "Second",
+            "last": "Admin",
+            "email": "admin2@bench.test",
+            "token": "bench-token-2",
+        },
     ]
     seed_orgs, projects, apps = [], [], []
     fleet = Fleet(seed={})
@@ -72,20 +84,29 @@ def make_fleet(
         for _ in range(members + drift.invites):
             uid = f"user-u{next_user:07d}"
             next_user += 1
-            users.append({"id": uid, "first": "User", "last": f"N{next_user}", "email": f"{uid}@bench.test"})
+            users.append(
+                {"id": uid, "first": "User", "last": f"N{next_user}", "email": f"{uid}@bench.test"}
+            )
             member_ids.append(uid)
         for index, uid in enumerate(member_ids):
             access = rng.choice(PROJECT_ACCESS)
             is_invite = index >= members
             is_removal = index < drift.removals
             if not is_invite:
-                live[uid] = {"level": "MEMBER", "allowBillableActivities": False, "appAccess": True, "projectAccess": access}
+                live[uid] = {
+                    "level": "MEMBER",
+                    "allowBillableActivities": False,
+                    "appAccess": True,
+                    "projectAccess": access,
+                }
             if is_removal:
                 continue
             want = access
             if not is_invite and rng.random() < drift.access:
                 want = rng.choice([a for a in PROJECT_ACCESS if a != access])
-            wanted[uid] = f"{{level: MEMBER, allowBillableActivities: false, appAccess: true, projectAccess: {want}}}"
+            wanted[uid] = (
+                f"{{level: MEMBER, allowBillableActivities: false, appAccess: true, projectAccess: {want}}}"
+            )
         seed_orgs.append(
             {
                 "id": org_id,

@@ -23,17 +23,23 @@ def options(**kwargs: object) -> PlanOptions:
     return PlanOptions(today=TODAY, now_ms=NOW_MS, **kwargs)  # type: ignore[arg-type]
 
 
-def member(level: str = "MEMBER", billable: bool = False, app: bool = True, project: str = "CONTRIBUTE") -> Access:
+def member(
+    level: str = "MEMBER", billable: bool = False, app: bool = True, project: str = "CONTRIBUTE"
+) -> Access:
     return Access.admin() if level == "ADMIN" else Access("MEMBER", billable, app, project)  # type: ignore[arg-type]
 
 
-def live_org(members: dict[str, Access], *, caller: str = "user-alice", **kwargs: object) -> LiveOrg:
+def live_org(
+    members: dict[str, Access], *, caller: str = "user-alice", **kwargs: object
+) -> LiveOrg:
     return LiveOrg(
         org_id="org-demo",
         name=str(kwargs.pop("name", "Demo")),
         caller=caller,
         caller_level="ADMIN",
-        policies=kwargs.pop("policies", {"memberListVisibility": "ADMIN", "restrictProjectTransfer": "ADMIN"}),  # type: ignore[arg-type]
+        policies=kwargs.pop(
+            "policies", {"memberListVisibility": "ADMIN", "restrictProjectTransfer": "ADMIN"}
+        ),  # type: ignore[arg-type]
         members={uid: LiveMember(uid, access) for uid, access in members.items()},
         projects=kwargs.pop("projects", ()),  # type: ignore[arg-type]
         apps=kwargs.pop("apps", ()),  # type: ignore[arg-type]

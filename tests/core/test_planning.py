@@ -8,7 +8,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.model import (
-    Access,
     AppGrant,
     AppSelector,
     Budget,
@@ -35,14 +34,22 @@ def calls(org_plan):
 
 def test_matching_states_plan_nothing():
     live = live_org({**ADMINS, "user-bob": member()})
-    desired = desired_org({"user-alice": want("user-alice", "ADMIN"), "user-root": want("user-root", "ADMIN"), "user-bob": want("user-bob")})
+    desired = desired_org(
+        {
+            "user-alice": want("user-alice", "ADMIN"),
+            "user-root": want("user-root", "ADMIN"),
+            "user-bob": want("user-bob"),
+        }
+    )
     plan = plan_org(desired, live, options())
     assert plan.actions == () and plan.steps == () and plan.violations == ()
 
 
 def test_invite_sends_every_flag_with_platform_defaults_for_unmanaged_ones():
     live = live_org(dict(ADMINS))
-    desired = desired_org({**{u: want(u, "ADMIN") for u in ADMINS}, "user-carol": want("user-carol", project="VIEW")})
+    desired = desired_org(
+        {**{u: want(u, "ADMIN") for u in ADMINS}, "user-carol": want("user-carol", project="VIEW")}
+    )
     plan = plan_org(desired, live, options())
     assert calls(plan) == [
         (
@@ -64,7 +71,9 @@ def test_access_updates_are_batched_and_send_only_changed_flags():
     live = live_org({**ADMINS, **{f"user-m{i}": member(project="CONTRIBUTE") for i in range(5)}})
     members = {u: want(u, "ADMIN") for u in ADMINS}
     members |= {f"user-m{i}": want(f"user-m{i}", project="VIEW") for i in range(5)}
-    plan = plan_org(desired_org(members), live, options(overrides=frozenset({"budget.projectAccess"})))
+    plan = plan_org(
+        desired_org(members), live, options(overrides=frozenset({"budget.projectAccess"}))
+    )
     assert len(plan.steps) == 1
     route, body = calls(plan)[0]
     assert route == "/org-demo/setMemberAccess"
@@ -74,17 +83,28 @@ def test_access_updates_are_batched_and_send_only_changed_flags():
 
 def test_batches_split_at_the_batch_size():
     live = live_org({**ADMINS, **{f"user-m{i}": member(app=False) for i in range(25)}})
-    members = {u: want(u, "ADMIN") for u in ADMINS} | {f"user-m{i}": want(f"user-m{i}", app=True) for i in range(25)}
+    members = {u: want(u, "ADMIN") for u in ADMINS} | {
+        f"user-m{i}": want(f"user-m{i}", app=True) for i in range(25)
+    }
     plan = plan_org(desired_org(members), live, options(batch_size=10))
     assert [len(s.call.body) for s in plan.steps] == [10, 10, 5]
 
 
 def test_unmanaged_flags_keep_their_live_values():
     live = live_org({**ADMINS, "user-bob": member(billable=True, app=False, project="UPLOAD")})
-    desired = desired_org({**{u: want(u, "ADMIN") for u in ADMINS}, "user-bob": want("user-bob", project="VIEW")})
+    desired = desired_org(
+        {**{u: want(u, "ADMIN") for u in ADMINS}, "user-bob": want("user-bob", project="VIEW")}
+    )
     plan = plan_org(desired, live, options())
-    assert calls(plan) == [("/org-demo/setMemberAccess", {"user-bob": {"level": "MEMBER", "projectAccess": "VIEW"}})]
-    assert plan.actions[0].after == {"level": "MEMBER", "allowBillableActivities": True, "appAccess": False, "projectAccess": "VIEW"}
+    assert calls(plan) == [
+        ("/org-demo/setMemberAccess", {"user-bob": {"level": "MEMBER", "projectAccess": "VIEW"}})
+    ]
+    assert plan.actions[0].after == {
+        "level": "MEMBER",
+        "allowBillableActivities": True,
+        "appAccess": False,
+        "projectAccess": "VIEW",
+    }
 
 
 def test_additive_mode_never_removes():
@@ -94,19 +114,34 @@ def test_additive_mode_never_removes():
 
 
 def test_authoritative_mode_removes_unlisted_members_last():
-    live = live_org({**ADMINS, "user-bob": member(app=False), **{f"user-x{i}": member() for i in range(8)}})
+    live = live_org(
+        {**ADMINS, "user-bob": member(app=False), **{f"user-x{i}": member() for i in range(8)}}
+    )
     members = {u: want(u, "ADMIN") for u in ADMINS} | {"user-bob": want("user-bob", app=True)}
     members |= {f"user-x{i}": want(f"user-x{i}") for i in range(7)}
     plan = plan_org(desired_org(members), live, options())
-    assert [s.call.route for s in plan.steps] == ["/org-demo/setMemberAccess", "/org-demo/removeMember"]
-    assert plan.steps[-1].call.body == {"user": "user-x7", "revokeProjectPermissions": True, "revokeAppPermissions": True}
+    assert [s.call.route for s in plan.steps] == [
+        "/org-demo/setMemberAccess",
+        "/org-demo/removeMember",
+    ]
+    assert plan.steps[-1].call.body == {
+        "user": "user-x7",
+        "revokeProjectPermissions": True,
+        "revokeAppPermissions": True,
+    }
     assert plan.actions[-1].symbol == "-" and "authoritative" in plan.actions[-1].reason
     assert plan.applyable
 
 
 def test_phases_run_grants_before_revocations():
     live = live_org(
-        {"user-alice": member("ADMIN"), "user-old": member("ADMIN"), "user-new": member(), "user-bob": member(), "user-gone": member()},
+        {
+            "user-alice": member("ADMIN"),
+            "user-old": member("ADMIN"),
+            "user-new": member(),
+            "user-bob": member(),
+            "user-gone": member(),
+        },
     )
     members = {
         "user-alice": want("user-alice", "ADMIN"),
@@ -125,27 +160,52 @@ def test_phases_run_grants_before_revocations():
     demote = next(s for s in plan.steps if s.phase == "demote")
     assert promote.id in demote.depends_on
     assert demote.call.body == {
-        "user-old": {"level": "MEMBER", "allowBillableActivities": False, "appAccess": True, "projectAccess": "CONTRIBUTE"}
+        "user-old": {
+            "level": "MEMBER",
+            "allowBillableActivities": False,
+            "appAccess": True,
+            "projectAccess": "CONTRIBUTE",
+        }
     }
 
 
 def test_demoting_below_min_admins_is_a_violation_until_overridden():
-    live = live_org({"user-alice": member("ADMIN"), "user-b": member("ADMIN"), "user-c": member("ADMIN")})
-    desired = desired_org({"user-alice": want("user-alice", "ADMIN"), "user-b": want("user-b"), "user-c": want("user-c")})
+    live = live_org(
+        {"user-alice": member("ADMIN"), "user-b": member("ADMIN"), "user-c": member("ADMIN")}
+    )
+    desired = desired_org(
+        {
+            "user-alice": want("user-alice", "ADMIN"),
+            "user-b": want("user-b"),
+            "user-c": want("user-c"),
+        }
+    )
     plan = plan_org(desired, live, options(overrides=frozenset({"budget.levels"})))
     assert [v.rule for v in plan.violations] == ["min-admins", "budget.levels"]
     assert not plan.applyable
     assert "leaves 1 admin(s)" in plan.violations[0].message
-    overridden = plan_org(desired, live, options(overrides=frozenset({"min-admins", "budget.levels"})))
+    overridden = plan_org(
+        desired, live, options(overrides=frozenset({"min-admins", "budget.levels"}))
+    )
     assert overridden.applyable and all(v.overridden for v in overridden.violations)
 
 
 def test_the_tokens_own_user_is_never_removed_or_demoted():
     live = live_org({**ADMINS, "user-c": member("ADMIN"), "user-d": member("ADMIN")})
-    desired = desired_org({"user-root": want("user-root", "ADMIN"), "user-c": want("user-c", "ADMIN"), "user-d": want("user-d", "ADMIN")})
-    plan = plan_org(desired, live, options(overrides=frozenset({"budget.members", "budget.levels"})))
+    desired = desired_org(
+        {
+            "user-root": want("user-root", "ADMIN"),
+            "user-c": want("user-c", "ADMIN"),
+            "user-d": want("user-d", "ADMIN"),
+        }
+    )
+    plan = plan_org(
+        desired, live, options(overrides=frozenset({"budget.members", "budget.levels"}))
+    )
     assert [v.rule for v in plan.blocking_violations] == ["caller"]
-    plan = plan_org(desired, live, options(overrides=frozenset({"caller", "budget.members", "budget.levels"})))
+    plan = plan_org(
+        desired, live, options(overrides=frozenset({"caller", "budget.members", "budget.levels"}))
+    )
     assert not plan.applyable, "the caller rule cannot be overridden"
 
 
@@ -161,11 +221,16 @@ def test_protected_members_are_never_touched():
 
 def test_removal_budget_counts_and_percentages():
     live = live_org({**ADMINS, **{f"user-m{i}": member() for i in range(10)}})
-    members = {u: want(u, "ADMIN") for u in ADMINS} | {f"user-m{i}": want(f"user-m{i}") for i in range(7)}
+    members = {u: want(u, "ADMIN") for u in ADMINS} | {
+        f"user-m{i}": want(f"user-m{i}") for i in range(7)
+    }
     strict = SafetySettings(budgets={"members": Budget(count=2)})
     plan = plan_org(desired_org(members, safety=strict), live, options())
     assert [v.rule for v in plan.violations] == ["budget.members"]
-    assert "removes 3" in plan.violations[0].message and "count limit is 2" in plan.violations[0].message
+    assert (
+        "removes 3" in plan.violations[0].message
+        and "count limit is 2" in plan.violations[0].message
+    )
     by_percent = SafetySettings(budgets={"members": Budget(percent=20)})
     plan = plan_org(desired_org(members, safety=by_percent), live, options())
     assert "25% of 12" in plan.violations[0].message
@@ -182,10 +247,23 @@ def test_skip_removals_leaves_out_every_removal():
 
 
 def test_policies_and_name_go_in_one_update_with_only_changed_keys():
-    live = live_org(dict(ADMINS), policies={"memberListVisibility": "ADMIN", "restrictProjectTransfer": "ADMIN", "jobReuse": False})
-    desired = desired_org(None, name="Renamed", policies={"memberListVisibility": "MEMBER", "restrictProjectTransfer": "ADMIN"})
+    live = live_org(
+        dict(ADMINS),
+        policies={
+            "memberListVisibility": "ADMIN",
+            "restrictProjectTransfer": "ADMIN",
+            "jobReuse": False,
+        },
+    )
+    desired = desired_org(
+        None,
+        name="Renamed",
+        policies={"memberListVisibility": "MEMBER", "restrictProjectTransfer": "ADMIN"},
+    )
     plan = plan_org(desired, live, options())
-    assert calls(plan) == [("/org-demo/update", {"name": "Renamed", "policies": {"memberListVisibility": "MEMBER"}})]
+    assert calls(plan) == [
+        ("/org-demo/update", {"name": "Renamed", "policies": {"memberListVisibility": "MEMBER"}})
+    ]
     assert len(plan.actions) == 2
 
 
@@ -195,18 +273,31 @@ def test_self_grants_invite_the_admin_and_revoke_expired_grants():
         LiveProject("project-" + "b" * 24, "clinical-2", "ADMINISTER"),
         LiveProject("project-" + "c" * 24, "scratch", "VIEW"),
     )
-    apps = (LiveApp("app-" + "d" * 24, "tool", "1.0.0", ("user-bob",)), LiveApp("app-" + "e" * 24, "old", "1.0.0", ("user-alice",)))
+    apps = (
+        LiveApp("app-" + "d" * 24, "tool", "1.0.0", ("user-bob",)),
+        LiveApp("app-" + "e" * 24, "old", "1.0.0", ("user-alice",)),
+    )
     grants = SelfGrants(
         admin=None,
         projects=(
             ProjectGrant(ProjectSelector("glob", "clinical-1"), date(2027, 1, 1), "audit"),
             ProjectGrant(ProjectSelector("name", "clinical-2"), date(2026, 11, 1)),
         ),
-        apps=(AppGrant(AppSelector("name", "tool")), AppGrant(AppSelector("id", "app-" + "e" * 24), date(2026, 1, 1))),
+        apps=(
+            AppGrant(AppSelector("name", "tool")),
+            AppGrant(AppSelector("id", "app-" + "e" * 24), date(2026, 1, 1)),
+        ),
     )
-    plan = plan_org(desired_org(None, self_grants=grants), live_org(dict(ADMINS), projects=projects, apps=apps), options())
+    plan = plan_org(
+        desired_org(None, self_grants=grants),
+        live_org(dict(ADMINS), projects=projects, apps=apps),
+        options(),
+    )
     assert calls(plan) == [
-        ("/project-" + "a" * 24 + "/invite", {"invitee": "user-alice", "level": "ADMINISTER", "suppressEmailNotification": True}),
+        (
+            "/project-" + "a" * 24 + "/invite",
+            {"invitee": "user-alice", "level": "ADMINISTER", "suppressEmailNotification": True},
+        ),
         ("/app-" + "d" * 24 + "/addDevelopers", {"developers": ["user-alice"]}),
         ("/project-" + "b" * 24 + "/decreasePermissions", {"user-alice": None}),
         ("/app-" + "e" * 24 + "/removeDevelopers", {"developers": ["user-alice"]}),
@@ -217,13 +308,29 @@ def test_self_grants_invite_the_admin_and_revoke_expired_grants():
 def test_forwarding_compares_token_by_sha256_and_never_holds_the_token():
     token = "hec-secret-1234"
     signature = hashlib.sha256(token.encode()).hexdigest()
-    desired = desired_org(None, forwarding=Forwarding(True, "https://splunk.example/hec", "SPLUNK_TOKEN"))
-    same = live_org(dict(ADMINS), forwarding=LiveForwarding("https://splunk.example/hec", signature))
-    assert plan_org(desired, same, options(token_signatures={"SPLUNK_TOKEN": signature})).actions == ()
-    drifted = live_org(dict(ADMINS), forwarding=LiveForwarding("https://splunk.example/hec", "0" * 64))
+    desired = desired_org(
+        None, forwarding=Forwarding(True, "https://splunk.example/hec", "SPLUNK_TOKEN")
+    )
+    same = live_org(
+        dict(ADMINS), forwarding=LiveForwarding("https://splunk.example/hec", signature)
+    )
+    assert (
+        plan_org(desired, same, options(token_signatures={"SPLUNK_TOKEN": signature})).actions == ()
+    )
+    drifted = live_org(
+        dict(ADMINS), forwarding=LiveForwarding("https://splunk.example/hec", "0" * 64)
+    )
     plan = plan_org(desired, drifted, options(token_signatures={"SPLUNK_TOKEN": signature}))
     assert calls(plan) == [
-        ("/org-demo/update", {"jobLogsForwarding": {"url": "https://splunk.example/hec", "token": {"$env": "SPLUNK_TOKEN"}}})
+        (
+            "/org-demo/update",
+            {
+                "jobLogsForwarding": {
+                    "url": "https://splunk.example/hec",
+                    "token": {"$env": "SPLUNK_TOKEN"},
+                }
+            },
+        )
     ]
     assert "differs" in plan.actions[0].reason
     assert token not in json.dumps(calls(plan)) + repr(plan)
@@ -234,20 +341,46 @@ def test_forwarding_compares_token_by_sha256_and_never_holds_the_token():
 def test_disabled_forwarding_sends_an_empty_object():
     desired = desired_org(None, forwarding=Forwarding(False))
     live = live_org(dict(ADMINS), forwarding=LiveForwarding("https://x", "f" * 64))
-    assert calls(plan_org(desired, live, options())) == [("/org-demo/update", {"jobLogsForwarding": {}})]
+    assert calls(plan_org(desired, live, options())) == [
+        ("/org-demo/update", {"jobLogsForwarding": {}})
+    ]
     assert plan_org(desired, live_org(dict(ADMINS)), options()).actions == ()
 
 
 def test_provisioning_creates_then_invites_and_skips_existing_members():
-    account = NewAccount("Erin", "erin@example.com", "Erin", "Lee", set_bill_to=True, project_access="VIEW")
+    account = NewAccount(
+        "Erin", "erin@example.com", "Erin", "Lee", set_bill_to=True, project_access="VIEW"
+    )
     desired = desired_org(None, provisioning=(account,))
     plan = plan_org(desired, live_org(dict(ADMINS)), options())
     assert calls(plan) == [
-        ("/user/new", {"username": "Erin", "email": "erin@example.com", "first": "Erin", "last": "Lee", "billTo": "org-demo", "provisioningOrg": "org-demo"}),
-        ("/org-demo/invite", {"invitee": "user-erin", "level": "MEMBER", "allowBillableActivities": True, "appAccess": True, "projectAccess": "VIEW", "suppressEmailNotification": False}),
+        (
+            "/user/new",
+            {
+                "username": "Erin",
+                "email": "erin@example.com",
+                "first": "Erin",
+                "last": "Lee",
+                "billTo": "org-demo",
+                "provisioningOrg": "org-demo",
+            },
+        ),
+        (
+            "/org-demo/invite",
+            {
+                "invitee": "user-erin",
+                "level": "MEMBER",
+                "allowBillableActivities": True,
+                "appAccess": True,
+                "projectAccess": "VIEW",
+                "suppressEmailNotification": False,
+            },
+        ),
     ]
     assert plan.steps[0].call.server == "auth" and plan.steps[1].depends_on == (plan.steps[0].id,)
-    exists = plan_org(desired, live_org(dict(ADMINS), existing_accounts=frozenset({"user-erin"})), options())
+    exists = plan_org(
+        desired, live_org(dict(ADMINS), existing_accounts=frozenset({"user-erin"})), options()
+    )
     assert [s.call.route for s in exists.steps] == ["/org-demo/invite"]
     member_already = plan_org(desired, live_org({**ADMINS, "user-erin": member()}), options())
     assert member_already.actions == ()
@@ -255,16 +388,33 @@ def test_provisioning_creates_then_invites_and_skips_existing_members():
 
 def test_expiring_orgs_are_warned_about():
     soon = live_org(dict(ADMINS), expires_at=NOW_MS + 5 * 86_400_000)
-    assert [w.code for w in plan_org(desired_org(None), soon, options()).warnings] == ["org-expiring"]
+    assert [w.code for w in plan_org(desired_org(None), soon, options()).warnings] == [
+        "org-expiring"
+    ]
     past = live_org(dict(ADMINS), expires_at=NOW_MS - 1)
-    assert [w.code for w in plan_org(desired_org(None), past, options()).warnings] == ["org-expired"]
+    assert [w.code for w in plan_org(desired_org(None), past, options()).warnings] == [
+        "org-expired"
+    ]
 
 
 def test_fingerprints_cover_every_member_and_absent_invitees():
     live = live_org({**ADMINS, "user-bob": member()})
-    desired = desired_org({**{u: want(u, "ADMIN") for u in ADMINS}, "user-bob": want("user-bob"), "user-new": want("user-new")})
+    desired = desired_org(
+        {
+            **{u: want(u, "ADMIN") for u in ADMINS},
+            "user-bob": want("user-bob"),
+            "user-new": want("user-new"),
+        }
+    )
     plan = plan_org(desired, live, options())
-    assert {"org", "forwarding", "member:user-alice", "member:user-root", "member:user-bob", "member:user-new"} <= set(plan.fingerprints)
+    assert {
+        "org",
+        "forwarding",
+        "member:user-alice",
+        "member:user-root",
+        "member:user-bob",
+        "member:user-new",
+    } <= set(plan.fingerprints)
     assert plan.fingerprints["member:user-new"] != plan.fingerprints["member:user-bob"]
 
 
@@ -272,7 +422,13 @@ def test_fingerprints_cover_every_member_and_absent_invitees():
 
 USERS = [f"user-u{i}" for i in range(8)]
 levels = st.sampled_from(["ADMIN", "MEMBER", None])
-accesses = st.builds(member, st.sampled_from(["MEMBER"]), st.booleans(), st.booleans(), st.sampled_from(["VIEW", "CONTRIBUTE", "ADMINISTER"]))
+accesses = st.builds(
+    member,
+    st.sampled_from(["MEMBER"]),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from(["VIEW", "CONTRIBUTE", "ADMINISTER"]),
+)
 
 
 def _interpret(state: dict[str, str], route: str, body: dict) -> None:
@@ -295,12 +451,16 @@ def _interpret(state: dict[str, str], route: str, body: dict) -> None:
     mode=st.sampled_from(["authoritative", "additive"]),
     caller=st.sampled_from(USERS),
 )
-def test_no_step_of_an_applyable_plan_breaks_the_admin_invariants(live_levels, want_levels, min_admins, mode, caller):
+def test_no_step_of_an_applyable_plan_breaks_the_admin_invariants(
+    live_levels, want_levels, min_admins, mode, caller
+):
     live_levels = {u: lv for u, lv in live_levels.items() if lv}
     live_levels[caller] = "ADMIN"  # a plan is only made with an admin token
     live = live_org({u: member(lv) for u, lv in live_levels.items()}, caller=caller)
     wanted = {u: want(u, lv) for u, lv in want_levels.items() if lv}
-    desired = desired_org(wanted, mode=mode, safety=SafetySettings(min_admins=min_admins, budgets={}))
+    desired = desired_org(
+        wanted, mode=mode, safety=SafetySettings(min_admins=min_admins, budgets={})
+    )
     plan = plan_org(desired, live, options())
     state = dict(live_levels)
 

@@ -18,8 +18,12 @@ ADMINS = {"user-alice": member("ADMIN"), "user-root": member("ADMIN")}
 
 
 def sample_plan(n_members: int = 3, *, strict: bool = False) -> Plan:
-    live = live_org({**ADMINS, **{f"user-m{i}": member() for i in range(n_members)}, "user-gone": member()})
-    members = {u: want(u, "ADMIN") for u in ADMINS} | {f"user-m{i}": want(f"user-m{i}", project="VIEW") for i in range(n_members)}
+    live = live_org(
+        {**ADMINS, **{f"user-m{i}": member() for i in range(n_members)}, "user-gone": member()}
+    )
+    members = {u: want(u, "ADMIN") for u in ADMINS} | {
+        f"user-m{i}": want(f"user-m{i}", project="VIEW") for i in range(n_members)
+    }
     members["user-new"] = want("user-new")
     safety = SafetySettings(budgets={"members": Budget(count=0)} if strict else {})
     org = plan_org(desired_org(members, safety=safety, name="New name"), live, options())
@@ -61,7 +65,9 @@ def test_markdown_splits_large_plans_into_parts_under_the_limit():
     assert all(len(p) <= 20_000 for p in parts)
     assert parts[0].endswith(f"*Part 1 of {len(parts)}*")
     joined = "\n".join(parts)
-    assert all(f"update user-m{i}:" in joined for i in range(3000)), "splitting must not drop changes"
+    assert all(f"update user-m{i}:" in joined for i in range(3000)), (
+        "splitting must not drop changes"
+    )
 
 
 def test_json_plan_validates_and_round_trips(tmp_path):

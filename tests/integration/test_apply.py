@@ -316,19 +316,25 @@ def _journal_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_an_org_without_the_provisioning_licence_fails_only_those_accounts(tmp_path, emulator, read_client, write_client, control):
+def test_an_org_without_the_provisioning_licence_fails_only_those_accounts(
+    tmp_path, emulator, read_client, write_client, control
+):
     from reconciler.emulator import Emulator
     from reconciler.platform import ReadClient, WriteClient
     from tests.integration.conftest import CONTROL_TOKEN, FAST_RETRY, base_seed, config_for
 
     seed = base_seed()
     seed["orgs"][0]["userProvisioning"] = False
-    unlicensed = Emulator(state_path=tmp_path / "unlicensed.db", seed=seed, control_token=CONTROL_TOKEN)
+    unlicensed = Emulator(
+        state_path=tmp_path / "unlicensed.db", seed=seed, control_token=CONTROL_TOKEN
+    )
     fleet = write_manifest(tmp_path / "orgs", MANIFEST)
     with ReadClient(config_for(), transport=unlicensed.transport(), retry=FAST_RETRY) as reader:
         plan = plan_fleet(fleet, reader, now=NOW)
     with WriteClient(config_for(), transport=unlicensed.transport(), retry=FAST_RETRY) as writer:
-        report = apply_plan(plan, writer, fleet.orgs, options=make_options(fleet), journal=Journal(None), env={})
+        report = apply_plan(
+            plan, writer, fleet.orgs, options=make_options(fleet), journal=Journal(None), env={}
+        )
     assert report.exit_code == 1
     failed = {o.action_id: o for o in report.orgs[0].outcomes if o.status != "done"}
     assert list(failed) == ["org-demo/provision/user-newbie"]
@@ -337,7 +343,10 @@ def test_an_org_without_the_provisioning_licence_fails_only_those_accounts(tmp_p
 
 
 def test_users_the_token_cannot_see_are_warned_about(tmp_path, read_client):
-    fleet = write_manifest(tmp_path / "orgs", "org: org-demo\nmembers: {mode: additive, users: {nobody-here: MEMBER}}\n")
+    fleet = write_manifest(
+        tmp_path / "orgs",
+        "org: org-demo\nmembers: {mode: additive, users: {nobody-here: MEMBER}}\n",
+    )
     plan = plan_fleet(fleet, read_client, now=NOW)
     assert [w.code for w in plan.orgs[0].warnings] == ["unknown-user"]
     assert "user-nobody-here" in plan.orgs[0].warnings[0].message

@@ -33,10 +33,23 @@ from reconciler.render.text import render_text
 from tests.integration.conftest import CONTROL_TOKEN, FAST_RETRY, config_for
 
 HERE = Path(__file__).parent
-SCENARIOS = sorted(p for p in HERE.iterdir() if p.is_dir() and not p.name.startswith("_") and p.name != "__pycache__")
+SCENARIOS = sorted(
+    p
+    for p in HERE.iterdir()
+    if p.is_dir() and not p.name.startswith("_") and p.name != "__pycache__"
+)
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 REGENERATE = os.environ.get("DXORG_REGENERATE_SCENARIOS") == "1"
-WRITES = {"invite", "setMemberAccess", "removeMember", "update", "decreasePermissions", "addDevelopers", "removeDevelopers", "new"}
+WRITES = {
+    "invite",
+    "setMemberAccess",
+    "removeMember",
+    "update",
+    "decreasePermissions",
+    "addDevelopers",
+    "removeDevelopers",
+    "new",
+}
 
 
 def _relative(plan_json: dict) -> dict:
@@ -48,7 +61,9 @@ def _relative(plan_json: dict) -> dict:
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.name for p in SCENARIOS])
 def test_scenario(scenario: Path, tmp_path: Path) -> None:
-    seed_path = scenario / "seed.yaml" if (scenario / "seed.yaml").exists() else HERE / "base-seed.yaml"
+    seed_path = (
+        scenario / "seed.yaml" if (scenario / "seed.yaml").exists() else HERE / "base-seed.yaml"
+    )
     env_path = scenario / "env.json"
     env = json.loads(env_path.read_text()) if env_path.exists() else {}
     emulator = Emulator(
@@ -75,10 +90,19 @@ def test_scenario(scenario: Path, tmp_path: Path) -> None:
     with WriteClient(config_for(), transport=transport, retry=FAST_RETRY) as writer:
         if not plan.applyable:
             with pytest.raises(UnsafePlanError):
-                apply_plan(plan, writer, fleet.orgs, options=options, journal=Journal(None), env=env)
+                apply_plan(
+                    plan, writer, fleet.orgs, options=options, journal=Journal(None), env=env
+                )
             assert not [r for r in _requests(emulator) if r["route"].rsplit("/", 1)[-1] in WRITES]
             return
-        report = apply_plan(plan, writer, fleet.orgs, options=options, journal=Journal(tmp_path / "j.jsonl"), env=env)
+        report = apply_plan(
+            plan,
+            writer,
+            fleet.orgs,
+            options=options,
+            journal=Journal(tmp_path / "j.jsonl"),
+            env=env,
+        )
         assert report.exit_code == 0, report
         again = plan_fleet(fleet, writer, now=NOW, env=env)
     assert not again.has_changes, render_text(again)

@@ -1,0 +1,236 @@
+"""The few GitHub REST endpoints dxorg's delivery uses: issue comments and issues.
+
+Every call carries the workflow's token as ``Authorization: Bearer``; list endpoints are
+followed page by page through the ``Link`` header, and only while the next page stays on
+the API's own origin, so the token is never sent anywhere else. Error messages name the
+method, the path and GitHub's message: never a header.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Self
+
+import httpx
+
+from reconciler import __version__
+from reconciler.errors import DxorgError
+
+PER_PAGE = 100
+# POST creates, so it is never repeated; the other verbs are safe to send again.
+RETRIED_STATUSES = frozenset({502, 503, 504})
+ATTEMPTS = 3
+
+
+class GitHubError(DxorgError):
+    """GitHub answered with an error, or not at all."""
+
+    def __init__(self, method: str, path: str, message: str, status: int | None = None) -> None:
+        self.method = method
+        self.path = path
+        self.status = status
+        code = f"HTTP {status}: " if status is not None else ""
+        super().__init__(f"GitHub {method} {path}: {code}{message}")
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    body: str
+    author: str
+
+
+@dataclass(frozen=True)
+class Issue:
+    number: int
+    title: str
+    body: str
+    state: str
+    url: str
+
+
+class GitHubClient:
+    """A client for one repository (``owner/name``) of one GitHub API (``GITHUB_API_URL``)."""
+
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        repository: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not token:
+            raise DxorgError("no GitHub token: set the github-token input")
+        if repository.count("/") != 1:
+            raise DxorgError(f"GITHUB_REPOSITORY={repository!r}: expected owner/name")
+        self.repository = repository
+        self._origin = httpx.URL(api_url.rstrip("/") + "/")
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=api_url.rstrip("/"),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": "2022-11-28",
+                "User-Agent": f"dxorg/{__version__}",
+            },
+            transport=transport,
+            timeout=timeout,
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"GitHubClient({str(self._origin)!r}, {self.repository!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport -------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, str | int] | None = None,
+    ) -> httpx.Response:
+        shown = httpx.URL(url).path
+        for attempt in range(ATTEMPTS):
+            last = attempt == ATTEMPTS - 1 or method == "POST"
+            try:
+                response = self._http.request(method, url, json=json, params=params)
+            except httpx.HTTPError as exc:
+                if last:
+                    raise GitHubError(method, shown, f"no answer ({type(exc).__name__})") from exc
+            else:
+                if response.status_code not in RETRIED_STATUSES or last:
+                    break
+            self._sleep(0.5 * 2**attempt)
+        if response.is_success:
+            return response
+        raise GitHubError(method, shown, _message(response), response.status_code)
+
+    def _json(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        return _decode(self._send(method, path, json=body))
+
+    def _pages(self, path: str, params: Mapping[str, str | int]) -> Iterator[dict[str, Any]]:
+        """Every item of a list endpoint, following ``Link: <...>; rel="next"``."""
+        url: str | None = path
+        query: Mapping[str, str | int] | None = {**params, "per_page": PER_PAGE}
+        while url is not None:
+            response = self._send("GET", url, params=query)
+            items = _decode(response)
+            if not isinstance(items, list):
+                raise GitHubError("GET", httpx.URL(url).path, "expected a JSON list")
+            yield from items
+            url = self._next_page(response)
+            query = None  # the next link carries the whole query
+
+    def _next_page(self, response: httpx.Response) -> str | None:
+        link = response.links.get("next", {}).get("url")
+        if not link:
+            return None
+        target = self._origin.join(link)
+        if (target.scheme, target.host, target.port) != (
+            self._origin.scheme,
+            self._origin.host,
+            self._origin.port,
+        ):
+            raise GitHubError("GET", response.request.url.path, "next page is on another origin")
+        return str(target)
+
+    # -- issue comments (a pull request is an issue for comments) ---------------------
+
+    def _repo(self, tail: str) -> str:
+        return f"/repos/{self.repository}/{tail}"
+
+    def list_comments(self, number: int) -> list[Comment]:
+        return [_comment(c) for c in self._pages(self._repo(f"issues/{number}/comments"), {})]
+
+    def create_comment(self, number: int, body: str) -> Comment:
+        return _comment(self._json("POST", self._repo(f"issues/{number}/comments"), {"body": body}))
+
+    def update_comment(self, comment_id: int, body: str) -> Comment:
+        return _comment(
+            self._json("PATCH", self._repo(f"issues/comments/{comment_id}"), {"body": body})
+        )
+
+    def delete_comment(self, comment_id: int) -> None:
+        self._send("DELETE", self._repo(f"issues/comments/{comment_id}"))
+
+    # -- issues ------------------------------------------------------------------------
+
+    def list_issues(self, *, label: str, state: str = "open") -> list[Issue]:
+        """Issues (not pull requests) with `label`, oldest first."""
+        params = {"labels": label, "state": state, "sort": "created", "direction": "asc"}
+        return [
+            _issue(i)
+            for i in self._pages(self._repo("issues"), params)
+            if "pull_request" not in i  # the issues list includes pull requests
+        ]
+
+    def create_issue(self, title: str, body: str, labels: list[str]) -> Issue:
+        return _issue(
+            self._json(
+                "POST", self._repo("issues"), {"title": title, "body": body, "labels": labels}
+            )
+        )
+
+    def update_issue(self, number: int, fields: Mapping[str, Any]) -> Issue:
+        return _issue(self._json("PATCH", self._repo(f"issues/{number}"), fields))
+
+
+def _decode(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise GitHubError(
+            response.request.method, response.request.url.path, "the answer is not JSON"
+        ) from exc
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.reason_phrase or "error"
+    message = data.get("message") if isinstance(data, dict) else None
+    return str(message)[:300] if message else response.reason_phrase or "error"
+
+
+def _comment(data: Any) -> Comment:
+    try:
+        return Comment(
+            id=int(data["id"]),
+            body=str(data.get("body") or ""),
+            author=str((data.get("user") or {}).get("login", "")),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GitHubError("GET", "comment", f"unexpected comment JSON: {exc}") from exc
+
+
+def _issue(data: Any) -> Issue:
+    try:
+        return Issue(
+            number=int(data["number"]),
+            title=str(data.get("title") or ""),
+            body=str(data.get("body") or ""),
+            state=str(data.get("state") or "open"),
+            url=str(data.get("html_url") or ""),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GitHubError("GET", "issue", f"unexpected issue JSON: {exc}") from exc

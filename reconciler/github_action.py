@@ -1,0 +1,492 @@
+"""The GitHub Action's entry point: ``python -m reconciler.github_action``.
+
+action.yml sets the inputs as ``INPUT_*`` variables; the runner sets ``GITHUB_*``. The
+command is one of:
+
+- ``validate``: check the manifests; problems become ``::error`` annotations on their lines.
+- ``plan``: plan read-only, save the JSON plan, write the Markdown plan to the job summary
+  and, on a pull request, keep one comment per org up to date.
+- ``apply``: apply a saved, reviewed plan, only if it is still exactly what the manifests
+  and the live orgs give now; otherwise refuse, writing nothing.
+- ``drift``: plan read-only and keep one GitHub issue per drifted org.
+
+`main` is the one error boundary. Exit 0: done; 1: an error, a safety violation, or a
+refused apply; 2: drift found, with ``fail-on-drift``.
+
+Plan and drift are given only a `ReadClient`: it has no write methods and its transport
+refuses any non-read API method, whatever the inputs say. Only `apply` makes a
+`WriteClient`, after every refusal check has passed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from reconciler.errors import DxorgError, ManifestError, StalePlanError, UnsafePlanError
+from reconciler.github.api import GitHubClient, GitHubError
+from reconciler.github.comments import sync_plan_comments
+from reconciler.github.issues import sync_drift_issues
+from reconciler.github.runner import Inputs, Log, Runner, Secrets, StepFiles
+from reconciler.manifest import Fleet, load_fleet
+from reconciler.plan import OrgPlan, Plan, Step
+from reconciler.platform import (
+    ConfigOverrides,
+    PlatformConfig,
+    ReadClient,
+    RetryPolicy,
+    WriteClient,
+    discover,
+)
+from reconciler.render.markdown import render_markdown
+from reconciler.render.plan_json import PlanFileError, dumps_plan, load_plan
+from reconciler.render.text import render_text, summary_line
+
+EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
+
+
+class RefusedError(DxorgError):
+    """Apply refused a reviewed plan; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Context:
+    inputs: Inputs
+    runner: Runner
+    env: Mapping[str, str]
+    log: Log
+    files: StepFiles
+    secrets: Secrets
+
+
+# ---------------------------------------------------------------- the platform
+
+
+def _platform_config(inputs: Inputs, env: Mapping[str, str]) -> PlatformConfig:
+    """Where the platform is: the inputs first, then as dx finds it.
+
+    The token input becomes DX_SECURITY_CONTEXT in a private copy of the environment,
+    never in the process environment and never on a command line.
+    """
+    dx_env = dict(env)
+    if inputs.token:
+        dx_env["DX_SECURITY_CONTEXT"] = json.dumps(
+            {"auth_token_type": "Bearer", "auth_token": inputs.token}
+        )
+    overrides = ConfigOverrides(
+        protocol=inputs.apiserver_protocol,
+        host=inputs.apiserver_host,
+        port=inputs.apiserver_port,
+    )
+    return discover(env=dx_env, overrides=overrides)
+
+
+def _retry(env: Mapping[str, str]) -> RetryPolicy:
+    budget = env.get("DXORG_MAX_RETRY_SECONDS")
+    if not budget:
+        return RetryPolicy()
+    try:
+        return RetryPolicy(max_total_seconds=float(budget))
+    except ValueError as exc:
+        raise DxorgError(f"DXORG_MAX_RETRY_SECONDS={budget!r}: not a number of seconds") from exc
+
+
+def read_client(ctx: Context) -> ReadClient:
+    return ReadClient(_platform_config(ctx.inputs, ctx.env), retry=_retry(ctx.env))
+
+
+def write_client(ctx: Context) -> WriteClient:
+    return WriteClient(_platform_config(ctx.inputs, ctx.env), retry=_retry(ctx.env))
+
+
+# ---------------------------------------------------------------- shared steps
+
+
+def _load(ctx: Context, paths: Sequence[str]) -> Fleet:
+    fleet = load_fleet([Path(p) for p in paths])
+    # The forwarding tokens the manifests name are secrets too: mask and scrub them.
+    values = [
+        ctx.env.get(org.forwarding.token_env, "")
+        for org in fleet.orgs.values()
+        if org.forwarding and org.forwarding.token_env
+    ]
+    ctx.secrets.add(*values)
+    if ctx.runner.in_actions:
+        ctx.log.mask(values)
+    return fleet
+
+
+def _plan_read_only(ctx: Context, fleet: Fleet) -> Plan:
+    from reconciler.plan_fleet import plan_fleet
+
+    with read_client(ctx) as client:
+        return plan_fleet(fleet, client, only=ctx.inputs.orgs or None, env=ctx.env)
+
+
+def _plan_path(ctx: Context, default_name: str) -> Path:
+    if ctx.inputs.plan_file:
+        return Path(ctx.inputs.plan_file)
+    return (ctx.runner.temp_dir or Path.cwd()) / default_name
+
+
+def _save_plan(plan: Plan, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dumps_plan(plan), encoding="utf-8")
+    return path.resolve()
+
+
+def _plan_markdown(ctx: Context, plan: Plan, head: str = "") -> str:
+    """The whole plan for the job summary (render_markdown opens with "## dxorg plan")."""
+    provenance = ctx.runner.provenance()
+    lead = "\n\n".join(p for p in (head, provenance) if p)
+    body = "\n\n---\n\n".join(render_markdown(plan))
+    return f"{lead}\n\n{body}" if lead else body
+
+
+def _log_plan(ctx: Context, plan: Plan) -> None:
+    with ctx.log.group("dxorg plan"):
+        for line in render_text(plan).rstrip("\n").splitlines():
+            ctx.log.line(line)
+    for org in plan.orgs:
+        if org.error:
+            ctx.log.annotate("error", f"{org.org_id}: not planned: {org.error}", file=org.source)
+        for violation in org.blocking_violations:
+            ctx.log.annotate(
+                "error", f"{org.org_id}: {violation.rule}: {violation.message}", file=org.source
+            )
+
+
+def _github(ctx: Context) -> GitHubClient:
+    return GitHubClient(ctx.runner.api_url, ctx.inputs.github_token, ctx.runner.repository)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def run_validate(ctx: Context) -> int:
+    fleet = _load(ctx, ctx.inputs.paths)
+    line = f"OK: {len(fleet.orgs)} org(s) in {len(fleet.files)} file(s)"
+    ctx.log.line(line)
+    ctx.files.summary(f"# dxorg validate\n\n✅ {line}")
+    ctx.files.outputs({"summary": line, "has-changes": "false", "plan-file": ""})
+    return EXIT_OK
+
+
+def run_plan(ctx: Context) -> int:
+    fleet = _load(ctx, ctx.inputs.paths)
+    plan = _plan_read_only(ctx, fleet)
+    path = _save_plan(plan, _plan_path(ctx, "dxorg-plan.json"))
+    line = summary_line(plan)
+    _log_plan(ctx, plan)
+    ctx.files.summary(_plan_markdown(ctx, plan))
+    ctx.files.outputs(
+        {"has-changes": _bool(plan.has_changes), "plan-file": str(path), "summary": line}
+    )
+    number = ctx.runner.pull_request_number
+    if ctx.inputs.comment and number is not None:
+        _comment(ctx, number, plan)
+    elif ctx.inputs.comment:
+        ctx.log.line(f"not a pull_request event ({ctx.runner.event_name or 'none'}): no comment")
+    return EXIT_ERROR if plan.has_errors or not plan.applyable else EXIT_OK
+
+
+def _comment(ctx: Context, number: int, plan: Plan) -> None:
+    try:
+        with _github(ctx) as github:
+            result = sync_plan_comments(
+                github,
+                number,
+                plan.orgs,
+                provenance=ctx.runner.provenance(),
+                # Comments of orgs left out of this plan say "no longer planned" only when
+                # the whole fleet was planned: no org filter, directories only.
+                all_planned=not ctx.inputs.orgs and all(Path(p).is_dir() for p in ctx.inputs.paths),
+                scrub=ctx.secrets.scrub,
+            )
+    except GitHubError as exc:
+        if exc.status == 403:  # a fork's pull request gets a read-only token: say so, go on
+            ctx.log.annotate("warning", f"cannot comment on the pull request: {exc}")
+            return
+        raise
+    ctx.log.line(
+        f"PR #{number} comments: {len(result.created)} posted, {len(result.updated)} edited, "
+        f"{len(result.unchanged)} unchanged, {len(result.deleted)} deleted"
+    )
+
+
+def run_drift(ctx: Context) -> int:
+    fleet = _load(ctx, ctx.inputs.paths)
+    plan = _plan_read_only(ctx, fleet)
+    path = _save_plan(plan, _plan_path(ctx, "dxorg-drift.json"))
+    drifted = [o.org_id for o in plan.orgs if o.has_changes]
+    line = (
+        f"Drift in {len(drifted)} of {len(plan.orgs)} org(s): {', '.join(drifted)}. {summary_line(plan)}"
+        if drifted
+        else f"No drift in {len(plan.orgs)} org(s). {summary_line(plan)}"
+    )
+    _log_plan(ctx, plan)
+    ctx.files.summary(_plan_markdown(ctx, plan, f"# dxorg drift\n\n**{line}**"))
+    ctx.files.outputs(
+        {"has-changes": _bool(plan.has_changes), "plan-file": str(path), "summary": line}
+    )
+    with _github(ctx) as github:
+        result = sync_drift_issues(
+            github, plan.orgs, provenance=ctx.runner.provenance(), scrub=ctx.secrets.scrub
+        )
+    ctx.log.line(
+        f"drift issues: {len(result.opened)} opened, {len(result.updated)} updated, "
+        f"{len(result.closed)} closed"
+    )
+    for org_id in drifted:
+        ctx.log.annotate("warning", f"{org_id} has drifted from its manifest")
+    if plan.has_errors:
+        return EXIT_ERROR
+    return EXIT_DRIFT if drifted and ctx.inputs.fail_on_drift else EXIT_OK
+
+
+def run_apply(ctx: Context) -> int:
+    """Apply the reviewed plan, or refuse it as stale: never anything else."""
+    from reconciler.apply import Journal, apply_plan, refuse_unsafe
+    from reconciler.plan_fleet import plan_fleet, token_signatures
+    from reconciler.planning import PlanOptions
+
+    if not ctx.inputs.plan_file:
+        raise DxorgError("apply needs the plan-file input: the saved plan that was reviewed")
+    whole = _select(load_plan(Path(ctx.inputs.plan_file)), ctx.inputs.orgs)
+    # Orgs the review saw no change in are left alone: a drift there since is the drift
+    # job's to report, and must not block applying what was reviewed elsewhere.
+    reviewed = replace(whole, orgs=tuple(o for o in whole.orgs if o.has_changes or not o.applyable))
+    ctx.files.outputs(
+        {
+            "has-changes": _bool(reviewed.has_changes),
+            "plan-file": str(Path(ctx.inputs.plan_file).resolve()),
+        }
+    )
+    if not reviewed.has_changes and reviewed.applyable:
+        line = "Nothing to apply: the reviewed plan has no changes."
+        ctx.log.line(line)
+        ctx.files.summary(f"# dxorg apply\n\n{line}")
+        ctx.files.outputs({"summary": line})
+        return EXIT_OK
+    # Overrides are a human's decision at a terminal: the action never repeats them.
+    refuse_unsafe(whole, frozenset())
+    fleet = _load(ctx, sorted({o.source for o in reviewed.orgs}))
+
+    # What the merged manifests and the live orgs give now, read-only, compared with what
+    # was reviewed: any difference refuses before a write client even exists.
+    with read_client(ctx) as client:
+        fresh = plan_fleet(
+            fleet,
+            client,
+            only=[o.org_id for o in reviewed.orgs],
+            overrides=reviewed.overrides,
+            skip_removals=reviewed.skip_removals,
+            env=ctx.env,
+        )
+    _refuse_unless_same(reviewed, fresh)
+
+    options = PlanOptions.at(
+        datetime.now(UTC),
+        token_signatures=token_signatures(list(fleet.orgs.values()), ctx.env),
+        overrides=frozenset(reviewed.overrides),
+        skip_removals=reviewed.skip_removals,
+    )
+    with write_client(ctx) as client, ctx.log.group("dxorg apply"):
+
+        def progress(org_id: str, step: Step, status: str, detail: str | None) -> None:
+            suffix = f": {detail}" if detail else ""
+            ctx.log.line(f"{status:>7} {step.id} {step.call.route}{suffix}")
+
+        # apply_plan re-reads every touched object once more before its first write.
+        report = apply_plan(
+            reviewed,
+            client,
+            fleet.orgs,
+            options=options,
+            journal=Journal(Path(ctx.inputs.journal)),
+            env=ctx.env,
+            progress=progress,
+        )
+    line = report.summary()
+    rows = ["| org | done | failed | skipped | result |", "| --- | ---: | ---: | ---: | --- |"]
+    details: list[str] = []
+    for org in report.orgs:
+        result = (
+            f"❌ {org.error}"
+            if org.error
+            else f"⚠️ still differs: {len(org.remaining)}"
+            if org.remaining
+            else "✅ converged"
+        )
+        rows.append(
+            f"| `{org.org_id}` | {org.count('done')} | {org.count('failed')} | "
+            f"{org.count('skipped')} | {result} |"
+        )
+        details += [
+            f"- `{org.org_id}` {o.status}: `{o.action_id}`: {o.detail}"
+            for o in org.outcomes
+            if o.status != "done"
+        ]
+        details += [f"- `{org.org_id}` still differs: {r}" for r in org.remaining]
+        if org.error:
+            ctx.log.annotate("error", f"{org.org_id}: {org.error}")
+    body = f"# dxorg apply\n\n{ctx.runner.provenance()}\n\n**{line}**\n\n" + "\n".join(rows)
+    if details:
+        body += "\n\n#### Not done\n\n" + "\n".join(details)
+    ctx.log.line(line)
+    ctx.files.summary(body)
+    ctx.files.outputs({"summary": line})
+    return EXIT_OK if report.exit_code == 0 else EXIT_ERROR
+
+
+def _select(plan: Plan, orgs: Sequence[str]) -> Plan:
+    if not orgs:
+        return plan
+    present = {o.org_id for o in plan.orgs}
+    missing = sorted(set(orgs) - present)
+    if missing:
+        raise DxorgError(f"input org: {', '.join(missing)} not in the reviewed plan")
+    return replace(plan, orgs=tuple(o for o in plan.orgs if o.org_id in orgs))
+
+
+def _signature(org: OrgPlan) -> tuple[object, ...]:
+    """What a reviewer approved of an org's plan: its changes and its exact calls, in order."""
+    return (
+        tuple((a.id, a.symbol, a.summary) for a in org.actions),
+        tuple(
+            (
+                s.id,
+                s.phase,
+                s.call.server,
+                s.call.route,
+                json.dumps(s.call.body, sort_keys=True),
+                s.depends_on,
+            )
+            for s in org.steps
+        ),
+    )
+
+
+def _refuse_unless_same(reviewed: Plan, fresh: Plan) -> None:
+    now = {o.org_id: o for o in fresh.orgs}
+    stale: list[str] = []
+    diverged: list[str] = []
+    for org in reviewed.orgs:
+        current = now[org.org_id]
+        if current.error:
+            raise DxorgError(f"{org.org_id}: cannot re-read the live org: {current.error}")
+        if current.caller != org.caller:
+            stale.append(f"{org.org_id}: reviewed as {org.caller}, applying as {current.caller}")
+        touched = sorted({key for action in org.actions for key in action.touches})
+        stale += [
+            f"{org.org_id}: {key}"
+            for key in touched
+            if org.fingerprints.get(key) != current.fingerprints.get(key)
+        ]
+        if _signature(org) != _signature(current):
+            reviewed_changes = {a.summary for a in org.actions}
+            current_changes = {a.summary for a in current.actions}
+            diverged += [
+                f"{org.org_id}: not reviewed: {s}"
+                for s in sorted(current_changes - reviewed_changes)
+            ]
+            diverged += [
+                f"{org.org_id}: no longer planned: {s}"
+                for s in sorted(reviewed_changes - current_changes)
+            ]
+            if current_changes == reviewed_changes:
+                diverged.append(f"{org.org_id}: the same changes, but other API calls")
+    if stale:
+        raise StalePlanError(
+            "the reviewed plan is stale: these live objects changed since it was made, "
+            "nothing was applied:\n  " + "\n  ".join(stale)
+        )
+    if diverged:
+        raise RefusedError(
+            "the reviewed plan is not what the merged manifests give now (another change was "
+            "merged or applied since the review), nothing was applied:\n  " + "\n  ".join(diverged)
+        )
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+# ---------------------------------------------------------------- the error boundary
+
+COMMANDS = {"validate": run_validate, "plan": run_plan, "apply": run_apply, "drift": run_drift}
+
+REFUSALS: dict[type[DxorgError], str] = {
+    StalePlanError: "stale",
+    RefusedError: "not what was reviewed",
+    UnsafePlanError: "unsafe",
+    PlanFileError: "not a readable plan",
+}
+REMEDY = (
+    "Nothing was applied. Plan again (re-run the plan workflow, or run the apply workflow "
+    "by hand so a fresh plan is reviewed in its job summary), then apply that plan."
+)
+
+
+def main(env: Mapping[str, str] | None = None, *, stdout: TextIO | None = None) -> int:
+    """Run one command; return the exit status (0 ok, 1 error or refused, 2 drift)."""
+    environ: Mapping[str, str] = dict(os.environ if env is None else env)
+    secrets = Secrets()
+    secrets.add(
+        environ.get("INPUT_TOKEN", "").strip(), environ.get("INPUT_GITHUB_TOKEN", "").strip()
+    )
+    log = Log(stdout or sys.stdout, secrets)
+    command = environ.get("INPUT_COMMAND", "").strip() or "(none)"
+    files: StepFiles | None = None
+    try:
+        runner = Runner.from_env(environ)
+        files = StepFiles(runner, secrets)
+        if runner.in_actions:
+            log.mask(secrets.values)
+        inputs = Inputs.from_env(environ)
+        ctx = Context(inputs, runner, environ, log, files, secrets)
+        return COMMANDS[inputs.command](ctx)
+    except ManifestError as exc:
+        for problem in exc.problems:
+            log.annotate(
+                "error", problem.message, file=problem.file, line=problem.line, col=problem.column
+            )
+        log.line(f"{len(exc.problems)} problem(s) found")
+        if files is not None:
+            listed = "\n".join(
+                f"- `{p.file}:{p.line}:{p.column}`: {p.message}" for p in exc.problems
+            )
+            files.summary(
+                f"# dxorg {command}\n\n❌ **{len(exc.problems)} problem(s) in the manifests**\n\n{listed}"
+            )
+            files.outputs({"summary": f"{len(exc.problems)} problem(s) in the manifests"})
+        return EXIT_ERROR
+    except (StalePlanError, UnsafePlanError, PlanFileError, RefusedError) as exc:
+        log.annotate("error", f"refused: {exc}")
+        if files is not None:
+            kind = REFUSALS.get(type(exc), "refused")
+            first, _, rest = str(exc).partition("\n")
+            files.summary(
+                f"# dxorg {command}\n\n⛔ **Refused ({kind}): {first}**\n\n"
+                + (f"```\n{rest.strip()}\n```\n\n" if rest.strip() else "")
+                + REMEDY
+            )
+            files.outputs({"summary": f"Refused ({kind}): {first}"})
+        return EXIT_ERROR
+    except (DxorgError, OSError) as exc:  # OSError: a path input that cannot be written
+        text = str(exc) or type(exc).__name__
+        log.annotate("error", text)
+        if files is not None:
+            files.summary(f"# dxorg {command}\n\n❌ **Failed**\n\n```\n{text}\n```")
+            files.outputs({"summary": f"Failed: {text.splitlines()[0]}"})
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

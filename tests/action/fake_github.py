@@ -1,0 +1,215 @@
+"""An in-memory fake of the few GitHub REST endpoints the action uses, as a WSGI app.
+
+Issue comments (list, create, edit, delete) and issues (list with label and state
+filters, create, edit), with GitHub's paging (``per_page``, ``page``, ``Link: rel="next"``)
+capped at `page_size` so tests cross page boundaries with a handful of items. Every
+request is recorded, including its Authorization header, so tests can check both that
+the token was sent and that no body carried a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+BOT = "github-actions[bot]"
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    authorization: str | None
+
+
+@dataclass
+class FakeGitHub:
+    token: str
+    repository: str = "acme/org-manifests"
+    page_size: int = 100
+    forbid_writes: bool = False  # a fork's pull request: the token may only read
+    comments: dict[int, dict[str, Any]] = field(default_factory=dict)
+    issues: dict[int, dict[str, Any]] = field(default_factory=dict)
+    requests: list[Recorded] = field(default_factory=list)
+    url: str = ""
+    _next_id: int = 9000
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- state helpers for tests -----------------------------------------------------
+
+    def add_comment(self, issue: int, body: str, author: str = "someone") -> int:
+        with self._lock:
+            self._next_id += 1
+            cid = self._next_id
+            self.comments[cid] = {
+                "id": cid,
+                "issue": issue,
+                "body": body,
+                "user": {"login": author},
+            }
+        return cid
+
+    def add_issue(
+        self,
+        title: str,
+        body: str,
+        labels: list[str],
+        *,
+        state: str = "open",
+        pull_request: bool = False,
+    ) -> int:
+        with self._lock:
+            number = len(self.issues) + 1
+            issue: dict[str, Any] = {
+                "number": number,
+                "title": title,
+                "body": body,
+                "state": state,
+                "labels": [{"name": n} for n in labels],
+                "html_url": f"https://github.example/{self.repository}/issues/{number}",
+            }
+            if pull_request:
+                issue["pull_request"] = {"url": "..."}
+            self.issues[number] = issue
+        return number
+
+    def comments_on(self, issue: int) -> list[dict[str, Any]]:
+        return sorted(
+            (c for c in self.comments.values() if c["issue"] == issue), key=lambda c: c["id"]
+        )
+
+    def writes(self) -> list[Recorded]:
+        return [r for r in self.requests if r.method != "GET"]
+
+    # -- WSGI ------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        request = Request(environ)
+        body = request.get_json(silent=True)
+        self.requests.append(
+            Recorded(
+                request.method,
+                request.path,
+                dict(request.args),
+                body,
+                request.headers.get("Authorization"),
+            )
+        )
+        response = self._route(request, body)
+        return response(environ, start_response)
+
+    def _route(self, request: Request, body: Any) -> Response:
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _json({"message": "Bad credentials"}, 401)
+        prefix = f"/repos/{self.repository}"
+        if not request.path.startswith(prefix + "/"):
+            return _json({"message": "Not Found"}, 404)
+        path, method = request.path[len(prefix) :], request.method
+        if method != "GET" and self.forbid_writes:
+            return _json({"message": "Resource not accessible by integration"}, 403)
+        with self._lock:
+            if m := re.fullmatch(r"/issues/(\d+)/comments", path):
+                number = int(m[1])
+                if method == "GET":
+                    return self._page(request, self.comments_on(number))
+                if method == "POST":
+                    self._next_id += 1
+                    comment = {
+                        "id": self._next_id,
+                        "issue": number,
+                        "body": body["body"],
+                        "user": {"login": BOT},
+                    }
+                    self.comments[comment["id"]] = comment
+                    return _json(comment, 201)
+            if m := re.fullmatch(r"/issues/comments/(\d+)", path):
+                comment = self.comments.get(int(m[1]))
+                if comment is None:
+                    return _json({"message": "Not Found"}, 404)
+                if method == "PATCH":
+                    comment["body"] = body["body"]
+                    return _json(comment)
+                if method == "DELETE":
+                    del self.comments[comment["id"]]
+                    return Response(status=204)
+            if path == "/issues":
+                if method == "GET":
+                    state = request.args.get("state", "open")
+                    label = request.args.get("labels")
+                    found = [
+                        i
+                        for i in sorted(self.issues.values(), key=lambda i: i["number"])
+                        if (state == "all" or i["state"] == state)
+                        and (label is None or label in {lb["name"] for lb in i["labels"]})
+                    ]
+                    return self._page(request, found)
+                if method == "POST":
+                    number = len(self.issues) + 1
+                    issue = {
+                        "number": number,
+                        "title": body["title"],
+                        "body": body["body"],
+                        "state": "open",
+                        "labels": [{"name": n} for n in body.get("labels", [])],
+                        "html_url": f"https://github.example/{self.repository}/issues/{number}",
+                    }
+                    self.issues[number] = issue
+                    return _json(issue, 201)
+            if m := re.fullmatch(r"/issues/(\d+)", path):
+                issue = self.issues.get(int(m[1]))
+                if issue is None:
+                    return _json({"message": "Not Found"}, 404)
+                if method == "PATCH":
+                    issue.update({k: v for k, v in body.items() if k in ("body", "state", "title")})
+                    if "state_reason" in body:
+                        issue["state_reason"] = body["state_reason"]
+                    return _json(issue)
+        return _json({"message": "Not Found"}, 404)
+
+    def _page(self, request: Request, items: list[dict[str, Any]]) -> Response:
+        per_page = min(int(request.args.get("per_page", 30)), self.page_size)
+        page = int(request.args.get("page", 1))
+        chunk = items[(page - 1) * per_page : page * per_page]
+        response = _json(chunk)
+        if page * per_page < len(items):
+            query = dict(request.args)
+            query["page"] = str(page + 1)
+            link = f"{request.host_url.rstrip('/')}{request.path}?{urlencode(query)}"
+            response.headers["Link"] = f'<{link}>; rel="next"'
+        return response
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data), status=status, mimetype="application/json")
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
+@contextmanager
+def serve(fake: FakeGitHub) -> Iterator[FakeGitHub]:
+    """Serve the fake on a loopback port until the block ends."""
+    server = make_server("127.0.0.1", 0, fake, threaded=True, request_handler=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    fake.url = f"http://127.0.0.1:{server.port}"
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
