@@ -10,10 +10,10 @@ import httpx
 from reconciler.emulator import Emulator
 
 REPO = Path(__file__).resolve().parents[2]
-SANDBOX_SEED = REPO / "examples" / "sandbox" / "seed.yaml"
+SANDBOX_SEED = Path(__file__).with_name("seed.yaml")
 CONTROL_TOKEN = "test-control-token"
 
-# Who is who in examples/sandbox/seed.yaml
+# Who is who in tests/emulator/seed.yaml
 ALICE = "alice-token"  # ADMIN of org-demo, MEMBER of org-genomics
 BOB = "bob-token"  # MEMBER of org-demo and org-genomics
 CAROL = "carol-token"  # ADMIN of org-demo
