@@ -332,7 +332,8 @@ def _run_step(org: OrgPlan, step: Step, context: ApplyContext) -> list[ActionOut
             and exc.status not in (401, 429)
         ):
             # One bad user must not fail the others: the same change, one user per call.
-            actions_by_user = {uid: aid for uid, aid in zip(body, step.actions, strict=True)}
+            targets = {a.id: a.target for a in org.actions if a.id in step.actions}
+            actions_by_user = {target: action_id for action_id, target in targets.items()}
             outcomes = []
             for user_id, access in body.items():
                 try:

@@ -267,8 +267,12 @@ def _steps(desired: DesiredOrg, live: LiveOrg, actions: list[Action], batch: int
             body["policies"] = policies
         add("org", ApiCall(f"/{org}/update", body), org_updates)
 
-    grant_waits = [s.id for s in steps if grant_admin in s.call.body and s.id in admin_raising] + [
-        s.id for s in steps if s.call.body.get("invitee") == grant_admin and s.id in admin_raising
+    # A self-grant needs its admin to be an org ADMIN: wait for the step that makes them one.
+    by_id = {a.id: a for a in actions}
+    grant_waits = [
+        s.id
+        for s in steps
+        if s.id in admin_raising and any(by_id[a].target == grant_admin for a in s.actions)
     ]
     for action in actions:
         if action.kind == "grant-project":

@@ -484,3 +484,15 @@ def test_no_step_of_an_applyable_plan_breaks_the_admin_invariants(
                 assert state.get(user) == lv
         if mode == "authoritative":
             assert set(state) <= {u for u, lv in want_levels.items() if lv} | {caller}
+
+
+def test_a_self_grant_waits_for_its_admin_to_become_an_admin():
+    project = LiveProject("project-" + "a" * 24, "data", None)
+    members = {u: want(u, "ADMIN") for u in ADMINS} | {"user-bob": want("user-bob", "ADMIN")}
+    grants = SelfGrants(admin="user-bob", projects=(ProjectGrant(ProjectSelector("all")),))
+    live = live_org({**ADMINS, "user-bob": member()}, projects=(project,))
+    plan = plan_org(desired_org(members, self_grants=grants), live, options())
+    promote = next(s for s in plan.steps if s.call.body == {"user-bob": {"level": "ADMIN"}})
+    grant = next(s for s in plan.steps if s.call.route.endswith("/invite"))
+    assert grant.call.body["invitee"] == "user-bob"
+    assert grant.depends_on == (promote.id,)
