@@ -250,3 +250,27 @@ def test_a_killed_apply_converges_on_rerun(orgs, tmp_path):
             "each invite landed exactly once"
         )
     emulator.close()
+
+
+def test_an_overridden_plan_applies_only_with_the_same_overrides(platform, tmp_path):
+    orgs = tmp_path / "big-removal"
+    orgs.mkdir()
+    (orgs / "org-demo.yaml").write_text(
+        "org: org-demo\nmembers:\n  mode: authoritative\n  users: {alice: ADMIN, root: ADMIN}\n"
+        "safety: {removalBudget: {members: {count: 2}}}\n"
+    )
+    env = platform.env()
+    refused = dxorg("plan", str(orgs), env=env)
+    assert refused.returncode == 1 and "budget.members" in refused.stdout
+    plan_file = tmp_path / "plan.json"
+    planned = dxorg("plan", str(orgs), "--override", "budget.members", "--out", str(plan_file), env=env)
+    assert planned.returncode == 0, planned.stdout
+    assert json.loads(plan_file.read_text())["overrides"] == ["budget.members"]
+    without = dxorg("apply", "--plan", str(plan_file), "--auto-approve", env=env)
+    assert without.returncode == 1 and "give the same overrides" in without.stderr
+    assert platform.writes() == []
+    bogus = dxorg("plan", str(orgs), "--override", "caller", env=env)
+    assert bogus.returncode == 1 and "not an overridable rule" in bogus.stderr
+    applied = dxorg("apply", "--plan", str(plan_file), "--auto-approve", "--override", "budget.members", env=env)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert sorted(platform.control.get("/state").json()["orgs"][0]["members"]) == ["user-alice", "user-root"]
