@@ -7,18 +7,21 @@ the safety rails is `planning`'s job.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 
 from reconciler.errors import DxorgError
 from reconciler.model import (
     Access,
+    AppGrant,
     DesiredMember,
     DesiredOrg,
     LiveMember,
     LiveOrg,
     Location,
+    ProjectGrant,
     project_access_rank,
     selects,
 )
@@ -307,6 +310,34 @@ def _diff_provisioning(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
 # ---------------------------------------------------------------- self-grants
 
 
+Grant = TypeVar("Grant", ProjectGrant, AppGrant)
+
+
+def _verdict(
+    grants: Sequence[Grant], object_id: str, name: str, today: date
+) -> tuple[bool, Grant] | None:
+    """Whether some grant for this object is active (and which), or all have expired.
+
+    None when no grant selects the object. An active grant wins over expired ones, so an
+    object still covered by a later or open-ended grant is never revoked.
+    """
+    matching = [g for g in grants if selects(g.selector, object_id, name)]
+    if not matching:
+        return None
+    active = [g for g in matching if g.expires is None or g.expires >= today]
+    if active:
+        return True, active[0]
+    return False, max(matching, key=lambda g: g.expires or today)
+
+
+def _granted(grant: ProjectGrant | AppGrant) -> str:
+    return f" until {grant.expires}" if grant.expires else ""
+
+
+def _because(grant: ProjectGrant | AppGrant) -> str:
+    return f" ({grant.reason})" if grant.reason else ""
+
+
 def _diff_self_grants(desired: DesiredOrg, live: LiveOrg, today: date) -> list[Action]:
     grants = desired.self_grants
     if grants is None:
@@ -315,28 +346,24 @@ def _diff_self_grants(desired: DesiredOrg, live: LiveOrg, today: date) -> list[A
     admin = grants.admin or live.caller
     actions = []
     for project in live.projects:
-        matching = [
-            g for g in grants.projects if selects(g.selector, project.project_id, project.name)
-        ]
-        if not matching:
+        verdict = _verdict(grants.projects, project.project_id, project.name, today)
+        if verdict is None:
             continue
-        active = [g for g in matching if g.expires is None or g.expires >= today]
+        active, grant = verdict
         holds = project.level == "ADMINISTER"
-        key = f"project:{project.project_id}"
+        at = _at(grant.where, desired.source)
+        touches = (f"project:{project.project_id}",)
         if active and not holds:
-            grant = active[0]
-            until = f" until {grant.expires}" if grant.expires else ""
-            why = f" ({grant.reason})" if grant.reason else ""
             actions.append(
                 Action(
                     id=f"{org}/grant/{project.project_id}",
                     kind="grant-project",
                     symbol="+",
                     target=project.project_id,
-                    summary=f"grant {admin} ADMINISTER on {project.project_id} ({project.name}){until}",
-                    reason=f"self-grant at {_at(grant.where, desired.source)}{why}; live access is {project.level or 'none'}",
+                    summary=f"grant {admin} ADMINISTER on {project.project_id} ({project.name}){_granted(grant)}",
+                    reason=f"self-grant at {at}{_because(grant)}; live access is {project.level or 'none'}",
                     phase="org",
-                    touches=(key,),
+                    touches=touches,
                     before={"level": project.level},
                     after={
                         "level": "ADMINISTER",
@@ -345,7 +372,6 @@ def _diff_self_grants(desired: DesiredOrg, live: LiveOrg, today: date) -> list[A
                 )
             )
         elif not active and holds:
-            grant = max(matching, key=lambda g: g.expires or today)
             actions.append(
                 Action(
                     id=f"{org}/revoke/{project.project_id}",
@@ -353,41 +379,38 @@ def _diff_self_grants(desired: DesiredOrg, live: LiveOrg, today: date) -> list[A
                     symbol="-",
                     target=project.project_id,
                     summary=f"revoke {admin}'s ADMINISTER on {project.project_id} ({project.name})",
-                    reason=f"self-grant at {_at(grant.where, desired.source)} expired on {grant.expires}",
+                    reason=f"self-grant at {at} expired on {grant.expires}",
                     phase="remove",
-                    touches=(key,),
+                    touches=touches,
                     before={"level": project.level},
                     after={"level": None},
                     removals=("projectAccess",),
                 )
             )
     for app in live.apps:
-        app_matching = [g for g in grants.apps if selects(g.selector, app.app_id, app.name)]
-        if not app_matching or app.developers is None:
+        app_verdict = _verdict(grants.apps, app.app_id, app.name, today)
+        if app_verdict is None or app.developers is None:
             continue
-        app_active = [g for g in app_matching if g.expires is None or g.expires >= today]
+        app_active, app_grant = app_verdict
         is_developer = admin in app.developers
-        key = f"app:{app.app_id}"
+        at = _at(app_grant.where, desired.source)
+        touches = (f"app:{app.app_id}",)
         if app_active and not is_developer:
-            app_grant = app_active[0]
-            until = f" until {app_grant.expires}" if app_grant.expires else ""
-            why = f" ({app_grant.reason})" if app_grant.reason else ""
             actions.append(
                 Action(
                     id=f"{org}/grant/{app.app_id}",
                     kind="grant-app",
                     symbol="+",
                     target=app.app_id,
-                    summary=f"make {admin} a developer of {app.name} ({app.app_id}){until}",
-                    reason=f"self-grant at {_at(app_grant.where, desired.source)}{why}",
+                    summary=f"make {admin} a developer of {app.name} ({app.app_id}){_granted(app_grant)}",
+                    reason=f"self-grant at {at}{_because(app_grant)}",
                     phase="org",
-                    touches=(key,),
+                    touches=touches,
                     before={"developers": list(app.developers)},
                     after={"developers": sorted({*app.developers, admin})},
                 )
             )
         elif not app_active and is_developer:
-            app_grant = max(app_matching, key=lambda g: g.expires or today)
             actions.append(
                 Action(
                     id=f"{org}/revoke/{app.app_id}",
@@ -395,9 +418,9 @@ def _diff_self_grants(desired: DesiredOrg, live: LiveOrg, today: date) -> list[A
                     symbol="-",
                     target=app.app_id,
                     summary=f"remove {admin} from the developers of {app.name} ({app.app_id})",
-                    reason=f"self-grant at {_at(app_grant.where, desired.source)} expired on {app_grant.expires}",
+                    reason=f"self-grant at {at} expired on {app_grant.expires}",
                     phase="remove",
-                    touches=(key,),
+                    touches=touches,
                     before={"developers": list(app.developers)},
                     after={"developers": [d for d in app.developers if d != admin]},
                     removals=("appAccess",),
