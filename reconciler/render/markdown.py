@@ -39,7 +39,7 @@ def _org_sections(org: OrgPlan, limit: int) -> list[str]:
             lines.append(f"- **{v.rule}**{state}: {v.message}")
         blocks.append("\n".join(lines))
     removals = [a for a in org.actions if a.removals]
-    removal_lines = [f"- `-` {a.summary} — {a.reason}" for a in removals]
+    removal_lines = [f"- `{a.symbol}` {a.summary} — {a.reason}" for a in removals]
     for index, chunk in enumerate(_chunk_lines(removal_lines, _chunk_size(limit))):
         more = f", continued {index + 1}" if index else ""
         blocks.append(f"#### Removals ({len(removals)}{more})\n\n{chunk}")
