@@ -37,7 +37,7 @@ def read_org(client: ReadClient, desired: DesiredOrg, caller: str) -> LiveOrg:
         raise
     except ApiError as exc:
         raise ReadIncompleteError(
-            f"{org_id}: reading the live org failed, nothing planned: {exc}"
+            f"{org_id}: reading the live org failed: {exc}"
         ) from exc
 
 
