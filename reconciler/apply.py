@@ -15,8 +15,10 @@ plans again from live state.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -36,8 +38,8 @@ from reconciler.errors import (
 )
 from reconciler.live import read_org
 from reconciler.model import DesiredOrg, LiveOrg, normalise_user_id
-from reconciler.plan import PHASES, OrgPlan, Plan, Step
-from reconciler.planning import PlanOptions, fingerprint_of, plan_org
+from reconciler.plan import PHASES, OrgPlan, Plan, Step, fingerprint
+from reconciler.planning import PlanOptions, fingerprint_of, percent_allowance, plan_org
 
 if TYPE_CHECKING:
     from reconciler.platform.client import CallOutcome, WriteClient
@@ -76,6 +78,7 @@ class Journal:
         self._lock = threading.Lock()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+            _end_torn_line(path)
 
     def write(self, event: str, **fields: Any) -> None:
         if self.path is None:
@@ -90,6 +93,17 @@ class Journal:
         with self._lock, self.path.open("a", encoding="utf-8") as handle:
             handle.write(line + "\n")
             handle.flush()
+
+
+def _end_torn_line(path: Path) -> None:
+    """A run killed in the middle of writing a line leaves it without its newline; end it,
+    so that this run's first record is not glued onto it and lost to line-based readers."""
+    with contextlib.suppress(FileNotFoundError), path.open("rb+") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size:
+            handle.seek(size - 1)
+            if handle.read(1) != b"\n":
+                handle.write(b"\n")
 
 
 # ---------------------------------------------------------------- results
@@ -189,6 +203,36 @@ def stale_objects(org: OrgPlan, live: LiveOrg) -> list[str]:
     return [key for key in keys if org.fingerprints.get(key) != fingerprint_of(live, key)]
 
 
+def shrunk_members(org: OrgPlan, live: LiveOrg, desired: DesiredOrg) -> str | None:
+    """Why the member list looks suspiciously smaller than when the plan was made, if it does.
+
+    Members the plan read that are gone now, not counting the plan's own removals, beyond
+    what the members removal budget allows: a partial read or a mass removal by someone
+    else. Either way it is reported and never acted on.
+    """
+    budget = desired.safety.budgets.get("members")
+    if desired.membership is None or budget is None:
+        return None
+    gone_already = fingerprint(None)
+    planned = [
+        key.removeprefix("member:")
+        for key, value in org.fingerprints.items()
+        if key.startswith("member:") and value != gone_already
+    ]
+    removing = {a.target for a in org.actions if a.kind == "remove-member"}
+    vanished = sorted(u for u in planned if u not in live.members and u not in removing)
+    limits = [budget.count] if budget.count is not None else []
+    if budget.percent is not None:
+        limits.append(percent_allowance(budget.percent, len(planned)))
+    if not limits or len(vanished) <= min(limits):
+        return None
+    return (
+        f"the member list shrank since the plan: {len(vanished)} of its {len(planned)} members "
+        f"are gone ({', '.join(vanished[:3])}{', ...' if len(vanished) > 3 else ''}), more than "
+        f"the members removal budget ({min(limits)}) allows: a partial read or a mass removal"
+    )
+
+
 # ---------------------------------------------------------------- apply
 
 
@@ -222,9 +266,13 @@ def apply_plan(
             continue
         if org.caller != caller:
             stale.append(f"{org.org_id}: planned as {org.caller}, applying as {caller}")
-        live = read_org(client, desired[org.org_id], caller)
+        # Fingerprints only: the invitees' account checks (a plan warning) are not needed.
+        live = read_org(client, desired[org.org_id], caller, check_invitees=False)
         lives[org.org_id] = live
         stale += [f"{org.org_id}: {key}" for key in stale_objects(org, live)]
+        shrunk = shrunk_members(org, live, desired[org.org_id])
+        if shrunk:
+            stale.append(f"{org.org_id}: {shrunk}")
     if stale:
         journal.write("stale-plan", objects=stale)
         raise StalePlanError(
@@ -242,7 +290,8 @@ def apply_plan(
             return OrgApplyReport(org.org_id, error=str(exc))
         return _verify(org, outcomes, desired[org.org_id], context)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(ORG_CONCURRENCY, len(plan.orgs)))) as pool:
+    workers = max(1, min(ORG_CONCURRENCY, client.concurrency, len(plan.orgs)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         reports = tuple(pool.map(one, plan.orgs))
     report = ApplyReport(reports)
     journal.write("run-end", exitCode=report.exit_code, summary=report.summary())
@@ -258,6 +307,9 @@ def _verify(
         return OrgApplyReport(org.org_id, outcomes, error=f"verification read failed: {exc}")
     again = plan_org(desired, live, context.options)
     remaining = tuple(a.summary for a in again.actions)
+    shrunk = shrunk_members(org, live, desired)
+    if shrunk:  # a converged-looking read that lost members is reported, not trusted
+        remaining += (shrunk,)
     if again.error:
         return OrgApplyReport(org.org_id, outcomes, error=again.error)
     context.journal.write(

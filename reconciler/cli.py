@@ -18,6 +18,7 @@ import typer
 
 from reconciler.apply import DEFAULT_JOURNAL, ProgressHook
 from reconciler.errors import DxorgError, ManifestError
+from reconciler.platform.client import DEFAULT_CONCURRENCY
 from reconciler.sandbox import DEFAULT_SEED, DEFAULT_STATE
 
 if TYPE_CHECKING:
@@ -79,6 +80,14 @@ HostOpt = Annotated[
 ]
 PortOpt = Annotated[int | None, typer.Option("--apiserver-port", help="API server port.")]
 ProtocolOpt = Annotated[str | None, typer.Option("--apiserver-protocol", help="http or https.")]
+ConcurrencyOpt = Annotated[
+    int,
+    typer.Option(
+        "--concurrency",
+        min=1,
+        help="At most this many API calls in flight at once (1: one by one).",
+    ),
+]
 
 
 def _client(
@@ -90,6 +99,7 @@ def _client(
     host: str | None,
     port: int | None,
     protocol: str | None,
+    concurrency: int = DEFAULT_CONCURRENCY,
 ) -> ReadClient:
     """A read-only client, or a write client for apply: the only place either is made.
 
@@ -117,7 +127,7 @@ def _client(
     else:
         config = discover(overrides=ConfigOverrides(protocol=protocol, host=host, port=port))
     cls = WriteClient if write else ReadClient
-    return cls(config, transport=transport, retry=retry)
+    return cls(config, transport=transport, retry=retry, concurrency=concurrency)
 
 
 def _load(paths: list[Path]) -> Fleet:
@@ -181,6 +191,7 @@ def plan_command(
     ] = False,
     override: OverrideOpt = None,
     skip_removals: SkipRemovalsOpt = False,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     sandbox: SandboxOpt = False,
     sandbox_state: SandboxStateOpt = DEFAULT_STATE,
     sandbox_seed: SandboxSeedOpt = DEFAULT_SEED,
@@ -208,12 +219,15 @@ def plan_command(
         host=apiserver_host,
         port=apiserver_port,
         protocol=apiserver_protocol,
+        concurrency=concurrency,
     ) as client:
         plan = plan_fleet(fleet, client, only=org, overrides=overrides, skip_removals=skip_removals)
+    # A big plan's JSON takes a while to write: once, when both --out and --format json want it.
+    plan_json = dumps_plan(plan) if out is not None or fmt == "json" else ""
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(dumps_plan(plan), encoding="utf-8")
-    typer.echo(_render(plan, fmt), nl=False)
+        out.write_text(plan_json, encoding="utf-8")
+    typer.echo(plan_json if fmt == "json" else _render(plan, fmt), nl=False)
     if plan.has_errors or not plan.applyable:
         raise typer.Exit(1)
     if detailed_exitcode and plan.has_changes:
@@ -240,6 +254,7 @@ def apply_command(
     ] = DEFAULT_JOURNAL,
     override: OverrideOpt = None,
     skip_removals: SkipRemovalsOpt = False,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     sandbox: SandboxOpt = False,
     sandbox_state: SandboxStateOpt = DEFAULT_STATE,
     sandbox_seed: SandboxSeedOpt = DEFAULT_SEED,
@@ -281,6 +296,7 @@ def apply_command(
         host=apiserver_host,
         port=apiserver_port,
         protocol=apiserver_protocol,
+        concurrency=concurrency,
     ) as client:
         assert isinstance(client, WriteClient)
         if plan_file is not None:

@@ -35,8 +35,20 @@ class Problem:
     column: int
     message: str
 
+    def __post_init__(self) -> None:
+        # Messages quote keys and values from the file: a control character there (a
+        # newline, an ANSI escape) must not fake another problem line or drive a terminal.
+        object.__setattr__(self, "message", printable(self.message))
+
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+def printable(text: str) -> str:
+    """`text` with every non-printable character written as its escape (\\x1b, \\n, ...)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 class ManifestError(DxorgError):
@@ -69,8 +81,11 @@ class ApiError(DxorgError):
     """An error answer from the platform, or no answer at all.
 
     `route` is the API route called (e.g. ``/org-demo/invite``), `error_type` the
-    platform's error type, `status` the HTTP status (None if there was no response).
+    platform's error type, `status` the HTTP status (None if there was no response),
+    `attempts` how many HTTP attempts the client made before giving up (None: unknown).
     """
+
+    attempts: int | None = None
 
     def __init__(
         self,

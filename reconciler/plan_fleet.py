@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from reconciler.manifest import Fleet
     from reconciler.platform.client import ReadClient
 
-ORG_CONCURRENCY = 4
-
 
 def token_signatures(orgs: Collection[DesiredOrg], env: Mapping[str, str]) -> dict[str, str | None]:
     """sha256 of each forwarding token the manifests name, read from the environment.
@@ -66,7 +64,9 @@ def plan_orgs(
             return failed_org_plan(desired, who, str(exc))
         return plan_org(desired, live, options)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(ORG_CONCURRENCY, len(orgs)))) as pool:
+    # Orgs are read side by side up to the client's concurrency, which bounds the calls in flight.
+    workers = max(1, min(client.concurrency, len(orgs)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(one, orgs))
 
 

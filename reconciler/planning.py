@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 
 from reconciler.diff import (
     PLATFORM_MEMBER_DEFAULTS,
@@ -18,7 +19,7 @@ from reconciler.diff import (
     access_json,
     diff_org,
 )
-from reconciler.model import BUDGET_COLLECTIONS, DesiredOrg, LiveOrg, selects
+from reconciler.model import BUDGET_COLLECTIONS, Access, DesiredOrg, LiveOrg, selects
 from reconciler.plan import (
     PHASES,
     Action,
@@ -55,6 +56,18 @@ class PlanOptions:
 # ---------------------------------------------------------------- fingerprints
 
 
+@lru_cache(maxsize=1024)
+def _access_fingerprint(access: Access) -> str:
+    # A member's fingerprint depends only on its Access, of which an org has a few dozen
+    # distinct values: hashing each once, not once per member, keeps big orgs cheap.
+    return fingerprint(access_json(access))
+
+
+@lru_cache(maxsize=1024)
+def _level_fingerprint(level: str | None) -> str:
+    return fingerprint(level)
+
+
 def live_fingerprints(live: LiveOrg) -> dict[str, str]:
     """A fingerprint for every live object the read returned."""
     out = {
@@ -62,9 +75,9 @@ def live_fingerprints(live: LiveOrg) -> dict[str, str]:
         "forwarding": fingerprint_of(live, "forwarding"),
     }
     for user_id, member in live.members.items():
-        out[f"member:{user_id}"] = fingerprint(access_json(member.access))
+        out[f"member:{user_id}"] = _access_fingerprint(member.access)
     for project in live.projects:
-        out[f"project:{project.project_id}"] = fingerprint(project.level)
+        out[f"project:{project.project_id}"] = _level_fingerprint(project.level)
     for app in live.apps:
         if app.developers is not None:
             out[f"app:{app.app_id}"] = fingerprint(list(app.developers))

@@ -34,6 +34,8 @@ PROJECT_SETTING_KEYS = (
 )
 
 SeedSource = Mapping[str, Any] | Path | str
+# libyaml's safe loader when PyYAML has it (several times faster), else pure Python.
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class SeedError(ValueError):
@@ -49,9 +51,15 @@ def read_seed(source: SeedSource) -> dict[str, Any]:
         path = Path(source)
         origin = str(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            # A .json seed skips the YAML parser: ~100x faster for the benchmarks' 50k members.
+            data = json.loads(text) if path.suffix == ".json" else yaml.load(text, _YAML_LOADER)
         except OSError as exc:
             raise SeedError(f"{origin}: cannot read the seed: {exc}") from exc
+        except json.JSONDecodeError as exc:
+            raise SeedError(
+                f"{origin}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
+            ) from exc
         except yaml.YAMLError as exc:
             raise SeedError(f"{origin}: not valid YAML: {exc}") from exc
         if data is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -99,6 +100,8 @@ class ReadClient:
         self._config = config
         self._retry = retry or RetryPolicy()
         self._concurrency = concurrency
+        # However many threads call it, at most `concurrency` requests are in flight at once.
+        self._in_flight = threading.BoundedSemaphore(concurrency)
         headers = {
             "DNAnexus-API": "1.0.0",
             "User-Agent": f"dxorg/{__version__}",
@@ -117,6 +120,11 @@ class ReadClient:
     @property
     def config(self) -> PlatformConfig:
         return self._config
+
+    @property
+    def concurrency(self) -> int:
+        """The most API calls this client has in flight at once."""
+        return self._concurrency
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._config!r})"
@@ -234,6 +242,8 @@ class ReadClient:
         work = list(items)
         if not work:
             return []
+        if len(work) == 1:
+            return [fn(work[0])]  # no pool: starting threads would cost more than the call
         with ThreadPoolExecutor(max_workers=min(self._concurrency, len(work))) as pool:
             futures = [pool.submit(fn, item) for item in work]
         for future in futures:
@@ -312,7 +322,11 @@ class ReadClient:
                         return landed_outcome
                 raise
 
-        return run_with_retries(self._retry, route, attempt)
+        try:
+            return run_with_retries(self._retry, route, attempt)
+        except ApiError as exc:
+            exc.attempts = attempts  # so the journal can show the retries of a failed call
+            raise
 
     def _attempt(
         self,
@@ -325,7 +339,8 @@ class ReadClient:
     ) -> CallOutcome:
         """One HTTP attempt, classified: a CallOutcome, or AttemptFailed saying if it may retry."""
         try:
-            response = self._http.post(url, json=payload)
+            with self._in_flight:
+                response = self._http.post(url, json=payload)
         except _FINAL_HTTPX_ERRORS as exc:
             raise AttemptFailed(self._transport_error(route, exc), retryable=False) from None
         except _NOT_SENT_ERRORS as exc:

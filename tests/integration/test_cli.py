@@ -263,7 +263,9 @@ def test_an_overridden_plan_applies_only_with_the_same_overrides(platform, tmp_p
     refused = dxorg("plan", str(orgs), env=env)
     assert refused.returncode == 1 and "budget.members" in refused.stdout
     plan_file = tmp_path / "plan.json"
-    planned = dxorg("plan", str(orgs), "--override", "budget.members", "--out", str(plan_file), env=env)
+    planned = dxorg(
+        "plan", str(orgs), "--override", "budget.members", "--out", str(plan_file), env=env
+    )
     assert planned.returncode == 0, planned.stdout
     assert json.loads(plan_file.read_text())["overrides"] == ["budget.members"]
     without = dxorg("apply", "--plan", str(plan_file), "--auto-approve", env=env)
@@ -271,6 +273,11 @@ def test_an_overridden_plan_applies_only_with_the_same_overrides(platform, tmp_p
     assert platform.writes() == []
     bogus = dxorg("plan", str(orgs), "--override", "caller", env=env)
     assert bogus.returncode == 1 and "not an overridable rule" in bogus.stderr
-    applied = dxorg("apply", "--plan", str(plan_file), "--auto-approve", "--override", "budget.members", env=env)
+    applied = dxorg(
+        "apply", "--plan", str(plan_file), "--auto-approve", "--override", "budget.members", env=env
+    )
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert sorted(platform.control.get("/state").json()["orgs"][0]["members"]) == ["user-alice", "user-root"]
+    assert sorted(platform.control.get("/state").json()["orgs"][0]["members"]) == [
+        "user-alice",
+        "user-root",
+    ]

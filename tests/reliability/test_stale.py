@@ -1,0 +1,149 @@
+"""Stale plans: a live change, between plan and apply, to any kind of object the plan
+touches is refused before the first write, naming the object."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from reconciler.apply import Journal, apply_plan
+from reconciler.emulator import Emulator
+from reconciler.errors import StalePlanError
+from reconciler.plan_fleet import plan_fleet, token_signatures
+from reconciler.planning import PlanOptions
+from reconciler.platform import WriteClient
+from tests.integration.conftest import (
+    APP1,
+    CONTROL_TOKEN,
+    FAST_RETRY,
+    P1,
+    Control,
+    base_seed,
+    config_for,
+    write_manifest,
+)
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+HEC = "hec-stale-secret"
+ENV = {"SPLUNK_HEC_TOKEN": HEC}
+MANIFEST = f"""\
+org: org-demo
+name: Demo Org (managed)
+policies: {{memberListVisibility: MEMBER}}
+members:
+  mode: authoritative
+  users:
+    alice: ADMIN
+    root: ADMIN
+    bob: {{level: MEMBER, projectAccess: VIEW}}
+    carol: ADMIN
+    dave: MEMBER
+selfGrants:
+  projects: [{{id: {P1}}}]
+  apps: [{{id: {APP1}}}]
+jobLogsForwarding:
+  url: https://splunk.example.com/services/collector/event
+  tokenEnv: SPLUNK_HEC_TOKEN
+provisioning:
+  - {{username: newbie, email: newbie@example.com, first: New, last: Bie}}
+"""
+WRITE_METHODS = (
+    "invite", "setMemberAccess", "removeMember", "update", "decreasePermissions",
+    "addDevelopers", "removeDevelopers", "new",
+)  # fmt: skip
+
+Change = Callable[[WriteClient], object]
+# What someone else does meanwhile (as root, another org admin), and the object it makes stale.
+CHANGES: dict[str, tuple[Change, str]] = {
+    "member-access": (
+        lambda root: root.set_member_access(
+            "org-demo", {"user-bob": {"level": "MEMBER", "projectAccess": "UPLOAD"}}
+        ),
+        "member:user-bob",
+    ),
+    "member-promoted": (
+        lambda root: root.set_member_access("org-demo", {"user-bob": {"level": "ADMIN"}}),
+        "member:user-bob",
+    ),
+    "membership-added": (
+        lambda root: root.invite_org_member("org-demo", "user-dave", level="MEMBER"),
+        "member:user-dave",
+    ),
+    "membership-removed": (
+        lambda root: root.remove_member("org-demo", "user-bob"),
+        "member:user-bob",
+    ),
+    "membership-removed-of-a-removal": (
+        lambda root: root.remove_member("org-demo", "user-eve"),
+        "member:user-eve",
+    ),
+    "org-policy": (
+        lambda root: root.update_org("org-demo", {"policies": {"jobReuse": True}}),
+        "org",
+    ),
+    "org-name": (lambda root: root.update_org("org-demo", {"name": "Renamed by hand"}), "org"),
+    "forwarding": (
+        lambda root: root.update_org(
+            "org-demo",
+            {"jobLogsForwarding": {"url": "https://other.example.com/collector", "token": "x"}},
+        ),
+        "forwarding",
+    ),
+    "self-grant-project-permission": (
+        lambda root: root.invite_to_project(P1, "user-alice", "VIEW"),
+        f"project:{P1}",
+    ),
+    "app-developers": (
+        lambda root: root.add_app_developers(APP1, ["user-bob"]),
+        f"app:{APP1}",
+    ),
+    "provisioned-account": (
+        lambda root: root.new_user(
+            {
+                "username": "newbie",
+                "email": "newbie@example.com",
+                "first": "New",
+                "last": "Bie",
+                "provisioningOrg": "org-demo",
+            }
+        ),
+        "account:user-newbie",
+    ),
+}
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[Emulator]:
+    emu = Emulator(state_path=":memory:", seed=base_seed(), control_token=CONTROL_TOKEN)
+    yield emu
+    emu.close()
+
+
+@pytest.mark.parametrize("kind", sorted(CHANGES))
+def test_a_change_to_any_touched_object_makes_the_plan_stale_and_nothing_is_written(
+    emulator: Emulator, tmp_path: Path, kind: str
+) -> None:
+    change, key = CHANGES[kind]
+    fleet = write_manifest(tmp_path / "orgs", MANIFEST)
+    options = PlanOptions.at(NOW, token_signatures=token_signatures(list(fleet.orgs.values()), ENV))
+    control = Control(emulator)
+    with WriteClient(config_for(), transport=emulator.transport(), retry=FAST_RETRY) as alice:
+        plan = plan_fleet(fleet, alice, now=NOW, env=ENV)
+        org = plan.orgs[0]
+        assert org.applyable, org.violations
+        assert any(key in action.touches for action in org.actions), (
+            f"the plan does not touch {key}"
+        )
+        with WriteClient(config_for("root-token"), transport=emulator.transport()) as root:
+            change(root)
+        control.post("requests/clear")
+        journal = tmp_path / "journal.jsonl"
+        with pytest.raises(StalePlanError) as refused:
+            apply_plan(plan, alice, fleet.orgs, options=options, journal=Journal(journal), env=ENV)
+    assert f"org-demo: {key}" in str(refused.value)
+    sent = [r["route"] for r in control.requests()]
+    assert not [route for route in sent if route.endswith(WRITE_METHODS)], sent
+    assert '"stale-plan"' in journal.read_text()
