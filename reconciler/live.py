@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, cast
 
-from reconciler.errors import ApiError, ReadIncompleteError, ResourceNotFound
+from reconciler.errors import ApiError, PermissionDenied, ReadIncompleteError, ResourceNotFound
 from reconciler.model import (
     PROJECT_ACCESS_LEVELS,
     Access,
@@ -34,7 +34,7 @@ def read_org(
     """Everything `desired` manages, as the platform has it now.
 
     `check_invitees=False` leaves out the one describe per user to invite: whether such an
-    account exists only words a plan warning (`unknown_users`, then empty), so apply's
+    account exists only feeds the plan's unknown-user check (`unknown_users`, then empty), so apply's
     stale-plan read, which compares fingerprints, does without those calls.
     """
     org_id = desired.org_id
@@ -83,10 +83,10 @@ def _read(client: ReadClient, desired: DesiredOrg, caller: str, check_invitees: 
         for u in (desired.membership.members if desired.membership and check_invitees else ())
         if u not in members
     ]
-    exists = dict(
+    states = dict(
         zip(
             accounts + invitees,
-            client.map(lambda u: _account_exists(client, u), accounts + invitees),
+            client.map(lambda u: _account_state(client, u), accounts + invitees),
             strict=True,
         )
     )
@@ -104,17 +104,21 @@ def _read(client: ReadClient, desired: DesiredOrg, caller: str, check_invitees: 
         expires_at=org.get("expiresAt") if isinstance(org.get("expiresAt"), int) else None,
         projects_read=bool(grants and grants.projects),
         apps_read=bool(grants and grants.apps),
-        existing_accounts=frozenset(u for u in accounts if exists[u]),
-        unknown_users=frozenset(u for u in invitees if not exists[u]),
+        existing_accounts=frozenset(u for u in accounts if states[u] != "missing"),
+        unknown_users=frozenset(u for u in invitees if states[u] == "missing"),
+        hidden_users=frozenset(u for u in invitees if states[u] == "hidden"),
     )
 
 
-def _account_exists(client: ReadClient, user_id: str) -> bool:
+def _account_state(client: ReadClient, user_id: str) -> str:
+    """ "exists", "missing" (no such account) or "hidden" (it exists, the token may not see it)."""
     try:
         client.describe_user(user_id)
     except ResourceNotFound:
-        return False
-    return True
+        return "missing"
+    except PermissionDenied:
+        return "hidden"
+    return "exists"
 
 
 def _string(row: Mapping[str, object], key: str, where: str) -> str:

@@ -274,5 +274,7 @@ class LiveOrg:
     apps_read: bool = False
     # Accounts to provision that already exist on the platform (but are not members yet).
     existing_accounts: frozenset[str] = frozenset()
-    # Users the manifest lists who are not members and whom the token cannot see at all.
+    # Users the manifest lists who are not members: no such account at all, or an account
+    # the token is not allowed to see.
     unknown_users: frozenset[str] = frozenset()
+    hidden_users: frozenset[str] = frozenset()

@@ -128,6 +128,7 @@ def plan_org(desired: DesiredOrg, live: LiveOrg, options: PlanOptions) -> OrgPla
     violations = _protection(desired, live, actions)
     violations += _simulate(desired, live, steps, actions)
     violations += _budgets(desired, live, actions)
+    violations += _unknown_users(desired, live)
     violations = [
         # Only the rules in OVERRIDABLE_RULES yield to --override; the caller and
         # protected-member rules never do.
@@ -426,6 +427,20 @@ def percent_allowance(percent: float, size: int) -> int:
     return max(1, int(percent * size // 100))
 
 
+def _unknown_users(desired: DesiredOrg, live: LiveOrg) -> list[Violation]:
+    """A listed user with no account is a mistake in the manifest (a typo, a departed
+    user): the plan cannot be applied until the manifest is fixed."""
+    members = desired.membership.members if desired.membership else {}
+    return [
+        Violation(
+            "unknown-user",
+            f"{user_id} (listed at {members[user_id].where or desired.source}) has no account "
+            "on the platform: fix the manifest",
+        )
+        for user_id in sorted(live.unknown_users)
+    ]
+
+
 def _budgets(desired: DesiredOrg, live: LiveOrg, actions: list[Action]) -> list[Violation]:
     admins = sum(1 for m in live.members.values() if m.access.level == "ADMIN")
     base = {
@@ -486,11 +501,11 @@ def _warnings(desired: DesiredOrg, live: LiveOrg, options: PlanOptions) -> list[
                 f"{desired.org_id} has {admins} admin(s) now, fewer than safety.minAdmins {desired.safety.min_admins}",
             )
         )
-    for user_id in sorted(live.unknown_users):
+    for user_id in sorted(live.hidden_users):
         out.append(
             PlanWarning(
-                "unknown-user",
-                f"{user_id} is listed but no such account is visible to this token: its invite will fail",
+                "hidden-user",
+                f"{user_id} exists but this token may not see it: its invite may fail",
             )
         )
     grants = desired.self_grants

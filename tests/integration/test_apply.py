@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from reconciler.apply import Journal, apply_plan
@@ -13,7 +14,8 @@ from reconciler.errors import StalePlanError, UnsafePlanError
 from reconciler.plan import OrgPlan, Plan, Step
 from reconciler.plan_fleet import plan_fleet, token_signatures
 from reconciler.planning import PlanOptions
-from tests.integration.conftest import APP1, P1, P2, Control, write_manifest
+from reconciler.platform import ReadClient
+from tests.integration.conftest import APP1, FAST_RETRY, P1, P2, Control, config_for, write_manifest
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -342,11 +344,38 @@ def test_an_org_without_the_provisioning_licence_fails_only_those_accounts(
     assert len(report.orgs[0].outcomes) == len(plan.orgs[0].actions)
 
 
-def test_users_the_token_cannot_see_are_warned_about(tmp_path, read_client):
+def test_a_user_with_no_account_blocks_the_plan(tmp_path, read_client):
     fleet = write_manifest(
         tmp_path / "orgs",
         "org: org-demo\nmembers: {mode: additive, users: {nobody-here: MEMBER}}\n",
     )
     plan = plan_fleet(fleet, read_client, now=NOW)
-    assert [w.code for w in plan.orgs[0].warnings] == ["unknown-user"]
-    assert "user-nobody-here" in plan.orgs[0].warnings[0].message
+    assert [v.rule for v in plan.orgs[0].violations] == ["unknown-user"]
+    assert "user-nobody-here" in plan.orgs[0].violations[0].message
+    assert "org-demo.yaml:2" in plan.orgs[0].violations[0].message
+    assert not plan.applyable
+
+
+class HidingUsers(httpx.BaseTransport):
+    """The platform as seen by a token that may not describe some users (wire-level)."""
+
+    def __init__(self, inner: httpx.BaseTransport, hidden: set[str]) -> None:
+        self.inner, self.hidden = inner, hidden
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        user = request.url.path.strip("/").split("/")[0]
+        if user in self.hidden and request.url.path.endswith("/describe"):
+            body = {"error": {"type": "PermissionDenied", "message": "not visible"}}
+            return httpx.Response(401, json=body)
+        return self.inner.handle_request(request)
+
+
+def test_a_user_the_token_cannot_see_is_a_warning(tmp_path, emulator):
+    fleet = write_manifest(
+        tmp_path / "orgs", "org: org-demo\nmembers: {mode: additive, users: {dave: MEMBER}}\n"
+    )
+    transport = HidingUsers(emulator.transport(), {"user-dave"})
+    with ReadClient(config_for(), transport=transport, retry=FAST_RETRY) as client:
+        plan = plan_fleet(fleet, client, now=NOW)
+    assert [w.code for w in plan.orgs[0].warnings] == ["hidden-user"]
+    assert plan.applyable and [a.kind for a in plan.orgs[0].actions] == ["invite-member"]

@@ -190,23 +190,22 @@ def test_bad_paths_and_plan_files(
     assert [r for r in served.requests() if r["route"] != "/system/whoami"] == []
 
 
-def test_unknown_users_are_named_by_plan_and_fail_only_their_own_invite(
+def test_unknown_users_make_plan_exit_1_and_apply_write_nothing(
     cli: CliRunner, served: Served, tmp_path: Path
 ) -> None:
-    """An unknown user is not a manifest error (validate cannot know it): plan warns, and
-    apply makes every other change, then fails that invite with exit 1 and says so."""
+    """An unknown user is not a manifest error validate can see (it contacts nothing), but
+    plan finds it: a violation, exit 1, and apply refuses the whole plan."""
     path = tmp_path / "org-demo.yaml"
     path.write_text(VALID + "    ghost: MEMBER\n    dave: MEMBER\n")
     plan = cli("plan", str(path), env=served.env())
-    assert plan.code == 0 and "user-ghost is listed but no such account" in plan.out
+    assert plan.code == 1 and "unknown-user: user-ghost" in plan.out
+    assert "Traceback" not in plan.text
     applied = cli(
         "apply", str(path), "--auto-approve", "--journal", str(tmp_path / "j"), env=served.env()
     )
     assert applied.code == 1 and "Traceback" not in applied.text
-    assert "failed: org-demo/member/user-ghost/invite" in applied.err
-    assert "ResourceNotFound" in applied.err
-    invited = [r["body"]["invitee"] for r in served.writes() if r["status"] == 200]
-    assert invited == ["user-dave"]
+    assert "unknown-user" in applied.err
+    assert served.writes() == []
 
 
 # ---------------------------------------------------------------- the real process
