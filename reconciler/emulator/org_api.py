@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from reconciler.emulator.access import (
@@ -29,6 +30,7 @@ from reconciler.emulator.access import (
 from reconciler.emulator.api_errors import InvalidInput, InvalidState, PermissionDenied
 from reconciler.emulator.inputs import Fields
 from reconciler.emulator.paging import (
+    PageRequest,
     after_condition,
     finish_page,
     id_list_condition,
@@ -534,12 +536,23 @@ def org_find_apps(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
         f"SELECT * FROM apps WHERE bill_to = ?{filters}{after_sql} ORDER BY id LIMIT ?",
         [org["id"], *params, *after_params, page.limit + 1],
     ).fetchall()
+    return app_page(conn, rows, page, describe, call.caller)
+
+
+def app_page(
+    conn: sqlite3.Connection,
+    rows: Sequence[sqlite3.Row],
+    page: PageRequest,
+    describe: bool,
+    caller: str,
+) -> dict[str, Any]:
+    """A findApps answer (org or system): ids, with each app's describe when asked."""
     page_rows, next_page = finish_page(rows, page, lambda r: r["id"])
     results = []
     for row in page_rows:
         result: dict[str, Any] = {"id": row["id"]}
         if describe:
-            result["describe"] = app_view(conn, row, call.caller)
+            result["describe"] = app_view(conn, row, caller)
         results.append(result)
     return {"results": results, "next": next_page}
 

@@ -14,7 +14,12 @@ from reconciler.emulator.access import (
 )
 from reconciler.emulator.api_errors import InvalidInput
 from reconciler.emulator.inputs import Fields
-from reconciler.emulator.org_api import app_filters, properties_condition, tags_condition
+from reconciler.emulator.org_api import (
+    app_filters,
+    app_page,
+    properties_condition,
+    tags_condition,
+)
 from reconciler.emulator.paging import (
     after_condition,
     finish_page,
@@ -24,7 +29,7 @@ from reconciler.emulator.paging import (
     time_range_condition,
 )
 from reconciler.emulator.routing import Call, Method
-from reconciler.emulator.views import app_view, org_view, project_view, select_fields
+from reconciler.emulator.views import org_view, project_view, select_fields
 
 # Candidate rows are read in chunks while filling a page by the caller's level.
 _SCAN_CHUNK = 500
@@ -149,14 +154,7 @@ def find_apps(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
         f"SELECT * FROM apps WHERE 1{visible}{filters}{owner_sql}{after_sql} ORDER BY id LIMIT ?",
         [call.caller, *params, *owner_params, *after_params, page.limit + 1],
     ).fetchall()
-    page_rows, next_page = finish_page(rows, page, lambda r: r["id"])
-    results = []
-    for row in page_rows:
-        result: dict[str, Any] = {"id": row["id"]}
-        if describe:
-            result["describe"] = app_view(conn, row, call.caller)
-        results.append(result)
-    return {"results": results, "next": next_page}
+    return app_page(conn, rows, page, describe, call.caller)
 
 
 def find_global_workflows(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
