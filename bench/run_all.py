@@ -249,7 +249,7 @@ def report(
         "",
         "5 projects per 10 members, 1 app per 20; the manifest changes the access of 1% of "
         "the members, invites 0.1% more users and removes 0.1%. Each run is a fresh "
-        "`dxorg plan --format json --out plan.json` process; peak RSS is its own (wait4).",
+        "`dxorg plan --format json --out plan.json` process; peak RSS and CPU are its own (wait4 in a small launcher, see `harness.py`).",
         "",
         *plan_table(sizes),
         "",
