@@ -6,6 +6,7 @@ connections: never a 5xx, never a write, and the server keeps serving everyone e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -90,8 +91,11 @@ def test_every_method_on_every_kind_of_route(
 def raw_exchange(port: int, data: bytes, *, timeout: float = 5.0) -> bytes:
     """Send raw bytes, half-close, and read what comes back (b"" if the server just closes)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
+        # The server may answer and close before a large request is all sent: that is a
+        # refusal, not a failure of the test, so read whatever it said.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
         chunks = []
         try:
             while chunk := sock.recv(65536):
