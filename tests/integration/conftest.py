@@ -96,6 +96,26 @@ def base_seed() -> dict[str, Any]:
     }
 
 
+# Every API method that changes platform state. Listed here, not derived from the client's
+# read allowlist, so that tests check that allowlist rather than trust it.
+WRITE_METHODS = frozenset(
+    {
+        "invite",
+        "setMemberAccess",
+        "removeMember",
+        "update",
+        "decreasePermissions",
+        "addDevelopers",
+        "removeDevelopers",
+        "new",
+    }
+)
+
+
+def is_write(route: str) -> bool:
+    return route.rsplit("/", 1)[-1] in WRITE_METHODS
+
+
 FAST_RETRY = RetryPolicy(max_attempts=8, max_total_seconds=20, backoff_base=0.001, backoff_cap=0.01)
 
 

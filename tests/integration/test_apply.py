@@ -15,7 +15,16 @@ from reconciler.plan import OrgPlan, Plan, Step
 from reconciler.plan_fleet import plan_fleet, token_signatures
 from reconciler.planning import PlanOptions
 from reconciler.platform import ReadClient
-from tests.integration.conftest import APP1, FAST_RETRY, P1, P2, Control, config_for, write_manifest
+from tests.integration.conftest import (
+    APP1,
+    FAST_RETRY,
+    P1,
+    P2,
+    Control,
+    config_for,
+    is_write,
+    write_manifest,
+)
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -43,17 +52,6 @@ provisioning:
   - {{username: newbie, email: newbie@example.com, first: New, last: Bie, projectAccess: VIEW, setBillTo: true}}
 """
 
-WRITE_METHODS = {
-    "invite",
-    "setMemberAccess",
-    "removeMember",
-    "update",
-    "decreasePermissions",
-    "addDevelopers",
-    "removeDevelopers",
-    "new",
-}
-
 
 def make_options(fleet, overrides=frozenset()):
     return PlanOptions.at(
@@ -62,7 +60,7 @@ def make_options(fleet, overrides=frozenset()):
 
 
 def writes(control: Control) -> list[dict]:
-    return [r for r in control.requests() if r["route"].rsplit("/", 1)[-1] in WRITE_METHODS]
+    return [r for r in control.requests() if is_write(r["route"])]
 
 
 def test_apply_makes_exactly_the_planned_calls_and_converges(

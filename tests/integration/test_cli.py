@@ -18,21 +18,11 @@ import pytest
 
 from reconciler.emulator import Emulator
 from reconciler.render.plan_json import plan_schema
-from tests.integration.conftest import CONTROL_TOKEN, base_seed
+from tests.integration.conftest import CONTROL_TOKEN, base_seed, is_write
 
 DXORG = str(Path(sys.executable).parent / "dxorg")
 API_TOKEN = "alice-token"
 HEC_TOKEN = "hec-4f1c-very-secret"
-WRITES = {
-    "invite",
-    "setMemberAccess",
-    "removeMember",
-    "update",
-    "decreasePermissions",
-    "addDevelopers",
-    "removeDevelopers",
-    "new",
-}
 
 MANIFEST = """\
 org: org-demo
@@ -74,7 +64,7 @@ class Platform:
 
     def writes(self) -> list[dict]:
         requests = self.control.get("/requests").json()["requests"]
-        return [r for r in requests if r["route"].rsplit("/", 1)[-1] in WRITES]
+        return [r for r in requests if is_write(r["route"])]
 
 
 @pytest.fixture
