@@ -10,9 +10,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,7 +23,7 @@ from reconciler.sandbox import DEFAULT_SEED, DEFAULT_STATE
 if TYPE_CHECKING:
     from reconciler.manifest import Fleet
     from reconciler.plan import Plan, Step
-    from reconciler.platform import ReadClient
+    from reconciler.platform import Connection, ReadClient
 
 app = typer.Typer(
     name="dxorg",
@@ -90,9 +89,8 @@ ConcurrencyOpt = Annotated[
 ]
 
 
-def _client(
+def _connection(
     *,
-    write: bool,
     sandbox: bool,
     sandbox_state: Path,
     sandbox_seed: Path,
@@ -100,14 +98,14 @@ def _client(
     port: int | None,
     protocol: str | None,
     concurrency: int = DEFAULT_CONCURRENCY,
-) -> ReadClient:
-    """A read-only client, or a write client for apply: the only place either is made.
+) -> Connection:
+    """Where the platform is and how to reach it: the only place that is decided.
 
     DXORG_MAX_RETRY_SECONDS bounds the time spent retrying one call (default 120).
     """
     import os
 
-    from reconciler.platform import ConfigOverrides, ReadClient, RetryPolicy, WriteClient, discover
+    from reconciler.platform import ConfigOverrides, Connection, RetryPolicy, discover
 
     retry = RetryPolicy()
     budget = os.environ.get("DXORG_MAX_RETRY_SECONDS")
@@ -126,8 +124,12 @@ def _client(
         transport, config = open_sandbox(sandbox_state, sandbox_seed)
     else:
         config = discover(overrides=ConfigOverrides(protocol=protocol, host=host, port=port))
-    cls = WriteClient if write else ReadClient
-    return cls(config, transport=transport, retry=retry, concurrency=concurrency)
+    return Connection(config, transport=transport, retry=retry, concurrency=concurrency)
+
+
+def _client(**where: Any) -> ReadClient:
+    """A read-only client: plan, export and the other commands that never write."""
+    return _connection(**where).read_client()
 
 
 def _load(paths: list[Path]) -> Fleet:
@@ -150,6 +152,14 @@ OverrideOpt = Annotated[
 ]
 SkipRemovalsOpt = Annotated[
     bool, typer.Option("--skip-removals", help="Leave out every action that removes access.")
+]
+JournalOpt = Annotated[
+    Path,
+    typer.Option(
+        "--journal",
+        help="Apply's append-only JSON Lines audit journal (plan reads it to recognise "
+        "accounts dxorg created).",
+    ),
 ]
 
 
@@ -191,6 +201,7 @@ def plan_command(
     ] = False,
     override: OverrideOpt = None,
     skip_removals: SkipRemovalsOpt = False,
+    journal: JournalOpt = DEFAULT_JOURNAL,
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     sandbox: SandboxOpt = False,
     sandbox_state: SandboxStateOpt = DEFAULT_STATE,
@@ -203,6 +214,7 @@ def plan_command(
 
     Exit 0: no changes; 2: changes (with --detailed-exitcode); 1: an error or a safety violation.
     """
+    from reconciler.apply import created_accounts
     from reconciler.plan_fleet import plan_fleet
     from reconciler.render.plan_json import dumps_plan
 
@@ -212,7 +224,6 @@ def plan_command(
         raise DxorgError(f"--format {fmt}: choose text, markdown or json")
     fleet = _load(paths)
     with _client(
-        write=False,
         sandbox=sandbox,
         sandbox_state=sandbox_state,
         sandbox_seed=sandbox_seed,
@@ -221,7 +232,14 @@ def plan_command(
         protocol=apiserver_protocol,
         concurrency=concurrency,
     ) as client:
-        plan = plan_fleet(fleet, client, only=org, overrides=overrides, skip_removals=skip_removals)
+        plan = plan_fleet(
+            fleet,
+            client,
+            only=org,
+            overrides=overrides,
+            skip_removals=skip_removals,
+            created_accounts=created_accounts(journal),
+        )
     # A big plan's JSON takes a while to write: once, when both --out and --format json want it.
     plan_json = dumps_plan(plan) if out is not None or fmt == "json" else ""
     if out is not None:
@@ -230,7 +248,8 @@ def plan_command(
     typer.echo(plan_json if fmt == "json" else _render(plan, fmt), nl=False)
     if plan.has_errors or not plan.applyable:
         raise typer.Exit(1)
-    if detailed_exitcode and plan.has_changes:
+    # Removals left out by --skip-removals are still differences: a drift cron must see them.
+    if detailed_exitcode and plan.differs:
         raise typer.Exit(2)
 
 
@@ -249,9 +268,7 @@ def apply_command(
     auto_approve: Annotated[
         bool, typer.Option("--auto-approve", help="Do not ask for confirmation (for CI).")
     ] = False,
-    journal: Annotated[
-        Path, typer.Option("--journal", help="Append-only JSON Lines audit journal.")
-    ] = DEFAULT_JOURNAL,
+    journal: JournalOpt = DEFAULT_JOURNAL,
     override: OverrideOpt = None,
     skip_removals: SkipRemovalsOpt = False,
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
@@ -264,15 +281,17 @@ def apply_command(
 ) -> None:
     """Make the changes a plan shows, then verify.
 
-    Exit 0: converged; 2: applied but the org still differs; 1: an error, a refused
-    (unsafe or stale) plan, or a failed action.
+    A saved plan (--plan) is applied only if planning again now, from the same manifests
+    with the same options, gives exactly it; the interactive plan is checked the same way
+    after the confirmation. Exit 0: converged; 2: applied but the org still differs (or
+    removals were left out); 1: an error, a refused (unsafe, stale or changed) plan, or a
+    failed action.
     """
     import os
 
-    from reconciler.apply import Journal, apply_plan
-    from reconciler.plan_fleet import plan_fleet, token_signatures
-    from reconciler.planning import PlanOptions
-    from reconciler.platform import WriteClient
+    from reconciler.apply import Journal, apply_reviewed, created_accounts
+    from reconciler.apply.review import refuse_unsafe
+    from reconciler.plan_fleet import plan_fleet
     from reconciler.render.plan_json import load_plan
     from reconciler.render.text import render_text
 
@@ -288,8 +307,7 @@ def apply_command(
     if not auto_approve and not interactive:
         raise DxorgError("not a terminal: refusing to apply without --auto-approve")
 
-    with _client(
-        write=True,
+    connection = _connection(
         sandbox=sandbox,
         sandbox_state=sandbox_state,
         sandbox_seed=sandbox_seed,
@@ -297,40 +315,48 @@ def apply_command(
         port=apiserver_port,
         protocol=apiserver_protocol,
         concurrency=concurrency,
-    ) as client:
-        assert isinstance(client, WriteClient)
-        if plan_file is not None:
-            plan = load_plan(plan_file)
-            fleet = _load(sorted({Path(o.source) for o in plan.orgs}))
-        else:
-            fleet = _load(paths or [])
+    )
+    created = created_accounts(journal)
+    if plan_file is not None:
+        plan = load_plan(plan_file)
+        # The manifests the plan names: their digests must match what the plan recorded.
+        fleet = _load(sorted({Path(o.source) for o in plan.orgs}))
+    else:
+        fleet = _load(paths or [])
+        with connection.read_client() as client:
             plan = plan_fleet(
-                fleet, client, only=org, overrides=overrides, skip_removals=skip_removals
-            )
-        typer.echo(render_text(plan, colour=sys.stdout.isatty()), nl=False)
-        if not plan.has_changes and plan.applyable:
-            return
-        if not auto_approve and not typer.confirm("Apply these changes?", default=False):
-            raise DxorgError("not applied: not confirmed")
-        options = PlanOptions.at(
-            datetime.now(UTC),
-            token_signatures=token_signatures(list(fleet.orgs.values()), os.environ),
-            overrides=frozenset(plan.overrides),
-            skip_removals=plan.skip_removals,
-        )
-
-        total = sum(len(o.steps) for o in plan.orgs)
-        with _progress(total, sys.stdout.isatty()) as progress:
-            report = apply_plan(
-                plan,
+                fleet,
                 client,
-                fleet.orgs,
-                options=options,
-                journal=Journal(journal),
-                env=os.environ,
-                overrides=frozenset(overrides),
-                progress=progress,
+                only=org,
+                overrides=overrides,
+                skip_removals=skip_removals,
+                created_accounts=created,
             )
+    typer.echo(render_text(plan, colour=sys.stdout.isatty()), nl=False)
+    if plan_file is None:
+        refuse_unsafe(plan.orgs)  # the plan just made: refuse now, before asking
+    if not plan.has_changes:
+        if plan.differs:
+            typer.echo(f"{plan.left_out} removal(s) were left out (--skip-removals).")
+            raise typer.Exit(2)
+        return
+    if not auto_approve and not typer.confirm("Apply these changes?", default=False):
+        raise DxorgError("not applied: not confirmed")
+
+    total = sum(len(o.steps) for o in plan.orgs)
+    with _progress(total, sys.stdout.isatty()) as progress:
+        report = apply_reviewed(
+            plan,
+            fleet,
+            connection,
+            journal=Journal(journal),
+            env=os.environ,
+            overrides=frozenset(overrides),
+            skip_removals=skip_removals,
+            only=org,
+            created_accounts=created,
+            progress=progress,
+        )
     for org_report in report.orgs:
         if org_report.error:
             typer.echo(f"{org_report.org_id}: error: {org_report.error}", err=True)
@@ -342,6 +368,8 @@ def apply_command(
                 )
         for remaining in org_report.remaining:
             typer.echo(f"{org_report.org_id}: still differs: {remaining}")
+        for left_out in org_report.left_out:
+            typer.echo(f"{org_report.org_id}: left out (--skip-removals): {left_out}")
     typer.echo(report.summary())
     if report.exit_code:
         raise typer.Exit(report.exit_code)
@@ -399,7 +427,6 @@ def export_command(
     if all_orgs and out is None:
         raise DxorgError("--all writes one file per org: give -o DIRECTORY")
     with _client(
-        write=False,
         sandbox=sandbox,
         sandbox_state=sandbox_state,
         sandbox_seed=sandbox_seed,

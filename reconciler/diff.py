@@ -8,12 +8,13 @@ the safety rails is `planning`'s job.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TypeVar
 
 from reconciler.errors import DxorgError
 from reconciler.model import (
+    NO_ACCESS,
     Access,
     AppGrant,
     DesiredMember,
@@ -21,6 +22,7 @@ from reconciler.model import (
     LiveMember,
     LiveOrg,
     Location,
+    NewAccount,
     ProjectGrant,
     project_access_rank,
     selects,
@@ -42,6 +44,8 @@ class DiffInput:
     today: date
     # sha256 of each forwarding token, by env variable name; None when the variable is unset.
     token_signatures: Mapping[str, str | None]
+    # Accounts dxorg's own journal shows it asked the platform to create: user id -> email.
+    created_accounts: Mapping[str, str] = field(default_factory=dict)
 
 
 def access_json(access: Access) -> dict[str, object]:
@@ -65,7 +69,7 @@ def diff_org(desired: DesiredOrg, live: LiveOrg, inputs: DiffInput) -> list[Acti
     actions: list[Action] = []
     actions += _diff_org_settings(desired, live)
     actions += _diff_members(desired, live)
-    actions += _diff_provisioning(desired, live)
+    actions += _diff_provisioning(desired, live, inputs.created_accounts)
     actions += _diff_self_grants(desired, live, inputs.today)
     actions += _diff_forwarding(desired, live, inputs)
     return actions
@@ -264,7 +268,25 @@ def _removal(org: str, source: str, have: LiveMember) -> Action:
 # ---------------------------------------------------------------- provisioning
 
 
-def _diff_provisioning(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
+def adoptable(account: NewAccount, live: LiveOrg, created: Mapping[str, str]) -> bool:
+    """May an existing account with this username be invited as the one to provision?
+
+    Only when dxorg can show it is that account: the platform shows the same email, or
+    dxorg's journal shows dxorg itself created it with that email (a provisioning run that
+    stopped between creating the account and inviting it). Anything else is somebody
+    else's account, and inviting it would give a stranger access.
+    """
+    want = account.email.strip().lower()
+    shown = live.existing_accounts.get(account.user_id)
+    made = created.get(account.user_id)
+    return (shown is not None and shown.strip().lower() == want) or (
+        made is not None and made.strip().lower() == want
+    )
+
+
+def _diff_provisioning(
+    desired: DesiredOrg, live: LiveOrg, created: Mapping[str, str]
+) -> list[Action]:
     org = desired.org_id
     actions = []
     for account in desired.provisioning:
@@ -272,6 +294,8 @@ def _diff_provisioning(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
         if user_id in live.members:
             continue  # provisioned already; access is set once, at creation
         exists = user_id in live.existing_accounts
+        if exists and not adoptable(account, live, created):
+            continue  # a taken username: a violation of the rails, never an invite
         access = (
             Access.admin()
             if account.level == "ADMIN"
@@ -295,7 +319,8 @@ def _diff_provisioning(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
                     else f"create account {user_id} <{account.email}> and invite it as {access.level}"
                 ),
                 reason=(
-                    f"listed for provisioning at {at}; the account exists but is not a member"
+                    f"listed for provisioning at {at}; the account exists with the same email "
+                    "but is not a member"
                     if exists
                     else f"listed for provisioning at {at}; no such account yet"
                 ),
@@ -338,19 +363,66 @@ def _because(grant: ProjectGrant | AppGrant) -> str:
     return f" ({grant.reason})" if grant.reason else ""
 
 
-def _diff_self_grants(desired: DesiredOrg, live: LiveOrg, today: date) -> list[Action]:
+def grantee_allowed(desired: DesiredOrg, caller: str) -> bool:
+    """The platform lets an org admin grant only themselves: `selfGrants.admin`, when set,
+    must be the token's own user (who is an ADMIN, or dxorg could not have read the org)."""
     grants = desired.self_grants
-    if grants is None:
+    return grants is None or grants.admin is None or grants.admin == caller
+
+
+def unrecorded_expired_grants(
+    desired: DesiredOrg, live: LiveOrg, today: date
+) -> list[tuple[ProjectGrant | AppGrant, str, str]]:
+    """Expired grants whose access the caller still holds, but that dxorg has no record of
+    adding: (grant, object id, name). Revoking them could take away access that was there
+    before the grant, so they are left alone (and the plan warns)."""
+    grants = desired.self_grants
+    if grants is None or not grantee_allowed(desired, live.caller):
         return []
-    org = desired.org_id
-    admin = grants.admin or live.caller
-    actions = []
+    out: list[tuple[ProjectGrant | AppGrant, str, str]] = []
     for project in live.projects:
         verdict = _verdict(grants.projects, project.project_id, project.name, today)
+        if (
+            verdict is not None
+            and not verdict[0]
+            and project.access == "ADMINISTER"
+            and project.grant_record is None
+        ):
+            out.append((verdict[1], project.project_id, project.name))
+    for app in live.apps:
+        app_verdict = _verdict(grants.apps, app.app_id, app.name, today)
+        if (
+            app_verdict is not None
+            and not app_verdict[0]
+            and app.developers is not None
+            and live.caller in app.developers
+            and not app.grant_recorded
+        ):
+            out.append((app_verdict[1], app.app_id, app.name))
+    return out
+
+
+def _diff_self_grants(desired: DesiredOrg, live: LiveOrg, today: date) -> list[Action]:
+    grants = desired.self_grants
+    if grants is None or not grantee_allowed(desired, live.caller):
+        return []  # another grantee: a violation of the rails, and nothing to plan
+    return [
+        *_diff_project_grants(desired, live, grants.projects, today),
+        *_diff_app_grants(desired, live, grants.apps, today),
+    ]
+
+
+def _diff_project_grants(
+    desired: DesiredOrg, live: LiveOrg, grants: Sequence[ProjectGrant], today: date
+) -> list[Action]:
+    org, admin = desired.org_id, live.caller
+    actions = []
+    for project in live.projects:
+        verdict = _verdict(grants, project.project_id, project.name, today)
         if verdict is None:
             continue
         active, grant = verdict
-        holds = project.level == "ADMINISTER"
+        holds = project.access == "ADMINISTER"
         at = _at(grant.where, desired.source)
         touches = (f"project:{project.project_id}",)
         if active and not holds:
@@ -361,56 +433,67 @@ def _diff_self_grants(desired: DesiredOrg, live: LiveOrg, today: date) -> list[A
                     symbol="+",
                     target=project.project_id,
                     summary=f"grant {admin} ADMINISTER on {project.project_id} ({project.name}){_granted(grant)}",
-                    reason=f"self-grant at {at}{_because(grant)}; live access is {project.level or 'none'}",
+                    reason=f"self-grant at {at}{_because(grant)}; live access is {project.access}",
                     phase="org",
                     touches=touches,
-                    before={"level": project.level},
-                    after={
-                        "level": "ADMINISTER",
-                        "expires": str(grant.expires) if grant.expires else None,
-                    },
+                    before={"level": project.access},
+                    # The level before the grant is recorded on the project, for expiry.
+                    after={"level": "ADMINISTER", "recorded": project.access},
                 )
             )
-        elif not active and holds:
+        elif not active and holds and project.grant_record is not None:
+            restore = project.grant_record
+            gives_back = (
+                "revoke" if restore == NO_ACCESS else f"lower to {restore} (its level before)"
+            )
             actions.append(
                 Action(
                     id=f"{org}/revoke/{project.project_id}",
                     kind="revoke-project",
                     symbol="-",
                     target=project.project_id,
-                    summary=f"revoke {admin}'s ADMINISTER on {project.project_id} ({project.name})",
-                    reason=f"self-grant at {at} expired on {grant.expires}",
+                    summary=f"{gives_back} {admin}'s ADMINISTER on {project.project_id} ({project.name})",
+                    reason=f"self-grant at {at} expired on {grant.expires}; dxorg recorded "
+                    f"{admin}'s level before it as {restore}",
                     phase="remove",
                     touches=touches,
-                    before={"level": project.level},
-                    after={"level": None},
-                    removals=("projectAccess",),
+                    before={"level": project.access, "recorded": restore},
+                    after={"level": restore},
+                    removals=("projectGrants",),
                 )
             )
+    return actions
+
+
+def _diff_app_grants(
+    desired: DesiredOrg, live: LiveOrg, grants: Sequence[AppGrant], today: date
+) -> list[Action]:
+    org, admin = desired.org_id, live.caller
+    actions = []
     for app in live.apps:
-        app_verdict = _verdict(grants.apps, app.app_id, app.name, today)
-        if app_verdict is None or app.developers is None:
+        verdict = _verdict(grants, app.app_id, app.name, today)
+        if verdict is None or app.developers is None:
             continue
-        app_active, app_grant = app_verdict
+        active, grant = verdict
         is_developer = admin in app.developers
-        at = _at(app_grant.where, desired.source)
+        at = _at(grant.where, desired.source)
         touches = (f"app:{app.app_id}",)
-        if app_active and not is_developer:
+        if active and not is_developer:
             actions.append(
                 Action(
                     id=f"{org}/grant/{app.app_id}",
                     kind="grant-app",
                     symbol="+",
                     target=app.app_id,
-                    summary=f"make {admin} a developer of {app.name} ({app.app_id}){_granted(app_grant)}",
-                    reason=f"self-grant at {at}{_because(app_grant)}",
+                    summary=f"make {admin} a developer of {app.name} ({app.app_id}){_granted(grant)}",
+                    reason=f"self-grant at {at}{_because(grant)}",
                     phase="org",
                     touches=touches,
                     before={"developers": list(app.developers)},
-                    after={"developers": sorted({*app.developers, admin})},
+                    after={"developers": sorted({*app.developers, admin}), "recorded": True},
                 )
             )
-        elif not app_active and is_developer:
+        elif not active and is_developer and app.grant_recorded:
             actions.append(
                 Action(
                     id=f"{org}/revoke/{app.app_id}",
@@ -418,12 +501,13 @@ def _diff_self_grants(desired: DesiredOrg, live: LiveOrg, today: date) -> list[A
                     symbol="-",
                     target=app.app_id,
                     summary=f"remove {admin} from the developers of {app.name} ({app.app_id})",
-                    reason=f"self-grant at {at} expired on {app_grant.expires}",
+                    reason=f"self-grant at {at} expired on {grant.expires}; dxorg recorded "
+                    f"adding {admin} as a developer",
                     phase="remove",
                     touches=touches,
-                    before={"developers": list(app.developers)},
+                    before={"developers": list(app.developers), "recorded": True},
                     after={"developers": [d for d in app.developers if d != admin]},
-                    removals=("appAccess",),
+                    removals=("appGrants",),
                 )
             )
     return actions

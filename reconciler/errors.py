@@ -5,6 +5,7 @@
     ├── ConfigError                 cannot find or read the platform configuration
     ├── UnsafePlanError             a plan whose safety rails are violated
     ├── StalePlanError              a saved plan whose live objects have changed
+    ├── DivergedPlanError           a reviewed plan that is not what the manifests give now
     ├── ReadIncompleteError         a live read failed or came back partial (fail closed)
     ├── WriteRefusedError           a write attempted through a read-only client
     └── ApiError                    the platform answered with an error (or never answered)
@@ -67,6 +68,11 @@ class UnsafePlanError(DxorgError):
 
 class StalePlanError(DxorgError):
     pass
+
+
+class DivergedPlanError(DxorgError):
+    """A reviewed plan is not what its manifests and the live orgs give now (other options,
+    edited manifests, an edited plan file, or changes made since): nothing is applied."""
 
 
 class ReadIncompleteError(DxorgError):

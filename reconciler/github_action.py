@@ -24,35 +24,37 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from reconciler.errors import DxorgError, ManifestError, StalePlanError, UnsafePlanError
+from reconciler.errors import (
+    DivergedPlanError,
+    DxorgError,
+    ManifestError,
+    StalePlanError,
+    UnsafePlanError,
+)
 from reconciler.github.api import GitHubClient, GitHubError
 from reconciler.github.comments import sync_plan_comments
 from reconciler.github.issues import sync_drift_issues
 from reconciler.github.runner import Inputs, Log, Runner, Secrets, StepFiles
 from reconciler.manifest import Fleet, load_fleet
-from reconciler.plan import OrgPlan, Plan, Step
+from reconciler.plan import Plan, Step
 from reconciler.platform import (
     ConfigOverrides,
+    Connection,
     PlatformConfig,
     ReadClient,
     RetryPolicy,
-    WriteClient,
     discover,
 )
+from reconciler.render.apply_markdown import render_apply_markdown
 from reconciler.render.markdown import render_markdown
 from reconciler.render.plan_json import PlanFileError, dumps_plan, load_plan
 from reconciler.render.text import render_text, summary_line
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
-
-
-class RefusedError(DxorgError):
-    """Apply refused a reviewed plan; nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -99,10 +101,6 @@ def _retry(env: Mapping[str, str]) -> RetryPolicy:
 
 def read_client(ctx: Context) -> ReadClient:
     return ReadClient(_platform_config(ctx.inputs, ctx.env), retry=_retry(ctx.env))
-
-
-def write_client(ctx: Context) -> WriteClient:
-    return WriteClient(_platform_config(ctx.inputs, ctx.env), retry=_retry(ctx.env))
 
 
 # ---------------------------------------------------------------- shared steps
@@ -251,167 +249,60 @@ def run_drift(ctx: Context) -> int:
 
 
 def run_apply(ctx: Context) -> int:
-    """Apply the reviewed plan, or refuse it as stale: never anything else."""
-    from reconciler.apply import Journal, apply_plan, refuse_unsafe
-    from reconciler.plan_fleet import plan_fleet, token_signatures
-    from reconciler.planning import PlanOptions
+    """Apply the reviewed plan, or refuse it: never anything else.
+
+    The core proves the plan first (the same manifests, planned again on the live orgs,
+    must give exactly it, and pass every rail) with a read-only client; a client that can
+    write exists only after that.
+    """
+    from reconciler.apply import Journal, apply_reviewed, created_accounts, reviewed_orgs
 
     if not ctx.inputs.plan_file:
         raise DxorgError("apply needs the plan-file input: the saved plan that was reviewed")
-    whole = _select(load_plan(Path(ctx.inputs.plan_file)), ctx.inputs.orgs)
-    # Orgs the review saw no change in are left alone: a drift there since is the drift
-    # job's to report, and must not block applying what was reviewed elsewhere.
-    reviewed = replace(whole, orgs=tuple(o for o in whole.orgs if o.has_changes or not o.applyable))
+    plan = load_plan(Path(ctx.inputs.plan_file))
+    orgs = reviewed_orgs(plan, ctx.inputs.orgs or None)
+    has_changes = any(o.actions for o in orgs)
     ctx.files.outputs(
         {
-            "has-changes": _bool(reviewed.has_changes),
+            "has-changes": _bool(has_changes),
             "plan-file": str(Path(ctx.inputs.plan_file).resolve()),
         }
     )
-    if not reviewed.has_changes and reviewed.applyable:
+    if not orgs:
         line = "Nothing to apply: the reviewed plan has no changes."
         ctx.log.line(line)
         ctx.files.summary(f"# dxorg apply\n\n{line}")
         ctx.files.outputs({"summary": line})
         return EXIT_OK
-    # Overrides are a human's decision at a terminal: the action never repeats them.
-    refuse_unsafe(whole, frozenset())
-    fleet = _load(ctx, sorted({o.source for o in reviewed.orgs}))
-
-    # What the merged manifests and the live orgs give now, read-only, compared with what
-    # was reviewed: any difference refuses before a write client even exists.
-    with read_client(ctx) as client:
-        fresh = plan_fleet(
-            fleet,
-            client,
-            only=[o.org_id for o in reviewed.orgs],
-            overrides=reviewed.overrides,
-            skip_removals=reviewed.skip_removals,
-            env=ctx.env,
-        )
-    _refuse_unless_same(reviewed, fresh)
-
-    options = PlanOptions.at(
-        datetime.now(UTC),
-        token_signatures=token_signatures(list(fleet.orgs.values()), ctx.env),
-        overrides=frozenset(reviewed.overrides),
-        skip_removals=reviewed.skip_removals,
-    )
-    with write_client(ctx) as client, ctx.log.group("dxorg apply"):
+    fleet = _load(ctx, sorted({o.source for o in orgs}))
+    connection = Connection(_platform_config(ctx.inputs, ctx.env), retry=_retry(ctx.env))
+    journal = Path(ctx.inputs.journal)
+    with ctx.log.group("dxorg apply"):
 
         def progress(org_id: str, step: Step, status: str, detail: str | None) -> None:
             suffix = f": {detail}" if detail else ""
             ctx.log.line(f"{status:>7} {step.id} {step.call.route}{suffix}")
 
-        # apply_plan re-reads every touched object once more before its first write.
-        report = apply_plan(
-            reviewed,
-            client,
-            fleet.orgs,
-            options=options,
-            journal=Journal(Path(ctx.inputs.journal)),
+        # Overrides and --skip-removals are a human's decision at a terminal: the Action
+        # never gives them, so a plan made with either is refused.
+        report = apply_reviewed(
+            plan,
+            fleet,
+            connection,
+            journal=Journal(journal),
             env=ctx.env,
+            only=ctx.inputs.orgs or None,
+            created_accounts=created_accounts(journal),
             progress=progress,
         )
     line = report.summary()
-    rows = ["| org | done | failed | skipped | result |", "| --- | ---: | ---: | ---: | --- |"]
-    details: list[str] = []
     for org in report.orgs:
-        result = (
-            f"❌ {org.error}"
-            if org.error
-            else f"⚠️ still differs: {len(org.remaining)}"
-            if org.remaining
-            else "✅ converged"
-        )
-        rows.append(
-            f"| `{org.org_id}` | {org.count('done')} | {org.count('failed')} | "
-            f"{org.count('skipped')} | {result} |"
-        )
-        details += [
-            f"- `{org.org_id}` {o.status}: `{o.action_id}`: {o.detail}"
-            for o in org.outcomes
-            if o.status != "done"
-        ]
-        details += [f"- `{org.org_id}` still differs: {r}" for r in org.remaining]
         if org.error:
             ctx.log.annotate("error", f"{org.org_id}: {org.error}")
-    body = f"# dxorg apply\n\n{ctx.runner.provenance()}\n\n**{line}**\n\n" + "\n".join(rows)
-    if details:
-        body += "\n\n#### Not done\n\n" + "\n".join(details)
     ctx.log.line(line)
-    ctx.files.summary(body)
+    ctx.files.summary(render_apply_markdown(report, ctx.runner.provenance()))
     ctx.files.outputs({"summary": line})
     return EXIT_OK if report.exit_code == 0 else EXIT_ERROR
-
-
-def _select(plan: Plan, orgs: Sequence[str]) -> Plan:
-    if not orgs:
-        return plan
-    present = {o.org_id for o in plan.orgs}
-    missing = sorted(set(orgs) - present)
-    if missing:
-        raise DxorgError(f"input org: {', '.join(missing)} not in the reviewed plan")
-    return replace(plan, orgs=tuple(o for o in plan.orgs if o.org_id in orgs))
-
-
-def _signature(org: OrgPlan) -> tuple[object, ...]:
-    """What a reviewer approved of an org's plan: its changes and its exact calls, in order."""
-    return (
-        tuple((a.id, a.symbol, a.summary) for a in org.actions),
-        tuple(
-            (
-                s.id,
-                s.phase,
-                s.call.server,
-                s.call.route,
-                json.dumps(s.call.body, sort_keys=True),
-                s.depends_on,
-            )
-            for s in org.steps
-        ),
-    )
-
-
-def _refuse_unless_same(reviewed: Plan, fresh: Plan) -> None:
-    now = {o.org_id: o for o in fresh.orgs}
-    stale: list[str] = []
-    diverged: list[str] = []
-    for org in reviewed.orgs:
-        current = now[org.org_id]
-        if current.error:
-            raise DxorgError(f"{org.org_id}: cannot re-read the live org: {current.error}")
-        if current.caller != org.caller:
-            stale.append(f"{org.org_id}: reviewed as {org.caller}, applying as {current.caller}")
-        touched = sorted({key for action in org.actions for key in action.touches})
-        stale += [
-            f"{org.org_id}: {key}"
-            for key in touched
-            if org.fingerprints.get(key) != current.fingerprints.get(key)
-        ]
-        if _signature(org) != _signature(current):
-            reviewed_changes = {a.summary for a in org.actions}
-            current_changes = {a.summary for a in current.actions}
-            diverged += [
-                f"{org.org_id}: not reviewed: {s}"
-                for s in sorted(current_changes - reviewed_changes)
-            ]
-            diverged += [
-                f"{org.org_id}: no longer planned: {s}"
-                for s in sorted(reviewed_changes - current_changes)
-            ]
-            if current_changes == reviewed_changes:
-                diverged.append(f"{org.org_id}: the same changes, but other API calls")
-    if stale:
-        raise StalePlanError(
-            "the reviewed plan is stale: these live objects changed since it was made, "
-            "nothing was applied:\n  " + "\n  ".join(stale)
-        )
-    if diverged:
-        raise RefusedError(
-            "the reviewed plan is not what the merged manifests give now (another change was "
-            "merged or applied since the review), nothing was applied:\n  " + "\n  ".join(diverged)
-        )
 
 
 def _bool(value: bool) -> str:
@@ -424,7 +315,7 @@ COMMANDS = {"validate": run_validate, "plan": run_plan, "apply": run_apply, "dri
 
 REFUSALS: dict[type[DxorgError], str] = {
     StalePlanError: "stale",
-    RefusedError: "not what was reviewed",
+    DivergedPlanError: "not what was reviewed",
     UnsafePlanError: "unsafe",
     PlanFileError: "not a readable plan",
 }
@@ -467,7 +358,7 @@ def main(env: Mapping[str, str] | None = None, *, stdout: TextIO | None = None) 
             )
             files.outputs({"summary": f"{len(exc.problems)} problem(s) in the manifests"})
         return EXIT_ERROR
-    except (StalePlanError, UnsafePlanError, PlanFileError, RefusedError) as exc:
+    except (StalePlanError, UnsafePlanError, PlanFileError, DivergedPlanError) as exc:
         log.annotate("error", f"refused: {exc}")
         if files is not None:
             kind = REFUSALS.get(type(exc), "refused")

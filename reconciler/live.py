@@ -9,8 +9,10 @@ or partial read must never look like an org with nobody in it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
+from reconciler.diff import grantee_allowed
 from reconciler.errors import ApiError, PermissionDenied, ReadIncompleteError, ResourceNotFound
 from reconciler.model import (
     PROJECT_ACCESS_LEVELS,
@@ -21,6 +23,7 @@ from reconciler.model import (
     LiveMember,
     LiveOrg,
     LiveProject,
+    grant_record_key,
     selects,
 )
 
@@ -56,18 +59,21 @@ def _read(client: ReadClient, desired: DesiredOrg, caller: str, check_invitees: 
             f"(level {caller_level or 'none'}); dxorg needs an org admin token"
         )
     grants = desired.self_grants
-    grant_admin = (grants.admin if grants and grants.admin else None) or caller
+    # Grants are planned only for the token's own user (the rails refuse any other grantee).
+    reads_grants = grants is not None and grantee_allowed(desired, caller)
 
     def read_members() -> dict[str, LiveMember]:
         return _members(org_id, client.find_org_members(org_id, describe=True))
 
     def read_projects() -> tuple[LiveProject, ...]:
-        if grants and grants.projects:
-            return _projects(client, org_id, grant_admin, caller, desired)
+        if reads_grants and grants and grants.projects:
+            return _projects(client, org_id, caller)
         return ()
 
     def read_apps() -> tuple[LiveApp, ...]:
-        return _apps(client, org_id, desired) if grants and grants.apps else ()
+        if reads_grants and grants and grants.apps:
+            return _apps(client, org_id, desired, caller)
+        return ()
 
     # The listings do not depend on each other: read together, their pages' round trips
     # overlap (a 50,000-member org pages through 51 + 25 + 3). Errors come in this order.
@@ -83,13 +89,15 @@ def _read(client: ReadClient, desired: DesiredOrg, caller: str, check_invitees: 
         for u in (desired.membership.members if desired.membership and check_invitees else ())
         if u not in members
     ]
-    states = dict(
+    provisioned = set(accounts)
+    found = dict(
         zip(
             accounts + invitees,
-            client.map(lambda u: _account_state(client, u), accounts + invitees),
+            client.map(lambda u: _account_state(client, u, u in provisioned), accounts + invitees),
             strict=True,
         )
     )
+    states = {user_id: state for user_id, (state, _) in found.items()}
 
     return LiveOrg(
         org_id=org_id,
@@ -102,23 +110,28 @@ def _read(client: ReadClient, desired: DesiredOrg, caller: str, check_invitees: 
         apps=apps,
         forwarding=_forwarding(org.get("jobLogsForwarding")),
         expires_at=org.get("expiresAt") if isinstance(org.get("expiresAt"), int) else None,
-        projects_read=bool(grants and grants.projects),
-        apps_read=bool(grants and grants.apps),
-        existing_accounts=frozenset(u for u in accounts if states[u] != "missing"),
+        projects_read=bool(reads_grants and grants and grants.projects),
+        apps_read=bool(reads_grants and grants and grants.apps),
+        existing_accounts={u: found[u][1] for u in accounts if states[u] != "missing"},
         unknown_users=frozenset(u for u in invitees if states[u] == "missing"),
         hidden_users=frozenset(u for u in invitees if states[u] == "hidden"),
     )
 
 
-def _account_state(client: ReadClient, user_id: str) -> str:
-    """ "exists", "missing" (no such account) or "hidden" (it exists, the token may not see it)."""
+def _account_state(client: ReadClient, user_id: str, with_email: bool) -> tuple[str, str | None]:
+    """ "exists", "missing" (no such account) or "hidden" (it exists, the token may not see
+    it); and, when asked, the email the platform shows this token (None if not shown: the
+    platform shows it only to the account itself)."""
     try:
-        client.describe_user(user_id)
+        described = client.describe_user(
+            user_id, fields={"id": True, "email": True} if with_email else None
+        )
     except ResourceNotFound:
-        return "missing"
+        return "missing", None
     except PermissionDenied:
-        return "hidden"
-    return "exists"
+        return "hidden", None
+    email = described.get("email")
+    return "exists", email if isinstance(email, str) else None
 
 
 def _string(row: Mapping[str, object], key: str, where: str) -> str:
@@ -157,10 +170,9 @@ def _members(org_id: str, rows: Sequence[Mapping[str, object]]) -> dict[str, Liv
     return out
 
 
-def _projects(
-    client: ReadClient, org_id: str, admin: str, caller: str, desired: DesiredOrg
-) -> tuple[LiveProject, ...]:
-    rows = client.find_org_projects(org_id, describe={"fields": {"name": True}})
+def _projects(client: ReadClient, org_id: str, caller: str) -> tuple[LiveProject, ...]:
+    rows = client.find_org_projects(org_id, describe={"fields": {"name": True, "properties": True}})
+    record_key = grant_record_key(caller)
     projects = []
     for row in rows:
         project_id = _string(row, "id", f"{org_id} findProjects")
@@ -168,50 +180,50 @@ def _projects(
         if not isinstance(described, Mapping):
             raise ReadIncompleteError(f"{org_id} findProjects: no describe for {project_id}")
         level = row.get("level")
+        if level is not None and level not in PROJECT_ACCESS_LEVELS:
+            raise ReadIncompleteError(f"{org_id} findProjects: unknown level for {project_id}")
+        properties = described.get("properties") or {}
+        if not isinstance(properties, Mapping):
+            raise ReadIncompleteError(
+                f"{org_id} findProjects: malformed properties of {project_id}"
+            )
+        record = properties.get(record_key)
         projects.append(
             LiveProject(
                 project_id,
                 _string(described, "name", project_id),
-                level if isinstance(level, str) else None,
+                level,
+                record if record in PROJECT_ACCESS_LEVELS else None,
             )
         )
-    if admin == caller:
-        return tuple(projects)
-    # Another admin's access is not in findProjects: describe only the projects a grant selects.
-    grants = desired.self_grants.projects if desired.self_grants else ()
-    selected = [
-        p for p in projects if any(selects(g.selector, p.project_id, p.name) for g in grants)
-    ]
-
-    def with_admin_level(project: LiveProject) -> LiveProject:
-        described = client.describe_project(project.project_id, permissions=True)
-        permissions = described.get("permissions")
-        if not isinstance(permissions, Mapping):
-            raise ReadIncompleteError(f"{project.project_id}: describe returned no permissions")
-        level = permissions.get(admin)
-        return LiveProject(
-            project.project_id, project.name, level if isinstance(level, str) else None
-        )
-
-    return tuple(client.map(with_admin_level, selected))
+    return tuple(projects)
 
 
-def _apps(client: ReadClient, org_id: str, desired: DesiredOrg) -> tuple[LiveApp, ...]:
+def _apps(client: ReadClient, org_id: str, desired: DesiredOrg, caller: str) -> tuple[LiveApp, ...]:
     rows = client.find_org_apps(org_id, describe=True)
     grants = desired.self_grants.apps if desired.self_grants else ()
+    record_tag = grant_record_key(caller)
     apps = []
     for row in rows:
         app_id = _string(row, "id", f"{org_id} findApps")
         described = row.get("describe")
         if not isinstance(described, Mapping):
             raise ReadIncompleteError(f"{org_id} findApps: no describe for {app_id}")
+        tags = described.get("tags") or []
+        if not isinstance(tags, list):
+            raise ReadIncompleteError(f"{org_id} findApps: malformed tags of {app_id}")
         apps.append(
-            LiveApp(app_id, _string(described, "name", app_id), str(described.get("version", "")))
+            LiveApp(
+                app_id,
+                _string(described, "name", app_id),
+                str(described.get("version", "")),
+                grant_recorded=record_tag in tags,
+            )
         )
 
     def with_developers(app: LiveApp) -> LiveApp:
         developers = client.list_app_developers(app.app_id)
-        return LiveApp(app.app_id, app.name, app.version, tuple(sorted(developers)))
+        return replace(app, developers=tuple(sorted(developers)))
 
     # Only the apps a grant selects are asked about, and only they go to the thread pool.
     selected = [a for a in apps if any(selects(g.selector, a.app_id, a.name) for g in grants)]

@@ -24,8 +24,28 @@ ORG_POLICY_KEYS: tuple[str, ...] = (
     "jobReuse",
     "detailedJobMetricsCollectDefault",
 )
-# The four budgeted collections of removals (see SafetySettings).
-BUDGET_COLLECTIONS: tuple[str, ...] = ("members", "levels", "projectAccess", "appAccess")
+# The budgeted collections of removals (see SafetySettings), each measured against its own
+# size: members removed and admins demoted against the members and the admins, lowered
+# access against the members, revoked self-grants against the org's projects or apps read.
+BUDGET_COLLECTIONS: tuple[str, ...] = (
+    "members",
+    "levels",
+    "projectAccess",
+    "appAccess",
+    "projectGrants",
+    "appGrants",
+)
+
+# What dxorg records on the platform when a self-grant adds access, so that expiry can give
+# back exactly what was there before: a project property (value: the admin's level before
+# the grant, or NONE) and an app tag (the admin was not a developer before). On the platform,
+# not in a local file, because the CI runner that applies a grant is gone when it expires.
+GRANT_RECORD_PREFIX = "dxorg.selfGrant."
+NO_ACCESS = "NONE"
+
+
+def grant_record_key(user_id: str) -> str:
+    return f"{GRANT_RECORD_PREFIX}{user_id}"
 
 
 def normalise_user_id(name: str) -> str:
@@ -200,6 +220,11 @@ DEFAULT_BUDGETS: Mapping[str, Budget] = {
     "levels": Budget(count=5, percent=25.0),
     "projectAccess": Budget(count=20, percent=25.0),
     "appAccess": Budget(count=20, percent=25.0),
+    # A revocation only gives back what dxorg recorded adding, on a date the manifest set:
+    # no default limit, so that a CI-driven fleet never keeps expired access for lack of an
+    # override a human must type.
+    "projectGrants": Budget(),
+    "appGrants": Budget(),
 }
 
 
@@ -222,6 +247,9 @@ class DesiredOrg:
     forwarding: Forwarding | None = None
     provisioning: tuple[NewAccount, ...] = ()
     safety: SafetySettings = field(default_factory=SafetySettings)
+    # sha256 of every file this org was built from (its manifest, the fleet defaults), by
+    # path: a saved plan records them, and apply refuses when the manifests have changed.
+    inputs: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 # ---------------------------------------------------------------- live state
@@ -238,7 +266,13 @@ class LiveMember:
 class LiveProject:
     project_id: str
     name: str
-    level: str | None  # the caller's (or the grant admin's) access, None if not a member
+    level: str | None  # the caller's access; None or NONE when it holds none
+    # The caller's level before a dxorg self-grant, as recorded on the project (None: no record).
+    grant_record: str | None = None
+
+    @property
+    def access(self) -> str:
+        return self.level or NO_ACCESS
 
 
 @dataclass(frozen=True)
@@ -247,6 +281,8 @@ class LiveApp:
     name: str
     version: str
     developers: tuple[str, ...] | None = None  # None: not read (no grant names this app)
+    # A dxorg self-grant made the caller a developer (the app carries its record tag).
+    grant_recorded: bool = False
 
 
 @dataclass(frozen=True)
@@ -272,8 +308,9 @@ class LiveOrg:
     # Which collections were read: a section the manifest leaves out is not read at all.
     projects_read: bool = False
     apps_read: bool = False
-    # Accounts to provision that already exist on the platform (but are not members yet).
-    existing_accounts: frozenset[str] = frozenset()
+    # Accounts to provision that already exist on the platform (but are not members yet),
+    # with the email the platform shows for each (None: not visible to this token).
+    existing_accounts: Mapping[str, str | None] = field(default_factory=dict)
     # Users the manifest lists who are not members: no such account at all, or an account
     # the token is not allowed to see.
     unknown_users: frozenset[str] = frozenset()

@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-FORMAT_VERSION = "1.0"
+# 2.0: a plan records the live values its actions were planned from, the manifests' digests
+# and the removals left out; apply no longer trusts a plan's own verdict (it re-plans).
+FORMAT_VERSION = "2.0"
 
 Symbol = Literal["+", "~", "-"]
 Server = Literal["api", "auth"]
@@ -113,6 +115,12 @@ class OrgPlan:
     violations: tuple[Violation, ...] = ()
     warnings: tuple[PlanWarning, ...] = ()
     fingerprints: Mapping[str, str] = field(default_factory=dict)
+    # The value of every live object an action touches, as read (see `fingerprints`).
+    live_values: Mapping[str, object] = field(default_factory=dict)
+    # sha256 of each manifest file the org was planned from, by path.
+    manifests: Mapping[str, str] = field(default_factory=dict)
+    # Summaries of the removals --skip-removals left out: still differences, never applied.
+    left_out: tuple[str, ...] = ()
     error: str | None = None  # the org could not be planned (read failed, ...)
 
     @property
@@ -126,6 +134,11 @@ class OrgPlan:
     @property
     def has_changes(self) -> bool:
         return bool(self.actions)
+
+    @property
+    def differs(self) -> bool:
+        """The live org differs from its manifest: changes to make, or removals left out."""
+        return bool(self.actions or self.left_out)
 
     def counts(self) -> dict[str, int]:
         out = {"+": 0, "~": 0, "-": 0}
@@ -150,6 +163,14 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return any(o.has_changes for o in self.orgs)
+
+    @property
+    def differs(self) -> bool:
+        return any(o.differs for o in self.orgs)
+
+    @property
+    def left_out(self) -> int:
+        return sum(len(o.left_out) for o in self.orgs)
 
     @property
     def has_errors(self) -> bool:

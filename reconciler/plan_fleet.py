@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from reconciler import __version__
 from reconciler.errors import DxorgError, ReadIncompleteError
 from reconciler.live import read_org
-from reconciler.model import DesiredOrg
+from reconciler.model import DesiredOrg, LiveOrg
 from reconciler.plan import OrgPlan, Plan
 from reconciler.planning import PlanOptions, failed_org_plan, plan_org
 
@@ -48,26 +48,56 @@ def select_orgs(fleet: Fleet, only: Collection[str] | None) -> list[DesiredOrg]:
     return [fleet.orgs[k] for k in sorted(only)]
 
 
-def plan_orgs(
-    orgs: list[DesiredOrg],
-    client: ReadClient,
-    options: PlanOptions,
-    *,
-    caller: str | None = None,
-) -> list[OrgPlan]:
-    who = caller or client.whoami()
+def read_and_plan(
+    desired: DesiredOrg, client: ReadClient, options: PlanOptions, caller: str
+) -> tuple[LiveOrg | None, OrgPlan]:
+    """One org read and planned; a failed read is the plan's error (and no live state)."""
+    try:
+        live = read_org(client, desired, caller)
+    except ReadIncompleteError as exc:
+        return None, failed_org_plan(desired, caller, str(exc))
+    return live, plan_org(desired, live, options)
 
-    def one(desired: DesiredOrg) -> OrgPlan:
-        try:
-            live = read_org(client, desired, who)
-        except ReadIncompleteError as exc:
-            return failed_org_plan(desired, who, str(exc))
-        return plan_org(desired, live, options)
 
+def read_and_plan_orgs(
+    orgs: list[DesiredOrg], client: ReadClient, options: PlanOptions, caller: str
+) -> list[tuple[LiveOrg | None, OrgPlan]]:
     # Orgs are read side by side up to the client's concurrency, which bounds the calls in flight.
     workers = max(1, min(client.concurrency, len(orgs)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, orgs))
+        return list(pool.map(lambda d: read_and_plan(d, client, options, caller), orgs))
+
+
+def provisioning_problem(orgs: Collection[DesiredOrg], client: ReadClient) -> str | None:
+    """Why accounts could not be created now, if any org provisions some: found at plan
+    time, so that apply does not fail half-way."""
+    if not any(org.provisioning for org in orgs):
+        return None
+    config = client.config
+    if config.auth_server_url is None:
+        return config.auth_server_problem or "no auth server is configured"
+    return None
+
+
+def plan_options(
+    orgs: Collection[DesiredOrg],
+    client: ReadClient,
+    *,
+    now: datetime,
+    env: Mapping[str, str],
+    overrides: Collection[str] = (),
+    skip_removals: bool = False,
+    created_accounts: Mapping[str, str] | None = None,
+) -> PlanOptions:
+    """Everything a plan depends on besides the manifests and the live orgs."""
+    return PlanOptions.at(
+        now,
+        token_signatures=token_signatures(orgs, env),
+        overrides=frozenset(overrides),
+        skip_removals=skip_removals,
+        created_accounts=created_accounts,
+        auth_server_problem=provisioning_problem(orgs, client),
+    )
 
 
 def plan_fleet(
@@ -79,17 +109,22 @@ def plan_fleet(
     overrides: Collection[str] = (),
     skip_removals: bool = False,
     env: Mapping[str, str] | None = None,
+    created_accounts: Mapping[str, str] | None = None,
 ) -> Plan:
     moment = now or datetime.now(UTC)
     orgs = select_orgs(fleet, only)
-    options = PlanOptions.at(
-        moment,
-        token_signatures=token_signatures(orgs, os.environ if env is None else env),
-        overrides=frozenset(overrides),
+    options = plan_options(
+        orgs,
+        client,
+        now=moment,
+        env=os.environ if env is None else env,
+        overrides=overrides,
         skip_removals=skip_removals,
+        created_accounts=created_accounts,
     )
+    planned = read_and_plan_orgs(orgs, client, options, client.whoami())
     return Plan(
-        orgs=tuple(plan_orgs(orgs, client, options)),
+        orgs=tuple(org_plan for _, org_plan in planned),
         created_at=moment.astimezone(UTC).isoformat(timespec="seconds"),
         tool_version=__version__,
         overrides=tuple(sorted(overrides)),

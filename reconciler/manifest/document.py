@@ -14,9 +14,10 @@ it), not from PyYAML's constructor, so that:
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ class Document:
     value: object
     values: dict[JsonPath, Position]
     keys: dict[JsonPath, Position]
+    # sha256 of the text parsed: a plan records it, so apply can tell the file changed.
+    digest: str = field(default="", compare=False)
 
     def at(self, path: JsonPath, *, key: bool = False) -> Position:
         """The position of `path`: its key (`key=True`) or its value, else the nearest parent."""
@@ -158,7 +161,8 @@ def parse_text(text: str, shown: str) -> Document | list[Problem]:
         loader.dispose()
     if builder.problems:
         return builder.problems
-    return Document(shown, builder.root, builder.values, builder.keys)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return Document(shown, builder.root, builder.values, builder.keys, digest)
 
 
 def _text_position(text: str, index: int) -> Position:

@@ -11,7 +11,7 @@ Nothing here contacts the platform.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from reconciler.errors import ManifestError, Problem
@@ -42,6 +42,8 @@ class _FleetLoader:
         self.org_files: list[Path] = []
         self.seen: set[Path] = set()
         self.defaults_by_dir: dict[Path, FleetDefaults | None] = {}
+        # The defaults file of each directory and its digest, for the orgs built with it.
+        self.defaults_digests: dict[Path, dict[str, str]] = {}
         self.defaults_files: list[Path] = []
         self.org_lines: dict[str, tuple[int, int]] = {}  # file -> where its `org:` value is
 
@@ -97,6 +99,7 @@ class _FleetLoader:
             self.defaults_files.append(present[0])
             doc = read_document(present[0], str(present[0]))
             if isinstance(doc, Document):
+                self.defaults_digests[key] = {doc.file: doc.digest}
                 found = check(doc, self.schemas.defaults_validator)
                 self.problems.extend(item.problem for item in found)
                 result = fleet_defaults(doc) if not found else None
@@ -111,16 +114,20 @@ class _FleetLoader:
         if not isinstance(doc, Document):
             self.problems.extend(doc)
             return None
-        return self.build(doc, defaults)
+        inputs = {doc.file: doc.digest, **self.defaults_digests.get(path.parent.resolve(), {})}
+        return self.build(doc, defaults, inputs)
 
-    def build(self, doc: Document, defaults: FleetDefaults | None) -> DesiredOrg | None:
+    def build(
+        self, doc: Document, defaults: FleetDefaults | None, inputs: dict[str, str] | None = None
+    ) -> DesiredOrg | None:
         found = check(doc, self.schemas.org_validator, shared=SHARED_VALUE_MAPS)
         self.problems.extend(item.problem for item in found)
         org, problems = build_org(doc, {item.path for item in found}, defaults)
         self.problems.extend(problems)
-        if org is not None:
-            self.org_lines[doc.file] = doc.at(("org",))
-        return org
+        if org is None:
+            return None
+        self.org_lines[doc.file] = doc.at(("org",))
+        return replace(org, inputs=inputs or {doc.file: doc.digest})
 
 
 def load_fleet(paths: Sequence[Path]) -> Fleet:

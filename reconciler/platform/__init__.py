@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from reconciler.platform.client import CallOutcome, ReadClient, WriteClient
 from reconciler.platform.config import ConfigOverrides, PlatformConfig, discover
+from reconciler.platform.connection import Connection
 from reconciler.platform.retry import RetryPolicy
 
 __all__ = [
     "CallOutcome",
     "ConfigOverrides",
+    "Connection",
     "PlatformConfig",
     "ReadClient",
     "RetryPolicy",

@@ -43,10 +43,22 @@ def _org_sections(org: OrgPlan, limit: int) -> list[str]:
     for index, chunk in enumerate(_chunk_lines(removal_lines, _chunk_size(limit))):
         more = f", continued {index + 1}" if index else ""
         blocks.append(f"#### Removals ({len(removals)}{more})\n\n{chunk}")
+    if org.left_out:
+        left_out = [f"- {summary}" for summary in org.left_out]
+        for index, chunk in enumerate(_chunk_lines(left_out, _chunk_size(limit))):
+            more = f", continued {index + 1}" if index else ""
+            blocks.append(
+                f"#### Left out by --skip-removals ({len(org.left_out)}{more})\n\n"
+                "Still differences; this plan does not make them.\n\n" + chunk
+            )
     if org.warnings:
         blocks.append("#### Warnings\n\n" + "\n".join(f"- {w.message}" for w in org.warnings))
     if not org.actions:
-        blocks.append("No changes: the live org matches the manifest.")
+        blocks.append(
+            "No changes to make; the removals above were left out."
+            if org.left_out
+            else "No changes: the live org matches the manifest."
+        )
         return blocks
     change_lines = [f"{a.symbol} {a.summary}\n    why: {a.reason}" for a in org.actions]
     for index, chunk in enumerate(_chunk_lines(change_lines, _chunk_size(limit))):

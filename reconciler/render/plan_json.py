@@ -94,6 +94,9 @@ def _org_json(org: OrgPlan) -> dict[str, Any]:
             for v in org.violations
         ],
         "warnings": [{"code": w.code, "message": w.message} for w in org.warnings],
+        "leftOut": list(org.left_out),
+        "liveValues": dict(org.live_values),
+        "manifests": dict(org.manifests),
         "fingerprints": dict(org.fingerprints),
     }
 
@@ -110,6 +113,14 @@ def load_plan(path: Path) -> Plan:
         raise PlanFileError(f"{path}: cannot read the plan file: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise PlanFileError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from exc
+    if not isinstance(data, dict):
+        raise PlanFileError(f"{path}: not a dxorg plan: the top level is not an object")
+    version = data.get("formatVersion")
+    if isinstance(version, str) and version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
+        raise PlanFileError(
+            f"{path}: plan format {version} is not supported (this dxorg "
+            f"writes {FORMAT_VERSION}): plan again with this dxorg"
+        )
     errors = sorted(
         jsonschema.Draft202012Validator(plan_schema()).iter_errors(data), key=lambda e: list(e.path)
     )
@@ -117,10 +128,6 @@ def load_plan(path: Path) -> Plan:
         first = errors[0]
         where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
         raise PlanFileError(f"{path}: not a dxorg plan: at {where}: {first.message}")
-    if data["formatVersion"].split(".")[0] != FORMAT_VERSION.split(".")[0]:
-        raise PlanFileError(
-            f"{path}: plan format {data['formatVersion']} is not supported (this dxorg writes {FORMAT_VERSION})"
-        )
     return Plan(
         orgs=tuple(_org_from_json(o) for o in data["orgs"]),
         created_at=data["createdAt"],
@@ -168,5 +175,8 @@ def _org_from_json(data: dict[str, Any]) -> OrgPlan:
             for v in data["violations"]
         ),
         warnings=tuple(PlanWarning(w["code"], w["message"]) for w in data["warnings"]),
+        left_out=tuple(data["leftOut"]),
+        live_values=data["liveValues"],
+        manifests=data["manifests"],
         fingerprints=data["fingerprints"],
     )

@@ -22,8 +22,12 @@ def summary_line(plan: Plan) -> str:
         text = f"Plan: {counts['+']} to add, {counts['~']} to change, {counts['-']} to remove."
     elif errors:
         text = "No changes in the orgs that could be planned."
+    elif plan.left_out:
+        text = "No changes to make."
     else:
         text = "No changes. The live orgs match the manifests."
+    if plan.left_out:
+        text += f" {plan.left_out} removal(s) left out (--skip-removals)."
     if errors:
         text += f" {errors} org(s) could not be planned."
     if blocked:
@@ -49,6 +53,8 @@ def render_org(org: OrgPlan, *, colour: bool = False, full_bodies: bool = False)
     for action in org.actions:
         lines.append(_paint(f"  {action.symbol} {action.summary}", action.symbol, colour))
         lines.append(_paint(f"      why: {action.reason}", "dim", colour))
+    for summary in org.left_out:
+        lines.append(_paint(f"  (left out: --skip-removals) - {summary}", "dim", colour))
     if org.steps:
         lines.append("  API calls, in order:")
         for step in org.steps:

@@ -23,7 +23,7 @@ def test_apply_applies_the_reviewed_plan_and_verifies(action, platform, github):
     result = action.run("apply", event="push", sha="beefbeefbeef", **{"plan-file": plan_file})
 
     assert result.code == 0, result.log
-    assert result.outputs["summary"] == "Apply: 5 done, 0 failed, 0 skipped. Verified: converged."
+    assert result.outputs["summary"] == "Apply: 5 action(s) done, 0 failed, 0 skipped. Verified: converged."
     assert result.outputs["has-changes"] == "true"
     assert result.outputs["plan-file"] == str(Path(plan_file).resolve())
     assert "| `org-demo` | 5 | 0 | 0 | ✅ converged |" in result.summary
@@ -58,10 +58,12 @@ def test_a_stale_plan_is_refused_with_nothing_written(action, platform):
 
     assert result.code == 1
     assert "⛔ **Refused (stale)" in result.summary
-    assert "org-demo: member:user-bob" in result.summary
+    assert "org-demo: member:user-bob projectAccess CONTRIBUTE -> UPLOAD since the plan" in (
+        result.summary
+    )
     assert "Nothing was applied" in result.summary
     assert result.outputs["summary"].startswith("Refused (stale)")
-    assert "::error::refused: the reviewed plan is stale" in result.log
+    assert "::error::refused: the plan is stale" in result.log
     assert platform.write_calls() == before
 
 
@@ -73,10 +75,10 @@ def test_a_plan_the_merged_manifests_no_longer_give_is_refused(action, platform)
     result = action.run("apply", event="push", **{"plan-file": plan_file})
 
     assert result.code == 1
-    assert "⛔ **Refused (not what was reviewed): the reviewed plan is not what the merged" in (
+    assert "⛔ **Refused (not what was reviewed): the manifests are not the ones the plan" in (
         result.summary
     )
-    assert "org-demo: not reviewed: invite user-frank as MEMBER" in result.summary
+    assert "org-demo: orgs/org-demo.yaml changed since the plan" in result.summary
     assert platform.write_calls() == []
 
 
@@ -87,7 +89,7 @@ def test_a_plan_reverting_a_change_applied_since_is_refused(action, platform):
     action.write_manifest(MANIFEST.replace("dave: MEMBER", "dave: MEMBER\n    eve: MEMBER"))
     result = action.run("apply", event="push", **{"plan-file": plan_file})
     assert result.code == 1
-    assert "no longer planned: remove user-eve" in result.summary
+    assert "orgs/org-demo.yaml changed since the plan" in result.summary
     assert platform.write_calls() == []
 
 

@@ -267,25 +267,32 @@ def test_policies_and_name_go_in_one_update_with_only_changed_keys():
     assert len(plan.actions) == 2
 
 
-def test_self_grants_invite_the_admin_and_revoke_expired_grants():
+def test_self_grants_are_recorded_and_expiry_gives_back_exactly_what_was_added():
+    a, b, c, d = ("project-" + x * 24 for x in "abcd")
     projects = (
-        LiveProject("project-" + "a" * 24, "clinical-1", None),
-        LiveProject("project-" + "b" * 24, "clinical-2", "ADMINISTER"),
-        LiveProject("project-" + "c" * 24, "scratch", "VIEW"),
+        LiveProject(a, "clinical-1", "NONE"),
+        # Granted by dxorg over VIEW (recorded): expiry lowers it back to VIEW.
+        LiveProject(b, "clinical-2", "ADMINISTER", grant_record="VIEW"),
+        # Granted by dxorg over no access: expiry revokes it.
+        LiveProject(c, "clinical-3", "ADMINISTER", grant_record="NONE"),
+        # ADMINISTER with no record (alice created it): never revoked.
+        LiveProject(d, "clinical-4", "ADMINISTER"),
     )
     apps = (
         LiveApp("app-" + "d" * 24, "tool", "1.0.0", ("user-bob",)),
-        LiveApp("app-" + "e" * 24, "old", "1.0.0", ("user-alice",)),
+        LiveApp("app-" + "e" * 24, "old", "1.0.0", ("user-alice",), grant_recorded=True),
+        LiveApp("app-" + "f" * 24, "mine", "1.0.0", ("user-alice",)),
     )
     grants = SelfGrants(
         admin=None,
         projects=(
             ProjectGrant(ProjectSelector("glob", "clinical-1"), date(2027, 1, 1), "audit"),
-            ProjectGrant(ProjectSelector("name", "clinical-2"), date(2026, 11, 1)),
+            ProjectGrant(ProjectSelector("glob", "clinical-[234]"), date(2026, 11, 1)),
         ),
         apps=(
             AppGrant(AppSelector("name", "tool")),
-            AppGrant(AppSelector("id", "app-" + "e" * 24), date(2026, 1, 1)),
+            AppGrant(AppSelector("name", "old"), date(2026, 1, 1)),
+            AppGrant(AppSelector("name", "mine"), date(2026, 1, 1)),
         ),
     )
     plan = plan_org(
@@ -293,16 +300,44 @@ def test_self_grants_invite_the_admin_and_revoke_expired_grants():
         live_org(dict(ADMINS), projects=projects, apps=apps),
         options(),
     )
+    record = "dxorg.selfGrant.user-alice"
     assert calls(plan) == [
         (
-            "/project-" + "a" * 24 + "/invite",
+            f"/{a}/invite",
             {"invitee": "user-alice", "level": "ADMINISTER", "suppressEmailNotification": True},
         ),
+        (f"/{a}/setProperties", {"properties": {record: "NONE"}}),
         ("/app-" + "d" * 24 + "/addDevelopers", {"developers": ["user-alice"]}),
-        ("/project-" + "b" * 24 + "/decreasePermissions", {"user-alice": None}),
+        ("/app-" + "d" * 24 + "/addTags", {"tags": [record]}),
+        # Each record is cleared while the access to clear it is still held.
+        (f"/{b}/setProperties", {"properties": {record: None}}),
+        (f"/{b}/decreasePermissions", {"user-alice": "VIEW"}),
+        (f"/{c}/setProperties", {"properties": {record: None}}),
+        (f"/{c}/decreasePermissions", {"user-alice": None}),
+        ("/app-" + "e" * 24 + "/removeTags", {"tags": [record]}),
         ("/app-" + "e" * 24 + "/removeDevelopers", {"developers": ["user-alice"]}),
     ]
-    assert "expired on 2026-11-01" in plan.actions[2].reason
+    by_target = {action.target: action for action in plan.actions}
+    assert "expired on 2026-11-01" in by_target[b].reason
+    assert by_target[b].summary.startswith("lower to VIEW")
+    assert by_target[b].removals == ("projectGrants",)
+    assert by_target["app-" + "e" * 24].removals == ("appGrants",)
+    unrevoked = [w.message for w in plan.warnings if w.code == "grant-not-revoked"]
+    assert len(unrevoked) == 2
+    assert any(d in m for m in unrevoked) and any("app-" + "f" * 24 in m for m in unrevoked)
+    assert plan.applyable
+
+
+def test_a_grantee_other_than_the_token_user_is_a_violation_and_plans_nothing():
+    project = LiveProject("project-" + "a" * 24, "data", "NONE")
+    members = {u: want(u, "ADMIN") for u in ADMINS} | {"user-bob": want("user-bob", "ADMIN")}
+    grants = SelfGrants(admin="user-bob", projects=(ProjectGrant(ProjectSelector("all")),))
+    live = live_org({**ADMINS, "user-bob": member()}, projects=(project,))
+    plan = plan_org(desired_org(members, self_grants=grants), live, options())
+    assert not any("grant" in a.kind for a in plan.actions)
+    assert [v.rule for v in plan.violations] == ["grantee"]
+    assert "user-bob" in plan.violations[0].message and "user-alice" in plan.violations[0].message
+    assert not plan.applyable
 
 
 def test_forwarding_compares_token_by_sha256_and_never_holds_the_token():
@@ -378,12 +413,34 @@ def test_provisioning_creates_then_invites_and_skips_existing_members():
         ),
     ]
     assert plan.steps[0].call.server == "auth" and plan.steps[1].depends_on == (plan.steps[0].id,)
-    exists = plan_org(
-        desired, live_org(dict(ADMINS), existing_accounts=frozenset({"user-erin"})), options()
+    # An existing account is adopted only when dxorg can show it is the one to provision.
+    same_email = live_org(dict(ADMINS), existing_accounts={"user-erin": "Erin@Example.com"})
+    exists = plan_org(desired, same_email, options())
+    assert [s.call.route for s in exists.steps] == ["/org-demo/invite"] and exists.applyable
+    unseen = live_org(dict(ADMINS), existing_accounts={"user-erin": None})
+    journaled = plan_org(
+        desired, unseen, options(created_accounts={"user-erin": "erin@example.com"})
     )
-    assert [s.call.route for s in exists.steps] == ["/org-demo/invite"]
+    assert [s.call.route for s in journaled.steps] == ["/org-demo/invite"]
+    for email in (None, "someone-else@example.com"):
+        taken = live_org(dict(ADMINS), existing_accounts={"user-erin": email})
+        refused = plan_org(desired, taken, options())
+        assert refused.actions == () and not refused.applyable
+        assert [v.rule for v in refused.violations] == ["provisioning"]
+        assert "user-erin" in refused.violations[0].message
     member_already = plan_org(desired, live_org({**ADMINS, "user-erin": member()}), options())
     assert member_already.actions == ()
+
+
+def test_provisioning_without_an_auth_server_is_a_violation_at_plan_time():
+    account = NewAccount("Erin", "erin@example.com", "Erin", "Lee")
+    desired = desired_org(None, provisioning=(account,))
+    plan = plan_org(
+        desired, live_org(dict(ADMINS)), options(auth_server_problem="DX_AUTHSERVER_HOST unset")
+    )
+    assert [v.rule for v in plan.violations] == ["provisioning"]
+    assert "DX_AUTHSERVER_HOST unset" in plan.violations[0].message
+    assert not plan.applyable
 
 
 def test_expiring_orgs_are_warned_about():
@@ -484,15 +541,3 @@ def test_no_step_of_an_applyable_plan_breaks_the_admin_invariants(
                 assert state.get(user) == lv
         if mode == "authoritative":
             assert set(state) <= {u for u, lv in want_levels.items() if lv} | {caller}
-
-
-def test_a_self_grant_waits_for_its_admin_to_become_an_admin():
-    project = LiveProject("project-" + "a" * 24, "data", None)
-    members = {u: want(u, "ADMIN") for u in ADMINS} | {"user-bob": want("user-bob", "ADMIN")}
-    grants = SelfGrants(admin="user-bob", projects=(ProjectGrant(ProjectSelector("all")),))
-    live = live_org({**ADMINS, "user-bob": member()}, projects=(project,))
-    plan = plan_org(desired_org(members, self_grants=grants), live, options())
-    promote = next(s for s in plan.steps if s.call.body == {"user-bob": {"level": "ADMIN"}})
-    grant = next(s for s in plan.steps if s.call.route.endswith("/invite"))
-    assert grant.call.body["invitee"] == "user-bob"
-    assert grant.depends_on == (promote.id,)

@@ -84,8 +84,10 @@ def test_json_plan_validates_and_round_trips(tmp_path):
     ("content", "message"),
     [
         ("{not json", "not JSON"),
-        ('{"formatVersion": "1.0"}', "not a dxorg plan"),
-        (json.dumps({**plan_to_json(sample_plan()), "formatVersion": "2.0"}), "not a dxorg plan"),
+        ('{"formatVersion": "2.0"}', "not a dxorg plan"),
+        ('{"formatVersion": "1.0"}', "plan format 1.0 is not supported"),
+        (json.dumps({**plan_to_json(sample_plan()), "formatVersion": "3.0"}), "not supported"),
+        ("[]", "not a dxorg plan"),
     ],
 )
 def test_a_bad_plan_file_is_refused_with_its_name(tmp_path, content, message):

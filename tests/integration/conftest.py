@@ -12,7 +12,7 @@ import pytest
 
 from reconciler.emulator import Emulator
 from reconciler.manifest import Fleet, load_fleet
-from reconciler.platform import PlatformConfig, ReadClient, RetryPolicy, WriteClient
+from reconciler.platform import Connection, PlatformConfig, ReadClient, RetryPolicy, WriteClient
 
 CONTROL_TOKEN = "test-control-token"
 P1 = "project-" + "A" * 24
@@ -134,6 +134,16 @@ def config_for(token: str = "alice-token") -> PlatformConfig:
         token=token,
         auth_server_url="http://emulator.invalid",
     )
+
+
+def connection_to(emulator: Emulator, token: str = "alice-token") -> Connection:
+    """How apply reaches the in-process emulator, as `token`'s user."""
+    return Connection(config_for(token), transport=emulator.transport(), retry=FAST_RETRY)
+
+
+@pytest.fixture
+def connection(emulator: Emulator) -> Connection:
+    return connection_to(emulator)
 
 
 @pytest.fixture

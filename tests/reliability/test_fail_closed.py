@@ -14,19 +14,20 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.apply import Journal, apply_plan
+from reconciler.apply import ApplyReport, Journal, apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.errors import StalePlanError, UnsafePlanError
 from reconciler.manifest import Fleet
+from reconciler.plan import Plan
 from reconciler.plan_fleet import plan_fleet
-from reconciler.planning import PlanOptions
-from reconciler.platform import ReadClient, WriteClient
+from reconciler.platform import Connection, ReadClient, WriteClient
 from tests.integration.conftest import (
     CONTROL_TOKEN,
     FAST_RETRY,
     Control,
     base_seed,
     config_for,
+    connection_to,
     is_write,
     write_manifest,
 )
@@ -188,13 +189,8 @@ def test_a_malformed_page_aborts_the_plan_and_nothing_is_applied(
     assert not org.actions and not plan.applyable
     control = Control(big_emulator)
     control.post("requests/clear")
-    with (
-        WriteClient(config_for(), transport=big_emulator.transport(), retry=FAST_RETRY) as client,
-        pytest.raises(UnsafePlanError, match="not planned"),
-    ):
-        apply_plan(
-            plan, client, fleet.orgs, options=PlanOptions.at(NOW), journal=Journal(None), env={}
-        )
+    with pytest.raises(UnsafePlanError, match="not planned"):
+        apply(plan, fleet, connection_to(big_emulator))
     assert control.requests() == []
 
 
@@ -206,14 +202,21 @@ def keep_first(count: int) -> Edit:
     return lambda page: {**page, "results": page["results"][:count]}
 
 
+def apply(
+    plan: Plan, fleet: Fleet, connection: Connection, journal: Path | None = None
+) -> ApplyReport:
+    return apply_reviewed(plan, fleet, connection, journal=Journal(journal), env={}, now=NOW)
+
+
 def plan_and_client(
     emu: Emulator, fleet: Fleet, nth: set[int], edit: Edit
-) -> tuple[Any, WriteClient]:
+) -> tuple[Any, Connection]:
+    """A plan, and how apply reaches the platform through a listing that gets `edit`ed."""
     with ReadClient(config_for(), transport=emu.transport(), retry=FAST_RETRY) as reader:
         plan = plan_fleet(fleet, reader, now=NOW)
     assert plan.applyable and plan.has_changes
     tampered = Tampering(emu.transport(), "/org-demo/findMembers", nth, edit)
-    return plan, WriteClient(config_for(), transport=tampered, retry=FAST_RETRY)
+    return plan, Connection(config_for(), transport=tampered, retry=FAST_RETRY)
 
 
 def test_a_member_list_shrunk_at_the_stale_check_refuses_the_plan(
@@ -224,13 +227,8 @@ def test_a_member_list_shrunk_at_the_stale_check_refuses_the_plan(
     plan, client = plan_and_client(big_emulator, fleet, {1}, keep_first(400))
     control = Control(big_emulator)
     control.post("requests/clear")
-    with (
-        client,
-        pytest.raises(StalePlanError, match="member list shrank since the plan: 600 of its 2405"),
-    ):
-        apply_plan(
-            plan, client, fleet.orgs, options=PlanOptions.at(NOW), journal=Journal(None), env={}
-        )
+    with pytest.raises(StalePlanError, match="member list shrank since the plan: 600 of its 2405"):
+        apply(plan, fleet, client)
     assert [r for r in control.requests() if is_write(r["route"])] == []
 
 
@@ -246,10 +244,8 @@ def test_a_mass_removal_by_someone_else_between_plan_and_apply_is_refused(
         for i in range(30):
             root.remove_member("org-demo", f"user-m{i:04d}")
     control.post("requests/clear")
-    with client, pytest.raises(StalePlanError, match="30 of its 2405 members are gone"):
-        apply_plan(
-            plan, client, fleet.orgs, options=PlanOptions.at(NOW), journal=Journal(None), env={}
-        )
+    with pytest.raises(StalePlanError, match="30 of its 2405 members are gone"):
+        apply(plan, fleet, client)
     assert [r for r in control.requests() if is_write(r["route"])] == []
 
 
@@ -260,10 +256,7 @@ def test_a_removal_within_the_budget_does_not_block_the_plan(
     plan, client = plan_and_client(big_emulator, fleet, set(), keep_first(0))
     with WriteClient(config_for("root-token"), transport=big_emulator.transport()) as root:
         root.remove_member("org-demo", "user-m0001")
-    with client:
-        report = apply_plan(
-            plan, client, fleet.orgs, options=PlanOptions.at(NOW), journal=Journal(None), env={}
-        )
+    report = apply(plan, fleet, client)
     assert report.exit_code == 0, report
 
 
@@ -276,10 +269,7 @@ def test_a_member_list_shrunk_at_verification_is_reported_not_acted_on(
     control = Control(big_emulator)
     control.post("requests/clear")
     journal = tmp_path / "journal.jsonl"
-    with client:
-        report = apply_plan(
-            plan, client, fleet.orgs, options=PlanOptions.at(NOW), journal=Journal(journal), env={}
-        )
+    report = apply(plan, fleet, client, journal)
     assert report.exit_code == 2
     (remaining,) = report.orgs[0].remaining
     assert "member list shrank since the plan: 990 of its 2405 members" in remaining

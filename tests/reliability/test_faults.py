@@ -17,13 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.apply import Journal, apply_plan
+from reconciler.apply import Journal, apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.errors import DxorgError
 from reconciler.manifest import load_fleet
-from reconciler.plan_fleet import plan_fleet, token_signatures
-from reconciler.planning import PlanOptions
-from reconciler.platform import PlatformConfig, RetryPolicy, WriteClient
+from reconciler.plan_fleet import plan_fleet
+from reconciler.platform import Connection, PlatformConfig, RetryPolicy, WriteClient
 from tests.reliability.big_org import (
     API_TOKEN,
     CALLER,
@@ -159,7 +158,6 @@ def converge_under_faults(
     (orgs / f"{ORG}.yaml").write_text(big.manifest())
     fleet = load_fleet([orgs])
     now = datetime.now(UTC)
-    options = PlanOptions.at(now, token_signatures=token_signatures(list(fleet.orgs.values()), ENV))
     journal_path = workdir / "journal.jsonl"
     emu = Emulator(seed=big.seed(), control_token=CONTROL_TOKEN)
     server = emu.start() if over_http else None
@@ -191,13 +189,15 @@ def converge_under_faults(
                     failure = f"plan under faults failed: {org_plan.error} {org_plan.violations}"
                     continue
                 try:
-                    report = apply_plan(
+                    report = apply_reviewed(
                         plan,
-                        client,
-                        fleet.orgs,
-                        options=options,
+                        fleet,
+                        Connection(
+                            config(url) if url else config(), transport=transport, retry=retry
+                        ),
                         journal=Journal(journal_path),
                         env=ENV,
+                        now=now,
                     )
                 except DxorgError as exc:  # the stale check's re-read gave up: failed closed
                     failure = f"apply refused: {exc}"
@@ -275,7 +275,6 @@ def test_a_call_that_runs_out_of_retries_has_every_attempt_in_the_journal(tmp_pa
     (tmp_path / f"{ORG}.yaml").write_text(big.manifest())
     fleet = load_fleet([tmp_path])
     now = datetime.now(UTC)
-    options = PlanOptions.at(now, token_signatures=token_signatures(list(fleet.orgs.values()), ENV))
     journal = tmp_path / "journal.jsonl"
     retry = RetryPolicy(max_attempts=4, backoff_base=0.001, backoff_cap=0.01)
     with (
@@ -284,8 +283,13 @@ def test_a_call_that_runs_out_of_retries_has_every_attempt_in_the_journal(tmp_pa
     ):
         plan = plan_fleet(fleet, client, now=now, env=ENV)
         emu.control.add_rule("/org-big/invite", "503", count=100, retry_after=0)
-        report = apply_plan(
-            plan, client, fleet.orgs, options=options, journal=Journal(journal), env=ENV
+        report = apply_reviewed(
+            plan,
+            fleet,
+            Connection(config(), transport=emu.transport(), retry=retry),
+            journal=Journal(journal),
+            env=ENV,
+            now=now,
         )
         requests = emu.control.requests()
     assert report.exit_code == 1

@@ -19,13 +19,12 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from reconciler.apply import Journal, apply_plan
+from reconciler.apply import Journal, apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.errors import UnsafePlanError
 from reconciler.manifest import load_fleet
 from reconciler.plan_fleet import plan_fleet
-from reconciler.planning import PlanOptions
-from reconciler.platform import WriteClient
+from reconciler.platform import Connection, WriteClient
 from reconciler.platform.routes import READ_METHODS
 from tests.integration.conftest import FAST_RETRY, config_for
 
@@ -153,13 +152,15 @@ def check(example: Example, workdir: Path) -> None:
     (orgs / "org-prop.yaml").write_text(json.dumps(example.manifest))  # JSON is YAML
     fleet = load_fleet([orgs])
     starting_admins = sum(1 for row in example.live.values() if row["level"] == "ADMIN")
-    options = PlanOptions.at(NOW, overrides=example.overrides)
     with (
         Emulator(seed=seed_of(example)) as emu,
         WriteClient(
             config_for("prop-alice-token"), transport=emu.transport(), retry=FAST_RETRY
         ) as client,
     ):
+        connection = Connection(
+            config_for("prop-alice-token"), transport=emu.transport(), retry=FAST_RETRY
+        )
         plan = plan_fleet(fleet, client, now=NOW, overrides=example.overrides)
         org = plan.orgs[0]
         emu.control.clear_requests()
@@ -168,8 +169,8 @@ def check(example: Example, workdir: Path) -> None:
             assert org.error or org.blocking_violations
             event("refused: " + ("read" if org.error else org.blocking_violations[0].rule))
             try:
-                apply_plan(
-                    plan, client, fleet.orgs, options=options, journal=Journal(None), env={},
+                apply_reviewed(
+                    plan, fleet, connection, journal=Journal(None), env={}, now=NOW,
                     overrides=example.overrides,
                 )  # fmt: skip
             except UnsafePlanError:
@@ -183,9 +184,9 @@ def check(example: Example, workdir: Path) -> None:
             ]
             assert writes == [], writes
             return
-        report = apply_plan(
-            plan, client, fleet.orgs, options=options, journal=Journal(workdir / "journal.jsonl"),
-            env={}, overrides=example.overrides,
+        report = apply_reviewed(
+            plan, fleet, connection, journal=Journal(workdir / "journal.jsonl"), env={}, now=NOW,
+            overrides=example.overrides,
         )  # fmt: skip
         assert report.exit_code == 0, (report, [a.summary for a in org.actions])
         event(f"applied {min(len(org.actions), 5)}+ actions" if org.actions else "no changes")

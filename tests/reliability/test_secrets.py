@@ -104,7 +104,7 @@ def test_no_token_in_any_output_file_log_or_record(
         "wrong-token": 1, "hec-unset": 1, "plan-again": 0, "apply-stale": 1, "unreachable": 1,
         "bad-context": 1,
     }  # fmt: skip
-    assert "the token in SPLUNK_HEC_TOKEN is not the one the plan was made with" in texts[6]
+    assert "the token is not the one the plan was made with" in texts[6]
     assert "InvalidAuthentication" in "".join(texts)
     assert '"call-done"' in texts[-1] and '"$env": "SPLUNK_HEC_TOKEN"' in texts[-1]
 

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply import Journal, apply_plan
+from reconciler.apply import Journal, apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.errors import StalePlanError
-from reconciler.plan_fleet import plan_fleet, token_signatures
-from reconciler.planning import PlanOptions
+from reconciler.plan_fleet import plan_fleet
 from reconciler.platform import WriteClient
 from tests.integration.conftest import (
     APP1,
@@ -23,6 +22,7 @@ from tests.integration.conftest import (
     Control,
     base_seed,
     config_for,
+    connection_to,
     is_write,
     write_manifest,
 )
@@ -125,7 +125,6 @@ def test_a_change_to_any_touched_object_makes_the_plan_stale_and_nothing_is_writ
 ) -> None:
     change, key = CHANGES[kind]
     fleet = write_manifest(tmp_path / "orgs", MANIFEST)
-    options = PlanOptions.at(NOW, token_signatures=token_signatures(list(fleet.orgs.values()), ENV))
     control = Control(emulator)
     with WriteClient(config_for(), transport=emulator.transport(), retry=FAST_RETRY) as alice:
         plan = plan_fleet(fleet, alice, now=NOW, env=ENV)
@@ -139,8 +138,16 @@ def test_a_change_to_any_touched_object_makes_the_plan_stale_and_nothing_is_writ
         control.post("requests/clear")
         journal = tmp_path / "journal.jsonl"
         with pytest.raises(StalePlanError) as refused:
-            apply_plan(plan, alice, fleet.orgs, options=options, journal=Journal(journal), env=ENV)
+            apply_reviewed(
+                plan,
+                fleet,
+                connection_to(emulator),
+                journal=Journal(journal),
+                env=ENV,
+                now=NOW,
+            )
     assert f"org-demo: {key}" in str(refused.value)
+    assert "since the plan" in str(refused.value)
     sent = [r["route"] for r in control.requests()]
     assert not [route for route in sent if is_write(route)], sent
-    assert '"stale-plan"' in journal.read_text()
+    assert '"refused"' in journal.read_text()

@@ -21,16 +21,21 @@ import pytest
 import yaml
 from deepdiff import DeepDiff
 
-from reconciler.apply import Journal, apply_plan
+from reconciler.apply import Journal, apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.errors import UnsafePlanError
 from reconciler.manifest import load_fleet
-from reconciler.plan_fleet import plan_fleet, token_signatures
-from reconciler.planning import PlanOptions
-from reconciler.platform import ReadClient, WriteClient
+from reconciler.plan_fleet import plan_fleet
+from reconciler.platform import ReadClient
 from reconciler.render.plan_json import plan_to_json
 from reconciler.render.text import render_text
-from tests.integration.conftest import CONTROL_TOKEN, FAST_RETRY, config_for, is_write
+from tests.integration.conftest import (
+    CONTROL_TOKEN,
+    FAST_RETRY,
+    config_for,
+    connection_to,
+    is_write,
+)
 
 HERE = Path(__file__).parent
 SCENARIOS = sorted(
@@ -71,25 +76,18 @@ def test_scenario(scenario: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     difference = DeepDiff(expected, data)
     assert not difference, difference.pretty()
 
-    options = PlanOptions.at(NOW, token_signatures=token_signatures(list(fleet.orgs.values()), env))
-    with WriteClient(config_for(), transport=transport, retry=FAST_RETRY) as writer:
-        if not plan.applyable:
-            with pytest.raises(UnsafePlanError):
-                apply_plan(
-                    plan, writer, fleet.orgs, options=options, journal=Journal(None), env=env
-                )
-            assert not [r for r in _requests(emulator) if is_write(r["route"])]
-            return
-        report = apply_plan(
-            plan,
-            writer,
-            fleet.orgs,
-            options=options,
-            journal=Journal(tmp_path / "j.jsonl"),
-            env=env,
-        )
-        assert report.exit_code == 0, report
-        again = plan_fleet(fleet, writer, now=NOW, env=env)
+    connection = connection_to(emulator)
+    if not plan.applyable:
+        with pytest.raises(UnsafePlanError):
+            apply_reviewed(plan, fleet, connection, journal=Journal(None), env=env, now=NOW)
+        assert not [r for r in _requests(emulator) if is_write(r["route"])]
+        return
+    report = apply_reviewed(
+        plan, fleet, connection, journal=Journal(tmp_path / "j.jsonl"), env=env, now=NOW
+    )
+    assert report.exit_code == 0, report
+    with ReadClient(config_for(), transport=transport, retry=FAST_RETRY) as reader:
+        again = plan_fleet(fleet, reader, now=NOW, env=env)
     assert not again.has_changes, render_text(again)
 
 

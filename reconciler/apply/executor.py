@@ -1,0 +1,236 @@
+"""Run one org's steps: phase by phase, independent steps of a phase side by side.
+
+A failed step's dependants are skipped; the others go on. Right before the first
+demotion or removal, the org's ADMINs are read again and the admin rails checked against
+them and the steps still to come: if someone else took admins away meanwhile, the org
+stops there, before the write.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from reconciler.apply.journal import Journal
+from reconciler.apply.landed import landed_check
+from reconciler.apply.outcomes import ActionOutcome, Status
+from reconciler.apply.secrets import materialise
+from reconciler.errors import ApiError, DxorgError, ReadIncompleteError
+from reconciler.model import DesiredOrg
+from reconciler.plan import PHASES, OrgPlan, Step
+from reconciler.rails import admin_violations
+
+if TYPE_CHECKING:
+    from reconciler.platform.client import CallOutcome, WriteClient
+
+ProgressHook = Callable[[str, Step, Status, str | None], None]
+
+# The phases that can take admins away: the admin rails are checked again before them.
+GUARDED_PHASES = ("demote", "remove")
+
+
+class GuardRefused(DxorgError):
+    """The admin rails failed on a fresh read right before a demotion or removal; the
+    outcomes say what was done before and what was skipped."""
+
+    def __init__(self, reason: str, outcomes: tuple[ActionOutcome, ...]) -> None:
+        super().__init__(reason)
+        self.outcomes = outcomes
+
+
+@dataclass
+class Executor:
+    client: WriteClient
+    journal: Journal
+    env: Mapping[str, str]
+    caller: str
+    progress: ProgressHook | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run_org(self, org: OrgPlan, desired: DesiredOrg) -> tuple[ActionOutcome, ...]:
+        outcomes: dict[str, ActionOutcome] = {}
+        status: dict[str, Status] = {}
+        guarded = False
+        for phase in PHASES:
+            pending = [s for s in org.steps if s.phase == phase]
+            if pending and phase in GUARDED_PHASES and not guarded:
+                guarded = True
+                refusal = self._admin_guard(org, desired)
+                if refusal is not None:
+                    self._skip_rest(org, status, outcomes, refusal)
+                    raise GuardRefused(refusal, _in_order(org, outcomes))
+            while pending:
+                ready = [s for s in pending if all(d in status for d in s.depends_on)]
+                if not ready:  # a dependency outside this phase never ran: a malformed plan
+                    raise DxorgError(
+                        f"{org.org_id}: steps {[s.id for s in pending]} wait on steps that never ran"
+                    )
+                pending = [s for s in pending if s not in ready]
+                runnable = [s for s in ready if not self._skip_if_blocked(org, s, status, outcomes)]
+                results = self.client.map(lambda s: self._run_step(org, s), runnable)
+                for step, step_outcomes in zip(runnable, results, strict=True):
+                    for outcome in step_outcomes:
+                        # An action served by several steps fails if any of them fails.
+                        current = outcomes.get(outcome.action_id)
+                        if current is None or current.status == "done":
+                            outcomes[outcome.action_id] = outcome
+                    status[step.id] = (
+                        "done" if all(o.status == "done" for o in step_outcomes) else "failed"
+                    )
+        return _in_order(org, outcomes)
+
+    # -- the guard -----------------------------------------------------------------
+
+    def _admin_guard(self, org: OrgPlan, desired: DesiredOrg) -> str | None:
+        """Why the demotions and removals must not start now, if they must not."""
+        try:
+            rows = self.client.find_org_members(org.org_id, level="ADMIN")
+        except (ApiError, ReadIncompleteError) as exc:
+            return f"cannot read the org's admins again before the first demotion or removal: {exc}"
+        admins = {str(row.get("id")): "ADMIN" for row in rows if row.get("level") == "ADMIN"}
+        if len(admins) != len(rows):
+            return "the re-read list of admins is malformed; demotions and removals not started"
+        required = desired.membership.required_admins if desired.membership else frozenset()
+        missing = sorted(required - set(admins))
+        coming = [s for s in org.steps if s.phase in GUARDED_PHASES]
+        violations = admin_violations(
+            admins, coming, org.actions, required, desired.safety.min_admins
+        )
+        problems = [v.message for v in violations]
+        if missing:
+            problems.insert(0, f"required admin(s) {', '.join(missing)} are not ADMIN any more")
+        self.journal.write("admin-guard", org=org.org_id, admins=sorted(admins), problems=problems)
+        if not problems:
+            return None
+        return (
+            f"{org.org_id}: stopped before the first demotion or removal: the org's admins "
+            f"changed since the plan ({len(admins)} now: {', '.join(sorted(admins))}); "
+            + "; ".join(problems)
+        )
+
+    def _skip_rest(
+        self,
+        org: OrgPlan,
+        status: Mapping[str, Status],
+        outcomes: dict[str, ActionOutcome],
+        reason: str,
+    ) -> None:
+        for step in org.steps:
+            if step.id in status:
+                continue
+            for action_id in step.actions:
+                outcomes.setdefault(action_id, ActionOutcome(action_id, "skipped", reason))
+            self.journal.write("skip", org=org.org_id, step=step.id, reason=reason)
+            self._report(org.org_id, step, "skipped", "admin guard")
+
+    def _skip_if_blocked(
+        self,
+        org: OrgPlan,
+        step: Step,
+        status: dict[str, Status],
+        outcomes: dict[str, ActionOutcome],
+    ) -> bool:
+        blocked = [d for d in step.depends_on if status[d] != "done"]
+        if not blocked:
+            return False
+        status[step.id] = "skipped"
+        detail = f"skipped: step {', '.join(blocked)} did not succeed"
+        for action_id in step.actions:
+            outcomes.setdefault(action_id, ActionOutcome(action_id, "skipped", detail))
+        self.journal.write(
+            "skip", org=org.org_id, step=step.id, actions=list(step.actions), reason=detail
+        )
+        self._report(org.org_id, step, "skipped", detail)
+        return True
+
+    # -- one step ------------------------------------------------------------------
+
+    def _report(self, org_id: str, step: Step, status: Status, detail: str | None) -> None:
+        if self.progress is not None:
+            with self.lock:
+                self.progress(org_id, step, status, detail)
+
+    def _run_step(self, org: OrgPlan, step: Step) -> list[ActionOutcome]:
+        """Send one step's call; a failed batch of member access is retried user by user."""
+        try:
+            self._send(org, step, step.call.body)
+        except (ApiError, DxorgError) as exc:
+            if _splittable(step, exc):
+                return self._run_users_one_by_one(org, step)
+            self._report(org.org_id, step, "failed", str(exc))
+            return [ActionOutcome(a, "failed", str(exc)) for a in step.actions]
+        self._report(org.org_id, step, "done", None)
+        return [ActionOutcome(a, "done") for a in step.actions]
+
+    def _run_users_one_by_one(self, org: OrgPlan, step: Step) -> list[ActionOutcome]:
+        # One bad user must not fail the others: the same change, one user per call.
+        action_of = {a.target: a.id for a in org.actions if a.id in step.actions}
+        outcomes = []
+        for user_id, access in step.call.body.items():
+            try:
+                self._send(org, step, {user_id: access})
+                outcomes.append(ActionOutcome(action_of[user_id], "done"))
+            except (ApiError, DxorgError) as single:
+                outcomes.append(ActionOutcome(action_of[user_id], "failed", str(single)))
+        failed = [o for o in outcomes if o.status == "failed"]
+        self._report(
+            org.org_id,
+            step,
+            "failed" if failed else "done",
+            f"{len(failed)} of {len(outcomes)} users failed" if failed else None,
+        )
+        return outcomes
+
+    def _send(self, org: OrgPlan, step: Step, body: Mapping[str, Any]) -> CallOutcome:
+        route = step.call.route
+        common = {
+            "org": org.org_id,
+            "step": step.id,
+            "actions": list(step.actions),
+            "route": route,
+            "user": self.caller,
+        }
+        self.journal.write("call", **common, body=body)
+        try:
+            sendable = materialise(body, self.env, org, step)
+            outcome = self.client.call(
+                route, sendable, landed=landed_check(route, sendable, self.client)
+            )
+        except (ApiError, DxorgError) as exc:
+            self.journal.write(
+                "call-failed",
+                **common,
+                error=str(exc),
+                errorType=getattr(exc, "error_type", type(exc).__name__),
+                requestId=getattr(exc, "request_id", None),
+                attempts=getattr(exc, "attempts", None),
+            )
+            raise
+        self.journal.write(
+            "call-done",
+            **common,
+            response=outcome.body,
+            requestId=outcome.request_id,
+            attempts=outcome.attempts,
+            landedByCheck=outcome.landed_by_check,
+        )
+        return outcome
+
+
+def _in_order(org: OrgPlan, outcomes: Mapping[str, ActionOutcome]) -> tuple[ActionOutcome, ...]:
+    return tuple(outcomes[a.id] for a in org.actions if a.id in outcomes)
+
+
+def _splittable(step: Step, exc: Exception) -> bool:
+    """A batch of member access refused for one of its users (a 4xx that is not about the
+    caller's token or the rate)."""
+    return (
+        step.call.method == "setMemberAccess"
+        and len(step.call.body) > 1
+        and isinstance(exc, ApiError)
+        and exc.status is not None
+        and 400 <= exc.status < 500
+        and exc.status not in (401, 429)
+    )

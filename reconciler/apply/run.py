@@ -1,0 +1,242 @@
+"""Apply a reviewed plan: the one path the CLI (`apply`, `apply --plan`) and the Action share.
+
+1. Refuse options that differ from the plan's (`--override`, `--skip-removals`) and
+   manifests that are not byte for byte the ones it was made from.
+2. Read every org again, read-only, and plan it again with the same options: refuse the
+   whole apply, before any write and before a write client exists, if a live object the
+   plan was made from changed (naming how), if the fresh plan is not exactly the reviewed
+   one, or if it breaks a rail. What is sent is the fresh plan, proven equal to the review.
+3. Run each org's steps (`executor`), the admin rails checked once more on a fresh read
+   right before the first demotion or removal; one org's failure never stops the others.
+4. Read and plan each org again: converged, or what still differs (including removals
+   `--skip-removals` left out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from reconciler.apply.executor import Executor, GuardRefused, ProgressHook
+from reconciler.apply.journal import Journal
+from reconciler.apply.outcomes import ActionOutcome, ApplyReport, OrgApplyReport
+from reconciler.apply.review import (
+    refuse_changed_manifests,
+    refuse_other_options,
+    refuse_unless_same,
+    refuse_unsafe,
+)
+from reconciler.errors import DivergedPlanError, DxorgError, ReadIncompleteError, StalePlanError
+from reconciler.fingerprints import live_values
+from reconciler.live import read_org
+from reconciler.model import DesiredOrg, LiveOrg
+from reconciler.plan import OrgPlan, Plan, fingerprint
+from reconciler.plan_fleet import plan_options, read_and_plan_orgs
+from reconciler.planning import PlanOptions, plan_org
+from reconciler.rails import percent_allowance
+
+if TYPE_CHECKING:
+    from reconciler.manifest import Fleet
+    from reconciler.platform import Connection, ReadClient, WriteClient
+
+ORG_CONCURRENCY = 4
+
+
+def reviewed_orgs(plan: Plan, only: Collection[str] | None = None) -> list[OrgPlan]:
+    """The orgs of a plan that apply acts on: those with changes, errors or violations.
+
+    Orgs the review saw no change in are left alone: a drift there since is the drift
+    job's to report, and must not block applying what was reviewed elsewhere. (The plan's
+    own violations only add orgs to be planned and checked again, never remove any.)
+    """
+    orgs = list(plan.orgs)
+    if only:
+        missing = sorted(set(only) - {o.org_id for o in orgs})
+        if missing:
+            raise DxorgError(f"{', '.join(missing)} not in the reviewed plan")
+        orgs = [o for o in orgs if o.org_id in only]
+    return [o for o in orgs if o.actions or o.error or o.violations]
+
+
+def apply_reviewed(
+    reviewed: Plan,
+    fleet: Fleet,
+    connection: Connection,
+    *,
+    journal: Journal,
+    env: Mapping[str, str],
+    overrides: frozenset[str] = frozenset(),
+    skip_removals: bool = False,
+    only: Collection[str] | None = None,
+    now: datetime | None = None,
+    created_accounts: Mapping[str, str] | None = None,
+    progress: ProgressHook | None = None,
+) -> ApplyReport:
+    """Apply `reviewed`, or raise (StalePlanError, DivergedPlanError, UnsafePlanError) with
+    nothing written. `overrides` and `skip_removals` are what the operator gave apply."""
+    refuse_other_options(reviewed, overrides, skip_removals)
+    orgs = reviewed_orgs(reviewed, only)
+    if not orgs:
+        return ApplyReport(())
+    # A plan with an org it could not plan was never a complete review (this only refuses).
+    refuse_unsafe([o for o in orgs if o.error])
+    missing = [o.org_id for o in orgs if o.org_id not in fleet.orgs]
+    if missing:
+        raise DivergedPlanError(
+            f"no manifest for {', '.join(missing)}: apply needs the manifests the plan was made from"
+        )
+    desired = {o.org_id: fleet.orgs[o.org_id] for o in orgs}
+    refuse_changed_manifests(orgs, {org_id: d.inputs for org_id, d in desired.items()})
+
+    with connection.read_client() as reader:
+        caller = reader.whoami()
+        journal.write(
+            "run-start",
+            user=caller,
+            planCreatedAt=reviewed.created_at,
+            orgs=[o.org_id for o in orgs],
+        )
+        options = plan_options(
+            list(desired.values()),
+            reader,
+            now=now or datetime.now(UTC),
+            env=env,
+            overrides=overrides,
+            skip_removals=skip_removals,
+            created_accounts=created_accounts,
+        )
+        fresh = _plan_again(orgs, desired, reader, options, caller)
+    try:
+        refuse_unless_same(
+            orgs, {org_id: p for org_id, (_, p) in fresh.items()}, _values_now(orgs, fresh)
+        )
+        refuse_unsafe([plan for _, plan in fresh.values()])
+        refuse_shrunk(orgs, fresh, desired)
+    except DxorgError as exc:
+        journal.write("refused", reason=str(exc))
+        raise
+
+    # Only now, every check passed, is a client that can write made.
+    with connection.write_client() as writer:
+        executor = Executor(writer, journal, env, caller, progress)
+
+        def one(org: OrgPlan) -> OrgApplyReport:
+            planned = fresh[org.org_id][1]
+            try:
+                outcomes = executor.run_org(planned, desired[org.org_id])
+            except GuardRefused as exc:
+                journal.write("org-error", org=org.org_id, error=str(exc))
+                return OrgApplyReport(org.org_id, exc.outcomes, error=str(exc))
+            except DxorgError as exc:  # one org's trouble never stops the others
+                journal.write("org-error", org=org.org_id, error=str(exc))
+                return OrgApplyReport(org.org_id, error=str(exc))
+            return _verify(planned, outcomes, desired[org.org_id], writer, options, journal)
+
+        workers = max(1, min(ORG_CONCURRENCY, writer.concurrency, len(orgs)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            report = ApplyReport(tuple(pool.map(one, orgs)))
+    journal.write("run-end", exitCode=report.exit_code, summary=report.summary())
+    return report
+
+
+def _plan_again(
+    orgs: list[OrgPlan],
+    desired: Mapping[str, DesiredOrg],
+    reader: ReadClient,
+    options: PlanOptions,
+    caller: str,
+) -> dict[str, tuple[LiveOrg | None, OrgPlan]]:
+    planned = read_and_plan_orgs([desired[o.org_id] for o in orgs], reader, options, caller)
+    return {o.org_id: result for o, result in zip(orgs, planned, strict=True)}
+
+
+def _values_now(
+    orgs: list[OrgPlan], fresh: Mapping[str, tuple[LiveOrg | None, OrgPlan]]
+) -> dict[str, dict[str, object]]:
+    """Per org, the live value now of every object the reviewed or the fresh plan touches."""
+    out: dict[str, dict[str, object]] = {}
+    for org in orgs:
+        live, plan = fresh[org.org_id]
+        if live is not None:
+            out[org.org_id] = live_values(live, sorted({*org.live_values, *plan.live_values}))
+    return out
+
+
+def refuse_shrunk(
+    orgs: list[OrgPlan],
+    fresh: Mapping[str, tuple[LiveOrg | None, OrgPlan]],
+    desired: Mapping[str, DesiredOrg],
+) -> None:
+    """A member list much shorter than at plan time is a partial read or a mass removal by
+    someone else: either way, not a state to write on."""
+    shrunk = []
+    for org in orgs:
+        live = fresh[org.org_id][0]
+        why = shrunk_members(org, live, desired[org.org_id]) if live is not None else None
+        if why:
+            shrunk.append(f"{org.org_id}: {why}")
+    if shrunk:
+        raise StalePlanError(
+            "the plan is stale, nothing was applied (plan again):\n  " + "\n  ".join(shrunk)
+        )
+
+
+def _verify(
+    org: OrgPlan,
+    outcomes: tuple[ActionOutcome, ...],
+    desired: DesiredOrg,
+    client: WriteClient,
+    options: PlanOptions,
+    journal: Journal,
+) -> OrgApplyReport:
+    try:
+        live = read_org(client, desired, org.caller)
+    except ReadIncompleteError as exc:
+        return OrgApplyReport(org.org_id, outcomes, error=f"verification read failed: {exc}")
+    again = plan_org(desired, live, options)
+    if again.error:
+        return OrgApplyReport(org.org_id, outcomes, error=again.error)
+    remaining = tuple(a.summary for a in again.actions)
+    shrunk = shrunk_members(org, live, desired)
+    if shrunk:  # a converged-looking read that lost members is reported, not trusted
+        remaining += (shrunk,)
+    journal.write(
+        "verify",
+        org=org.org_id,
+        converged=not remaining and not again.left_out,
+        remaining=list(remaining),
+        leftOut=list(again.left_out),
+    )
+    return OrgApplyReport(org.org_id, outcomes, remaining, again.left_out)
+
+
+def shrunk_members(org: OrgPlan, live: LiveOrg, desired: DesiredOrg) -> str | None:
+    """Why the member list looks suspiciously smaller than when the plan was made, if it does.
+
+    Members the plan read that are gone now, not counting the plan's own removals, beyond
+    what the members removal budget allows: a partial read or a mass removal by someone
+    else. Either way it is reported and never acted on.
+    """
+    budget = desired.safety.budgets.get("members")
+    if desired.membership is None or budget is None:
+        return None
+    gone_already = fingerprint(None)
+    planned = [
+        key.removeprefix("member:")
+        for key, value in org.fingerprints.items()
+        if key.startswith("member:") and value != gone_already
+    ]
+    removing = {a.target for a in org.actions if a.kind == "remove-member"}
+    vanished = sorted(u for u in planned if u not in live.members and u not in removing)
+    limits = [budget.count] if budget.count is not None else []
+    if budget.percent is not None:
+        limits.append(percent_allowance(budget.percent, len(planned)))
+    if not limits or len(vanished) <= min(limits):
+        return None
+    return (
+        f"the member list shrank since the plan: {len(vanished)} of its {len(planned)} members "
+        f"are gone ({', '.join(vanished[:3])}{', ...' if len(vanished) > 3 else ''}), more than "
+        f"the members removal budget ({min(limits)}) allows: a partial read or a mass removal"
+    )

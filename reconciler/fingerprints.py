@@ -1,0 +1,90 @@
+"""What a plan records of the live objects it read. Pure.
+
+Every object has a key (``org``, ``forwarding``, ``member:<user>``, ``account:<user>``,
+``project:<id>``, ``app:<id>``) and a JSON value as read (absent objects too: ``None``).
+A plan keeps the value of each object its actions touch, so that a refusal can say what
+changed since, and a short fingerprint of every object read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+
+from reconciler.diff import access_json
+from reconciler.model import Access, LiveApp, LiveOrg, LiveProject
+from reconciler.plan import Action, fingerprint
+
+
+def live_value(live: LiveOrg, key: str) -> object:
+    """The JSON value of one live object, as the read returned it."""
+    return live_values(live, [key])[key]
+
+
+def live_values(live: LiveOrg, keys: Iterable[str]) -> dict[str, object]:
+    """The JSON value of each live object in `keys`, as the read returned it."""
+    projects = {p.project_id: p for p in live.projects}
+    apps = {a.app_id: a for a in live.apps}
+    out: dict[str, object] = {}
+    for key in keys:
+        kind, _, ident = key.partition(":")
+        value: object
+        if kind == "org":
+            value = {"name": live.name, "policies": dict(live.policies)}
+        elif kind == "forwarding":
+            fwd = live.forwarding
+            value = {"url": fwd.url, "tokenSignature": fwd.token_signature} if fwd else None
+        elif kind == "member":
+            member = live.members.get(ident)
+            value = access_json(member.access) if member else None
+        elif kind == "account":
+            value = ident in live.existing_accounts or ident in live.members
+        elif kind == "project":
+            value = _project_value(projects[ident]) if ident in projects else None
+        elif kind == "app":
+            value = _app_value(apps[ident]) if ident in apps else None
+        else:
+            raise ValueError(f"unknown live object key {key!r}")
+        out[key] = value
+    return out
+
+
+def touched_values(live: LiveOrg, actions: Iterable[Action]) -> dict[str, object]:
+    """The live value of every object the actions were planned from, by key."""
+    return live_values(live, sorted({key for action in actions for key in action.touches}))
+
+
+def _project_value(project: LiveProject) -> object:
+    return {"level": project.access, "recorded": project.grant_record}
+
+
+def _app_value(app: LiveApp) -> object:
+    if app.developers is None:
+        return None  # not read: no grant selects it
+    return {"developers": list(app.developers), "recorded": app.grant_recorded}
+
+
+@lru_cache(maxsize=1024)
+def _access_fingerprint(access: Access) -> str:
+    # A member's fingerprint depends only on its Access, of which an org has a few dozen
+    # distinct values: hashing each once, not once per member, keeps big orgs cheap.
+    return fingerprint(access_json(access))
+
+
+def live_fingerprints(live: LiveOrg, extra: Iterable[str] = ()) -> dict[str, str]:
+    """A fingerprint of every live object the read returned, and of each key in `extra`."""
+    out = {
+        "org": fingerprint(live_value(live, "org")),
+        "forwarding": fingerprint(live_value(live, "forwarding")),
+    }
+    for user_id, member in live.members.items():
+        out[f"member:{user_id}"] = _access_fingerprint(member.access)
+    for project in live.projects:
+        out[f"project:{project.project_id}"] = fingerprint(_project_value(project))
+    for app in live.apps:
+        if app.developers is not None:
+            out[f"app:{app.app_id}"] = fingerprint(_app_value(app))
+    missing = [key for key in extra if key not in out]
+    for key, value in live_values(live, missing).items():
+        out[key] = fingerprint(value)
+    return dict(sorted(out.items()))

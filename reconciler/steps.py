@@ -1,0 +1,294 @@
+"""Actions -> the exact API calls that carry them out, in the order apply sends them. Pure.
+
+This is the one place an action becomes a call: the planner builds a plan's steps here,
+and apply rebuilds them here to prove a saved plan says what the manifests say.
+
+The order is the phase table below (see `plan.PHASES`): accounts, invitations and
+promotions first, then access, then the org's own settings and the self-grants, and only
+then demotions and removals, so no step leaves the org with fewer admins than it ends with.
+Within a phase, steps that take admins away wait for every step that adds one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from reconciler.diff import PLATFORM_MEMBER_DEFAULTS
+from reconciler.model import NO_ACCESS, DesiredOrg, grant_record_key
+from reconciler.plan import Action, ApiCall, Step
+
+# setMemberAccess takes many users per call; this bounds one request body.
+MEMBER_ACCESS_BATCH = 1000
+
+# The order actions are listed in, within the plan (and so within their phase).
+KIND_ORDER: tuple[str, ...] = (
+    "provision",
+    "invite-member",
+    "promote",
+    "update-access",
+    "update-org",
+    "grant-project",
+    "grant-app",
+    "set-forwarding",
+    "disable-forwarding",
+    "demote",
+    "remove-member",
+    "revoke-project",
+    "revoke-app",
+)
+
+
+def kind_order(kind: str) -> int:
+    return KIND_ORDER.index(kind)
+
+
+@dataclass
+class _Builder:
+    """The steps of one org so far, and what the later groups need to know of them."""
+
+    desired: DesiredOrg
+    caller: str
+    actions: Sequence[Action]
+    batch: int
+    steps: list[Step] = field(default_factory=list)
+    # Steps that make someone ADMIN: steps that take admins away wait for all of them.
+    admin_raising: list[str] = field(default_factory=list)
+
+    @property
+    def org(self) -> str:
+        return self.desired.org_id
+
+    def of_kind(self, *kinds: str) -> list[Action]:
+        return [a for a in self.actions if a.kind in kinds]
+
+    def add(
+        self, phase: str, call: ApiCall, served: Sequence[Action], after: Sequence[str] = ()
+    ) -> str:
+        step_id = f"{self.org}#{len(self.steps) + 1}"
+        self.steps.append(Step(step_id, phase, call, tuple(a.id for a in served), tuple(after)))
+        return step_id
+
+    def member_access_batches(
+        self, phase: str, group: Sequence[Action], body_of: Callable[[Action], object]
+    ) -> list[str]:
+        ids = []
+        for chunk in _chunks(group, self.batch):
+            body = {a.target: body_of(a) for a in chunk}
+            ids.append(self.add(phase, ApiCall(f"/{self.org}/setMemberAccess", body), chunk))
+        return ids
+
+
+def _chunks(items: Sequence[Action], size: int) -> Iterable[Sequence[Action]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def build_steps(
+    desired: DesiredOrg, caller: str, actions: Sequence[Action], batch: int = MEMBER_ACCESS_BATCH
+) -> list[Step]:
+    """The steps that carry out `actions` (already in plan order) for the token's `caller`."""
+    builder = _Builder(desired, caller, actions, batch)
+    for group in STEP_GROUPS:
+        group(builder)
+    return builder.steps
+
+
+# ---------------------------------------------------------------- call bodies
+
+
+def invite_body(user_id: str, access: Mapping[str, object]) -> dict[str, object]:
+    """All six keys, as `dx add member` sends them."""
+    return {
+        "invitee": user_id,
+        "level": access["level"],
+        "allowBillableActivities": access["allowBillableActivities"],
+        "appAccess": access["appAccess"],
+        "projectAccess": access["projectAccess"],
+        "suppressEmailNotification": False,
+    }
+
+
+def _changed_flags(action: Action) -> dict[str, object]:
+    assert action.before is not None and action.after is not None
+    body: dict[str, object] = {"level": "MEMBER"}
+    for key in PLATFORM_MEMBER_DEFAULTS:
+        if action.after[key] != action.before[key]:
+            body[key] = action.after[key]
+    return body
+
+
+def _demoted_to(action: Action) -> dict[str, object]:
+    assert action.after is not None
+    return {"level": "MEMBER", **{k: action.after[k] for k in PLATFORM_MEMBER_DEFAULTS}}
+
+
+# ---------------------------------------------------------------- the groups, in order
+
+
+def _provisioning(b: _Builder) -> None:
+    accounts = {a.user_id: a for a in b.desired.provisioning}
+    for action in [a for a in b.actions if a.phase == "provision"]:
+        assert action.after is not None
+        after = []
+        if action.kind == "provision":
+            account = accounts[action.target]
+            body: dict[str, object] = {
+                "username": account.username,
+                "email": account.email,
+                "first": account.first,
+                "last": account.last,
+            }
+            if account.middle:
+                body["middle"] = account.middle
+            if account.set_bill_to:
+                body["billTo"] = b.org
+            body["provisioningOrg"] = b.org
+            after.append(b.add("provision", ApiCall("/user/new", body, server="auth"), [action]))
+        step = b.add(
+            "provision",
+            ApiCall(f"/{b.org}/invite", invite_body(action.target, action.after)),
+            [action],
+            after,
+        )
+        if action.after["level"] == "ADMIN":
+            b.admin_raising.append(step)
+
+
+def _invitations(b: _Builder) -> None:
+    for action in b.of_kind("invite-member"):
+        if action.phase != "invite":
+            continue
+        assert action.after is not None
+        step = b.add(
+            "invite",
+            ApiCall(f"/{b.org}/invite", invite_body(action.target, action.after)),
+            [action],
+        )
+        if action.after["level"] == "ADMIN":
+            b.admin_raising.append(step)
+
+
+def _promotions(b: _Builder) -> None:
+    b.admin_raising += b.member_access_batches(
+        "invite", b.of_kind("promote"), lambda a: {"level": "ADMIN"}
+    )
+
+
+def _access_updates(b: _Builder) -> None:
+    b.member_access_batches("access", b.of_kind("update-access"), _changed_flags)
+
+
+def _org_settings(b: _Builder) -> None:
+    updates = b.of_kind("update-org")
+    if not updates:
+        return
+    body: dict[str, object] = {}
+    policies: dict[str, object] = {}
+    for action in updates:
+        assert action.after is not None
+        if "name" in action.after:
+            body["name"] = action.after["name"]
+        else:
+            policies.update(action.after)
+    if policies:
+        body["policies"] = policies
+    b.add("org", ApiCall(f"/{b.org}/update", body), updates)
+
+
+def _self_grants(b: _Builder) -> None:
+    """Each grant, then its record (which needs the access the grant gives)."""
+    # The grantee is the caller; if the plan makes them ADMIN, their grants wait for it.
+    waits = [
+        s.id
+        for s in b.steps
+        if s.id in b.admin_raising
+        and any(a.target == b.caller for a in b.actions if a.id in s.actions)
+    ]
+    key = grant_record_key(b.caller)
+    for action in b.of_kind("grant-project"):
+        assert action.after is not None
+        invite = {"invitee": b.caller, "level": "ADMINISTER", "suppressEmailNotification": True}
+        granted = b.add("org", ApiCall(f"/{action.target}/invite", invite), [action], waits)
+        record = {"properties": {key: action.after["recorded"]}}
+        b.add("org", ApiCall(f"/{action.target}/setProperties", record), [action], [granted])
+    for action in b.of_kind("grant-app"):
+        developers = {"developers": [b.caller]}
+        granted = b.add(
+            "org", ApiCall(f"/{action.target}/addDevelopers", developers), [action], waits
+        )
+        b.add("org", ApiCall(f"/{action.target}/addTags", {"tags": [key]}), [action], [granted])
+
+
+def _forwarding(b: _Builder) -> None:
+    for action in b.of_kind("set-forwarding", "disable-forwarding"):
+        value: dict[str, object] = {}
+        if action.kind == "set-forwarding":
+            forwarding = b.desired.forwarding
+            assert forwarding is not None and forwarding.url and forwarding.token_env
+            # The token itself never enters a plan: apply reads the variable when it sends.
+            value = {"url": forwarding.url, "token": {"$env": forwarding.token_env}}
+        b.add("org", ApiCall(f"/{b.org}/update", {"jobLogsForwarding": value}), [action])
+
+
+def _demotions(b: _Builder) -> None:
+    for chunk in _chunks(b.of_kind("demote"), b.batch):
+        body = {a.target: _demoted_to(a) for a in chunk}
+        b.add("demote", ApiCall(f"/{b.org}/setMemberAccess", body), chunk, b.admin_raising)
+
+
+def _removals(b: _Builder) -> None:
+    for action in b.of_kind("remove-member"):
+        body = {
+            "user": action.target,
+            "revokeProjectPermissions": True,
+            "revokeAppPermissions": True,
+        }
+        waits = b.admin_raising if action.before and action.before["level"] == "ADMIN" else []
+        b.add("remove", ApiCall(f"/{b.org}/removeMember", body), [action], waits)
+
+
+def _revocations(b: _Builder) -> None:
+    """Each record is cleared first, while the access to clear it is still held: a record
+    left behind could later take away access someone else gave."""
+    key = grant_record_key(b.caller)
+    for action in b.of_kind("revoke-project"):
+        assert action.after is not None
+        cleared = b.add(
+            "remove",
+            ApiCall(f"/{action.target}/setProperties", {"properties": {key: None}}),
+            [action],
+        )
+        restore = action.after["level"]
+        level = None if restore == NO_ACCESS else restore
+        b.add(
+            "remove",
+            ApiCall(f"/{action.target}/decreasePermissions", {b.caller: level}),
+            [action],
+            [cleared],
+        )
+    for action in b.of_kind("revoke-app"):
+        cleared = b.add(
+            "remove", ApiCall(f"/{action.target}/removeTags", {"tags": [key]}), [action]
+        )
+        b.add(
+            "remove",
+            ApiCall(f"/{action.target}/removeDevelopers", {"developers": [b.caller]}),
+            [action],
+            [cleared],
+        )
+
+
+# The order steps are built in: the order apply sends them, phase by phase.
+STEP_GROUPS: tuple[Callable[[_Builder], None], ...] = (
+    _provisioning,
+    _invitations,
+    _promotions,
+    _access_updates,
+    _org_settings,
+    _self_grants,
+    _forwarding,
+    _demotions,
+    _removals,
+    _revocations,
+)
