@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,50 +23,126 @@ MEMBER_LIST_VISIBILITY: tuple[str, ...] = ("ADMIN", "MEMBER", "PUBLIC")
 PROJECT_TRANSFER: tuple[str, ...] = ("ADMIN", "MEMBER")
 
 
+# The nine member permission flags, in the order the platform lists them, with their columns.
+FLAG_COLUMNS: dict[str, str] = {
+    "allowBillableActivities": "allow_billable",
+    "appAccess": "app_access",
+    "projectAccess": "project_access",
+    "archivalManagement": "archival_management",
+    "dataDeletion": "data_deletion",
+    "dataSearch": "data_search",
+    "projectMemberDemotion": "project_member_demotion",
+    "treManagement": "tre_management",
+    "cloudIntegrationManagement": "cloud_integration_management",
+}
+# Flags an ADMIN always holds at these values whatever a request says (dx-toolkit's tests:
+# an ADMIN row shows them so, and setMemberAccess refuses ADMIN together with one of them).
+ADMIN_FORCED: dict[str, bool | str] = {
+    "allowBillableActivities": True,
+    "appAccess": True,
+    "projectAccess": "ADMINISTER",
+    "archivalManagement": True,
+    "dataDeletion": True,
+    "dataSearch": True,
+    "projectMemberDemotion": True,
+}
+# Flags set independently of the level: false for a default ADMIN and MEMBER alike (the
+# tests), and the Organizations page says treManagement is configured for both levels.
+INDEPENDENT_FLAGS: tuple[str, ...] = ("treManagement", "cloudIntegrationManagement")
+# What a MEMBER gets for every flag a request leaves out.
+MEMBER_DEFAULT_FLAGS: dict[str, bool | str] = {
+    "allowBillableActivities": False,
+    "appAccess": True,
+    "projectAccess": "CONTRIBUTE",
+    "archivalManagement": False,
+    "dataDeletion": False,
+    "dataSearch": False,
+    "projectMemberDemotion": False,
+    "treManagement": False,
+    "cloudIntegrationManagement": False,
+}
+FlagValue = bool | str
+
+
 @dataclass(frozen=True)
 class Membership:
+    """A level and all nine flags (an ADMIN's forced flags always at their ADMIN values)."""
+
     level: str
-    allow_billable: bool
-    app_access: bool
-    project_access: str
+    flags: Mapping[str, FlagValue]
+
+    @classmethod
+    def admin(cls, independent: Mapping[str, FlagValue] | None = None) -> Membership:
+        chosen = independent or {}
+        return cls(
+            "ADMIN",
+            {
+                **MEMBER_DEFAULT_FLAGS,
+                **ADMIN_FORCED,
+                **{name: chosen[name] for name in INDEPENDENT_FLAGS if name in chosen},
+            },
+        )
+
+    @classmethod
+    def member(cls, flags: Mapping[str, FlagValue] | None = None) -> Membership:
+        return cls("MEMBER", {**MEMBER_DEFAULT_FLAGS, **(flags or {})})
 
     @property
     def is_admin(self) -> bool:
         return self.level == "ADMIN"
 
-    def flags(self) -> dict[str, Any]:
-        return {
-            "allowBillableActivities": self.allow_billable,
-            "appAccess": self.app_access,
-            "projectAccess": self.project_access,
-        }
+    @property
+    def allow_billable(self) -> bool:
+        return bool(self.flags["allowBillableActivities"])
+
+    @property
+    def project_access(self) -> str:
+        return str(self.flags["projectAccess"])
 
     def member_row(self, user_id: str) -> dict[str, Any]:
-        """A findMembers row; current servers add six more permission booleans."""
-        admin = self.is_admin
-        return {
-            "id": user_id,
-            "level": self.level,
-            **self.flags(),
-            "cloudIntegrationManagement": False,
-            "treManagement": False,
-            "archivalManagement": admin,
-            "dataDeletion": admin,
-            "dataSearch": admin,
-            "projectMemberDemotion": admin,
-        }
+        """A findMembers row: id, level and the nine flags."""
+        return {"id": user_id, "level": self.level, **self.ordered_flags()}
+
+    def ordered_flags(self) -> dict[str, FlagValue]:
+        return {name: self.flags[name] for name in FLAG_COLUMNS}
+
+    def column_values(self) -> tuple[Any, ...]:
+        """level, then each flag in FLAG_COLUMNS order, as stored."""
+        return (
+            self.level,
+            *(
+                value if isinstance(value, str) else int(value)
+                for value in self.ordered_flags().values()
+            ),
+        )
+
+    def differences(self, other: Membership) -> list[str]:
+        """`name: ours -> theirs` for the level and each flag that differs."""
+        changes = [f"level: {self.level} -> {other.level}"] if self.level != other.level else []
+        changes.extend(
+            f"{name}: {json.dumps(self.flags[name])} -> {json.dumps(other.flags[name])}"
+            for name in FLAG_COLUMNS
+            if self.flags[name] != other.flags[name]
+        )
+        return changes
 
 
 # An admin's flags are forced to full access whatever the request says.
-ADMIN_ACCESS = Membership("ADMIN", True, True, "ADMINISTER")
+ADMIN_ACCESS = Membership.admin()
 # What a new MEMBER gets for every flag the request leaves out.
-MEMBER_DEFAULTS = Membership("MEMBER", False, True, "CONTRIBUTE")
+MEMBER_DEFAULTS = Membership.member()
+MEMBER_COLUMNS = ("level", *FLAG_COLUMNS.values())
 
 
 def membership_from_row(row: sqlite3.Row) -> Membership:
-    return Membership(
-        row["level"], bool(row["allow_billable"]), bool(row["app_access"]), row["project_access"]
-    )
+    flags: dict[str, FlagValue] = {
+        name: row[column] if name == "projectAccess" else bool(row[column])
+        for name, column in FLAG_COLUMNS.items()
+    }
+    if row["level"] == "ADMIN":
+        # Forced whatever is stored (rows written before a flag existed hold its default).
+        return Membership.admin(flags)
+    return Membership.member(flags)
 
 
 def load_user(conn: sqlite3.Connection, user_id: str) -> sqlite3.Row:

@@ -1,4 +1,4 @@
-"""App methods: describe and the developer / authorized-user lists.
+"""App methods: describe, the developer / authorized-user lists, and tags.
 
 An app is addressed by hash id (``app-<24 chars>``), by name (``app-<name>``, the latest
 version) or by name and version (``app-<name>/<version>``). Developers belong to the
@@ -31,8 +31,12 @@ def resolve_app(conn: sqlite3.Connection, target: str, alias: str | None) -> sql
             "SELECT * FROM apps WHERE name = ? ORDER BY created DESC, id DESC LIMIT 1", (name,)
         ).fetchone()
     else:
+        # An alias is a version or a tag attached to one version.
         row = conn.execute(
-            "SELECT * FROM apps WHERE name = ? AND version = ?", (name, alias)
+            "SELECT * FROM apps WHERE name = ? AND (version = ? OR EXISTS"
+            " (SELECT 1 FROM json_each(apps.tags) WHERE value = ?))"
+            " ORDER BY version = ? DESC LIMIT 1",
+            (name, alias, alias, alias),
         ).fetchone()
     if row is None:
         shown = target if alias is None else f"{target}/{alias}"
@@ -40,8 +44,8 @@ def resolve_app(conn: sqlite3.Connection, target: str, alias: str | None) -> sql
     return row
 
 
-def may_manage(conn: sqlite3.Connection, app: sqlite3.Row, caller: str) -> bool:
-    """Developers manage an app; ADMINs of its billing org may make themselves developers."""
+def is_developer(conn: sqlite3.Connection, app: sqlite3.Row, caller: str) -> bool:
+    """A developer directly, or an ADMIN of an org that is a developer."""
     developers = app_developers(conn, app["name"])
     if caller in developers:
         return True
@@ -50,6 +54,13 @@ def may_manage(conn: sqlite3.Connection, app: sqlite3.Row, caller: str) -> bool:
             membership = membership_of(conn, developer, caller)
             if membership is not None and membership.is_admin:
                 return True
+    return False
+
+
+def may_manage(conn: sqlite3.Connection, app: sqlite3.Row, caller: str) -> bool:
+    """Developers manage an app; ADMINs of its billing org may make themselves developers."""
+    if is_developer(conn, app, caller):
+        return True
     membership = membership_of(conn, app["bill_to"], caller)
     return membership is not None and membership.is_admin
 
@@ -136,6 +147,48 @@ def app_remove_authorized_users(call: Call, conn: sqlite3.Connection) -> dict[st
     return change_authorized_users(call, conn, add=False)
 
 
+def change_app_tags(call: Call, conn: sqlite3.Connection, *, add: bool) -> dict[str, Any]:
+    """Tags of the addressed version; a tag names one version, so adding it to this one
+    takes it off the others of the same name."""
+    app = resolve_app(conn, call.target, call.route.alias)
+    tags = entity_list(call, "tags")
+    if not all(tags):
+        raise InvalidInput("Field 'tags' must hold only nonempty strings")
+    if not is_developer(conn, app, call.caller):
+        raise PermissionDenied(f"Only developers of {app['name']} may change its tags")
+    versions = {
+        row["version"]
+        for row in conn.execute("SELECT version FROM apps WHERE name = ?", (app["name"],))
+    }
+    current: list[str] = json.loads(app["tags"])
+    if add:
+        clash = next((t for t in tags if t in DEFAULT_ALIASES or t in versions), None)
+        if clash is not None:
+            raise InvalidInput(f"'{clash}' is a version or a reserved alias, not a usable tag")
+        added = [tag for tag in dict.fromkeys(tags) if tag not in current]
+        for other in conn.execute(
+            "SELECT id, tags FROM apps WHERE name = ? AND id != ?", (app["name"], app["id"])
+        ).fetchall():
+            kept = [tag for tag in json.loads(other["tags"]) if tag not in set(added)]
+            conn.execute("UPDATE apps SET tags = ? WHERE id = ?", (json.dumps(kept), other["id"]))
+        updated = current + added
+    else:
+        updated = [tag for tag in current if tag not in set(tags)]
+    conn.execute(
+        "UPDATE apps SET tags = ?, modified = ? WHERE id = ?",
+        (json.dumps(updated), call.now, app["id"]),
+    )
+    return {"id": app["id"]}
+
+
+def app_add_tags(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
+    return change_app_tags(call, conn, add=True)
+
+
+def app_remove_tags(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
+    return change_app_tags(call, conn, add=False)
+
+
 def global_workflow_describe(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
     # The emulator has no global workflows; `dx` tries one when an app name fails.
     shown = call.target if call.route.alias is None else f"{call.target}/{call.route.alias}"
@@ -150,5 +203,7 @@ METHODS: tuple[Method, ...] = (
     Method("app", "listAuthorizedUsers", app_list_authorized_users, writes=False),
     Method("app", "addAuthorizedUsers", app_add_authorized_users, writes=True),
     Method("app", "removeAuthorizedUsers", app_remove_authorized_users, writes=True),
+    Method("app", "addTags", app_add_tags, writes=True),
+    Method("app", "removeTags", app_remove_tags, writes=True),
     Method("globalworkflow", "describe", global_workflow_describe, writes=False),
 )

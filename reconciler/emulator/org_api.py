@@ -11,16 +11,22 @@ from typing import Any
 
 from reconciler.emulator.access import (
     ADMIN_ACCESS,
-    MEMBER_DEFAULTS,
+    ADMIN_FORCED,
+    FLAG_COLUMNS,
+    INDEPENDENT_FLAGS,
+    MEMBER_COLUMNS,
+    MEMBER_DEFAULT_FLAGS,
     MEMBER_LIST_VISIBILITY,
     ORG_LEVELS,
     PROJECT_ACCESS,
     PROJECT_TRANSFER,
+    FlagValue,
     Membership,
     ensure_not_expired,
     ensure_org_keeps_an_admin,
     load_org,
     load_user,
+    membership_from_row,
     membership_of,
     org_policies,
     project_levels,
@@ -29,6 +35,7 @@ from reconciler.emulator.access import (
 )
 from reconciler.emulator.api_errors import InvalidInput, InvalidState, PermissionDenied
 from reconciler.emulator.inputs import Fields
+from reconciler.emulator.nonces import remember_answer, replayed_answer
 from reconciler.emulator.paging import (
     PageRequest,
     after_condition,
@@ -45,16 +52,6 @@ DEFAULT_POLICIES: dict[str, Any] = {
     "memberListVisibility": "ADMIN",
     "restrictProjectTransfer": "ADMIN",
 }
-# Extra org permission booleans current servers accept beside the three flags; the emulator
-# accepts and ignores them (they are derived from the level when listed).
-IGNORED_MEMBER_FLAGS = (
-    "cloudIntegrationManagement",
-    "treManagement",
-    "archivalManagement",
-    "dataDeletion",
-    "dataSearch",
-    "projectMemberDemotion",
-)
 _ORG_HANDLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -109,15 +106,20 @@ def new_forwarding(
 
 
 def org_new(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
-    handle = call.body.required_string("handle")
-    if not _ORG_HANDLE.match(handle) or len(handle) > 100:
+    # dxpy sends a nonce and resends after a lost answer: the same nonce gets the same answer.
+    replay = replayed_answer(call, conn)
+    if replay is not None:
+        return replay
+    typed = call.body.required_string("handle")
+    if not _ORG_HANDLE.match(typed) or len(typed) > 100:
         raise InvalidInput("Field 'handle' may hold only letters, digits, '.', '_' and '-'")
+    handle = typed.lower()  # `dx new org --handle`: converted to lowercase to form the id
     name = call.body.nonempty_string("name") or handle
     policies_in = call.body.optional_object("policies")
     policies = merge_policies(DEFAULT_POLICIES, policies_in) if policies_in else DEFAULT_POLICIES
     org_id = f"org-{handle}"
     taken = conn.execute(
-        "SELECT 1 FROM orgs WHERE id = ? OR handle = ?", (org_id, handle)
+        "SELECT 1 FROM orgs WHERE lower(id) = ? OR lower(handle) = ?", (org_id, handle)
     ).fetchone()
     if taken is not None:
         raise InvalidInput(f"The org handle '{handle}' is already taken")
@@ -127,7 +129,9 @@ def org_new(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
         (org_id, handle, name, json.dumps(policies), call.now),
     )
     insert_membership(conn, org_id, call.caller, ADMIN_ACCESS)
-    return {"id": org_id}
+    answer = {"id": org_id}
+    remember_answer(call, conn, answer)
+    return answer
 
 
 def org_describe(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
@@ -168,21 +172,36 @@ def org_update(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
     return {"id": org["id"]}
 
 
+_MEMBER_COLUMN_LIST = ", ".join(MEMBER_COLUMNS)
+_INSERT_MEMBER = (
+    f"INSERT INTO members (org_id, user_id, {_MEMBER_COLUMN_LIST})"
+    f" VALUES (?, ?, {', '.join('?' * len(MEMBER_COLUMNS))})"
+)
+_UPDATE_MEMBER = (
+    "UPDATE members SET "
+    + ", ".join(f"{column} = ?" for column in MEMBER_COLUMNS)
+    + " WHERE org_id = ? AND user_id = ?"
+)
+
+
 def insert_membership(
     conn: sqlite3.Connection, org_id: str, user_id: str, access: Membership
 ) -> None:
-    conn.execute(
-        "INSERT INTO members (org_id, user_id, level, allow_billable, app_access, project_access)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            org_id,
-            user_id,
-            access.level,
-            int(access.allow_billable),
-            int(access.app_access),
-            access.project_access,
-        ),
-    )
+    conn.execute(_INSERT_MEMBER, (org_id, user_id, *access.column_values()))
+
+
+def given_flags(spec: Fields) -> dict[str, FlagValue]:
+    """The permission flags a request names, each checked for its type."""
+    flags: dict[str, FlagValue] = {}
+    for name in FLAG_COLUMNS:
+        value: FlagValue | None = (
+            spec.optional_choice(name, PROJECT_ACCESS)
+            if name == "projectAccess"
+            else spec.optional_bool(name)
+        )
+        if value is not None:
+            flags[name] = value
+    return flags
 
 
 def org_invite(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
@@ -194,23 +213,21 @@ def org_invite(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
     if not invitee.startswith("user-"):
         raise InvalidInput("Field 'invitee' must be a user id (user-xxxx)")
     level = body.optional_choice("level", ORG_LEVELS) or "MEMBER"
-    allow_billable = body.optional_bool("allowBillableActivities")
-    app_access = body.optional_bool("appAccess")
-    project_access = body.optional_choice("projectAccess", PROJECT_ACCESS)
+    flags = given_flags(body)
     body.optional_bool("suppressEmailNotification")
     load_user(conn, invitee)
-    if membership_of(conn, org["id"], invitee) is not None:
+    # An ADMIN invite ignores the flags ADMIN forces (dx-toolkit: ADMIN with --no-app-access
+    # --project-access NONE lists full access); the independent ones are kept.
+    access = Membership.admin(flags) if level == "ADMIN" else Membership.member(flags)
+    current = membership_of(conn, org["id"], invitee)
+    if current is not None:
+        if current == access:
+            # invite is retryable: dxpy resends it after a lost answer, so a repeat that
+            # asks for exactly what is there succeeds and changes nothing.
+            return {"id": org["id"], "state": "ACCEPTED"}
         raise InvalidState(
-            f"{invitee} is already a member of {org['id']}; use setMemberAccess to change access"
-        )
-    if level == "ADMIN":
-        access = ADMIN_ACCESS  # the flags of an ADMIN invite are ignored
-    else:
-        access = Membership(
-            "MEMBER",
-            MEMBER_DEFAULTS.allow_billable if allow_billable is None else allow_billable,
-            MEMBER_DEFAULTS.app_access if app_access is None else app_access,
-            project_access or MEMBER_DEFAULTS.project_access,
+            f"{invitee} is already a member of {org['id']} with other access "
+            f"({'; '.join(current.differences(access))}); use setMemberAccess to change it"
         )
     insert_membership(conn, org["id"], invitee, access)
     return {"id": org["id"], "state": "ACCEPTED"}
@@ -228,38 +245,26 @@ def existing_membership(conn: sqlite3.Connection, org_id: str, user_id: str) -> 
 
 def requested_access(current: Membership, spec: Fields) -> Membership:
     for key in spec.field_names():
-        if key in IGNORED_MEMBER_FLAGS:
-            spec.optional_bool(key)
-        elif key not in ("level", "allowBillableActivities", "appAccess", "projectAccess"):
+        if key != "level" and key not in FLAG_COLUMNS:
             raise InvalidInput(f"Unknown field '{spec.name(key)}'")
     level = spec.optional_choice("level", ORG_LEVELS) or current.level
-    allow_billable = spec.optional_bool("allowBillableActivities")
-    app_access = spec.optional_bool("appAccess")
-    project_access = spec.optional_choice("projectAccess", PROJECT_ACCESS)
-    flags_given = [
-        name
-        for name, value in (
-            ("allowBillableActivities", allow_billable),
-            ("appAccess", app_access),
-            ("projectAccess", project_access),
-        )
-        if value is not None
-    ]
+    flags = given_flags(spec)
     if level == "ADMIN":
-        if flags_given:
+        forced = [name for name in flags if name in ADMIN_FORCED]
+        if forced:
             raise InvalidInput(
                 f"'{spec.where}': level ADMIN cannot be combined with permission flags "
-                f"({', '.join(flags_given)}); ADMINs always have full access"
+                f"({', '.join(forced)}); ADMINs always have them"
             )
-        return ADMIN_ACCESS
-    # A demoted ADMIN starts from the MEMBER defaults; a MEMBER keeps unmentioned flags.
-    base = current if current.level == "MEMBER" else MEMBER_DEFAULTS
-    return Membership(
-        "MEMBER",
-        base.allow_billable if allow_billable is None else allow_billable,
-        base.app_access if app_access is None else app_access,
-        project_access or base.project_access,
+        return Membership.admin({**current.flags, **flags})
+    # A demoted ADMIN starts from the MEMBER defaults (the independent flags stay as they
+    # are); a MEMBER keeps every flag not given.
+    base: dict[str, FlagValue] = (
+        dict(current.flags)
+        if current.level == "MEMBER"
+        else {**MEMBER_DEFAULT_FLAGS, **{name: current.flags[name] for name in INDEPENDENT_FLAGS}}
     )
+    return Membership.member({**base, **flags})
 
 
 def org_set_member_access(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
@@ -273,18 +278,7 @@ def org_set_member_access(call: Call, conn: sqlite3.Connection) -> dict[str, Any
         current = existing_membership(conn, org["id"], user_id)
         changes.append((user_id, requested_access(current, spec)))
     for user_id, access in changes:
-        conn.execute(
-            "UPDATE members SET level = ?, allow_billable = ?, app_access = ?, project_access = ?"
-            " WHERE org_id = ? AND user_id = ?",
-            (
-                access.level,
-                int(access.allow_billable),
-                int(access.app_access),
-                access.project_access,
-                org["id"],
-                user_id,
-            ),
-        )
+        conn.execute(_UPDATE_MEMBER, (*access.column_values(), org["id"], user_id))
     ensure_org_keeps_an_admin(conn, org["id"])
     return {"id": org["id"]}
 
@@ -296,37 +290,65 @@ def org_remove_member(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
     user_id = call.body.required_string("user")
     revoke_projects = call.body.bool_or("revokeProjectPermissions", True)
     revoke_apps = call.body.bool_or("revokeAppPermissions", True)
-    existing_membership(conn, org["id"], user_id)
+    if not user_id.startswith("user-"):
+        raise InvalidInput(f"Field 'user' must be a user id (user-xxxx), got '{user_id}'")
+    if membership_of(conn, org["id"], user_id) is None:
+        load_user(conn, user_id)  # an unknown user is ResourceNotFound
+        # removeMember is retryable: a repeat after a lost answer finds the user gone and
+        # succeeds, revoking nothing more.
+        return {"id": org["id"], "projects": {}, "apps": {}}
     conn.execute("DELETE FROM members WHERE org_id = ? AND user_id = ?", (org["id"], user_id))
     ensure_org_keeps_an_admin(conn, org["id"])
-    projects: dict[str, str] = {}
-    if revoke_projects:
-        rows = conn.execute(
-            "SELECT pp.project_id, pp.level FROM project_permissions pp"
-            " JOIN projects p ON p.id = pp.project_id"
-            " WHERE pp.entity_id = ? AND p.bill_to = ? ORDER BY pp.project_id",
-            (user_id, org["id"]),
-        ).fetchall()
-        for row in rows:
-            projects[row["project_id"]] = row["level"]
-            conn.execute(
-                "DELETE FROM project_permissions WHERE project_id = ? AND entity_id = ?",
-                (row["project_id"], user_id),
-            )
-    apps: dict[str, str] = {}
-    if revoke_apps:
-        rows = conn.execute(
-            "SELECT a.id, a.name FROM apps a JOIN app_developers d ON d.app_name = a.name"
-            " WHERE d.developer = ? AND a.bill_to = ? ORDER BY a.id",
-            (user_id, org["id"]),
-        ).fetchall()
-        for row in rows:
-            apps[row["id"]] = "DEVELOPER"
-            conn.execute(
-                "DELETE FROM app_developers WHERE app_name = ? AND developer = ?",
-                (row["name"], user_id),
-            )
+    projects = revoke_project_grants(conn, org["id"], user_id) if revoke_projects else {}
+    apps = revoke_app_grants(conn, org["id"], user_id) if revoke_apps else {}
     return {"id": org["id"], "projects": projects, "apps": apps}
+
+
+def revoke_project_grants(conn: sqlite3.Connection, org_id: str, user_id: str) -> dict[str, str]:
+    """The user's explicit grants on projects billed to the org: removed, and listed."""
+    rows = conn.execute(
+        "SELECT pp.project_id, pp.level FROM project_permissions pp"
+        " JOIN projects p ON p.id = pp.project_id"
+        " WHERE pp.entity_id = ? AND p.bill_to = ? ORDER BY pp.project_id",
+        (user_id, org_id),
+    ).fetchall()
+    conn.executemany(
+        "DELETE FROM project_permissions WHERE project_id = ? AND entity_id = ?",
+        [(row["project_id"], user_id) for row in rows],
+    )
+    return {row["project_id"]: row["level"] for row in rows}
+
+
+def revoke_app_grants(conn: sqlite3.Connection, org_id: str, user_id: str) -> dict[str, list[str]]:
+    """Developer and authorized-user rights on apps billed to the org (`dx remove member`:
+    "explicit app developer and user permissions"): removed, and listed per app version."""
+    developed = {
+        row["app_name"]
+        for row in conn.execute(
+            "SELECT app_name FROM app_developers WHERE developer = ?", (user_id,)
+        )
+    }
+    revoked: dict[str, list[str]] = {}
+    touched: dict[str, list[str]] = {}
+    for row in conn.execute(
+        "SELECT id, name, authorized_users FROM apps WHERE bill_to = ? ORDER BY id", (org_id,)
+    ).fetchall():
+        authorized: list[str] = json.loads(row["authorized_users"])
+        rights = (["DEVELOPER"] if row["name"] in developed else []) + (
+            ["AUTHORIZED_USER"] if user_id in authorized else []
+        )
+        if rights:
+            revoked[row["id"]] = rights
+            touched[row["name"]] = [user for user in authorized if user != user_id]
+    for name, authorized in touched.items():
+        # Both lists belong to the app name, shared by every version.
+        conn.execute(
+            "DELETE FROM app_developers WHERE app_name = ? AND developer = ?", (name, user_id)
+        )
+        conn.execute(
+            "UPDATE apps SET authorized_users = ? WHERE name = ?", (json.dumps(authorized), name)
+        )
+    return revoked
 
 
 def may_list_members(visibility: str, membership: Membership | None) -> bool:
@@ -369,12 +391,7 @@ def org_find_members(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
     )
     results = []
     for row in rows:
-        result = Membership(
-            row["level"],
-            bool(row["allow_billable"]),
-            bool(row["app_access"]),
-            row["project_access"],
-        ).member_row(row["user_id"])
+        result = membership_from_row(row).member_row(row["user_id"])
         if describe:
             result["describe"] = {
                 "id": row["user_id"],
@@ -475,10 +492,13 @@ def org_find_projects(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
     levels = project_levels(conn, call.caller, [row["id"] for row in rows])
     results = []
     for row in rows:
-        view = project_view(conn, row, levels[row["id"]], describe_options)
+        # An admin listing an org project they hold no grant on sees NONE (never null: dx
+        # prints the level, and dx-toolkit expects ADMINISTER|CONTRIBUTE|UPLOAD|VIEW|NONE).
+        level = levels[row["id"]] or "NONE"
+        view = project_view(conn, row, level, describe_options)
         result: dict[str, Any] = {
             "id": row["id"],
-            "level": levels[row["id"]],
+            "level": level,
             "public": view["public"],
         }
         if describe:
@@ -558,7 +578,7 @@ def app_page(
 
 
 METHODS: tuple[Method, ...] = (
-    Method("org", "new", org_new, writes=True),
+    Method("org", "new", org_new, writes=True, retryable=False, nonce=True),
     Method("org", "describe", org_describe, writes=False),
     Method("org", "update", org_update, writes=True),
     Method("org", "invite", org_invite, writes=True),

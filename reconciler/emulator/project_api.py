@@ -1,4 +1,4 @@
-"""Project methods: new, describe, invite, decreasePermissions, update."""
+"""Project methods: new, describe, invite, decreasePermissions, update, properties, tags."""
 
 from __future__ import annotations
 
@@ -146,7 +146,10 @@ def project_new(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
 
 def project_describe(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
     access = project_access(conn, call.target, call.caller)
-    return select_fields(project_view(conn, access.row, access.level, call.body), call.body)
+    # A billing-org ADMIN without a grant describes the project at level NONE (not null:
+    # `dx describe` prints the level).
+    level = access.level or "NONE"
+    return select_fields(project_view(conn, access.row, level, call.body), call.body)
 
 
 def resolve_invitee(conn: sqlite3.Connection, invitee: str) -> str | None:
@@ -196,31 +199,38 @@ def project_invite(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
 
 
 def project_decrease_permissions(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
-    access = project_access(conn, call.target, call.caller)
+    project = load_project(conn, call.target)
+    caller_level = project_levels(conn, call.caller, [call.target])[call.target]
+    named = call.body.field_names()
+    if caller_level is None and call.caller not in named:
+        raise PermissionDenied(f"{call.caller} has no access to {call.target}")
     changes: list[tuple[str, str | None]] = []
-    for entity in call.body.field_names():
+    for entity in named:
         new_level = call.body.raw(entity)
         if new_level is not None and new_level not in (*PROJECT_LEVELS, "NONE"):
             raise InvalidInput(
                 f"Field '{entity}' must be null or one of {', '.join(PROJECT_LEVELS)}"
             )
-        if not access.administers and entity != call.caller:
-            raise PermissionDenied(
-                f"ADMINISTER permission is required to change others' access to {call.target}"
-            )
+        target_level = None if new_level == "NONE" else new_level
         current = conn.execute(
             "SELECT level FROM project_permissions WHERE project_id = ? AND entity_id = ?",
             (call.target, entity),
         ).fetchone()
-        if current is None:
-            continue  # nothing to decrease
-        if new_level is not None and LEVEL_RANK[new_level] > LEVEL_RANK[current["level"]]:
-            raise InvalidInput(
-                f"Field '{entity}': {new_level} is higher than the current {current['level']}"
+        if current is None or current["level"] == target_level:
+            # Nothing to decrease: decreasePermissions is retryable, and a repeat after a
+            # lost answer finds the change already made.
+            continue
+        if entity != call.caller and caller_level != "ADMINISTER":
+            raise PermissionDenied(
+                f"ADMINISTER permission is required to change others' access to {call.target}"
             )
-        changes.append((entity, None if new_level == "NONE" else new_level))
-    for entity, new_level in changes:
-        if new_level is None:
+        if target_level is not None and LEVEL_RANK[target_level] > LEVEL_RANK[current["level"]]:
+            raise InvalidInput(
+                f"Field '{entity}': {target_level} is higher than the current {current['level']}"
+            )
+        changes.append((entity, target_level))
+    for entity, target_level in changes:
+        if target_level is None:
             conn.execute(
                 "DELETE FROM project_permissions WHERE project_id = ? AND entity_id = ?",
                 (call.target, entity),
@@ -228,9 +238,9 @@ def project_decrease_permissions(call: Call, conn: sqlite3.Connection) -> dict[s
         else:
             conn.execute(
                 "UPDATE project_permissions SET level = ? WHERE project_id = ? AND entity_id = ?",
-                (new_level, call.target, entity),
+                (target_level, call.target, entity),
             )
-    return {"id": call.target}
+    return {"id": project["id"]}
 
 
 def check_transfer(conn: sqlite3.Connection, project: sqlite3.Row, call: Call) -> None:
@@ -256,13 +266,27 @@ def project_update(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
     project = access.row
     body = call.body
     version = body.optional_int("version")
-    if version is not None and version != project["version"]:
-        raise InvalidState(f"{call.target} is at version {project['version']}, not {version}")
     name = body.nonempty_string("name")
     summary = body.optional_string("summary")
     description = body.optional_string("description")
     bill_to = body.optional_string("billTo")
-    settings = read_settings(body, {**PROJECT_SETTINGS, **json.loads(project["settings"])})
+    current_settings = {**PROJECT_SETTINGS, **json.loads(project["settings"])}
+    settings = read_settings(body, current_settings)
+    if version is not None and version != project["version"]:
+        unchanged = settings == current_settings and all(
+            value is None or value == project[column]
+            for value, column in (
+                (name, "name"),
+                (summary, "summary"),
+                (description, "description"),
+                (bill_to, "bill_to"),
+            )
+        )
+        if unchanged:
+            # update is retryable: a repeat after a lost answer carries the version the
+            # first call moved on from, and asks for what is already there.
+            return {"id": call.target}
+        raise InvalidState(f"{call.target} is at version {project['version']}, not {version}")
     if bill_to is not None and bill_to != project["bill_to"]:
         check_transfer(conn, project, call)
         check_billable(conn, bill_to, call.caller, call.now)
@@ -282,10 +306,78 @@ def project_update(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
     return {"id": call.target}
 
 
+def require_contribute(access: ProjectAccess, what: str) -> None:
+    """Metadata writes (properties, tags) need CONTRIBUTE or higher, as on the platform."""
+    if access.level is None or LEVEL_RANK[access.level] < LEVEL_RANK["CONTRIBUTE"]:
+        raise PermissionDenied(f"CONTRIBUTE permission is required to {what} {access.row['id']}")
+
+
+def project_set_properties(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
+    """`{"properties": {key: value or null}}`: null deletes the key, a string sets it."""
+    access = project_access(conn, call.target, call.caller)
+    changes = call.body.optional_object("properties")
+    if changes is None:
+        raise InvalidInput("Missing required field 'properties'")
+    for key in changes.field_names():
+        if not key:
+            raise InvalidInput("Property keys must be nonempty strings")
+        if changes.raw(key) is not None:
+            changes.required_string(key)
+    require_contribute(access, "set properties on")
+    properties: dict[str, str] = json.loads(access.row["properties"])
+    for key in changes.field_names():
+        value = changes.raw(key)
+        if value is None:
+            properties.pop(key, None)
+        else:
+            properties[key] = value
+    conn.execute(
+        "UPDATE projects SET properties = ?, modified = ? WHERE id = ?",
+        (json.dumps(properties, sort_keys=True), call.now, call.target),
+    )
+    return {"id": call.target}
+
+
+def tag_list(call: Call) -> list[str]:
+    tags = call.body.optional_string_list("tags")
+    if tags is None:
+        raise InvalidInput("Missing required field 'tags'")
+    if not all(tags):
+        raise InvalidInput("Field 'tags' must hold only nonempty strings")
+    return tags
+
+
+def change_project_tags(call: Call, conn: sqlite3.Connection, *, add: bool) -> dict[str, Any]:
+    access = project_access(conn, call.target, call.caller)
+    tags = tag_list(call)
+    require_contribute(access, "tag")
+    current: list[str] = json.loads(access.row["tags"])
+    if add:
+        updated = current + [tag for tag in dict.fromkeys(tags) if tag not in current]
+    else:
+        updated = [tag for tag in current if tag not in set(tags)]
+    conn.execute(
+        "UPDATE projects SET tags = ?, modified = ? WHERE id = ?",
+        (json.dumps(updated), call.now, call.target),
+    )
+    return {"id": call.target}
+
+
+def project_add_tags(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
+    return change_project_tags(call, conn, add=True)
+
+
+def project_remove_tags(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
+    return change_project_tags(call, conn, add=False)
+
+
 METHODS: tuple[Method, ...] = (
-    Method("project", "new", project_new, writes=True),
+    Method("project", "new", project_new, writes=True, retryable=False),
     Method("project", "describe", project_describe, writes=False),
-    Method("project", "invite", project_invite, writes=True),
+    Method("project", "invite", project_invite, writes=True, retryable=False),
     Method("project", "decreasePermissions", project_decrease_permissions, writes=True),
     Method("project", "update", project_update, writes=True),
+    Method("project", "setProperties", project_set_properties, writes=True),
+    Method("project", "addTags", project_add_tags, writes=True),
+    Method("project", "removeTags", project_remove_tags, writes=True),
 )

@@ -81,10 +81,17 @@ Handler = Callable[[Call, sqlite3.Connection], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Method:
+    """One API method. `retryable` is its class in dx-toolkit's `wrapper_table.json`: dxpy
+    resends a retryable method after a lost answer, so a repeat must be accepted. `nonce`
+    marks the methods that table gives `acceptNonce` (dxpy adds a nonce and resends them
+    too; the repeat is answered from the nonce)."""
+
     entity_class: str
     name: str
     handler: Handler
     writes: bool
+    retryable: bool = True
+    nonce: bool = False
 
     @property
     def key(self) -> tuple[str, str]:

@@ -16,6 +16,13 @@ from typing import Any
 import jsonschema
 import yaml
 
+from reconciler.emulator.access import (
+    ADMIN_FORCED,
+    FLAG_COLUMNS,
+    MEMBER_COLUMNS,
+    Membership,
+    membership_from_row,
+)
 from reconciler.emulator.compiled_schema import UnsupportedSchema, compile_schema
 from reconciler.emulator.ids import stable_id
 
@@ -121,8 +128,12 @@ def check_references(data: Mapping[str, Any], origin: str) -> None:
             where = f"orgs[{index}].members.{user_id}"
             if user_id not in users:
                 raise fail(where, f"{user_id!r} is not a user of the seed")
-            if member["level"] == "ADMIN" and set(member) - {"level"}:
-                raise fail(where, "an ADMIN always has full access; give no flags")
+            forced = sorted(set(member) & set(ADMIN_FORCED))
+            if member["level"] == "ADMIN" and forced:
+                raise fail(
+                    where,
+                    f"an ADMIN always has full access; give none of {', '.join(forced)}",
+                )
     project_ids = []
     for index, project in enumerate(data.get("projects", [])):
         where = f"projects[{index}]"
@@ -153,6 +164,19 @@ def check_references(data: Mapping[str, Any], origin: str) -> None:
         if creator is not None and creator not in users:
             raise fail(f"{where}.createdBy", f"{creator!r} is not a user of the seed")
     unique(app_keys, "apps (name/version)")
+    versions_by_name: dict[str, set[str]] = {}
+    for app in data.get("apps", []):
+        versions_by_name.setdefault(app["name"], set()).add(app["version"])
+    tagged: dict[tuple[str, str], int] = {}
+    for index, app in enumerate(data.get("apps", [])):
+        for tag in app.get("tags", []):
+            if tag in ("default", "latest") or tag in versions_by_name[app["name"]]:
+                raise fail(f"apps[{index}].tags", f"{tag!r} is a version or a reserved alias")
+            if tagged.setdefault((app["name"], tag), index) != index:
+                raise fail(
+                    f"apps[{index}].tags",
+                    f"{tag!r} is already on apps[{tagged[(app['name'], tag)]}]; a tag names one version",
+                )
     unique([app.get("id") or seed_app_id(app) for app in data.get("apps", [])], "apps.id")
 
 
@@ -220,8 +244,8 @@ def load_seed(conn: sqlite3.Connection, seed: Mapping[str, Any], now: int) -> No
         ],
     )
     conn.executemany(
-        "INSERT INTO members (org_id, user_id, level, allow_billable, app_access, project_access)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO members (org_id, user_id, {', '.join(MEMBER_COLUMNS)})"
+        f" VALUES (?, ?, {', '.join('?' * len(MEMBER_COLUMNS))})",
         [
             member_row(org["id"], user_id, member)
             for org in orgs
@@ -232,17 +256,13 @@ def load_seed(conn: sqlite3.Connection, seed: Mapping[str, Any], now: int) -> No
     load_apps(conn, seed.get("apps", []), now)
 
 
+def seed_membership(member: Mapping[str, Any]) -> Membership:
+    flags = {name: member[name] for name in FLAG_COLUMNS if name in member}
+    return Membership.admin(flags) if member["level"] == "ADMIN" else Membership.member(flags)
+
+
 def member_row(org_id: str, user_id: str, member: Mapping[str, Any]) -> tuple[Any, ...]:
-    if member["level"] == "ADMIN":
-        return (org_id, user_id, "ADMIN", 1, 1, "ADMINISTER")
-    return (
-        org_id,
-        user_id,
-        "MEMBER",
-        int(member.get("allowBillableActivities", False)),
-        int(member.get("appAccess", True)),
-        member.get("projectAccess", "CONTRIBUTE"),
-    )
+    return (org_id, user_id, *seed_membership(member).column_values())
 
 
 def default_creator(project: Mapping[str, Any]) -> str:
@@ -317,17 +337,35 @@ def load_apps(conn: sqlite3.Connection, apps: list[Any], now: int) -> None:
                 app.get("modified", created),
                 published,
                 json.dumps(sorted(set(app.get("authorizedUsers", [])))),
+                json.dumps(list(dict.fromkeys(app.get("tags", [])))),
             )
         )
         developers.update((app["name"], developer) for developer in app_developers)
     conn.executemany(
         "INSERT INTO apps (id, name, version, title, summary, bill_to, created_by, created,"
-        " modified, published, authorized_users) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " modified, published, authorized_users, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
     conn.executemany(
         "INSERT INTO app_developers (app_name, developer) VALUES (?, ?)", sorted(developers)
     )
+
+
+# Always in a dumped membership; the other six only where they differ from the level's own.
+DUMPED_FLAGS = ("allowBillableActivities", "appAccess", "projectAccess")
+
+
+def dumped_membership(row: sqlite3.Row) -> dict[str, Any]:
+    membership = membership_from_row(row)
+    usual = Membership.admin() if membership.is_admin else Membership.member()
+    return {
+        "level": membership.level,
+        **{
+            name: value
+            for name, value in membership.ordered_flags().items()
+            if name in DUMPED_FLAGS or value != usual.flags[name]
+        },
+    }
 
 
 def dump_state(conn: sqlite3.Connection) -> dict[str, Any]:
@@ -348,12 +386,7 @@ def dump_state(conn: sqlite3.Connection) -> dict[str, Any]:
     ]
     members: dict[str, dict[str, Any]] = {}
     for row in conn.execute("SELECT * FROM members ORDER BY org_id, user_id"):
-        members.setdefault(row["org_id"], {})[row["user_id"]] = {
-            "level": row["level"],
-            "allowBillableActivities": bool(row["allow_billable"]),
-            "appAccess": bool(row["app_access"]),
-            "projectAccess": row["project_access"],
-        }
+        members.setdefault(row["org_id"], {})[row["user_id"]] = dumped_membership(row)
     orgs = []
     for row in conn.execute("SELECT * FROM orgs ORDER BY id"):
         org: dict[str, Any] = {
@@ -410,6 +443,7 @@ def dump_state(conn: sqlite3.Connection) -> dict[str, Any]:
             "modified": row["modified"],
             "published": row["published"],
             "authorizedUsers": json.loads(row["authorized_users"]),
+            "tags": json.loads(row["tags"]),
             "developers": developers.get(row["name"], []),
         }
         for row in conn.execute("SELECT * FROM apps ORDER BY id")

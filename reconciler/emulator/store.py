@@ -55,6 +55,12 @@ CREATE TABLE IF NOT EXISTS members (
     allow_billable INTEGER NOT NULL,
     app_access INTEGER NOT NULL,
     project_access TEXT NOT NULL,
+    archival_management INTEGER NOT NULL DEFAULT 0,
+    data_deletion INTEGER NOT NULL DEFAULT 0,
+    data_search INTEGER NOT NULL DEFAULT 0,
+    project_member_demotion INTEGER NOT NULL DEFAULT 0,
+    tre_management INTEGER NOT NULL DEFAULT 0,
+    cloud_integration_management INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (org_id, user_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS members_by_user ON members (user_id, org_id);
@@ -97,6 +103,7 @@ CREATE TABLE IF NOT EXISTS apps (
     modified INTEGER NOT NULL,
     published INTEGER NOT NULL,
     authorized_users TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]',
     UNIQUE (name, version)
 );
 CREATE INDEX IF NOT EXISTS apps_by_bill_to ON apps (bill_to, id);
@@ -108,6 +115,16 @@ CREATE TABLE IF NOT EXISTS app_developers (
     PRIMARY KEY (app_name, developer)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS app_developers_by_developer ON app_developers (developer, app_name);
+-- A nonce-carrying request (org/new) and the answer it got, replayed for a repeat.
+CREATE TABLE IF NOT EXISTS nonces (
+    caller TEXT NOT NULL,
+    route TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    input TEXT NOT NULL,
+    response TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (caller, route, nonce)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS admin_history (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     org_id TEXT NOT NULL,
@@ -118,8 +135,25 @@ CREATE TABLE IF NOT EXISTS admin_history (
 );
 """
 
+# Columns added after the first release: a state file made before gets them on open.
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    *(
+        ("members", column, "INTEGER NOT NULL DEFAULT 0")
+        for column in (
+            "archival_management",
+            "data_deletion",
+            "data_search",
+            "project_member_demotion",
+            "tre_management",
+            "cloud_integration_management",
+        )
+    ),
+    ("apps", "tags", "TEXT NOT NULL DEFAULT '[]'"),
+)
+
 # Wiped by a reset, in an order that never leaves dangling rows mid-way.
 ENTITY_TABLES = (
+    "nonces",
     "app_developers",
     "apps",
     "project_permissions",
@@ -174,6 +208,19 @@ class Store:
             # executescript commits on its own, so the schema is created outside our
             # transactions; IF NOT EXISTS makes it safe when two processes start together.
             self._conn.executescript(SCHEMA)
+            self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        for table, column, declaration in ADDED_COLUMNS:
+            present = {row["name"] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+            if column in present:
+                continue
+            try:
+                self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            except sqlite3.OperationalError as exc:
+                # Another process opening the same file may have added it first.
+                if "duplicate column" not in str(exc).lower():
+                    raise
 
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:

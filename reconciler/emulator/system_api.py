@@ -50,10 +50,7 @@ def find_orgs(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
         raise InvalidInput("Missing required field 'level'")
     page = page_request(body)
     describe = body.describe_flag()
-    sql = (
-        "SELECT o.*, m.level, m.allow_billable, m.app_access, m.project_access"
-        " FROM members m JOIN orgs o ON o.id = m.org_id WHERE m.user_id = ?"
-    )
+    sql = "SELECT o.*, m.* FROM members m JOIN orgs o ON o.id = m.org_id WHERE m.user_id = ?"
     params: list[Any] = [call.caller]
     if level == "ADMIN":
         sql += " AND m.level = 'ADMIN'"

@@ -66,8 +66,9 @@ def org_view(org: sqlite3.Row, membership: Membership | None) -> dict[str, Any]:
         "policies": json.loads(org["policies"]),
     }
     if membership is not None:
+        # The caller's own membership: the level and all nine flags, as findMembers lists.
         view["level"] = membership.level
-        view.update(membership.flags())
+        view.update(membership.ordered_flags())
     if org["expires_at"] is not None:
         view["expiresAt"] = org["expires_at"]
     if org["saml_idp"] is not None:
@@ -89,7 +90,7 @@ def project_permissions(conn: sqlite3.Connection, project_id: str) -> dict[str, 
 def project_view(
     conn: sqlite3.Connection,
     project: sqlite3.Row,
-    level: str | None,
+    level: str,
     options: Fields | None,
 ) -> dict[str, Any]:
     """Every default field plus those `options` asks for; `select_fields` then narrows."""
@@ -157,12 +158,17 @@ def latest_app_id(conn: sqlite3.Connection, app_name: str) -> str | None:
 def app_view(conn: sqlite3.Connection, app: sqlite3.Row, caller: str) -> dict[str, Any]:
     developers = app_developers(conn, app["name"])
     is_default = latest_app_id(conn, app["name"]) == app["id"]
+    tags: list[str] = json.loads(app["tags"])
+    # A tag is an alias of this version (the Apps page: an app is reachable by its name and
+    # its aliases, the version and the attached tags).
+    aliases = (["default"] if is_default else []) + [app["version"], *tags]
     view: dict[str, Any] = {
         "id": app["id"],
         "class": "app",
         "name": app["name"],
         "version": app["version"],
-        "aliases": ["default", app["version"]] if is_default else [app["version"]],
+        "aliases": aliases,
+        "tags": tags,
         "summary": app["summary"],
         "billTo": app["bill_to"],
         "createdBy": app["created_by"],

@@ -232,7 +232,8 @@ def test_state_dump_and_reset(api: Api) -> None:
 def test_admin_history_follows_committed_writes(api: Api) -> None:
     api.ok(ALICE, "/org-demo/invite", {"invitee": "user-erin", "level": "ADMIN"})
     api.ok(ALICE, "/org-demo/setMemberAccess", {"user-carol": {"level": "MEMBER"}})
-    api.fails(ALICE, "/org-demo/invite", {"invitee": "user-bob"})  # fails: not recorded
+    refused = {"invitee": "user-bob", "level": "ADMIN"}  # bob is a MEMBER: refused, not recorded
+    api.fails(ALICE, "/org-demo/invite", refused)
     api.ok(ALICE, "/org-demo/removeMember", {"user": "user-erin"})
     api.ok(ALICE, "/project/new", {"name": "not an org write", "billTo": "org-demo"})
     history = api.control("GET", "admin-history?org=org-demo")["history"]

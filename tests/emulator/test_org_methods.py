@@ -198,9 +198,11 @@ def test_invite_errors(api: Api) -> None:
         422,
         "InvalidInput",
     )
-    status, error_type, message = api.fails(ALICE, "/org-demo/invite", {"invitee": "user-bob"})
+    status, error_type, message = api.fails(
+        ALICE, "/org-demo/invite", {"invitee": "user-bob", "appAccess": False}
+    )
     assert (status, error_type) == (422, "InvalidState")
-    assert "already a member" in message
+    assert "already a member" in message and "appAccess: true -> false" in message
     assert member(api, "org-demo", "user-erin") is None
 
 
@@ -299,7 +301,7 @@ def test_remove_member_revokes_org_billed_permissions(api: Api) -> None:
     assert result == {
         "id": "org-demo",
         "projects": {MY_PROJECT: "VIEW", EXAMPLE_PROJECT: "ADMINISTER"},
-        "apps": {QC_APP_1_0: "DEVELOPER", QC_APP_1_1: "DEVELOPER"},
+        "apps": {QC_APP_1_0: ["DEVELOPER"], QC_APP_1_1: ["DEVELOPER"]},
     }
     assert member(api, "org-demo", "user-bob") is None
     assert "user-bob" not in api.project(MY_PROJECT)["permissions"]
@@ -322,7 +324,7 @@ def test_remove_member_can_keep_explicit_permissions(api: Api) -> None:
 def test_remove_member_defaults_to_revoking(api: Api) -> None:
     result = api.ok(CAROL, "/org-demo/removeMember", {"user": "user-alice"})
     assert set(result["projects"]) == {MY_PROJECT, EXAMPLE_PROJECT, REFERENCE_PROJECT}
-    assert result["apps"] == {EXAMPLE_APP: "DEVELOPER"}
+    assert result["apps"] == {EXAMPLE_APP: ["DEVELOPER"]}
     # explicit permissions on projects billed elsewhere are untouched
     assert api.project("project-GbZ1K9Q0yzvB3pJqB4x1f9Q6")["permissions"] == {
         "user-alice": "ADMINISTER"
@@ -330,7 +332,11 @@ def test_remove_member_defaults_to_revoking(api: Api) -> None:
 
 
 def test_remove_member_errors(api: Api) -> None:
-    assert api.fails(ALICE, "/org-demo/removeMember", {"user": "user-erin"})[:2] == (
+    assert api.fails(ALICE, "/org-demo/removeMember", {"user": "user-ghost"})[:2] == (
+        404,
+        "ResourceNotFound",
+    )
+    assert api.fails(ALICE, "/org-demo/removeMember", {"user": "org-genomics"})[:2] == (
         422,
         "InvalidInput",
     )
@@ -400,7 +406,7 @@ def test_find_projects_levels_and_describe(api: Api) -> None:
     assert rows[2]["public"] is True
     # carol sees example_project only through the org grant (VIEW, ADMIN gets it in full)
     levels = {row["id"]: row["level"] for row in api.ok(CAROL, "/org-demo/findProjects")["results"]}
-    assert levels == {MY_PROJECT: None, EXAMPLE_PROJECT: "VIEW", REFERENCE_PROJECT: "ADMINISTER"}
+    assert levels == {MY_PROJECT: "NONE", EXAMPLE_PROJECT: "VIEW", REFERENCE_PROJECT: "ADMINISTER"}
 
 
 @pytest.mark.parametrize(
@@ -486,7 +492,12 @@ def test_expired_org_refuses_writes_and_billing_but_describes() -> None:
             ("/project/new", {"name": "p", "billTo": "org-old"}),
             (
                 "/user/new",
-                {"username": "newbie", "email": "n@example.com", "provisioningOrg": "org-old"},
+                {
+                    "username": "newbie",
+                    "email": "n@example.com",
+                    "first": "New",
+                    "provisioningOrg": "org-old",
+                },
             ),
         ]:
             status, error_type, _ = api.fails("root-token", route, body)
