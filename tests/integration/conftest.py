@@ -107,6 +107,11 @@ WRITE_METHODS = frozenset(
         "decreasePermissions",
         "addDevelopers",
         "removeDevelopers",
+        "addAuthorizedUsers",
+        "removeAuthorizedUsers",
+        "setProperties",
+        "addTags",
+        "removeTags",
         "new",
     }
 )
