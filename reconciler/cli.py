@@ -107,17 +107,15 @@ def _client(
     """
     import os
 
-    from reconciler.platform import ConfigOverrides, ReadClient, RetryPolicy, WriteClient, discover
+    from reconciler.platform import (
+        ConfigOverrides,
+        ReadClient,
+        WriteClient,
+        discover,
+        retry_policy_from_env,
+    )
 
-    retry = RetryPolicy()
-    budget = os.environ.get("DXORG_MAX_RETRY_SECONDS")
-    if budget:
-        try:
-            retry = RetryPolicy(max_total_seconds=float(budget))
-        except ValueError as exc:
-            raise DxorgError(
-                f"DXORG_MAX_RETRY_SECONDS={budget!r}: not a number of seconds"
-            ) from exc
+    retry = retry_policy_from_env(os.environ)
 
     transport = None
     if sandbox:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from reconciler.platform.client import CallOutcome, ReadClient, WriteClient
 from reconciler.platform.config import ConfigOverrides, PlatformConfig, discover
-from reconciler.platform.retry import RetryPolicy
+from reconciler.platform.retry import RetryPolicy, retry_policy_from_env
 
 __all__ = [
     "CallOutcome",
@@ -14,4 +14,5 @@ __all__ = [
     "RetryPolicy",
     "WriteClient",
     "discover",
+    "retry_policy_from_env",
 ]
