@@ -264,23 +264,23 @@ def discover(
     )
 
 
-def checked_token(token: str, source: str) -> str:
+def checked_token(token: str, source: str, *, what: str = "API token") -> str:
     """`token` without surrounding whitespace, or a ConfigError naming `source`.
 
     The messages never show the token, any part of it, or its length.
     """
     stripped = token.strip(_TOKEN_PADDING)
     if not stripped:
-        raise ConfigError(f"the API token from {source} is empty")
+        raise ConfigError(f"the {what} from {source} is empty")
     if not stripped.isascii():
         raise ConfigError(
-            f"the API token from {source} contains a non-ASCII character, which an HTTP "
+            f"the {what} from {source} contains a non-ASCII character, which an HTTP "
             "header cannot carry: check the value (not shown here)"
         )
     # Inside the value a header allows visible ASCII, spaces and tabs; nothing else.
     if any(not (c.isprintable() or c == "\t") for c in stripped):
         raise ConfigError(
-            f"the API token from {source} contains a line break or other control "
+            f"the {what} from {source} contains a line break or other control "
             "character, which an HTTP header cannot carry: check the value (not shown here)"
         )
     return stripped

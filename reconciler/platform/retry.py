@@ -124,10 +124,17 @@ def parse_retry_after(value: str | None, now: Callable[[], datetime] | None = No
     return max(0.0, seconds)
 
 
-def run_with_retries(policy: RetryPolicy, route: str, attempt: Callable[[], T]) -> T:
+def run_with_retries(
+    policy: RetryPolicy,
+    route: str,
+    attempt: Callable[[], T],
+    *,
+    logger: logging.Logger = log,
+) -> T:
     """Call `attempt` until it returns, raises a non-retryable failure, or the budget runs out.
 
-    Raises the classified `error` of the last AttemptFailed (never AttemptFailed itself).
+    `route` names the call in log lines. Raises the classified `error` of the last
+    AttemptFailed (never AttemptFailed itself).
     """
     start = policy.clock()
 
@@ -158,7 +165,7 @@ def run_with_retries(policy: RetryPolicy, route: str, attempt: Callable[[], T]) 
     def before_sleep(state: RetryCallState) -> None:
         failure = _failure_of(state)
         reason = str(failure.error) if failure is not None else "unknown failure"
-        log.info(
+        logger.info(
             "retrying %s: attempt %d of %d failed (%s); next attempt in %.2fs",
             route,
             state.attempt_number,
@@ -179,7 +186,7 @@ def run_with_retries(policy: RetryPolicy, route: str, attempt: Callable[[], T]) 
         return retrying(attempt)
     except AttemptFailed as failure:
         if failure.retryable:
-            log.warning("giving up on %s: %s", route, failure.error)
+            logger.warning("giving up on %s: %s", route, failure.error)
         raise failure.error from failure.__cause__
 
 
