@@ -38,6 +38,7 @@ from reconciler import __version__
 from reconciler.errors import (
     API_ERRORS_BY_TYPE,
     ApiError,
+    ConfigError,
     DxorgError,
     ReadIncompleteError,
     ResourceNotFound,
@@ -140,13 +141,18 @@ class ReadClient:
         }
         if config.token is not None:
             headers["Authorization"] = f"Bearer {config.token}"
-        self._http = httpx.Client(
-            base_url=config.api_url,
-            headers=headers,
-            transport=transport,
-            timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
-            follow_redirects=False,
-        )
+        try:
+            self._http = httpx.Client(
+                base_url=config.api_url,
+                headers=headers,
+                transport=transport,
+                timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
+                follow_redirects=False,
+            )
+        except httpx.InvalidURL as exc:
+            raise ConfigError(
+                f"the API server {config.describe_api_server()} is not a valid URL: {exc}"
+            ) from None
 
     @property
     def config(self) -> PlatformConfig:

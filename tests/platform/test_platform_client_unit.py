@@ -703,3 +703,15 @@ def test_an_unreachable_auth_server_is_a_sentence_naming_its_url_and_origin() ->
     assert f"http://127.0.0.1:{port} (auth server from the environment variables" in problem
     assert "did not answer" in problem and "Connection refused" in problem
     assert TOKEN not in problem
+
+
+def test_an_api_server_that_is_not_a_url_is_a_config_error() -> None:
+    cfg = PlatformConfig(
+        protocol="http",
+        host="[::1",
+        port=9,
+        token=TOKEN,
+        origins={"host": "the environment variable DX_APISERVER_HOST"},
+    )
+    with pytest.raises(ConfigError, match=r"http://\[::1:9 \(host from the environment"):
+        ReadClient(cfg)
