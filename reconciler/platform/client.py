@@ -294,7 +294,7 @@ class ReadClient:
             request = self._http.build_request(
                 "GET", url.rstrip("/") + "/", timeout=AUTH_PROBE_TIMEOUT
             )
-            del request.headers["Authorization"]  # a probe needs no credentials
+            request.headers.pop("Authorization", None)  # a probe needs no credentials
             with self._in_flight:
                 self._http.send(request).close()
         except (httpx.HTTPError, httpx.InvalidURL) as exc:

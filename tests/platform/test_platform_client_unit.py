@@ -672,6 +672,12 @@ def test_an_auth_server_that_answers_at_all_is_no_problem(status: int) -> None:
     assert "Authorization" not in probe.headers and probe.content == b""
 
 
+def test_the_probe_needs_no_token() -> None:
+    cfg = PlatformConfig(protocol="http", host="dx.test", port=80, auth_server_url="http://a.test")
+    client, rec = make(lambda r: httpx.Response(404), config=cfg)
+    assert client.auth_server_problem() is None and len(rec.requests) == 1
+
+
 def test_no_auth_server_configured_is_a_sentence_naming_what_is_missing() -> None:
     cfg = PlatformConfig(
         protocol="http",
