@@ -105,17 +105,9 @@ def _connection(
     """
     import os
 
-    from reconciler.platform import ConfigOverrides, Connection, RetryPolicy, discover
+    from reconciler.platform import ConfigOverrides, Connection, discover, retry_policy_from_env
 
-    retry = RetryPolicy()
-    budget = os.environ.get("DXORG_MAX_RETRY_SECONDS")
-    if budget:
-        try:
-            retry = RetryPolicy(max_total_seconds=float(budget))
-        except ValueError as exc:
-            raise DxorgError(
-                f"DXORG_MAX_RETRY_SECONDS={budget!r}: not a number of seconds"
-            ) from exc
+    retry = retry_policy_from_env(os.environ)
 
     transport = None
     if sandbox:

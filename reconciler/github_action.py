@@ -48,6 +48,7 @@ from reconciler.platform import (
     ReadClient,
     RetryPolicy,
     discover,
+    retry_policy_from_env,
 )
 from reconciler.render.apply_markdown import render_apply_markdown
 from reconciler.render.markdown import render_markdown
@@ -73,30 +74,21 @@ class Context:
 def _platform_config(inputs: Inputs, env: Mapping[str, str]) -> PlatformConfig:
     """Where the platform is: the inputs first, then as dx finds it.
 
-    The token input becomes DX_SECURITY_CONTEXT in a private copy of the environment,
-    never in the process environment and never on a command line.
+    The token input is an override, as a CLI option would be: never put in the process
+    environment or on a command line, and named "the token input" in errors.
     """
-    dx_env = dict(env)
-    if inputs.token:
-        dx_env["DX_SECURITY_CONTEXT"] = json.dumps(
-            {"auth_token_type": "Bearer", "auth_token": inputs.token}
-        )
     overrides = ConfigOverrides(
         protocol=inputs.apiserver_protocol,
         host=inputs.apiserver_host,
         port=inputs.apiserver_port,
+        token=inputs.token or None,
+        kind="input",  # errors name "the apiserver-port input", "the token input"
     )
-    return discover(env=dx_env, overrides=overrides)
+    return discover(env=env, overrides=overrides)
 
 
 def _retry(env: Mapping[str, str]) -> RetryPolicy:
-    budget = env.get("DXORG_MAX_RETRY_SECONDS")
-    if not budget:
-        return RetryPolicy()
-    try:
-        return RetryPolicy(max_total_seconds=float(budget))
-    except ValueError as exc:
-        raise DxorgError(f"DXORG_MAX_RETRY_SECONDS={budget!r}: not a number of seconds") from exc
+    return retry_policy_from_env(env)
 
 
 def read_client(ctx: Context) -> ReadClient:

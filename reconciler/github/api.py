@@ -4,10 +4,23 @@ Every call carries the workflow's token as ``Authorization: Bearer``; list endpo
 followed page by page through the ``Link`` header, and only while the next page stays on
 the API's own origin, so the token is never sent anywhere else. Error messages name the
 method, the path and GitHub's message: never a header.
+
+Retries go through the platform client's policy (`platform.retry.run_with_retries`):
+- A rate limit (403 or 429 with ``retry-after``, or with ``x-ratelimit-remaining: 0``
+  and ``x-ratelimit-reset``, or a 403/429 saying "secondary rate limit") was refused
+  unprocessed: any verb is sent again after the wait GitHub asks for (a minute when it
+  names none, as GitHub's rate-limit guide says). A wait longer than the budget left
+  gives up at once rather than sleep for nothing.
+- A connection that could not be made never reached GitHub: any verb is sent again.
+- A 502/503/504 or a lost answer may have been acted on: GET, PATCH, PUT and DELETE
+  set or read a state and are sent again; POST creates, so it is never repeated. A
+  DELETE answered 404 after a lost answer was done by the earlier attempt.
+- Any other error is final.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -17,11 +30,25 @@ import httpx
 
 from reconciler import __version__
 from reconciler.errors import DxorgError
+from reconciler.platform.config import checked_token
+from reconciler.platform.retry import (
+    AttemptFailed,
+    RetryPolicy,
+    parse_retry_after,
+    run_with_retries,
+)
+
+log = logging.getLogger("reconciler.github")
 
 PER_PAGE = 100
-# POST creates, so it is never repeated; the other verbs are safe to send again.
+# Answers after which the request may or may not have been acted on.
 RETRIED_STATUSES = frozenset({502, 503, 504})
-ATTEMPTS = 3
+# Verbs whose repetition leaves the same state as one request; POST creates.
+REPEATABLE_VERBS = frozenset({"GET", "HEAD", "PATCH", "PUT", "DELETE"})
+# GitHub's guide: with no retry-after and requests left, wait at least a minute.
+SECONDARY_RATE_LIMIT_WAIT = 60.0
+# Errors raised before the request left this machine: GitHub never saw it.
+_NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class GitHubError(DxorgError):
@@ -62,15 +89,19 @@ class GitHubClient:
         *,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
+        retry: RetryPolicy | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        """`wall_clock` (epoch seconds) reads ``x-ratelimit-reset``; a hook for tests."""
         if not token:
             raise DxorgError("no GitHub token: set the github-token input")
+        token = checked_token(token, "the github-token input", what="GitHub token")
         if repository.count("/") != 1:
             raise DxorgError(f"GITHUB_REPOSITORY={repository!r}: expected owner/name")
         self.repository = repository
         self._origin = httpx.URL(api_url.rstrip("/") + "/")
-        self._sleep = sleep
+        self._retry = retry or RetryPolicy()
+        self._wall_clock = wall_clock
         self._http = httpx.Client(
             base_url=api_url.rstrip("/"),
             headers={
@@ -107,20 +138,41 @@ class GitHubClient:
         params: Mapping[str, str | int] | None = None,
     ) -> httpx.Response:
         shown = httpx.URL(url).path
-        for attempt in range(ATTEMPTS):
-            last = attempt == ATTEMPTS - 1 or method == "POST"
+        repeatable = method in REPEATABLE_VERBS
+        earlier_unknown = False
+
+        def attempt() -> httpx.Response:
+            nonlocal earlier_unknown
             try:
                 response = self._http.request(method, url, json=json, params=params)
             except httpx.HTTPError as exc:
-                if last:
-                    raise GitHubError(method, shown, f"no answer ({type(exc).__name__})") from exc
-            else:
-                if response.status_code not in RETRIED_STATUSES or last:
-                    break
-            self._sleep(0.5 * 2**attempt)
-        if response.is_success:
-            return response
-        raise GitHubError(method, shown, _message(response), response.status_code)
+                # Only the class: an httpx message may quote a header of ours.
+                error = GitHubError(method, shown, f"no answer ({type(exc).__name__})")
+                if isinstance(exc, _NOT_SENT_ERRORS):
+                    raise AttemptFailed(error, retryable=True) from None
+                earlier_unknown = True
+                raise AttemptFailed(error, retryable=repeatable) from None
+            if response.is_success:
+                return response
+            if method == "DELETE" and response.status_code == 404 and earlier_unknown:
+                return response  # the attempt whose answer was lost did the deleting
+            message = _message(response)
+            wait = _rate_limit_wait(response, message, self._wall_clock)
+            if wait is not None:
+                error = GitHubError(
+                    method,
+                    shown,
+                    f"{message} (rate limited: GitHub asks to wait {wait:.0f} s)",
+                    response.status_code,
+                )
+                raise AttemptFailed(error, retryable=True, retry_after=wait, must_wait=True)
+            error = GitHubError(method, shown, message, response.status_code)
+            if response.status_code in RETRIED_STATUSES:
+                earlier_unknown = True
+                raise AttemptFailed(error, retryable=repeatable)
+            raise AttemptFailed(error, retryable=False)
+
+        return run_with_retries(self._retry, f"GitHub {method} {shown}", attempt, logger=log)
 
     def _json(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
         return _decode(self._send(method, path, json=body))
@@ -201,6 +253,32 @@ def _decode(response: httpx.Response) -> Any:
         raise GitHubError(
             response.request.method, response.request.url.path, "the answer is not JSON"
         ) from exc
+
+
+def _rate_limit_wait(
+    response: httpx.Response, message: str, wall_clock: Callable[[], float]
+) -> float | None:
+    """Seconds GitHub asks before this request may be sent again; None if not rate limited.
+
+    GitHub's rules (REST API, "Rate limits"): ``retry-after`` first; then
+    ``x-ratelimit-remaining: 0`` means wait until ``x-ratelimit-reset`` (epoch seconds);
+    a secondary limit naming neither means at least a minute. A 403 that is none of
+    these is a plain refusal.
+    """
+    if response.status_code not in (403, 429):
+        return None
+    headers = response.headers
+    retry_after = parse_retry_after(headers.get("retry-after"))
+    if retry_after is not None:
+        return retry_after
+    if headers.get("x-ratelimit-remaining", "").strip() == "0":
+        try:
+            return max(0.0, float(headers.get("x-ratelimit-reset", "")) - wall_clock())
+        except ValueError:
+            return SECONDARY_RATE_LIMIT_WAIT
+    if response.status_code == 429 or "rate limit" in message.lower():
+        return SECONDARY_RATE_LIMIT_WAIT
+    return None
 
 
 def _message(response: httpx.Response) -> str:

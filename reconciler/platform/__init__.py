@@ -5,7 +5,7 @@ from __future__ import annotations
 from reconciler.platform.client import CallOutcome, ReadClient, WriteClient
 from reconciler.platform.config import ConfigOverrides, PlatformConfig, discover
 from reconciler.platform.connection import Connection
-from reconciler.platform.retry import RetryPolicy
+from reconciler.platform.retry import RetryPolicy, retry_policy_from_env
 
 __all__ = [
     "CallOutcome",
@@ -16,4 +16,5 @@ __all__ = [
     "RetryPolicy",
     "WriteClient",
     "discover",
+    "retry_policy_from_env",
 ]

@@ -4,12 +4,21 @@ Two classes so that the plan path cannot write by construction: `ReadClient` ref
 before any I/O, every route whose method is not a read method; `WriteClient` adds the
 write methods and `call()`, the generic executor that apply uses for recorded calls.
 
-Retry rules (see `retry.RetryPolicy` for the timing):
-- 429 and 503 answers, and failures to connect, cannot have landed: always retried.
+Retry rules (see `retry.RetryPolicy` for the timing, `routes.RETRYABLE` for the classes):
+- 429 and 503 answers, and failures to connect, cannot have landed: always retried. But a
+  connection refused (or a name that does not resolve) before the server has answered
+  this client even once is a wrong address, not a blip: it fails at once, naming the URL
+  and where it was configured.
 - Other 5xx, timeouts after sending, dropped connections, unparseable 2xx bodies leave
-  the outcome unknown: retried for idempotent methods; for the others only after the
-  caller's `landed()` check says the change is not there (if it is, that is success).
-- Any other 4xx is final.
+  the outcome unknown: retried for the routes dx-toolkit's wrapper table marks
+  retryable (the platform accepts their repeat); for the others only after the caller's
+  `landed()` check says the change is not there (if it is, that is success).
+- Any other 4xx is final, except that a retryable call refused after an attempt whose
+  outcome was unknown asks `landed()` (when given): a platform that rejects the repeat
+  ("already a member") has then made the change.
+
+Error messages are built from the route, the platform's error body and the OS's reason
+for a failed connection: never from a header, so never from the token.
 """
 
 from __future__ import annotations
@@ -29,11 +38,13 @@ from reconciler import __version__
 from reconciler.errors import (
     API_ERRORS_BY_TYPE,
     ApiError,
+    ConfigError,
     DxorgError,
     ReadIncompleteError,
     ResourceNotFound,
     TransportError,
     WriteRefusedError,
+    printable,
 )
 from reconciler.platform.config import PlatformConfig
 from reconciler.platform.retry import (
@@ -45,7 +56,7 @@ from reconciler.platform.retry import (
 from reconciler.platform.routes import (
     AUTH_SERVER_ROUTES,
     READ_METHODS,
-    is_idempotent,
+    is_retryable,
     method_of,
     normalize_route,
 )
@@ -62,10 +73,23 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 # Project permission levels, lowest first (for the project-invite landed check).
 PROJECT_LEVELS = ("VIEW", "UPLOAD", "CONTRIBUTE", "ADMINISTER")
 
+# The auth-server probe is one GET: a server that does not answer in this time is down.
+AUTH_PROBE_TIMEOUT = httpx.Timeout(5.0)
+
 # httpx errors raised before the request left this machine: the call cannot have landed.
 _NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
 # httpx errors that are our own misconfiguration: retrying cannot help.
 _FINAL_HTTPX_ERRORS = (httpx.UnsupportedProtocol, httpx.InvalidURL)
+# httpx errors whose text comes from the OS, the server or the URL (errno strings, TLS
+# alerts, "Server disconnected"), never from the headers this client wrote. Any other
+# error's text (h11's LocalProtocolError quotes the offending header) is never shown.
+_TEXT_SAFE_ERRORS = (
+    httpx.TimeoutException,
+    httpx.NetworkError,
+    httpx.RemoteProtocolError,
+    httpx.ProxyError,
+    *_FINAL_HTTPX_ERRORS,
+)
 
 
 @dataclass(frozen=True)
@@ -81,7 +105,11 @@ class CallOutcome:
 
 
 class ReadClient:
-    """Read-only access to the platform. Every route it sends is a read method."""
+    """Read-only access to the platform. Every route it sends is a read method.
+
+    The one other request it makes is `auth_server_problem()`'s probe: a GET of the auth
+    server's root, without the token, which no server treats as a change.
+    """
 
     # Methods this class's poster will send; WriteClient widens it.
     _allowed_methods: frozenset[str] | None = READ_METHODS
@@ -102,6 +130,10 @@ class ReadClient:
         self._concurrency = concurrency
         # However many threads call it, at most `concurrency` requests are in flight at once.
         self._in_flight = threading.BoundedSemaphore(concurrency)
+        # The servers ("api", "auth") that have answered this client at least once.
+        self._reached: set[str] = set()
+        self._auth_probe_lock = threading.Lock()
+        self._auth_probe: tuple[str | None] | None = None
         headers = {
             "DNAnexus-API": "1.0.0",
             "User-Agent": f"dxorg/{__version__}",
@@ -109,13 +141,18 @@ class ReadClient:
         }
         if config.token is not None:
             headers["Authorization"] = f"Bearer {config.token}"
-        self._http = httpx.Client(
-            base_url=config.api_url,
-            headers=headers,
-            transport=transport,
-            timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
-            follow_redirects=False,
-        )
+        try:
+            self._http = httpx.Client(
+                base_url=config.api_url,
+                headers=headers,
+                transport=transport,
+                timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
+                follow_redirects=False,
+            )
+        except httpx.InvalidURL as exc:
+            raise ConfigError(
+                f"the API server {config.describe_api_server()} is not a valid URL: {exc}"
+            ) from None
 
     @property
     def config(self) -> PlatformConfig:
@@ -233,6 +270,42 @@ class ReadClient:
             raise ReadIncompleteError(f"{route}: response has no list of developer ids")
         return developers
 
+    def auth_server_problem(self) -> str | None:
+        """Why ``/user/new`` could not be sent, or None if it could. Read-only.
+
+        None when an auth server is configured (found as dx finds it) and answers HTTP at
+        all: any status counts, since only reachability is in question. Otherwise a
+        sentence naming the missing variables, or the URL that did not answer and where
+        it was configured. Probed once per client; nothing is written.
+        """
+        with self._auth_probe_lock:
+            if self._auth_probe is None:
+                self._auth_probe = (self._probe_auth_server(),)
+            return self._auth_probe[0]
+
+    def _probe_auth_server(self) -> str | None:
+        url = self._config.auth_server_url
+        if url is None:
+            missing = self._config.auth_server_problem or (
+                f"no auth server is known for the API server {self._config.host}"
+            )
+            return f"provisioning (/user/new) cannot be sent: {missing}"
+        try:
+            request = self._http.build_request(
+                "GET", url.rstrip("/") + "/", timeout=AUTH_PROBE_TIMEOUT
+            )
+            request.headers.pop("Authorization", None)  # a probe needs no credentials
+            with self._in_flight:
+                self._http.send(request).close()
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            return (
+                f"provisioning (/user/new) cannot be sent: the auth server "
+                f"{self._config.describe_auth_server()} did not answer "
+                f"({self._redact(_httpx_reason(exc))})"
+            )
+        self._reached.add("auth")
+        return None
+
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         """`fn` over `items` on up to `concurrency` threads; results in input order.
 
@@ -259,6 +332,9 @@ class ReadClient:
         results: list[dict] = []
         starting: Any = None
         seen_cursors: list[str] = []
+        # A listing naming one object twice was not read as the platform holds it (a page
+        # boundary that moved, a server bug): nothing planned from it can be trusted.
+        seen_ids: set[str] = set()
         while True:
             page_request = {**request, "limit": PAGE_LIMIT}
             if starting is not None:
@@ -272,6 +348,20 @@ class ReadClient:
                 )
             if "next" not in page:
                 raise ReadIncompleteError(f"{route}: page without a 'next' field")
+            for row in rows:
+                if "id" not in row:
+                    raise ReadIncompleteError(
+                        f"{route}: a result on page {len(seen_cursors) + 1} has no id; "
+                        "refusing to use a malformed listing"
+                    )
+                key = json.dumps(row["id"], sort_keys=True)
+                if key in seen_ids:
+                    raise ReadIncompleteError(
+                        f"{route}: {printable(str(row['id']))[:200]} is listed twice "
+                        f"(seen again on page {len(seen_cursors) + 1}); refusing to use a "
+                        "malformed listing"
+                    )
+                seen_ids.add(key)
             results.extend(rows)
             starting = page["next"]
             if starting is None:
@@ -297,11 +387,12 @@ class ReadClient:
                 f"{route}: '{method}' is not a read method and this client is read-only"
             )
         self._config.require_token()
+        server = "api"
+        url = route
         if route in AUTH_SERVER_ROUTES:
+            server = "auth"
             url = self._config.require_auth_server().rstrip("/") + route
-        else:
-            url = route
-        idempotent = is_idempotent(route)
+        retryable = is_retryable(route)
         payload = dict(body)
         attempts = 0
         earlier_unknown = False
@@ -310,13 +401,18 @@ class ReadClient:
             nonlocal attempts, earlier_unknown
             attempts += 1
             try:
-                return self._attempt(route, url, payload, idempotent, landed, attempts)
+                return self._attempt(route, server, url, payload, retryable, landed, attempts)
             except AttemptFailed as failure:
                 if failure.outcome_unknown:
                     earlier_unknown = True
-                elif earlier_unknown and landed is not None and _is_client_error(failure.error):
-                    # A retry refused (e.g. "already a member") after an earlier attempt whose
-                    # fate was unknown: that attempt may have landed late. Ask again.
+                elif (
+                    earlier_unknown
+                    and landed is not None
+                    and isinstance(failure.error, ApiError)
+                    and _is_client_error(failure.error)
+                ):
+                    # A repeat refused (e.g. "already a member") after an earlier attempt
+                    # whose fate was unknown: that attempt may have landed. Ask.
                     landed_outcome = self._check_landed(route, failure.error, landed, attempts)
                     if landed_outcome is not None:
                         return landed_outcome
@@ -331,9 +427,10 @@ class ReadClient:
     def _attempt(
         self,
         route: str,
+        server: str,
         url: str,
         payload: dict[str, Any],
-        idempotent: bool,
+        retryable: bool,
         landed: Callable[[], bool] | None,
         attempts: int,
     ) -> CallOutcome:
@@ -343,15 +440,24 @@ class ReadClient:
                 response = self._http.post(url, json=payload)
         except _FINAL_HTTPX_ERRORS as exc:
             raise AttemptFailed(self._transport_error(route, exc), retryable=False) from None
+        except httpx.ConnectError as exc:
+            if server not in self._reached:
+                # Refused or unresolvable before anything answered: a wrong address or a
+                # server that is down. Waiting out the retry budget would only hide that.
+                raise AttemptFailed(
+                    self._unreachable(route, server, exc), retryable=False
+                ) from None
+            raise AttemptFailed(self._transport_error(route, exc), retryable=True) from None
         except _NOT_SENT_ERRORS as exc:
             # Never reached the server: safe to repeat whatever the method.
             raise AttemptFailed(self._transport_error(route, exc), retryable=True) from None
         except httpx.HTTPError as exc:
             # Timed out or dropped after sending: the server may have acted.
             return self._unknown_outcome(
-                route, self._transport_error(route, exc), idempotent, landed, attempts
+                route, self._transport_error(route, exc), retryable, landed, attempts
             )
 
+        self._reached.add(server)
         request_id = response.headers.get("X-Request-ID")
         status = response.status_code
         log.debug("%s -> HTTP %d (request %s)", route, status, request_id or "-")
@@ -364,7 +470,7 @@ class ReadClient:
                     status=status,
                     request_id=request_id,
                 )
-                return self._unknown_outcome(route, bad_body, idempotent, landed, attempts)
+                return self._unknown_outcome(route, bad_body, retryable, landed, attempts)
             return CallOutcome(body=parsed, attempts=attempts, request_id=request_id, status=status)
 
         error = self._api_error(route, response)
@@ -373,20 +479,22 @@ class ReadClient:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise AttemptFailed(error, retryable=True, retry_after=retry_after)
         if status >= 500:
-            return self._unknown_outcome(route, error, idempotent, landed, attempts)
+            return self._unknown_outcome(route, error, retryable, landed, attempts)
         raise AttemptFailed(error, retryable=False)
 
     def _unknown_outcome(
         self,
         route: str,
         error: ApiError,
-        idempotent: bool,
+        retryable: bool,
         landed: Callable[[], bool] | None,
         attempts: int,
     ) -> CallOutcome:
         """The request may or may not have taken effect. Raises AttemptFailed or reports landed."""
-        if idempotent:
-            raise AttemptFailed(error, retryable=True)
+        if retryable:
+            # The platform accepts a repeat of this route; if it refuses one anyway, the
+            # caller's landed() check decides (see `_post`).
+            raise AttemptFailed(error, retryable=True, outcome_unknown=True)
         if landed is None:
             # Retrying could duplicate the change; failing is the only safe answer.
             raise AttemptFailed(error, retryable=False)
@@ -425,8 +533,22 @@ class ReadClient:
         return text.replace(token, "<redacted>") if token else text
 
     def _transport_error(self, route: str, exc: Exception) -> TransportError:
-        detail = str(exc) or "no detail"
-        return TransportError(route, self._redact(f"{type(exc).__name__}: {detail}"))
+        return TransportError(route, self._redact(_httpx_reason(exc)))
+
+    def _unreachable(self, route: str, server: str, exc: Exception) -> TransportError:
+        where = (
+            self._config.describe_auth_server()
+            if server == "auth"
+            else self._config.describe_api_server()
+        )
+        return TransportError(
+            route,
+            self._redact(
+                f"cannot connect to the {'auth' if server == 'auth' else 'API'} server at "
+                f"{where}: {_httpx_reason(exc)}; nothing has answered there in this run, "
+                "so dxorg does not retry: check the address and that the server is up"
+            ),
+        )
 
     @staticmethod
     def _json_object(response: httpx.Response) -> dict[str, Any] | None:
@@ -600,6 +722,17 @@ class WriteClient(ReadClient):
         if outcome.landed_by_check:
             return {"id": user_id}
         return outcome.body
+
+
+def _httpx_reason(exc: Exception) -> str:
+    """``ConnectError: [Errno 111] Connection refused``: the class, and its text if safe."""
+    if isinstance(exc, _TEXT_SAFE_ERRORS):
+        detail = str(exc) or "no detail"
+    elif isinstance(exc, httpx.LocalProtocolError):
+        detail = "the request could not be written as HTTP (a header or the body is invalid)"
+    else:
+        detail = "no detail shown"
+    return f"{type(exc).__name__}: {detail}"
 
 
 def _is_client_error(error: ApiError) -> bool:

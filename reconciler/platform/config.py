@@ -11,7 +11,12 @@ Precedence, highest first (dxpy's order, plus dxorg's CLI overrides on top):
 6. defaults: ``https://api.dnanexus.com:443``, no token.
 
 A missing token is not an error here: only a call that needs one fails, and the
-message names every place that was searched.
+message names every place that was searched. A token that is present is checked here,
+before any I/O: surrounding whitespace is dropped, anything else an HTTP header cannot
+carry is a ConfigError naming where the token came from (never the token).
+
+Where each setting came from is kept (`PlatformConfig.origins`), so that an error about
+an unreachable server can say which variable, option or file put it there.
 """
 
 from __future__ import annotations
@@ -48,8 +53,16 @@ KNOWN_AUTH_SERVERS: Mapping[str, str] = {
     "api.cn.dnanexus.com": "https://auth.cn.dnanexus.com:8001",
     "stagingapi.cn.dnanexus.com": "https://stagingauth.cn.dnanexus.com:7001",
 }
-# Hosts for which dxpy requires DX_AUTHSERVER_HOST and DX_AUTHSERVER_PORT.
+# The only API hosts for which dxpy reads DX_AUTHSERVER_HOST and DX_AUTHSERVER_PORT
+# (and then requires both); for any other host not in the table it has no auth server.
 LOCAL_API_HOSTS = frozenset({"localhost", "127.0.0.1", "apiserver"})
+AUTH_SERVER_VARS = ("DX_AUTHSERVER_HOST", "DX_AUTHSERVER_PORT")
+
+# Whitespace a token may carry around it from a file, jq or a CI variable. HTTP drops
+# leading and trailing whitespace from a header value anyway (RFC 9110, 5.5), so no
+# token can depend on it: stripping it loses nothing. Only ASCII whitespace: a no-break
+# space is not whitespace to a header, and is refused below like any non-ASCII character.
+_TOKEN_PADDING = " \t\r\n\f\v"
 
 GLOBAL_CONF_DIR = Path("/etc/dnanexus")
 
@@ -62,6 +75,15 @@ class ConfigOverrides:
     host: str | None = None
     port: int | str | None = None
     token: str | None = field(default=None, repr=False)
+    # How errors name these values: "option" (the CLI's --apiserver-host ...) or
+    # "input" (the GitHub Action's apiserver-host ... inputs).
+    kind: str = "option"
+
+    def origin_of(self, name: str) -> str:
+        """``host`` -> "the --apiserver-host option" (or "the apiserver-host input")."""
+        if name == "token":
+            return f"the token {self.kind}"
+        return f"the {'--' if self.kind == 'option' else ''}apiserver-{name} {self.kind}"
 
     def __repr__(self) -> str:
         token = "<set>" if self.token is not None else None
@@ -84,6 +106,15 @@ class PlatformConfig:
     searched: tuple[str, ...] = field(default=(), compare=False)
     # Why auth_server_url is None, if it is.
     auth_server_problem: str | None = field(default=None, compare=False)
+    # Where each setting came from, for errors: keys "protocol", "host", "port", "token",
+    # "auth_server"; values like "the environment variable DX_APISERVER_PORT".
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        # Every config is checked, however it was made, before any client can send its token.
+        if self.token is not None:
+            source = self.origins.get("token", "the platform configuration")
+            object.__setattr__(self, "token", checked_token(self.token, source))
 
     @property
     def api_url(self) -> str:
@@ -102,6 +133,15 @@ class PlatformConfig:
                 f"searched: {where}"
             )
         return self.token
+
+    def describe_api_server(self) -> str:
+        """``http://h:9 (host from ..., port from ...)``: the URL and where it came from."""
+        return _with_origins(self.api_url, self.origins, ("protocol", "host", "port"))
+
+    def describe_auth_server(self) -> str:
+        if self.auth_server_url is None:
+            return "no auth server"
+        return _with_origins(self.auth_server_url, self.origins, ("auth_server",))
 
     def require_auth_server(self) -> str:
         if self.auth_server_url is None:
@@ -153,33 +193,65 @@ def discover(
             values[key] = value
             origin[key] = source
 
-    protocol = overrides.protocol or values.get("DX_APISERVER_PROTOCOL") or DEFAULT_PROTOCOL
+    origins: dict[str, str] = {}
+
+    def pick(name: str, override: str | None, variable: str, default: str) -> str:
+        if override:
+            origins[name] = overrides.origin_of(name)
+            return override
+        if values.get(variable):
+            origins[name] = _origin_text(variable, origin[variable])
+            return values[variable]
+        origins[name] = "dxpy's default"
+        return default
+
+    protocol = pick("protocol", overrides.protocol, "DX_APISERVER_PROTOCOL", DEFAULT_PROTOCOL)
     if protocol not in ("http", "https"):
-        raise ConfigError(f"API server protocol must be http or https, got {protocol!r}")
-    host = overrides.host or values.get("DX_APISERVER_HOST") or DEFAULT_HOST
+        raise ConfigError(
+            f"API server protocol from {origins['protocol']} must be http or https, "
+            f"got {protocol!r}"
+        )
+    host = pick("host", overrides.host, "DX_APISERVER_HOST", DEFAULT_HOST)
 
     port: int | None
     if overrides.port is not None and overrides.port != "":
-        port = _parse_port(overrides.port, "the port option")
+        origins["port"] = overrides.origin_of("port")
+        port = _parse_port(overrides.port, origins["port"])
     elif "DX_APISERVER_PORT" in values:
+        origins["port"] = _origin_text("DX_APISERVER_PORT", origin["DX_APISERVER_PORT"])
         # dxpy leaves the port out of the URL when it is set but empty.
         raw = values["DX_APISERVER_PORT"]
-        port = _parse_port(raw, origin["DX_APISERVER_PORT"]) if raw != "" else None
+        port = _parse_port(raw, origins["port"]) if raw != "" else None
     else:
+        origins["port"] = "dxpy's default"
         port = DEFAULT_PORT
 
-    searched = ["token option", *(f"DX_SECURITY_CONTEXT in {s}" for s, _ in reversed(layers))]
+    searched = [
+        overrides.origin_of("token"),
+        *(_origin_text("DX_SECURITY_CONTEXT", s) for s, _ in reversed(layers)),
+    ]
     token: str | None
     if overrides.token is not None:
+        origins["token"] = overrides.origin_of("token")
         token = overrides.token
     elif "DX_SECURITY_CONTEXT" in values:
-        token = _token_from_security_context(
-            values["DX_SECURITY_CONTEXT"], origin["DX_SECURITY_CONTEXT"]
-        )
+        origins["token"] = _origin_text("DX_SECURITY_CONTEXT", origin["DX_SECURITY_CONTEXT"])
+        token = _token_from_security_context(values["DX_SECURITY_CONTEXT"], origins["token"])
     else:
         token = None
 
-    auth_url, auth_problem = _auth_server(host, protocol, env)
+    # dxpy reads these two from its process environment, into which it has copied every
+    # key of the config files it read: so a file may set them too (the environment wins
+    # here, as it does for every other variable).
+    file_values = {k: (v, origin[k]) for k, v in values.items() if k in AUTH_SERVER_VARS}
+    auth_vars = {
+        name: (env[name], "environment") if name in env else file_values[name]
+        for name in AUTH_SERVER_VARS
+        if name in env or name in file_values
+    }
+    auth_url, auth_origin, auth_problem = _auth_server(host, auth_vars)
+    if auth_origin is not None:
+        origins["auth_server"] = auth_origin
     return PlatformConfig(
         protocol=protocol,
         host=host,
@@ -188,7 +260,42 @@ def discover(
         auth_server_url=auth_url,
         searched=tuple(searched),
         auth_server_problem=auth_problem,
+        origins=origins,
     )
+
+
+def checked_token(token: str, source: str, *, what: str = "API token") -> str:
+    """`token` without surrounding whitespace, or a ConfigError naming `source`.
+
+    The messages never show the token, any part of it, or its length.
+    """
+    stripped = token.strip(_TOKEN_PADDING)
+    if not stripped:
+        raise ConfigError(f"the {what} from {source} is empty")
+    if not stripped.isascii():
+        raise ConfigError(
+            f"the {what} from {source} contains a non-ASCII character, which an HTTP "
+            "header cannot carry: check the value (not shown here)"
+        )
+    # Inside the value a header allows visible ASCII, spaces and tabs; nothing else.
+    if any(not (c.isprintable() or c == "\t") for c in stripped):
+        raise ConfigError(
+            f"the {what} from {source} contains a line break or other control "
+            "character, which an HTTP header cannot carry: check the value (not shown here)"
+        )
+    return stripped
+
+
+def _origin_text(variable: str, source: str) -> str:
+    """``DX_APISERVER_PORT``, ``environment`` -> "the environment variable DX_APISERVER_PORT"."""
+    if source == "environment":
+        return f"the environment variable {variable}"
+    return f"{variable} in {Path(source) / 'environment.json'}"
+
+
+def _with_origins(url: str, origins: Mapping[str, str], names: tuple[str, ...]) -> str:
+    known = [f"{name.replace('_', ' ')} from {origins[name]}" for name in names if name in origins]
+    return f"{url} ({'; '.join(known)})" if known else url
 
 
 def _user_conf_dir(env: Mapping[str, str]) -> Path:
@@ -262,42 +369,66 @@ def _parse_port(raw: int | str, source: str) -> int:
 
 
 def _token_from_security_context(raw: str, source: str) -> str:
+    """The token in a security context; `source` names it ("the environment variable ...")."""
     # Messages here never quote the raw value: it holds the token.
     try:
         context = json.loads(raw)
     except ValueError:
-        raise ConfigError(f"DX_SECURITY_CONTEXT from {source} is not valid JSON") from None
+        raise ConfigError(f"{source} is not valid JSON") from None
     if not isinstance(context, dict):
-        raise ConfigError(f"DX_SECURITY_CONTEXT from {source} is not a JSON object")
+        raise ConfigError(f"{source} is not a JSON object")
     token_type = context.get("auth_token_type")
     if token_type != "Bearer":
+        # Not quoted: a value pasted into the wrong field could be the token itself.
         raise ConfigError(
-            f"DX_SECURITY_CONTEXT from {source}: auth_token_type must be 'Bearer' "
-            f"(got {token_type!r}), the only type dxpy supports"
+            f"{source}: auth_token_type must be 'Bearer', the only type dxpy supports"
         )
     token = context.get("auth_token")
     if not isinstance(token, str) or not token:
-        raise ConfigError(f"DX_SECURITY_CONTEXT from {source} has no auth_token string")
-    return token
+        raise ConfigError(f"{source} has no auth_token string")
+    return checked_token(token, source)
 
 
-def _auth_server(host: str, protocol: str, env: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """dxpy's auth-server rules: a fixed table for the public hosts, env vars for local ones."""
+def _auth_server(
+    host: str, variables: Mapping[str, tuple[str, str]]
+) -> tuple[str | None, str | None, str | None]:
+    """dxpy's auth-server rules (dxpy.get_auth_server_name): (url, origin, problem).
+
+    The public hosts have a fixed auth server. For ``localhost``, ``127.0.0.1`` and
+    ``apiserver``, DX_AUTHSERVER_HOST and DX_AUTHSERVER_PORT must both be set, and the URL
+    is the one joined with a colon. Any other host has none: dx cannot provision there,
+    whatever the variables say, and neither does dxorg.
+    """
     if host in KNOWN_AUTH_SERVERS:
-        return KNOWN_AUTH_SERVERS[host], None
-    auth_host = env.get("DX_AUTHSERVER_HOST")
-    auth_port = env.get("DX_AUTHSERVER_PORT")
-    if auth_host and auth_port:
-        # dxpy concatenates without adding a scheme; add the API's when it is missing,
-        # since httpx cannot use a scheme-less URL.
-        base = auth_host if "://" in auth_host else f"{protocol}://{auth_host}"
-        return f"{base}:{auth_port}", None
-    if host in LOCAL_API_HOSTS:
-        return None, (
-            f"API server is {host}: set both DX_AUTHSERVER_HOST (with scheme, e.g. "
-            "http://127.0.0.1) and DX_AUTHSERVER_PORT to reach the auth server"
+        return KNOWN_AUTH_SERVERS[host], f"dxpy's table of auth servers for {host}", None
+    present = {name: value for name, (value, _) in variables.items() if value}
+    if host not in LOCAL_API_HOSTS:
+        ignored = (
+            f" ({' and '.join(present)} {'is' if len(present) == 1 else 'are'} set, but dx "
+            "reads them only for those hosts)"
+            if present
+            else ""
         )
-    return None, (
-        f"could not determine which auth server is associated with {host}; "
-        "set DX_AUTHSERVER_HOST and DX_AUTHSERVER_PORT"
-    )
+        return (
+            None,
+            None,
+            f"dx cannot tell which auth server goes with the API server {host}: it knows "
+            f"{', '.join(sorted(KNOWN_AUTH_SERVERS))}, and reads DX_AUTHSERVER_HOST and "
+            f"DX_AUTHSERVER_PORT only when the API server is "
+            f"{', '.join(sorted(LOCAL_API_HOSTS))}{ignored}",
+        )
+    missing = [name for name in AUTH_SERVER_VARS if name not in present]
+    if missing:
+        return (
+            None,
+            None,
+            f"the API server is {host}, so dx and dxorg need DX_AUTHSERVER_HOST (with its "
+            f"scheme, e.g. http://127.0.0.1) and DX_AUTHSERVER_PORT to reach the auth "
+            f"server; not set: {', '.join(missing)}",
+        )
+    auth_host, auth_port = present["DX_AUTHSERVER_HOST"], present["DX_AUTHSERVER_PORT"]
+    # dxpy joins the two without adding a scheme; urllib3 then uses http for a bare host,
+    # and so does dxorg (httpx needs the scheme spelled out).
+    base = auth_host if "://" in auth_host else f"http://{auth_host}"
+    origin = " and ".join(_origin_text(name, variables[name][1]) for name in AUTH_SERVER_VARS)
+    return f"{base}:{auth_port}", origin, None

@@ -1,28 +1,33 @@
 """The retry policy: bounded attempts and total time, capped exponential backoff, full jitter.
 
 The decision *whether* a failed attempt may be retried is the client's (it knows
-whether the call is idempotent and whether the request can have landed); this
-module only decides *when* and *until when*, on top of tenacity.
+whether the call may be repeated and whether the request can have landed); this
+module only decides *when* and *until when*, on top of tenacity. Both the DNAnexus
+client and the GitHub client run their calls through `run_with_retries`.
 """
 
 from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from reconciler.errors import ApiError
+from reconciler.errors import ConfigError, DxorgError
 
 T = TypeVar("T")
 
 log = logging.getLogger("reconciler.platform")
+
+# The variable that bounds the time spent retrying one call, in seconds.
+MAX_RETRY_SECONDS_VAR = "DXORG_MAX_RETRY_SECONDS"
 
 
 def full_jitter(upper: float) -> float:
@@ -59,22 +64,44 @@ class AttemptFailed(Exception):
 
     `error` is what the caller finally sees; `retryable` says whether another attempt
     is allowed at all; `retry_after` is the server's requested delay, if any;
-    `outcome_unknown` says the request may have taken effect even though it failed.
+    `must_wait` says that delay is a requirement (a rate limit that refuses anything
+    sooner), so when it does not fit in the time left the call gives up at once instead
+    of trying once more at the deadline; `outcome_unknown` says the request may have
+    taken effect even though it failed.
     """
 
     def __init__(
         self,
-        error: ApiError,
+        error: DxorgError,
         *,
         retryable: bool,
         retry_after: float | None = None,
+        must_wait: bool = False,
         outcome_unknown: bool = False,
     ) -> None:
         super().__init__(str(error))
         self.error = error
         self.retryable = retryable
         self.retry_after = retry_after
+        self.must_wait = must_wait
         self.outcome_unknown = outcome_unknown
+
+
+def retry_policy_from_env(env: Mapping[str, str]) -> RetryPolicy:
+    """The retry policy the environment asks for: DXORG_MAX_RETRY_SECONDS bounds the time
+    spent retrying one call (default 120 s; 0 means no waiting, one more try at most)."""
+    raw = env.get(MAX_RETRY_SECONDS_VAR, "")
+    if not raw.strip():
+        return RetryPolicy()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ConfigError(
+            f"{MAX_RETRY_SECONDS_VAR}={raw!r}: expected a number of seconds, 0 or more (e.g. 120)"
+        )
+    return RetryPolicy(max_total_seconds=seconds)
 
 
 def parse_retry_after(value: str | None, now: Callable[[], datetime] | None = None) -> float | None:
@@ -97,10 +124,17 @@ def parse_retry_after(value: str | None, now: Callable[[], datetime] | None = No
     return max(0.0, seconds)
 
 
-def run_with_retries(policy: RetryPolicy, route: str, attempt: Callable[[], T]) -> T:
+def run_with_retries(
+    policy: RetryPolicy,
+    route: str,
+    attempt: Callable[[], T],
+    *,
+    logger: logging.Logger = log,
+) -> T:
     """Call `attempt` until it returns, raises a non-retryable failure, or the budget runs out.
 
-    Raises the classified `error` of the last AttemptFailed (never AttemptFailed itself).
+    `route` names the call in log lines. Raises the classified `error` of the last
+    AttemptFailed (never AttemptFailed itself).
     """
     start = policy.clock()
 
@@ -117,12 +151,21 @@ def run_with_retries(policy: RetryPolicy, route: str, attempt: Callable[[], T]) 
         return max(0.0, min(delay, remaining()))
 
     def stop(state: RetryCallState) -> bool:
-        return state.attempt_number >= policy.max_attempts or remaining() <= 0
+        if state.attempt_number >= policy.max_attempts or remaining() <= 0:
+            return True
+        failure = _failure_of(state)
+        # A wait the server requires but the budget cannot cover: another try is futile.
+        return (
+            failure is not None
+            and failure.must_wait
+            and failure.retry_after is not None
+            and failure.retry_after > remaining()
+        )
 
     def before_sleep(state: RetryCallState) -> None:
         failure = _failure_of(state)
         reason = str(failure.error) if failure is not None else "unknown failure"
-        log.info(
+        logger.info(
             "retrying %s: attempt %d of %d failed (%s); next attempt in %.2fs",
             route,
             state.attempt_number,
@@ -143,7 +186,7 @@ def run_with_retries(policy: RetryPolicy, route: str, attempt: Callable[[], T]) 
         return retrying(attempt)
     except AttemptFailed as failure:
         if failure.retryable:
-            log.warning("giving up on %s: %s", route, failure.error)
+            logger.warning("giving up on %s: %s", route, failure.error)
         raise failure.error from failure.__cause__
 
 

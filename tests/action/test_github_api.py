@@ -1,7 +1,9 @@
-"""The GitHub REST client on its own: paging stays on the API's origin, retries, errors."""
+"""The GitHub REST client on its own: paging stays on the API's origin, retries (through
+the platform client's policy, honouring GitHub's rate limits), errors."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -9,19 +11,57 @@ import sys
 import httpx
 import pytest
 
+from reconciler.errors import ConfigError
 from reconciler.github.api import GitHubClient, GitHubError
+from reconciler.platform import RetryPolicy
 
 TOKEN = "ghs_apiClientToken99"
+EPOCH = 1_800_000_000.0  # the fake wall clock's "now"
 
 
-def client(handler, sleeps=None) -> GitHubClient:
+class FakeClock:
+    """Moves only when the retry policy sleeps: the waits asked for, without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def client(handler, sleeps=None, clock=None, **policy) -> GitHubClient:
+    clock = clock or FakeClock()
+    if sleeps is not None:
+        clock.sleeps = sleeps
+    policy.setdefault("jitter", lambda upper: upper)  # deterministic: the cap itself
     return GitHubClient(
         "https://api.github.example",
         TOKEN,
         "acme/orgs",
         transport=httpx.MockTransport(handler),
-        sleep=(sleeps.append if sleeps is not None else lambda _: None),
+        retry=RetryPolicy(sleep=clock.sleep, clock=lambda: clock.now, **policy),
+        wall_clock=lambda: EPOCH + clock.now,
     )
+
+
+def answers(*items):
+    """A handler giving each answer in turn (the last one from then on); records methods."""
+    queue = list(items)
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        item = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    return handler, calls
+
+
+COMMENT = {"id": 5, "body": "hello", "user": {"login": "bot"}}
 
 
 def test_a_next_page_on_another_origin_is_refused_before_the_token_goes_there():
@@ -101,3 +141,140 @@ def test_the_module_runs_as_the_action_runs_it(tmp_path):
     )
     assert failed.returncode == 1
     assert "::error::input command: expected one of validate, plan, apply, drift" in failed.stdout
+
+
+# ---------------------------------------------------------------- rate limits
+
+
+@pytest.mark.parametrize(
+    ("limited", "wait"),
+    [
+        (httpx.Response(429, headers={"retry-after": "7"}, json={"message": "slow down"}), 7.0),
+        (
+            httpx.Response(
+                403,
+                headers={"retry-after": "3"},
+                json={"message": "You have exceeded a secondary rate limit."},
+            ),
+            3.0,
+        ),
+        (
+            httpx.Response(
+                403,
+                headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(EPOCH) + 42)},
+                json={"message": "API rate limit exceeded for installation."},
+            ),
+            42.0,
+        ),
+        (
+            httpx.Response(
+                429,
+                headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(EPOCH) - 5)},
+                json={"message": "API rate limit exceeded."},
+            ),
+            0.0,  # the reset has passed: go again now
+        ),
+        (
+            httpx.Response(
+                403, json={"message": "You have exceeded a secondary rate limit. Please wait."}
+            ),
+            60.0,  # no header: at least a minute, as GitHub's guide says
+        ),
+    ],
+    ids=["429-retry-after", "403-retry-after", "primary-reset", "reset-passed", "secondary-bare"],
+)
+def test_a_rate_limited_request_is_sent_again_after_the_wait_github_asks(
+    limited: httpx.Response, wait: float
+) -> None:
+    # Even a POST: a rate-limited request was refused before GitHub acted on it.
+    handler, calls = answers(limited, httpx.Response(201, json=COMMENT))
+    clock = FakeClock()
+    github = client(handler, clock=clock)
+    assert github.create_comment(7, "hello").id == 5
+    assert calls == ["POST", "POST"] and clock.sleeps == [wait]
+
+
+def test_a_wait_beyond_the_budget_gives_up_at_once_saying_why() -> None:
+    reset = str(int(EPOCH) + 3600)
+    handler, calls = answers(
+        httpx.Response(
+            403,
+            headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset},
+            json={"message": "API rate limit exceeded for installation."},
+        )
+    )
+    clock = FakeClock()
+    with pytest.raises(GitHubError) as caught:
+        client(handler, clock=clock, max_total_seconds=120).list_issues(label="dxorg-drift")
+    assert calls == ["GET"] and clock.sleeps == []
+    assert "rate limited: GitHub asks to wait 3600 s" in str(caught.value)
+    assert caught.value.status == 403
+
+
+def test_a_plain_403_is_final() -> None:
+    handler, calls = answers(
+        httpx.Response(403, json={"message": "Resource not accessible by integration"})
+    )
+    clock = FakeClock()
+    with pytest.raises(GitHubError, match="HTTP 403: Resource not accessible by integration"):
+        client(handler, clock=clock).update_comment(5, "x")
+    assert calls == ["PATCH"] and clock.sleeps == []
+
+
+def test_repeated_secondary_limits_back_off_within_the_budget(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="reconciler.github")
+    handler, calls = answers(
+        httpx.Response(429, headers={"retry-after": "30"}, json={"message": "slow"})
+    )
+    clock = FakeClock()
+    with pytest.raises(GitHubError, match="HTTP 429"):
+        client(handler, clock=clock, max_total_seconds=100).list_comments(7)
+    # 30 + 30 + 30 fit in 100 s; the fourth wait does not, so no fourth sleep.
+    assert clock.sleeps == [30.0, 30.0, 30.0] and len(calls) == 4
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("retrying GitHub GET /repos/acme/orgs/issues/7/comments" in m for m in logged)
+    assert all(TOKEN not in m for m in logged)
+
+
+# ---------------------------------------------------------------- what is safe to repeat
+
+
+def test_a_lost_answer_repeats_only_what_is_safe_to_repeat() -> None:
+    lost = httpx.RemoteProtocolError("Server disconnected without sending a response.")
+    handler, calls = answers(lost, httpx.Response(200, json=COMMENT))
+    assert client(handler).update_comment(5, "x").id == 5
+    assert calls == ["PATCH", "PATCH"]
+
+    handler, calls = answers(lost, httpx.Response(201, json=COMMENT))
+    with pytest.raises(GitHubError, match=r"no answer \(RemoteProtocolError\)"):
+        client(handler).create_comment(7, "hello")
+    assert calls == ["POST"]  # it may have been created: never a second comment
+
+
+def test_a_connection_that_was_never_made_is_retried_for_any_verb() -> None:
+    handler, calls = answers(httpx.ConnectError("refused"), httpx.Response(201, json=COMMENT))
+    assert client(handler).create_comment(7, "hello").id == 5
+    assert calls == ["POST", "POST"]
+
+
+def test_a_delete_whose_answer_was_lost_and_then_404s_was_done() -> None:
+    handler, calls = answers(
+        httpx.ReadTimeout("slow"), httpx.Response(404, json={"message": "Not Found"})
+    )
+    client(handler).delete_comment(5)
+    assert calls == ["DELETE", "DELETE"]
+    # Without the lost answer, a 404 is what it says.
+    handler, calls = answers(httpx.Response(404, json={"message": "Not Found"}))
+    with pytest.raises(GitHubError, match="HTTP 404"):
+        client(handler).delete_comment(5)
+
+
+@pytest.mark.parametrize("token", ["ghs_abc\u00e9", "ghs_abc\ndef"])
+def test_a_github_token_no_header_can_carry_is_refused_before_any_request(token: str) -> None:
+    handler, calls = answers(httpx.Response(200, json=[]))
+    with pytest.raises(ConfigError, match="the GitHub token from the github-token input") as caught:
+        GitHubClient("https://api.github.example", token, "acme/orgs",
+                     transport=httpx.MockTransport(handler))  # fmt: skip
+    assert "abc" not in str(caught.value) and calls == []

@@ -19,6 +19,7 @@ from reconciler.errors import (
     ConfigError,
     InternalError,
     InvalidInput,
+    InvalidState,
     ReadIncompleteError,
     ServiceUnavailable,
     TransportError,
@@ -179,7 +180,8 @@ def test_malformed_page_is_read_incomplete(bad_page: dict[str, Any]) -> None:
 
 
 def test_repeated_cursor_is_read_incomplete() -> None:
-    client, _ = make(lambda r: ok({"results": [{"id": "x"}], "next": "same"}))
+    pages = iter(range(100))
+    client, _ = make(lambda r: ok({"results": [{"id": f"x{next(pages)}"}], "next": "same"}))
     with pytest.raises(ReadIncompleteError, match="cursor"):
         client.find_org_apps("org-a")
 
@@ -295,26 +297,26 @@ def test_4xx_never_retried() -> None:
         httpx.RemoteProtocolError("Server disconnected without sending a response."),
     ],
 )
-def test_non_idempotent_unknown_outcome(failure: httpx.Response | Exception) -> None:
-    # No landed check: fail after one attempt, never risk a duplicate.
-    client, rec = make(sequence(failure, ok({"id": "org-a"})), cls=WriteClient)
+def test_non_retryable_unknown_outcome(failure: httpx.Response | Exception) -> None:
+    # /project-xxxx/invite is not retryable: no landed check, fail after one attempt.
+    client, rec = make(sequence(failure, ok({"id": "project-a"})), cls=WriteClient)
     with pytest.raises(ApiError) as info:
-        client.call("/org-a/invite", {"invitee": "user-b"})
+        client.call("/project-a/invite", {"invitee": "user-b"})
     assert len(rec.requests) == 1
     assert isinstance(
         info.value, InternalError if isinstance(failure, httpx.Response) else TransportError
     )
 
     # landed() says it did: success without a second request.
-    client, rec = make(sequence(failure, ok({"id": "org-a"})), cls=WriteClient)
-    outcome = client.call("/org-a/invite", {"invitee": "user-b"}, landed=lambda: True)
+    client, rec = make(sequence(failure, ok({"id": "project-a"})), cls=WriteClient)
+    outcome = client.call("/project-a/invite", {"invitee": "user-b"}, landed=lambda: True)
     assert outcome.landed_by_check and outcome.attempts == 1 and len(rec.requests) == 1
 
     # landed() says it did not: retried, and the retry's answer is the result.
-    client, rec = make(sequence(failure, ok({"id": "org-a"})), cls=WriteClient)
-    outcome = client.call("/org-a/invite", {"invitee": "user-b"}, landed=lambda: False)
-    assert not outcome.landed_by_check and outcome.attempts == 2 and outcome.body == {"id": "org-a"}
-    assert outcome.status == 200
+    client, rec = make(sequence(failure, ok({"id": "project-a"})), cls=WriteClient)
+    outcome = client.call("/project-a/invite", {"invitee": "user-b"}, landed=lambda: False)
+    assert not outcome.landed_by_check and outcome.attempts == 2
+    assert outcome.body == {"id": "project-a"} and outcome.status == 200
 
 
 @pytest.mark.parametrize(
@@ -325,12 +327,17 @@ def test_non_idempotent_unknown_outcome(failure: httpx.Response | Exception) -> 
         httpx.ConnectError("refused"),
     ],
 )
-def test_non_idempotent_retried_when_it_cannot_have_landed(
+def test_non_retryable_retried_when_it_cannot_have_landed(
     failure: httpx.Response | Exception,
 ) -> None:
     checks: list[int] = []
-    client, _ = make(sequence(failure, ok({"id": "org-a"})), cls=WriteClient)
-    outcome = client.call("/org-a/removeMember", {"user": "user-b"}, landed=counting(checks))
+    # A first call reaches the server, so a later refused connection is a blip, not a
+    # wrong address.
+    client, _ = make(
+        sequence(ok({"id": "user-a"}), failure, ok({"id": "project-a"})), cls=WriteClient
+    )
+    assert client.whoami() == "user-a"
+    outcome = client.call("/project-a/invite", {"invitee": "user-b"}, landed=counting(checks))
     assert outcome.attempts == 2 and not outcome.landed_by_check and checks == []
 
 
@@ -340,7 +347,7 @@ def test_landed_check_failure_is_transport_error() -> None:
 
     client, _ = make(sequence(err(500, "InternalError"), ok({})), cls=WriteClient)
     with pytest.raises(TransportError, match="landed check failed"):
-        client.call("/org-a/invite", {}, landed=landed)
+        client.call("/project-a/invite", {}, landed=landed)
 
 
 def test_user_new_goes_to_auth_server() -> None:
@@ -439,11 +446,36 @@ def test_late_landing_is_found_when_the_retry_is_refused() -> None:
     # refused as a duplicate. A second landed check turns that into success.
     answers = iter([False, True])
     client, rec = make(
+        sequence(httpx.ReadTimeout("slow"), err(422, "InvalidState", "already invited")),
+        cls=WriteClient,
+    )
+    outcome = client.call("/project-a/invite", {"invitee": "user-b"}, landed=lambda: next(answers))
+    assert outcome.landed_by_check and outcome.attempts == 2 and len(rec.requests) == 2
+
+
+def test_retryable_call_is_resent_without_a_check_and_a_refused_repeat_is_checked() -> None:
+    # /org-xxxx/invite is retryable: after a lost answer it is simply sent again.
+    checks: list[int] = []
+    client, rec = make(sequence(httpx.ReadTimeout("slow"), ok({"id": "org-a"})), cls=WriteClient)
+    outcome = client.call("/org-a/invite", {"invitee": "user-b"}, landed=counting(checks))
+    assert outcome.attempts == 2 and outcome.status == 200 and checks == []
+
+    # A platform that refuses the repeat ("already a member") had made the change: the
+    # landed check, consulted only then, turns the refusal into success.
+    client, rec = make(
         sequence(httpx.ReadTimeout("slow"), err(422, "InvalidState", "already a member")),
         cls=WriteClient,
     )
-    outcome = client.call("/org-a/invite", {"invitee": "user-b"}, landed=lambda: next(answers))
+    outcome = client.call("/org-a/invite", {"invitee": "user-b"}, landed=lambda: True)
     assert outcome.landed_by_check and outcome.attempts == 2 and len(rec.requests) == 2
+
+    # ... and when the check finds nothing, the refusal stands.
+    client, rec = make(
+        sequence(httpx.ReadTimeout("slow"), err(422, "InvalidState", "already a member")),
+        cls=WriteClient,
+    )
+    with pytest.raises(InvalidState):
+        client.call("/org-a/invite", {"invitee": "user-b"}, landed=lambda: False)
 
 
 def test_refusal_without_earlier_unknown_is_not_rechecked() -> None:
@@ -454,21 +486,240 @@ def test_refusal_without_earlier_unknown_is_not_rechecked() -> None:
     assert checks == []
 
 
-def test_connection_refused_is_retried_then_transport_error(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def closed_port() -> int:
+    """A loopback port nobody listens on: bound, then closed."""
     import socket
 
-    with socket.socket() as sock:  # a port nobody listens on once closed
+    with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cfg = PlatformConfig(protocol="http", host="127.0.0.1", port=port, token=TOKEN)
+        return int(sock.getsockname()[1])
+
+
+def test_connection_refused_on_the_first_call_fails_at_once_naming_the_url(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = closed_port()
+    cfg = PlatformConfig(
+        protocol="http",
+        host="127.0.0.1",
+        port=port,
+        token=TOKEN,
+        origins={"host": "the environment variable DX_APISERVER_HOST",
+                 "port": "DX_APISERVER_PORT in /conf/environment.json"},
+    )  # fmt: skip
     clock = FakeClock()
     caplog.set_level(logging.INFO)
-    client = WriteClient(cfg, retry=clock.policy(max_attempts=3))
+    client = WriteClient(cfg, retry=clock.policy(max_attempts=8, max_total_seconds=120))
     with pytest.raises(TransportError) as info:
-        client.call("/org-a/invite", {"invitee": "user-b"})  # never sent, so safe to retry
-    assert len(clock.sleeps) == 2 and "ConnectError" in str(info.value)
-    assert TOKEN not in str(info.value) and TOKEN not in repr(info.value)
+        client.describe_org("org-a")
+    message = str(info.value)
+    assert clock.sleeps == [] and info.value.attempts == 1
+    assert f"http://127.0.0.1:{port}" in message
+    assert "port from DX_APISERVER_PORT in /conf/environment.json" in message
+    assert "host from the environment variable DX_APISERVER_HOST" in message
+    assert "Connection refused" in message and "does not retry" in message
+    assert TOKEN not in message and TOKEN not in repr(info.value)
     assert all(TOKEN not in r.getMessage() for r in caplog.records)
+    assert not [r for r in caplog.records if "retrying" in r.getMessage()]
     client.close()
+
+
+def test_an_unresolvable_host_on_the_first_call_fails_at_once() -> None:
+    # What httpx raises when the name does not resolve (no real DNS lookup in a test).
+    clock = FakeClock()
+    client, rec = make(
+        sequence(httpx.ConnectError("[Errno -2] Name or service not known")), clock=clock
+    )
+    with pytest.raises(TransportError, match=r"http://dx\.test:80: ConnectError") as info:
+        client.whoami()
+    assert clock.sleeps == [] and info.value.attempts == 1 and len(rec.requests) == 1
+    assert "Name or service not known" in str(info.value)
+
+
+def test_connection_refused_after_a_success_is_retried() -> None:
+    clock = FakeClock()
+    client, rec = make(
+        sequence(
+            ok({"id": "user-a"}),
+            httpx.ConnectError("[Errno 111] Connection refused"),
+            httpx.ConnectError("[Errno 111] Connection refused"),
+            ok({"id": "org-a"}),
+        ),
+        clock=clock,
+    )
+    assert client.whoami() == "user-a"
+    assert client.describe_org("org-a") == {"id": "org-a"}
+    assert len(rec.requests) == 4 and len(clock.sleeps) == 2
+
+
+# ---------------------------------------------------------------- no header in any message
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.LocalProtocolError("Illegal header value b'Bearer hdr-secret-value\\n'"),
+        httpx.DecodingError("bad body near hdr-secret-value"),
+        httpx.TooManyRedirects("hdr-secret-value"),
+    ],
+)
+def test_an_httpx_error_that_may_quote_our_request_is_never_shown(failure: Exception) -> None:
+    # The text of these errors comes from the request this client wrote (h11 quotes the
+    # offending header): the message says what went wrong without it.
+    client, _ = make(sequence(failure), cls=WriteClient, max_attempts=2)
+    with pytest.raises(ApiError) as info:
+        client.describe_org("org-a")
+    assert "hdr-secret-value" not in str(info.value) and "Bearer" not in str(info.value)
+    assert type(failure).__name__ in str(info.value)
+
+
+def test_the_os_reason_for_a_failed_connection_is_kept() -> None:
+    client, _ = make(
+        sequence(ok({"id": "user-a"}), httpx.ConnectError("[Errno 111] Connection refused")),
+        max_attempts=2,
+    )
+    client.whoami()
+    with pytest.raises(TransportError, match=r"ConnectError: \[Errno 111\] Connection refused"):
+        client.describe_org("org-a")
+
+
+# ---------------------------------------------------------------- listings
+
+
+@pytest.mark.parametrize(
+    "pages",
+    [
+        # within one page
+        [{"results": [{"id": "user-a"}, {"id": "user-b"}, {"id": "user-a"}], "next": None}],
+        # across pages
+        [
+            {"results": [{"id": "user-a"}, {"id": "user-b"}], "next": "p2"},
+            {"results": [{"id": "user-c"}, {"id": "user-b"}], "next": None},
+        ],
+    ],
+    ids=["within-a-page", "across-pages"],
+)
+def test_a_listing_with_a_duplicate_id_is_read_incomplete(pages: list[dict[str, Any]]) -> None:
+    by_cursor = {None: pages[0], **({"p2": pages[1]} if len(pages) > 1 else {})}
+    client, rec = make(lambda r: ok(by_cursor[json.loads(r.content).get("starting")]))
+    with pytest.raises(ReadIncompleteError, match=r"/org-a/findMembers: user-[ab] is listed twice"):
+        client.find_org_members("org-a")
+    assert len(rec.requests) == len(pages)
+
+
+def test_a_listing_row_without_an_id_is_read_incomplete() -> None:
+    client, _ = make(lambda r: ok({"results": [{"id": "p-1"}, {"level": "VIEW"}], "next": None}))
+    with pytest.raises(ReadIncompleteError, match="has no id"):
+        client.find_org_projects("org-a")
+
+
+def test_distinct_ids_across_pages_are_all_returned() -> None:
+    pages = {
+        None: {"results": [{"id": "app-1"}, {"id": "app-2"}], "next": "p2"},
+        "p2": {"results": [{"id": "app-3"}], "next": None},
+    }
+    client, _ = make(lambda r: ok(pages[json.loads(r.content).get("starting")]))
+    assert [a["id"] for a in client.find_org_apps("org-a")] == ["app-1", "app-2", "app-3"]
+
+
+# ---------------------------------------------------------------- retry classes
+
+
+@pytest.mark.parametrize(
+    ("route", "resent"),
+    [
+        ("/org-a/invite", True),
+        ("/org-a/removeMember", True),
+        ("/org-a/setMemberAccess", True),
+        ("/org-a/update", True),
+        ("/project-a/setProperties", True),
+        ("/project-a/decreasePermissions", True),
+        ("/app-a/addTags", True),
+        ("/app-a/removeTags", True),
+        ("/app-a/addAuthorizedUsers", True),
+        ("/app-a/removeAuthorizedUsers", True),
+        ("/app-a/addDevelopers", True),
+        ("/project-a/invite", False),
+        ("/org/new", False),
+        ("/user/new", False),
+        ("/user-a/update", False),
+        ("/project-a/clone", False),  # not in dxorg's table: a write, so never resent
+    ],
+)
+def test_a_lost_answer_is_resent_exactly_for_retryable_routes(route: str, resent: bool) -> None:
+    client, rec = make(sequence(httpx.Response(200, json={"id": "x"})), cls=WriteClient)
+    client.whoami()  # the server has answered once: later failures are not a wrong address
+    rec.handler = sequence(
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        ok({"id": "x"}),
+    )
+    if resent:
+        assert client.call(route, {}).attempts == 2
+    else:
+        with pytest.raises(TransportError, match="disconnected"):
+            client.call(route, {})
+    assert len(rec.requests) == 1 + (2 if resent else 1)
+
+
+# ---------------------------------------------------------------- the auth server
+
+
+@pytest.mark.parametrize("status", [200, 404, 405, 500])
+def test_an_auth_server_that_answers_at_all_is_no_problem(status: int) -> None:
+    client, rec = make(lambda r: httpx.Response(status, text="hello"))
+    assert client.auth_server_problem() is None
+    assert client.auth_server_problem() is None  # probed once per client
+    (probe,) = rec.requests
+    assert probe.method == "GET" and str(probe.url) == "http://auth.test:81/"
+    assert "Authorization" not in probe.headers and probe.content == b""
+
+
+def test_the_probe_needs_no_token() -> None:
+    cfg = PlatformConfig(protocol="http", host="dx.test", port=80, auth_server_url="http://a.test")
+    client, rec = make(lambda r: httpx.Response(404), config=cfg)
+    assert client.auth_server_problem() is None and len(rec.requests) == 1
+
+
+def test_no_auth_server_configured_is_a_sentence_naming_what_is_missing() -> None:
+    cfg = PlatformConfig(
+        protocol="http",
+        host="127.0.0.1",
+        port=1,
+        token=TOKEN,
+        auth_server_url=None,
+        auth_server_problem="not set: DX_AUTHSERVER_PORT",
+    )
+    client, rec = make(lambda r: ok({}), config=cfg)
+    problem = client.auth_server_problem()
+    assert problem is not None and "/user/new" in problem and "DX_AUTHSERVER_PORT" in problem
+    assert rec.requests == []
+
+
+def test_an_unreachable_auth_server_is_a_sentence_naming_its_url_and_origin() -> None:
+    port = closed_port()
+    cfg = PlatformConfig(
+        protocol="http",
+        host="127.0.0.1",
+        port=1,
+        token=TOKEN,
+        auth_server_url=f"http://127.0.0.1:{port}",
+        origins={"auth_server": "the environment variables DX_AUTHSERVER_HOST/PORT"},
+    )
+    with ReadClient(cfg) as client:
+        problem = client.auth_server_problem()
+    assert problem is not None
+    assert f"http://127.0.0.1:{port} (auth server from the environment variables" in problem
+    assert "did not answer" in problem and "Connection refused" in problem
+    assert TOKEN not in problem
+
+
+def test_an_api_server_that_is_not_a_url_is_a_config_error() -> None:
+    cfg = PlatformConfig(
+        protocol="http",
+        host="[::1",
+        port=9,
+        token=TOKEN,
+        origins={"host": "the environment variable DX_APISERVER_HOST"},
+    )
+    with pytest.raises(ConfigError, match=r"http://\[::1:9 \(host from the environment"):
+        ReadClient(cfg)

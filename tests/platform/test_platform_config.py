@@ -193,31 +193,177 @@ def test_repr_and_str_never_show_token() -> None:
     [
         ("api.dnanexus.com", {}, "https://auth.dnanexus.com"),
         ("stagingapi.dnanexus.com", {}, "https://stagingauth.dnanexus.com"),
+        ("api.cn.dnanexus.com", {}, "https://auth.cn.dnanexus.com:8001"),
+        ("stagingapi.cn.dnanexus.com", {}, "https://stagingauth.cn.dnanexus.com:7001"),
+        # dxpy consults its table first: the variables do not move a known host's server.
+        (
+            "api.dnanexus.com",
+            {"DX_AUTHSERVER_HOST": "http://127.0.0.1", "DX_AUTHSERVER_PORT": "9001"},
+            "https://auth.dnanexus.com",
+        ),
         (
             "127.0.0.1",
             {"DX_AUTHSERVER_HOST": "http://127.0.0.1", "DX_AUTHSERVER_PORT": "9001"},
             "http://127.0.0.1:9001",
         ),
         (
+            "apiserver",
+            {"DX_AUTHSERVER_HOST": "https://auth.local", "DX_AUTHSERVER_PORT": "443"},
+            "https://auth.local:443",
+        ),
+        (
             "localhost",
-            {"DX_AUTHSERVER_HOST": "localhost", "DX_AUTHSERVER_PORT": "9001"},
-            "http://localhost:9001",  # scheme taken from the API protocol when missing
+            {"DX_AUTHSERVER_HOST": "127.0.0.1", "DX_AUTHSERVER_PORT": "9001"},
+            "http://127.0.0.1:9001",  # no scheme: http, as urllib3 does for dx
         ),
         ("127.0.0.1", {"DX_AUTHSERVER_HOST": "http://127.0.0.1"}, None),  # port missing
+        ("localhost", {"DX_AUTHSERVER_PORT": "9001"}, None),  # host missing
         ("dx.example.org", {}, None),
+        # Another host has no auth server for dx, whatever the variables say.
+        (
+            "dx.example.org",
+            {"DX_AUTHSERVER_HOST": "http://auth.example.org", "DX_AUTHSERVER_PORT": "9001"},
+            None,
+        ),
     ],
 )
-def test_auth_server_rules(
+def test_auth_server_rules_are_dxpys(
     conf_dir: Path, host: str, env_extra: dict[str, str], expected: str | None
 ) -> None:
     env = base_env(conf_dir, DX_APISERVER_HOST=host, DX_APISERVER_PROTOCOL="http", **env_extra)
     cfg = discover(env, global_conf_dir=None)
     assert cfg.auth_server_url == expected
     if expected is None:
-        with pytest.raises(ConfigError, match="DX_AUTHSERVER_HOST"):
+        with pytest.raises(ConfigError, match="DX_AUTHSERVER_HOST") as info:
             cfg.require_auth_server()
+        if env_extra and host not in ("127.0.0.1", "localhost"):
+            assert "reads them only for those hosts" in str(info.value)
+        for name in ("DX_AUTHSERVER_HOST", "DX_AUTHSERVER_PORT"):
+            if host in ("127.0.0.1", "localhost") and name not in env_extra:
+                assert f"not set: {name}" in str(info.value)
     else:
         assert cfg.require_auth_server() == expected
+
+
+def test_auth_server_origin_is_named(conf_dir: Path) -> None:
+    env = base_env(
+        conf_dir,
+        DX_APISERVER_HOST="127.0.0.1",
+        DX_AUTHSERVER_HOST="http://127.0.0.1",
+        DX_AUTHSERVER_PORT="9001",
+    )
+    described = discover(env, global_conf_dir=None).describe_auth_server()
+    assert described == (
+        "http://127.0.0.1:9001 (auth server from the environment variable DX_AUTHSERVER_HOST "
+        "and the environment variable DX_AUTHSERVER_PORT)"
+    )
+    table = discover(base_env(conf_dir), global_conf_dir=None).describe_auth_server()
+    assert "dxpy's table" in table and "api.dnanexus.com" in table
+
+
+def test_auth_server_variables_from_a_config_file(conf_dir: Path) -> None:
+    # dxpy copies every key of environment.json into its environment, these two included.
+    write_conf(
+        conf_dir,
+        {
+            "DX_APISERVER_HOST": "localhost",
+            "DX_AUTHSERVER_HOST": "http://localhost",
+            "DX_AUTHSERVER_PORT": "7001",
+        },
+    )
+    cfg = discover(base_env(conf_dir, DX_AUTHSERVER_PORT="7002"), global_conf_dir=None)
+    assert cfg.auth_server_url == "http://localhost:7002"  # the environment wins
+    assert f"DX_AUTHSERVER_HOST in {conf_dir / 'environment.json'}" in cfg.describe_auth_server()
+
+
+def test_where_each_setting_came_from(conf_dir: Path) -> None:
+    write_conf(conf_dir, {"DX_APISERVER_PORT": "9", "DX_SECURITY_CONTEXT": ctx(TOKEN)})
+    env = base_env(conf_dir, DX_APISERVER_HOST="127.0.0.1")
+    cfg = discover(env, ConfigOverrides(protocol="http"), global_conf_dir=None)
+    assert cfg.describe_api_server() == (
+        "http://127.0.0.1:9 (protocol from the --apiserver-protocol option; host from the "
+        "environment variable DX_APISERVER_HOST; port from DX_APISERVER_PORT in "
+        f"{conf_dir / 'environment.json'})"
+    )
+    assert cfg.origins["token"] == f"DX_SECURITY_CONTEXT in {conf_dir / 'environment.json'}"
+    inputs = discover(
+        base_env(conf_dir), ConfigOverrides(port=1, token="t", kind="input"), global_conf_dir=None
+    )
+    assert inputs.origins["port"] == "the apiserver-port input"
+    assert inputs.origins["token"] == "the token input"
+    assert (
+        discover(base_env(conf_dir, DX_APISERVER_PORT=""), global_conf_dir=None).origins["host"]
+        == "dxpy's default"
+    )
+
+
+# ---------------------------------------------------------------- the token itself
+
+# Distinctive enough that no 5-character piece of it occurs in a message by chance.
+ODD_TOKEN = "Qz7xWv3Kp9Lm2Rt8"
+
+
+def fragments(token: str, size: int = 5) -> list[str]:
+    core = "".join(c for c in token if c.isascii() and c.isalnum())
+    return [core[i : i + size] for i in range(len(core) - size + 1)]
+
+
+def assert_token_absent(text: str, token: str = ODD_TOKEN) -> None:
+    assert token not in text
+    assert [f for f in fragments(token) if f in text] == []
+
+
+@pytest.mark.parametrize("padding", ["\n", "\r\n", " ", "\t\n", "\n\n  "])
+def test_surrounding_whitespace_is_stripped(conf_dir: Path, padding: str) -> None:
+    env = base_env(conf_dir, DX_SECURITY_CONTEXT=ctx(ODD_TOKEN + padding))
+    assert discover(env, global_conf_dir=None).token == ODD_TOKEN
+    write_conf(conf_dir, {"DX_SECURITY_CONTEXT": ctx(padding + ODD_TOKEN + padding)})
+    assert discover(base_env(conf_dir), global_conf_dir=None).token == ODD_TOKEN
+    overridden = discover(
+        base_env(conf_dir), ConfigOverrides(token=ODD_TOKEN + padding), global_conf_dir=None
+    )
+    assert overridden.token == ODD_TOKEN
+    assert PlatformConfig(token=padding + ODD_TOKEN).token == ODD_TOKEN
+
+
+BAD_TOKENS = {
+    "non-ASCII": (ODD_TOKEN[:8] + "é" + ODD_TOKEN[8:], "non-ASCII"),
+    "no-break space": (ODD_TOKEN + "\u00a0", "non-ASCII"),
+    "line break inside": (ODD_TOKEN[:8] + "\n" + ODD_TOKEN[8:], "control character"),
+    "NUL": (ODD_TOKEN + "\x00", "control character"),
+    "escape": ("\x1b[31m" + ODD_TOKEN, "control character"),
+    "only whitespace": (" \n\t", "is empty"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_TOKENS))
+def test_a_token_no_header_can_carry_is_a_config_error_naming_its_source(
+    conf_dir: Path, name: str
+) -> None:
+    token, kind = BAD_TOKENS[name]
+    with pytest.raises(ConfigError) as from_env:
+        discover(base_env(conf_dir, DX_SECURITY_CONTEXT=ctx(token)), global_conf_dir=None)
+    write_conf(conf_dir, {"DX_SECURITY_CONTEXT": ctx(token)})
+    with pytest.raises(ConfigError) as from_file:
+        discover(base_env(conf_dir), global_conf_dir=None)
+    with pytest.raises(ConfigError) as from_input:
+        discover(
+            base_env(conf_dir), ConfigOverrides(token=token, kind="input"), global_conf_dir=None
+        )
+    with pytest.raises(ConfigError) as made_directly:
+        PlatformConfig(token=token)
+    sources = {
+        "the environment variable DX_SECURITY_CONTEXT": from_env,
+        f"DX_SECURITY_CONTEXT in {conf_dir / 'environment.json'}": from_file,
+        "the token input": from_input,
+        "the platform configuration": made_directly,
+    }
+    for source, info in sources.items():
+        message = str(info.value)
+        assert message.startswith(f"the API token from {source} ")
+        assert kind in message
+        assert_token_absent(message, token)
+        assert_token_absent(repr(info.value), token)
 
 
 def test_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch, conf_dir: Path) -> None:
