@@ -20,7 +20,6 @@ refuses any non-read API method, whatever the inputs say. Only `apply` makes a
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Mapping, Sequence

@@ -73,10 +73,7 @@ def provisioning_problem(orgs: Collection[DesiredOrg], client: ReadClient) -> st
     time, so that apply does not fail half-way."""
     if not any(org.provisioning for org in orgs):
         return None
-    config = client.config
-    if config.auth_server_url is None:
-        return config.auth_server_problem or "no auth server is configured"
-    return None
+    return client.auth_server_problem()
 
 
 def plan_options(

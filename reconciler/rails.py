@@ -227,8 +227,7 @@ def _unsendable_provisioning(steps: Sequence[Step], problem: str | None) -> list
     return [
         Violation(
             "provisioning",
-            f"step {step.id} ({step.call.route} for {step.call.body.get('username')}) cannot be "
-            f"sent: {problem}",
+            f"step {step.id} ({step.call.route} for {step.call.body.get('username')}): {problem}",
             step.id,
         )
         for step in steps

@@ -290,18 +290,29 @@ class ReadClient:
                 f"no auth server is known for the API server {self._config.host}"
             )
             return f"provisioning (/user/new) cannot be sent: {missing}"
+
+        def probe() -> None:
+            try:
+                request = self._http.build_request(
+                    "GET", url.rstrip("/") + "/", timeout=AUTH_PROBE_TIMEOUT
+                )
+                request.headers.pop("Authorization", None)  # a probe needs no credentials
+                with self._in_flight:
+                    self._http.send(request).close()
+            except (httpx.ConnectError, httpx.InvalidURL, *_FINAL_HTTPX_ERRORS) as exc:
+                # Refused, unresolvable or malformed: a wrong address, not a passing fault.
+                raise AttemptFailed(TransportError("/", _httpx_reason(exc)), retryable=False)
+            except httpx.HTTPError as exc:
+                # Dropped or timed out: asked again, like any read, within the retry budget.
+                raise AttemptFailed(TransportError("/", _httpx_reason(exc)), retryable=True)
+
         try:
-            request = self._http.build_request(
-                "GET", url.rstrip("/") + "/", timeout=AUTH_PROBE_TIMEOUT
-            )
-            request.headers.pop("Authorization", None)  # a probe needs no credentials
-            with self._in_flight:
-                self._http.send(request).close()
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            run_with_retries(self._retry, "auth server probe", probe)
+        except TransportError as exc:
             return (
                 f"provisioning (/user/new) cannot be sent: the auth server "
                 f"{self._config.describe_auth_server()} did not answer "
-                f"({self._redact(_httpx_reason(exc))})"
+                f"({self._redact(exc.api_message)})"
             )
         self._reached.add("auth")
         return None

@@ -23,7 +23,10 @@ def test_apply_applies_the_reviewed_plan_and_verifies(action, platform, github):
     result = action.run("apply", event="push", sha="beefbeefbeef", **{"plan-file": plan_file})
 
     assert result.code == 0, result.log
-    assert result.outputs["summary"] == "Apply: 5 action(s) done, 0 failed, 0 skipped. Verified: converged."
+    assert (
+        result.outputs["summary"]
+        == "Apply: 5 action(s) done, 0 failed, 0 skipped. Verified: converged."
+    )
     assert result.outputs["has-changes"] == "true"
     assert result.outputs["plan-file"] == str(Path(plan_file).resolve())
     assert "| `org-demo` | 5 | 0 | 0 | ✅ converged |" in result.summary

@@ -47,6 +47,9 @@ class ReadOnlyGuard(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         method = request.url.path.rsplit("/", 1)[-1]
+        if request.method == "GET" and request.url.path == "/" and not request.content:
+            # Plan's check that the auth server answers (for provisioning): a bodiless GET.
+            return self.inner.handle_request(request)
         if request.method != "POST" or method not in READ_ONLY_METHODS:
             self.refused.append(f"{request.method} {request.url.path} {request.content[:200]!r}")
             raise AssertionError(f"the plan path sent a write: {self.refused[-1]}")
