@@ -301,10 +301,14 @@ class ReadClient:
                     self._http.send(request).close()
             except (httpx.ConnectError, httpx.InvalidURL, *_FINAL_HTTPX_ERRORS) as exc:
                 # Refused, unresolvable or malformed: a wrong address, not a passing fault.
-                raise AttemptFailed(TransportError("/", _httpx_reason(exc)), retryable=False)
+                raise AttemptFailed(
+                    TransportError("/", _httpx_reason(exc)), retryable=False
+                ) from None
             except httpx.HTTPError as exc:
                 # Dropped or timed out: asked again, like any read, within the retry budget.
-                raise AttemptFailed(TransportError("/", _httpx_reason(exc)), retryable=True)
+                raise AttemptFailed(
+                    TransportError("/", _httpx_reason(exc)), retryable=True
+                ) from None
 
         try:
             run_with_retries(self._retry, "auth server probe", probe)
