@@ -20,6 +20,7 @@ refuses any non-read API method, whatever the inputs say. Only `apply` makes a
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -152,7 +153,9 @@ def _log_plan(ctx: Context, plan: Plan) -> None:
 
 
 def _github(ctx: Context) -> GitHubClient:
-    return GitHubClient(ctx.runner.api_url, ctx.inputs.github_token, ctx.runner.repository)
+    return GitHubClient(
+        ctx.runner.api_url, ctx.inputs.github_token, ctx.runner.repository, retry=_retry(ctx.env)
+    )
 
 
 # ---------------------------------------------------------------- commands
@@ -316,12 +319,25 @@ REMEDY = (
 )
 
 
+def _security_context_token(env: Mapping[str, str]) -> str:
+    """The token in DX_SECURITY_CONTEXT, if the runner's environment carries one: masked
+    and scrubbed like the token input."""
+    try:
+        context = json.loads(env.get("DX_SECURITY_CONTEXT", ""))
+    except ValueError:
+        return ""
+    token = context.get("auth_token") if isinstance(context, dict) else None
+    return token.strip() if isinstance(token, str) else ""
+
+
 def main(env: Mapping[str, str] | None = None, *, stdout: TextIO | None = None) -> int:
     """Run one command; return the exit status (0 ok, 1 error or refused, 2 drift)."""
     environ: Mapping[str, str] = dict(os.environ if env is None else env)
     secrets = Secrets()
     secrets.add(
-        environ.get("INPUT_TOKEN", "").strip(), environ.get("INPUT_GITHUB_TOKEN", "").strip()
+        environ.get("INPUT_TOKEN", "").strip(),
+        environ.get("INPUT_GITHUB_TOKEN", "").strip(),
+        _security_context_token(environ),
     )
     log = Log(stdout or sys.stdout, secrets)
     command = environ.get("INPUT_COMMAND", "").strip() or "(none)"

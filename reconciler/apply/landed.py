@@ -1,7 +1,9 @@
 """How to tell whether a call landed when its answer was lost (a dropped connection, a 5xx).
 
-The client retries a retry-safe call by itself; for the others it asks one of these
-read-only checks before sending it again, so a change is never made twice.
+The client resends a retry-safe call by itself, and asks one of these read-only checks
+when the platform refuses that repeat (the first attempt may have landed late); for a
+call that is not retry-safe it asks before sending it again, so a change is never made
+twice.
 """
 
 from __future__ import annotations
