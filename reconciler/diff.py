@@ -443,16 +443,15 @@ def _diff_project_grants(
             )
         elif not active and holds and project.grant_record is not None:
             restore = project.grant_record
-            gives_back = (
-                "revoke" if restore == NO_ACCESS else f"lower to {restore} (its level before)"
-            )
+            back_to = "no access" if restore == NO_ACCESS else restore
             actions.append(
                 Action(
                     id=f"{org}/revoke/{project.project_id}",
                     kind="revoke-project",
                     symbol="-",
                     target=project.project_id,
-                    summary=f"{gives_back} {admin}'s ADMINISTER on {project.project_id} ({project.name})",
+                    summary=f"revoke {admin}'s ADMINISTER on {project.project_id} ({project.name}), "
+                    f"back to {back_to} as before the grant",
                     reason=f"self-grant at {at} expired on {grant.expires}; dxorg recorded "
                     f"{admin}'s level before it as {restore}",
                     phase="remove",

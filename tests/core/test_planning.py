@@ -319,7 +319,8 @@ def test_self_grants_are_recorded_and_expiry_gives_back_exactly_what_was_added()
     ]
     by_target = {action.target: action for action in plan.actions}
     assert "expired on 2026-11-01" in by_target[b].reason
-    assert by_target[b].summary.startswith("lower to VIEW")
+    assert by_target[b].summary.endswith("back to VIEW as before the grant")
+    assert by_target[c].summary.endswith("back to no access as before the grant")
     assert by_target[b].removals == ("projectGrants",)
     assert by_target["app-" + "e" * 24].removals == ("appGrants",)
     unrevoked = [w.message for w in plan.warnings if w.code == "grant-not-revoked"]

@@ -61,7 +61,8 @@ def test_scenario(scenario: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         seed=yaml.safe_load(seed_path.read_text()),
         control_token=CONTROL_TOKEN,
     )
-    fleet = load_fleet([Path(".")])
+    # The org manifests only (a scenario folder may also hold its seed.yaml).
+    fleet = load_fleet(sorted(Path(".").glob("org-*.yaml")))
     transport = emulator.transport()
     with ReadClient(config_for(), transport=transport, retry=FAST_RETRY) as reader:
         plan = plan_fleet(fleet, reader, now=NOW, env=env)
