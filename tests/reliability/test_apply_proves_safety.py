@@ -86,8 +86,7 @@ class Org:
             connection_to(self.emulator),
             journal=Journal(None),
             env={},
-            now=NOW,
-            **options,
+            **{"now": NOW, **options},
         )
 
     def as_user(self, token: str) -> WriteClient:
@@ -536,3 +535,47 @@ def test_a_run_with_a_failed_call_never_says_converged(make_org: Callable[..., O
     report = org.apply(plan)
     assert report.exit_code == 1
     assert "1 failed" in report.summary() and "converged" not in report.summary()
+
+
+# ---------------------------------------------------------------- 5. expired self-grants
+
+
+def test_an_expired_grant_gives_back_exactly_what_it_added(make_org: Callable[..., Org]) -> None:
+    """alice's own project and app (she is their only admin/developer) are never taken
+    from her by an expiring grant; a project dxorg granted on top of VIEW goes back to VIEW.
+    The record is on the platform: nothing local (no journal) is needed to give it back."""
+    seed = base_seed()
+    seed["projects"] += [
+        {"id": "project-" + "D" * 24, "name": "alice-own", "billTo": "org-demo",
+         "createdBy": "user-alice", "created": 1700000000000, "dataUsage": 0.1,
+         "permissions": {"user-alice": "ADMINISTER"}},
+    ]  # fmt: skip
+    seed["apps"] += [
+        {"id": "app-" + "E" * 24, "name": "alice_app", "version": "1.0.0", "title": "Mine",
+         "billTo": "org-demo", "developers": ["user-alice"]},
+    ]  # fmt: skip
+    org = make_org(
+        "org: org-demo\nselfGrants:\n  projects: [{all: true, expires: 2026-12-31}]\n"
+        "  apps: [{all: true, expires: 2026-12-31}]\n",
+        seed,
+    )
+    granted = org.apply(org.plan())
+    assert granted.exit_code == 0, granted
+    later = datetime(2027, 2, 1, tzinfo=UTC)
+    with ReadClient(config_for(), transport=org.emulator.transport(), retry=FAST_RETRY) as c:
+        expired = plan_fleet(org.fleet, c, now=later)
+    revoked = {a.target for a in expired.orgs[0].actions}
+    assert "project-" + "D" * 24 not in revoked and "app-" + "E" * 24 not in revoked
+    assert {w.code for w in expired.orgs[0].warnings} == {"grant-not-revoked"}
+    report = org.apply(expired, now=later)
+    assert report.exit_code == 0, report
+    state = org.emulator.control.state()
+    permissions = {p["id"]: p["permissions"] for p in state["projects"]}
+    developers = {a["id"]: a["developers"] for a in state["apps"]}
+    assert permissions["project-" + "D" * 24] == {"user-alice": "ADMINISTER"}
+    assert developers["app-" + "E" * 24] == ["user-alice"]
+    # P2 had alice at VIEW before the grant: back to VIEW. P1 had nothing: revoked.
+    assert permissions["project-" + "B" * 24]["user-alice"] == "VIEW"
+    assert "user-alice" not in permissions["project-" + "A" * 24]
+    assert "user-alice" not in developers["app-" + "C" * 24]
+    assert all(not p.get("properties") for p in state["projects"])
