@@ -158,6 +158,9 @@ MALFORMED: dict[str, Edit] = {
     "row-with-unknown-level": first_row(lambda row: row.update(level="OWNER")),
     "member-row-missing-flag": first_row(lambda row: row.pop("projectAccess")),
     "member-row-wrong-type": first_row(lambda row: row.update(appAccess="yes")),
+    # The same member twice: within a page, and a row of page 1 again on page 2.
+    "row-duplicated": lambda page: {**page, "results": [*page["results"], page["results"][0]]},
+    "row-from-an-earlier-page": first_row(lambda row: row.update(id="user-alice")),
     "not-json": lambda page: b"<html>proxy error</html>",
     "json-array": lambda page: [page],
 }
