@@ -127,10 +127,8 @@ class Membership:
         return changes
 
 
-# An admin's flags are forced to full access whatever the request says.
+# A new ADMIN with nothing else asked for (an org's creator).
 ADMIN_ACCESS = Membership.admin()
-# What a new MEMBER gets for every flag the request leaves out.
-MEMBER_DEFAULTS = Membership.member()
 MEMBER_COLUMNS = ("level", *FLAG_COLUMNS.values())
 
 

@@ -100,6 +100,14 @@ def find_projects(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
         reach += " OR entity_id = 'PUBLIC'"
     sql = f"SELECT * FROM projects WHERE id IN (SELECT project_id FROM project_permissions WHERE {reach})"
     params: list[Any] = [call.caller, call.caller]
+    region = body.optional_string("region")
+    if region is not None:
+        sql += " AND region = ?"
+        params.append(region)
+    contains_phi = body.optional_bool("containsPHI")
+    if contains_phi is not None:
+        sql += " AND COALESCE(json_extract(settings, '$.containsPHI'), 0) = ?"
+        params.append(int(contains_phi))
     for fragment, values in (
         name_condition(body, "name"),
         id_list_condition(body, "id"),

@@ -27,6 +27,7 @@ from tests.emulator.sandbox import (
     EXAMPLE_PROJECT,
     MY_PROJECT,
     QC_APP_1_1,
+    REPO,
     Api,
 )
 
@@ -240,3 +241,16 @@ def test_a_nonce_is_replayed_for_an_hour() -> None:
         assert api.ok("u-token", "/org/new", body) == {"id": "org-timed"}
         now[0] += 2 * 60 * 1000
         assert api.fails("u-token", "/org/new", body)[:2] == (422, "InvalidInput")
+
+
+def test_the_readme_lists_the_retry_class_of_every_method(emu: Emulator) -> None:
+    readme = (REPO / "reconciler" / "emulator" / "README.md").read_text(encoding="utf-8")
+    for method in methods(emu):
+        if method.name == "new":
+            route = f"/{method.entity_class}/new"
+        elif method.entity_class == "system":
+            route = f"/system/{method.name}"
+        else:
+            route = f"/{method.entity_class}-xxxx/{method.name}"
+        retry_class = "(not in the table)" if method.key == ("user", "new") else str(method.retryable).lower()  # fmt: skip
+        assert f"| `{route}` | {retry_class} |" in readme, route
