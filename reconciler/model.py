@@ -83,6 +83,9 @@ class DesiredMember:
     app_access: bool | None = None
     project_access: ProjectAccess | None = None
     where: Location | None = field(default=None, compare=False)
+    # The flags (manifest names) set on the member's own line; the others came from
+    # `DesiredOrg.member_defaults_where`, or are unmanaged. For reports, not for planning.
+    own_flags: frozenset[str] = field(default=frozenset(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,16 @@ class SafetySettings:
 
 
 @dataclass(frozen=True)
+class Departure:
+    """Someone who has left, from the fleet defaults file's `departed` list."""
+
+    user_id: str
+    since: date | None = None
+    reason: str | None = None
+    where: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class DesiredOrg:
     """One org manifest, validated and normalised. Sections left out are ``None``."""
 
@@ -222,6 +235,10 @@ class DesiredOrg:
     forwarding: Forwarding | None = None
     provisioning: tuple[NewAccount, ...] = ()
     safety: SafetySettings = field(default_factory=SafetySettings)
+    # The fleet's departures (by user id), from the defaults file that applies to this org.
+    departed: Mapping[str, Departure] = field(default_factory=dict)
+    # Where each member default that won was set (org or fleet `members.defaults`), by flag.
+    member_defaults_where: Mapping[str, Location] = field(default_factory=dict, compare=False)
 
 
 # ---------------------------------------------------------------- live state
