@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
+from functools import lru_cache
 
 from reconciler.review.value import (
     STATUSES,
@@ -45,17 +46,18 @@ def _where(where: Where | None) -> str:
     return f'<span class="loc">{e(where)}</span>' if where else ""
 
 
+@lru_cache(maxsize=4096)
 def _origin(origin: LineOrigin) -> str:
+    # A fleet's lines come from few commits: each one's markup is made once.
     if origin.state == "not-in-git":
         return f'<span class="muted" title="{e(origin.note)}">not in git</span>'
     if origin.state == "uncommitted":
         return '<span class="warn-text">uncommitted</span>'
     note = f' <span class="muted">({e(origin.note)})</span>' if origin.note else ""
     return (
-        f'<span class="sha" title="{e(origin.commit)}">{e((origin.commit or "")[:10])}</span> '
-        f'<span title="{e(origin.email)}">{e(origin.author)}</span> '
-        f'<time datetime="{e(origin.date)}">{e((origin.date or "")[:10])}</time>'
-        f'<div class="subject">{e(origin.subject)}</div>{note}'
+        f'<span class="sha" title="{e(origin.commit)} {e(origin.email)}">'
+        f"{e((origin.commit or '')[:10])}</span> {e(origin.author)} "
+        f'{e((origin.date or "")[:10])}<div class="subject">{e(origin.subject)}</div>{note}'
     )
 
 
@@ -68,23 +70,22 @@ def _days(grant: HeldGrant) -> str:
 
 
 def _flag(flag: FlagReview) -> str:
+    """One flag's cell. Most cells are a bare value: a 50,000-row table is big enough."""
     live = "—" if flag.live is None else e(flag.live)
-    value_class = f"v-{e(flag.live)}".lower() if flag.live is not None else "v-none"
     if flag.manifest is not None and flag.manifest != flag.live:
         return (
-            f'<td class="diff {value_class}" title="the manifest sets {e(flag.manifest)}">'
+            f'<td class="diff" title="the manifest sets {e(flag.manifest)}">'
             f"{live} <small>→ {e(flag.manifest)}</small></td>"
         )
-    title = {
-        "member": "set on the member's line",
-        "admin": "ADMIN: full access",
-        "org-defaults": f"from the org's members.defaults, {flag.where}",
-        "fleet-defaults": f"from the fleet's members.defaults, {flag.where}",
-        "unmanaged": "unmanaged: no manifest sets it",
-    }[flag.source]
-    mark = '<sup class="inh">d</sup>' if flag.inherited else ""
-    dim = " unmanaged" if flag.source == "unmanaged" and flag.live is not None else ""
-    return f'<td class="{value_class}{dim}" title="{e(title)}">{live}{mark}</td>'
+    if flag.inherited:
+        scope = "org" if flag.source == "org-defaults" else "fleet"
+        return (
+            f'<td title="from the {scope} members.defaults, {e(flag.where)}">'
+            f'{live}<sup class="inh">d</sup></td>'
+        )
+    if flag.source == "unmanaged" and flag.live is not None:
+        return f'<td class="unmanaged">{live}</td>'
+    return f"<td>{live}</td>"
 
 
 def _highlights(member: MemberReview) -> list[str]:
@@ -130,17 +131,21 @@ def _member_row(report: AccessReport, org: OrgReview, member: MemberReview) -> s
         for g in member.self_grants
     )
     origin = _origin(member.declared.origin) if member.declared else ""
+    date = member.declared.origin.date if member.declared else None
+    # Empty attributes are left out: they add up over 50,000 rows.
+    attributes = f' class="{classes}"' if classes else ""
+    attributes += f' data-marks="{e(" ".join(marks))}"' if marks else ""
     return (
-        f'<tr class="{classes}" data-org="{e(org.org_id)}" data-user="{e(member.user_id)}" '
-        f'data-status="{e(member.status)}" data-marks="{e(" ".join(marks))}">'
+        f'<tr data-org="{e(org.org_id)}" data-user="{e(member.user_id)}" '
+        f'data-status="{e(member.status)}"{attributes}>'
         f'<td class="id">{e(org.org_id)}</td>'
         f'<td class="id">{e(member.user_id)}</td>'
         f"<td>{e(member.name)}</td>"
         f'<td><span class="badge st-{e(member.status)}">{e(member.status)}</span></td>'
         + "".join(_flag(flag) for flag in member.flags)
         + f"<td>{_where(member.declared)}</td>"
-        f'<td data-sort="{e(member.declared.origin.date if member.declared else "")}">{origin}</td>'
-        f"<td>{inherited}</td>"
+        + (f'<td data-sort="{e(date)}">{origin}</td>' if date else f"<td>{origin}</td>")
+        + f"<td>{inherited}</td>"
         f'<td class="notes">{"".join(notes)}</td>'
         f'<td class="grants">{grants}</td>'
         "</tr>"
@@ -202,10 +207,10 @@ def _matrix(report: AccessReport) -> str:
         for org in orgs:
             member = cells.get((user, org.org_id))
             if member is None:
-                row.append('<td class="cell"></td>')
+                row.append("<td></td>")
                 continue
             level = member.level
-            classes = ["cell", f"lv-{(level or 'none').lower()}", f"st-{member.status}"]
+            classes = ["m", f"lv-{(level or 'none').lower()}", f"st-{member.status}"]
             if member.expiring:
                 classes.append("hl-expiring")
             symbol = {"ADMIN": "A", "MEMBER": "M"}.get(level or "", "+")
@@ -225,12 +230,12 @@ def _matrix(report: AccessReport) -> str:
     return f"""
 <section id="matrix">
 <h2>Who is where</h2>
-<p class="legend"><span class="cell lv-admin">A</span> ADMIN <span class="cell lv-member">M</span> MEMBER
-<span class="cell lv-none st-drifted">+</span> declared, not a member
-<span class="cell lv-member st-drifted">M<sup>!</sup></span> drifted
-<span class="cell lv-member st-departed">M<sup>&times;</sup></span> departed
-<span class="cell lv-member st-unmanaged">M</span> unmanaged
-<span class="cell lv-admin hl-expiring">A</span> holds a self-grant expiring within {report.expiry_days} days (or expired).
+<p class="legend"><span class="cell m lv-admin">A</span> ADMIN <span class="cell m lv-member">M</span> MEMBER
+<span class="cell m lv-none st-drifted">+</span> declared, not a member
+<span class="cell m lv-member st-drifted">M<sup>!</sup></span> drifted
+<span class="cell m lv-member st-departed">M<sup>&times;</sup></span> departed
+<span class="cell m lv-member st-unmanaged">M</span> unmanaged
+<span class="cell m lv-admin hl-expiring">A</span> holds a self-grant expiring within {report.expiry_days} days (or expired).
 Hover a cell for details; click it to see its row.</p>
 {note}
 <div class="scroll fit"><table class="matrix">
@@ -488,16 +493,17 @@ sup.inh{color:var(--muted);margin-left:2px}
 .count{color:var(--muted);font-weight:normal;font-size:13px}
 .scroll.fit{display:inline-block;max-width:100%}table.matrix{width:auto}table.matrix th.id{position:sticky;left:0;background:var(--card);z-index:1;white-space:nowrap}
 th.org-head{height:120px;vertical-align:bottom;padding:4px}th.org-head span{writing-mode:vertical-rl;transform:rotate(180deg);font-family:ui-monospace,monospace;font-size:12px}
-.cell{display:table-cell;width:28px;min-width:28px;height:26px;text-align:center;font-weight:600;font-size:12px;border:1px solid var(--line);cursor:pointer}
+.cell,table.matrix td{width:28px;min-width:28px;height:26px;padding:0;text-align:center;font-weight:600;font-size:12px;border:1px solid var(--line)}
+table.matrix td[data-user]{cursor:pointer}
 p.legend .cell{display:inline-block;line-height:22px;margin:0 2px 0 10px;vertical-align:middle}
-.cell.lv-admin{background:var(--admin);color:var(--admin-fg)}.cell.lv-member{background:var(--member);color:var(--member-fg)}
-.cell.lv-none{background:transparent;color:var(--drift)}
-.cell.st-drifted{outline:3px solid var(--drift);outline-offset:-3px}
-.cell.st-departed{background:repeating-linear-gradient(45deg,var(--bad),var(--bad) 4px,#f59e9e 4px,#f59e9e 8px);color:#fff;text-shadow:0 0 3px #7f1d1d}
-.cell.st-unmanaged{opacity:.55;border-style:dashed}
-.cell.hl-expiring{position:relative}
-.cell.hl-expiring::after{content:"";position:absolute;top:0;right:0;border-style:solid;border-width:0 9px 9px 0;border-color:transparent var(--soon) transparent transparent}
-.cell sup{font-size:10px;margin-left:1px}
+.m.lv-admin{background:var(--admin);color:var(--admin-fg)}.m.lv-member{background:var(--member);color:var(--member-fg)}
+.m.lv-none{background:transparent;color:var(--drift)}
+.m.st-drifted{outline:3px solid var(--drift);outline-offset:-3px}
+.m.st-departed{background:repeating-linear-gradient(45deg,var(--bad),var(--bad) 4px,#f59e9e 4px,#f59e9e 8px);color:#fff;text-shadow:0 0 3px #7f1d1d}
+.m.st-unmanaged{opacity:.55;border-style:dashed}
+.m.hl-expiring{position:relative}
+.m.hl-expiring::after{content:"";position:absolute;top:0;right:0;border-style:solid;border-width:0 9px 9px 0;border-color:transparent var(--soon) transparent transparent}
+table.matrix sup,.cell sup{font-size:10px;margin-left:1px}
 footer{color:var(--muted);padding:16px 28px;border-top:1px solid var(--line);font-size:12px}
 tr[hidden]{display:none}
 """
@@ -539,7 +545,7 @@ function apply(){
 var timer=null;q.addEventListener("input",function(){clearTimeout(timer);timer=setTimeout(apply,120);});
 [org,status,attention].forEach(function(el){el.addEventListener("change",apply);});
 document.getElementById("reset").addEventListener("click",function(){q.value="";org.value="";status.value="";attention.checked=false;apply();});
-document.querySelectorAll("table.matrix td.cell[data-user]").forEach(function(cell){
+document.querySelectorAll("table.matrix td[data-user]").forEach(function(cell){
  cell.addEventListener("click",function(){q.value=cell.getAttribute("data-user");org.value=cell.getAttribute("data-org");
   status.value="";attention.checked=false;apply();document.getElementById("members").scrollIntoView();});});
 shown.textContent=rows.length+" shown";

@@ -194,4 +194,6 @@ def report_to_json(report: AccessReport) -> dict[str, Any]:
 
 
 def dumps_report(report: AccessReport) -> str:
-    return json.dumps(report_to_json(report), indent=1, ensure_ascii=False) + "\n"
+    # Compact: json's C encoder only serves `indent=None`, and a fleet's report is big
+    # (50,000 members: 4x faster, a third smaller). `jq .` pretty-prints it.
+    return json.dumps(report_to_json(report), separators=(",", ":"), ensure_ascii=False) + "\n"
