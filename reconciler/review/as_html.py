@@ -458,7 +458,7 @@ header{padding:20px 28px 8px;border-bottom:1px solid var(--line);background:var(
 h1{margin:0;font-size:22px}h2{font-size:17px;margin:28px 0 10px}
 .meta{color:var(--muted);margin:4px 0 8px}
 nav a{margin-right:14px;color:var(--admin);text-decoration:none;font-size:13px}
-main{padding:0 28px 40px}
+main{padding:0 28px 40px}section{scroll-margin-top:120px}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin-top:18px}
 .card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:10px 16px;min-width:120px}
 .card b{display:block;font-size:24px}.card span{color:var(--muted);font-size:12px}
@@ -493,7 +493,8 @@ sup.inh{color:var(--muted);margin-left:2px}
 .count{color:var(--muted);font-weight:normal;font-size:13px}
 .scroll.fit{display:inline-block;max-width:100%}table.matrix{width:auto}table.matrix th.id{position:sticky;left:0;background:var(--card);z-index:1;white-space:nowrap}
 th.org-head{height:120px;vertical-align:bottom;padding:4px}th.org-head span{writing-mode:vertical-rl;transform:rotate(180deg);font-family:ui-monospace,monospace;font-size:12px}
-.cell,table.matrix td{width:28px;min-width:28px;height:26px;padding:0;text-align:center;font-weight:600;font-size:12px;border:1px solid var(--line)}
+.cell,table.matrix td{width:32px;min-width:32px;height:28px;padding:0;text-align:center;vertical-align:middle;font-weight:600;font-size:12px;border:1px solid var(--line)}
+table.matrix tbody th{vertical-align:middle;padding:2px 10px}
 table.matrix td[data-user]{cursor:pointer}
 p.legend .cell{display:inline-block;line-height:22px;margin:0 2px 0 10px;vertical-align:middle}
 .m.lv-admin{background:var(--admin);color:var(--admin-fg)}.m.lv-member{background:var(--member);color:var(--member-fg)}
