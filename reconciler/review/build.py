@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cache
+from typing import Literal
 
 from reconciler.diff import DiffInput, access_json, diff_org
 from reconciler.model import (
@@ -266,7 +267,7 @@ def _selector(grant: ProjectGrant | AppGrant) -> str:
 
 def _held(
     grant: ProjectGrant | AppGrant,
-    kind: str,
+    kind: Literal["project", "app"],
     object_id: str,
     name: str,
     level: str,
@@ -281,7 +282,7 @@ def _held(
     elif days_left is not None and days_left <= EXPIRY_WARNING_DAYS:
         state = "expiring"
     return HeldGrant(
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         object_id=object_id,
         name=name,
         level=level,

@@ -17,6 +17,7 @@ import os
 import subprocess
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -50,11 +51,13 @@ def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@dataclass(frozen=True)
 class _WorkTree:
-    """The work tree a directory is in (once per directory), or why there is none."""
+    """The work tree a directory is in (asked once per directory), or why there is none."""
 
-    def __init__(self, root: str | None, shallow: bool, note: str | None) -> None:
-        self.root, self.shallow, self.note = root, shallow, note
+    root: str | None
+    shallow: bool
+    note: str | None
 
 
 def _work_tree(directory: Path) -> _WorkTree:
@@ -161,9 +164,11 @@ def blame_files(files: Iterable[Path]) -> tuple[dict[str, FileHistory], GitSumma
         histories = list(pool.map(lambda p: _blame_file(p, trees[p.parent]), paths))
     roots = sorted({t.root for t in trees.values() if t.root})
     notes = sorted({t.note for t in trees.values() if t.note})
-    outside = [d for d, t in trees.items() if t.root is None]
-    if outside and not notes:
-        notes = ["the manifests are not in a git work tree"]
+    outside = sorted(str(d) for d, t in trees.items() if t.root is None and t.note is None)
+    if outside and not roots:
+        notes.insert(0, "the manifests are not in a git work tree")
+    elif outside:
+        notes.insert(0, f"not in a git work tree: {', '.join(outside)}")
     summary = GitSummary(
         roots=tuple(roots),
         shallow=any(t.shallow for t in trees.values()),

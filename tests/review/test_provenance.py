@@ -70,6 +70,10 @@ def test_an_untracked_file_is_uncommitted_and_outside_git_is_not_in_git(
     assert alice is not None and alice.origin.state == "not-in-git"
     assert alice.origin.describe() == "not in git"
     assert report.git.roots == () and report.git.note == "the manifests are not in a git work tree"
+    # A fleet partly in git says which directories are not.
+    _, mixed = blame_files([fleet_repo.orgs / "org-demo.yaml", outside / "org-lab.yaml"])
+    assert mixed.roots == (str(fleet_repo.root.resolve()),)
+    assert mixed.note == f"not in a git work tree: {outside}"
 
 
 def test_without_git_every_line_says_so(
