@@ -155,6 +155,16 @@ def test_json_of_a_failed_org_validates_and_says_why(report: AccessReport) -> No
     data = json.loads(dumps_report(broken))
     jsonschema.validate(data, report_schema())
     assert data["orgs"][-1]["error"] == "boom" and data["counts"]["errors"] == 1
+    # Every format says the report is incomplete, and why.
+    parsed = page(broken)
+    [row] = [a for a in parsed.find("tr", data_org="org-ghost")]
+    assert row["class"] == "hl-error"
+    assert "org-ghost was not read: boom. This report is incomplete." in "".join(parsed.text)
+    [ghost] = [r for r in rows(broken) if r["org"] == "org-ghost"]
+    assert (ghost["status"], ghost["error"]) == ("not-read", "boom")
+    [markdown] = render_report_markdown(broken)
+    assert "❌ Orgs not read (this report is incomplete) (1)" in markdown
+    assert "- `org-ghost`: boom" in markdown
 
 
 # ---------------------------------------------------------------- HTML
