@@ -7,10 +7,11 @@ The full run measures, each against its own emulator process:
 - plan of one org of 1,000 / 10,000 / 50,000 members (5 runs each, each a fresh process);
 - plan of a fleet of 100 orgs of 500 members, with --concurrency 1 and the default 8, against
   the emulator as is and with 50 ms added to every call (a platform across a network);
-- apply of 1,000 access changes, 200 invites and 200 removals, and the same with a `dx` loop.
+- apply of 1,000 access changes, 200 invites and 200 removals, and the same with a `dx` loop;
+- `dxorg report` in each format beside `dxorg plan`, on the fleet of 100 orgs (report_bench.py).
 
-It replaces the part of RESULTS.md between the two `bench:results` markers and keeps the
-rest (the notes written by hand). `--quick` uses small sizes, samples the dx loop and
+It replaces the parts of RESULTS.md between the `bench:results` markers and between the
+`bench:report` markers, and keeps the rest (the notes written by hand). `--quick` uses small sizes, samples the dx loop and
 extrapolates; it writes only when given `--out`.
 """
 
@@ -31,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.apply_bench import ApplyResult, measure_apply
 from bench.harness import load_average, machine
 from bench.plan_bench import PlanResult, measure_plan
+from bench.report_bench import measure_report, results_section, write_section
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 START = "<!-- bench:results:start (written by bench/run_all.py; edit outside the markers) -->"
@@ -63,7 +65,14 @@ class Settings:
             f"--runs {self.fleet_runs} --concurrency {levels} --latency-ms {latencies}",
             f"{PYTHON} bench/apply_bench.py --access {self.access} --invites {self.invites} "
             f"--removals {self.removals}{sample}",
+            self.report_command(),
         ]
+
+    def report_command(self) -> str:
+        return (
+            f"{PYTHON} bench/report_bench.py --orgs {self.fleet_orgs} "
+            f"--members {self.fleet_members} --runs {self.fleet_runs}"
+        )
 
 
 FULL = Settings(
@@ -320,6 +329,10 @@ def main() -> None:
         dx_sample=settings.dx_sample,
     )
     print(applied.report(), flush=True)
+    reported = measure_report(
+        orgs=settings.fleet_orgs, members=settings.fleet_members, runs=settings.fleet_runs
+    )
+    print(reported.report(), flush=True)
 
     section = report(
         settings,
@@ -334,6 +347,7 @@ def main() -> None:
     print(section)
     if out is not None:
         write_results(out, section)
+        write_section(out, results_section(reported, settings.report_command()))
         print(f"\nwrote {out}")
     command = " ".join(shlex.quote(a) for a in sys.argv)
     print(f"({command} finished in {(time.perf_counter() - started) / 60:.1f} min)")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from reconciler.manifest import Fleet
     from reconciler.plan import Plan, Step
     from reconciler.platform import Connection, ReadClient
+    from reconciler.review.value import AccessReport
 
 app = typer.Typer(
     name="dxorg",
@@ -445,6 +446,79 @@ def export_command(
                 export_org(client, org_id, caller=caller, out=target), encoding="utf-8"
             )
             typer.echo(f"wrote {target}", err=True)
+
+
+# ---------------------------------------------------------------- report
+
+REPORT_FORMATS = ("markdown", "csv", "json", "html")
+
+
+def _render_report(report: AccessReport, fmt: str) -> str:
+    from reconciler.review.as_csv import render_report_csv
+    from reconciler.review.as_html import render_report_html
+    from reconciler.review.as_json import dumps_report
+    from reconciler.review.as_markdown import render_report_markdown
+
+    if fmt == "markdown":
+        return "\n\n---\n\n".join(render_report_markdown(report)) + "\n"
+    if fmt == "csv":
+        return render_report_csv(report)
+    if fmt == "json":
+        return dumps_report(report)
+    return render_report_html(report)
+
+
+@app.command("report")
+def report_command(
+    paths: Annotated[list[Path], typer.Argument(help="Manifest files or directories.")],
+    org: OrgOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="markdown, csv, json or html.")] = "markdown",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the report here (default: stdout).")
+    ] = None,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    sandbox: SandboxOpt = False,
+    sandbox_state: SandboxStateOpt = DEFAULT_STATE,
+    sandbox_seed: SandboxSeedOpt = DEFAULT_SEED,
+    apiserver_host: HostOpt = None,
+    apiserver_port: PortOpt = None,
+    apiserver_protocol: ProtocolOpt = None,
+) -> None:
+    """The access review: every member of every org, where the manifests set their access
+    and who last changed that line (git), drift, self-grants held, provisioned accounts and
+    departed users still present. Read-only.
+
+    Exit 0: the report is complete; 1: an error, or an org could not be read (the report
+    is still written, and says so).
+    """
+    from reconciler.review.collect import review_fleet
+
+    if fmt not in REPORT_FORMATS:
+        raise DxorgError(f"--format {fmt}: choose {', '.join(REPORT_FORMATS)}")
+    fleet = _load(paths)
+    with _client(
+        write=False,
+        sandbox=sandbox,
+        sandbox_state=sandbox_state,
+        sandbox_seed=sandbox_seed,
+        host=apiserver_host,
+        port=apiserver_port,
+        protocol=apiserver_protocol,
+        concurrency=concurrency,
+    ) as client:
+        report = review_fleet(fleet, client, only=org)
+    text = _render_report(report, fmt)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)
+    for org_review in report.orgs:
+        if org_review.error:
+            typer.echo(f"{org_review.org_id}: not read: {org_review.error}", err=True)
+    if report.has_errors:
+        raise typer.Exit(1)
 
 
 @app.command("validate")

@@ -9,11 +9,13 @@ command is one of:
 - ``apply``: apply a saved, reviewed plan, only if it is still exactly what the manifests
   and the live orgs give now; otherwise refuse, writing nothing.
 - ``drift``: plan read-only and keep one GitHub issue per drifted org.
+- ``report``: the access review, read-only: Markdown to the job summary; Markdown, CSV,
+  JSON and HTML files in ``report-dir`` for an artifact, named by the step's outputs.
 
 `main` is the one error boundary. Exit 0: done; 1: an error, a safety violation, or a
 refused apply; 2: drift found, with ``fail-on-drift``.
 
-Plan and drift are given only a `ReadClient`: it has no write methods and its transport
+Plan, drift and report are given only a `ReadClient`: it has no write methods and its transport
 refuses any non-read API method, whatever the inputs say. Only `apply` makes a
 `WriteClient`, after every refusal check has passed.
 """
@@ -38,7 +40,7 @@ from reconciler.errors import (
 from reconciler.github.api import GitHubClient, GitHubError
 from reconciler.github.comments import sync_plan_comments
 from reconciler.github.issues import sync_drift_issues
-from reconciler.github.runner import Inputs, Log, Runner, Secrets, StepFiles
+from reconciler.github.runner import SUMMARY_LIMIT, Inputs, Log, Runner, Secrets, StepFiles
 from reconciler.manifest import Fleet, load_fleet
 from reconciler.plan import Plan, Step
 from reconciler.platform import (
@@ -242,6 +244,82 @@ def run_drift(ctx: Context) -> int:
     return EXIT_DRIFT if drifted and ctx.inputs.fail_on_drift else EXIT_OK
 
 
+REPORT_FILES = {
+    "markdown": "access-review.md",
+    "csv": "access-review.csv",
+    "json": "access-review.json",
+    "html": "access-review.html",
+}
+
+
+def run_report(ctx: Context) -> int:
+    """The access review: read-only, like plan; an org not read fails the step."""
+    from reconciler.review.as_csv import render_report_csv
+    from reconciler.review.as_html import render_report_html
+    from reconciler.review.as_json import dumps_report
+    from reconciler.review.as_markdown import render_report_markdown
+    from reconciler.review.collect import review_fleet
+
+    fleet = _load(ctx, ctx.inputs.paths)
+    with read_client(ctx) as client:
+        report = review_fleet(fleet, client, only=ctx.inputs.orgs or None)
+    directory = (
+        Path(ctx.inputs.report_dir)
+        if ctx.inputs.report_dir
+        else (ctx.runner.temp_dir or Path.cwd()) / "dxorg-report"
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    markdown = render_report_markdown(report)
+    texts = {
+        "markdown": "\n\n---\n\n".join(markdown) + "\n",
+        "csv": render_report_csv(report),
+        "json": dumps_report(report),
+        "html": render_report_html(report),
+    }
+    paths: dict[str, str] = {}
+    for fmt, name in REPORT_FILES.items():
+        path = directory / name
+        path.write_text(ctx.secrets.scrub(texts[fmt]), encoding="utf-8")
+        paths[fmt] = str(path.resolve())
+    c = report.counts()
+    line = (
+        f"Access review of {c['orgs']} org(s): {c['memberships']} membership(s) of "
+        f"{c['users']} user(s); {c['drifted']} drifted, {c['departedPresent']} departed "
+        f"user(s) still present, {c['expiring'] + c['expired']} self-grant(s) expired or "
+        f"expiring within {report.expiry_days} days"
+        + (f"; {c['errors']} org(s) not read" if c["errors"] else "")
+        + "."
+    )
+    provenance = ctx.runner.provenance()
+    summary = "\n\n---\n\n".join(markdown)
+    if len(summary) + len(provenance) > SUMMARY_LIMIT - 1000:
+        # Too big for a job summary: what needs attention and the counts; the rest is in the files.
+        summary = "\n\n---\n\n".join(render_report_markdown(report, members=False))
+    ctx.files.summary(f"{provenance}\n\n{summary}" if provenance else summary)
+    ctx.log.line(line)
+    for org in report.orgs:
+        if org.error:
+            ctx.log.annotate("error", f"{org.org_id}: not read: {org.error}", file=org.source)
+    for presence in report.departed:
+        if presence.present_in:
+            orgs = ", ".join(org for org, _ in presence.present_in)
+            ctx.log.annotate(
+                "warning", f"{presence.departure.user_id} has departed and is still in {orgs}"
+            )
+    ctx.files.outputs(
+        {
+            "summary": line,
+            "has-changes": _bool(c["drifted"] > 0),
+            "report-dir": str(directory.resolve()),
+            "report-markdown": paths["markdown"],
+            "report-csv": paths["csv"],
+            "report-json": paths["json"],
+            "report-html": paths["html"],
+        }
+    )
+    return EXIT_ERROR if report.has_errors else EXIT_OK
+
+
 def run_apply(ctx: Context) -> int:
     """Apply the reviewed plan, or refuse it: never anything else.
 
@@ -305,7 +383,13 @@ def _bool(value: bool) -> str:
 
 # ---------------------------------------------------------------- the error boundary
 
-COMMANDS = {"validate": run_validate, "plan": run_plan, "apply": run_apply, "drift": run_drift}
+COMMANDS = {
+    "validate": run_validate,
+    "plan": run_plan,
+    "apply": run_apply,
+    "drift": run_drift,
+    "report": run_report,
+}
 
 REFUSALS: dict[type[DxorgError], str] = {
     StalePlanError: "stale",

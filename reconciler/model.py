@@ -103,6 +103,9 @@ class DesiredMember:
     app_access: bool | None = None
     project_access: ProjectAccess | None = None
     where: Location | None = field(default=None, compare=False)
+    # The flags (manifest names) set on the member's own line; the others came from
+    # `DesiredOrg.member_defaults_where`, or are unmanaged. For reports, not for planning.
+    own_flags: frozenset[str] = field(default=frozenset(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -235,6 +238,16 @@ class SafetySettings:
 
 
 @dataclass(frozen=True)
+class Departure:
+    """Someone who has left, from the fleet defaults file's `departed` list."""
+
+    user_id: str
+    since: date | None = None
+    reason: str | None = None
+    where: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class DesiredOrg:
     """One org manifest, validated and normalised. Sections left out are ``None``."""
 
@@ -250,6 +263,10 @@ class DesiredOrg:
     # sha256 of every file this org was built from (its manifest, the fleet defaults), by
     # path: a saved plan records them, and apply refuses when the manifests have changed.
     inputs: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # The fleet's departures (by user id), from the defaults file that applies to this org.
+    departed: Mapping[str, Departure] = field(default_factory=dict)
+    # Where each member default that won was set (org or fleet `members.defaults`), by flag.
+    member_defaults_where: Mapping[str, Location] = field(default_factory=dict, compare=False)
 
 
 # ---------------------------------------------------------------- live state

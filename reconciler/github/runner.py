@@ -21,7 +21,7 @@ from typing import TextIO
 
 from reconciler.errors import DxorgError
 
-COMMANDS = ("validate", "plan", "apply", "drift")
+COMMANDS = ("validate", "plan", "apply", "drift", "report")
 # GitHub shows at most 1 MiB of summary per step; keep a margin for the truncation note.
 SUMMARY_LIMIT = 1_000_000
 MIN_SECRET_LENGTH = 4  # shorter values would scrub ordinary words
@@ -63,6 +63,7 @@ class Inputs:
     plan_file: str
     journal: str
     github_token: str
+    report_dir: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Inputs:
@@ -87,6 +88,7 @@ class Inputs:
             plan_file=get("PLAN_FILE"),
             journal=get("JOURNAL") or str(Path(".dxorg") / "journal.jsonl"),
             github_token=env.get("INPUT_GITHUB_TOKEN", "").strip(),
+            report_dir=get("REPORT_DIR"),
         )
 
     def __repr__(self) -> str:

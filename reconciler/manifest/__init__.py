@@ -6,6 +6,13 @@
 
 from __future__ import annotations
 
-from reconciler.manifest.fleet import DEFAULTS_FILE_NAMES, Fleet, load_fleet, load_org, loads_org
+from reconciler.manifest.fleet import (
+    DEFAULTS_FILE_NAMES,
+    Fleet,
+    load_defaults,
+    load_fleet,
+    load_org,
+    loads_org,
+)
 
-__all__ = ["DEFAULTS_FILE_NAMES", "Fleet", "load_fleet", "load_org", "loads_org"]
+__all__ = ["DEFAULTS_FILE_NAMES", "Fleet", "load_defaults", "load_fleet", "load_org", "loads_org"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from types import MappingProxyType
 from typing import Any, Literal, cast
 
 from reconciler.errors import Problem
@@ -27,6 +28,7 @@ from reconciler.model import (
     AppGrant,
     AppSelector,
     Budget,
+    Departure,
     DesiredMember,
     DesiredOrg,
     Forwarding,
@@ -51,16 +53,81 @@ class FleetDefaults:
     source: str
     member_defaults: Mapping[str, object] = field(default_factory=dict)
     safety: Mapping[str, Any] = field(default_factory=dict)
+    departed: Mapping[str, Departure] = field(default_factory=dict)
+    # Where each of `member_defaults` is set, by flag.
+    member_defaults_where: Mapping[str, Location] = field(default_factory=dict)
 
 
-def fleet_defaults(doc: Document) -> FleetDefaults:
+def fleet_defaults(doc: Document) -> tuple[FleetDefaults, list[Problem]]:
+    """The defaults of a schema-valid defaults file, and the problems a schema cannot see."""
     value = doc.value if isinstance(doc.value, dict) else {}
     members = value.get("members") or {}
-    return FleetDefaults(
-        source=doc.file,
-        member_defaults=dict(members.get("defaults") or {}),
-        safety=dict(value.get("safety") or {}),
+    member_defaults = dict(members.get("defaults") or {})
+    departed, problems = _departures(doc, value.get("departed") or [])
+    return (
+        FleetDefaults(
+            source=doc.file,
+            member_defaults=member_defaults,
+            safety=dict(value.get("safety") or {}),
+            departed=MappingProxyType(departed),
+            member_defaults_where={
+                flag: _location(doc, ("members", "defaults", flag)) for flag in member_defaults
+            },
+        ),
+        problems,
     )
+
+
+def _location(doc: Document, path: JsonPath) -> Location:
+    return Location(doc.file, doc.at(path, key=True)[0])
+
+
+def _departures(doc: Document, items: list[Any]) -> tuple[dict[str, Departure], list[Problem]]:
+    departed: dict[str, Departure] = {}
+    first: dict[str, int] = {}
+    problems: list[Problem] = []
+    for index, item in enumerate(items):
+        path: JsonPath = ("departed", index)
+        spec: Mapping[str, Any] = {"user": item} if isinstance(item, str) else item
+        user_id = normalise_user_id(spec["user"])
+        if user_id in departed:
+            line, column = doc.at(path)
+            problems.append(
+                Problem(
+                    doc.file,
+                    line,
+                    column,
+                    f"{dotted(path)}: {user_id} is listed twice (also departed[{first[user_id]}], "
+                    f"line {doc.at(('departed', first[user_id]))[0]})",
+                )
+            )
+            continue
+        since: date | None = None
+        if "since" in spec:
+            try:
+                since = date.fromisoformat(spec["since"])
+            except ValueError:
+                line, column = doc.at((*path, "since"))
+                problems.append(
+                    Problem(
+                        doc.file, line, column, f"{dotted((*path, 'since'))}: is not a valid date"
+                    )
+                )
+        first[user_id] = index
+        departed[user_id] = Departure(
+            user_id, since, spec.get("reason"), Location(doc.file, doc.at(path)[0])
+        )
+    return departed, problems
+
+
+def departure_text(departure: Departure) -> str:
+    """`_defaults.yaml:5, since 2026-11-30: left the company`, for messages."""
+    text = str(departure.where) if departure.where else "departed"
+    if departure.since:
+        text += f", since {departure.since}"
+    if departure.reason:
+        text += f": {departure.reason}"
+    return text
 
 
 class _OrgBuilder:
@@ -77,6 +144,8 @@ class _OrgBuilder:
         self.problems: list[Problem] = []
         self.raw: dict[str, Any] = doc.value if isinstance(doc.value, dict) else {}
         self.listed: set[str] = set()  # user ids under members.users, however well-formed
+        self.departed: Mapping[str, Departure] = defaults.departed if defaults else {}
+        self.own_flag_sets: dict[frozenset[str], frozenset[str]] = {}  # one object per set
 
     def problem(self, path: JsonPath, message: str, *, key: bool = False) -> None:
         line, column = self.doc.at(path, key=key)
@@ -84,6 +153,17 @@ class _OrgBuilder:
 
     def where(self, path: JsonPath) -> Location:
         return Location(self.doc.file, self.doc.at(path, key=True)[0])
+
+    def not_departed(self, path: JsonPath, user_id: str, *, key: bool = False) -> None:
+        """A departed user listed here is an error naming both lines."""
+        departure = self.departed.get(user_id)
+        if departure is not None:
+            self.problem(
+                path,
+                f"{user_id} has departed ({departure_text(departure)}); remove them here, "
+                "or from departed if they are back",
+                key=key,
+            )
 
     def bad(self, *path: str | int) -> bool:
         """Did the schema reject this value or anything inside it?"""
@@ -113,6 +193,8 @@ class _OrgBuilder:
             forwarding=forwarding,
             provisioning=provisioning,
             safety=safety,
+            departed=self.departed,
+            member_defaults_where=self.member_defaults_where(),
         )
 
     # ------------------------------------------------------------------ members
@@ -124,6 +206,17 @@ class _OrgBuilder:
         if members is not None and not self.bad("members", "defaults"):
             merged.update(members.get("defaults") or {})
         return merged
+
+    def member_defaults_where(self) -> dict[str, Location]:
+        """Where each default of `member_defaults` is set: the org file, else the fleet's."""
+        where: dict[str, Location] = (
+            dict(self.defaults.member_defaults_where) if self.defaults else {}
+        )
+        members = self.section("members")
+        if members is not None and isinstance(members.get("defaults"), dict):
+            for flag in members["defaults"]:
+                where[flag] = self.where(("members", "defaults", flag))
+        return where
 
     def admin_flags(self, path: JsonPath, spec: Mapping[str, object]) -> None:
         for flag in MEMBER_FLAGS:
@@ -167,6 +260,7 @@ class _OrgBuilder:
                 continue
             spelled[user_id] = key
             listed.add(user_id)
+            self.not_departed(path, user_id, key=True)
             if self.bad(*path):
                 continue
             spec: Mapping[str, Any] = {"level": entry} if isinstance(entry, str) else entry
@@ -175,6 +269,7 @@ class _OrgBuilder:
                 members[user_id] = DesiredMember(user_id, "ADMIN", where=self.where(path))
                 continue
             flags = {flag: spec.get(flag, defaults.get(flag)) for flag in MEMBER_FLAGS}
+            own = frozenset(flag for flag in MEMBER_FLAGS if flag in spec)
             members[user_id] = DesiredMember(
                 user_id,
                 "MEMBER",
@@ -182,6 +277,7 @@ class _OrgBuilder:
                 app_access=cast("bool | None", flags["appAccess"]),
                 project_access=cast(Any, flags["projectAccess"]),
                 where=self.where(path),
+                own_flags=self.own_flag_sets.setdefault(own, own),
             )
         if mode == "authoritative" and not users and not allow_empty:
             self.problem(
@@ -222,6 +318,7 @@ class _OrgBuilder:
                 self.problem(path, f"{user_id} is listed twice (also at [{found[user_id]}])")
                 continue
             found[user_id] = index
+            self.not_departed(path, user_id)
             if user_id not in listed:
                 self.problem(path, f"{user_id} is not listed under members.users")
         return found
@@ -235,6 +332,7 @@ class _OrgBuilder:
         admin = None
         if "admin" in section and not self.bad("selfGrants", "admin"):
             admin = normalise_user_id(section["admin"])
+            self.not_departed(("selfGrants", "admin"), admin)
         if admin is not None and membership is not None:
             member = membership.members.get(admin)
             if admin not in self.listed:
@@ -329,6 +427,7 @@ class _OrgBuilder:
                 )
                 continue
             seen[user_id] = index
+            self.not_departed((*path, "username"), user_id)
             if user_id in self.listed:
                 line = self.doc.at(("members", "users"), key=True)[0]
                 self.problem(

@@ -9,6 +9,9 @@ shorthand, everything else is spelled out.
 
 The forwarding token cannot be read back from the platform, so an enabled forwarding is
 exported as `tokenEnv: <placeholder>`: the admin must export that variable before plan.
+
+Departed users (the fleet's `departed` list) are never written back: they are left out,
+and a comment says who was and why, so the file loads beside that defaults file.
 """
 
 from __future__ import annotations
@@ -21,8 +24,15 @@ from typing import Any
 
 import yaml
 
+from reconciler.manifest.build import departure_text
 from reconciler.manifest.schema import ORG_SCHEMA, read_schema
-from reconciler.model import ORG_POLICY_KEYS, PROJECT_ACCESS_LEVELS, LiveMember, LiveOrg
+from reconciler.model import (
+    ORG_POLICY_KEYS,
+    PROJECT_ACCESS_LEVELS,
+    Departure,
+    LiveMember,
+    LiveOrg,
+)
 
 DEFAULT_SCHEMA_REF = f"../../schemas/{ORG_SCHEMA}"
 # The platform's invite defaults: preferred for `members.defaults` when counts tie.
@@ -43,12 +53,13 @@ def render_manifest(
     names: Mapping[str, str] | None = None,
     membership_mode: str = "authoritative",
     schema_ref: str = DEFAULT_SCHEMA_REF,
+    departed: Mapping[str, Departure] | None = None,
 ) -> str:
     """The manifest for `live` as YAML text; deterministic, and never contains a token.
 
     `names` maps user ids to display names for the end-of-line comments (falling back to
     each LiveMember's own `name`). `schema_ref` is the `$schema` path editors resolve
-    relative to where the file will be saved.
+    relative to where the file will be saved. Members in `departed` are left out.
     """
     if membership_mode not in ("authoritative", "additive"):
         raise ValueError(
@@ -62,7 +73,14 @@ def render_manifest(
     if live.name:
         lines.append(f"name: {_quoted(live.name)}")
     lines += _policies(live.policies)
-    lines += _members(live.members, names or {}, membership_mode)
+    gone = departed or {}
+    lines += [
+        f"# Left out: {_comment(user_id)} has departed ({_comment(departure_text(gone[user_id]))})."
+        for user_id in sorted(live.members)
+        if user_id in gone
+    ]
+    members = {u: m for u, m in live.members.items() if u not in gone}
+    lines += _members(members, names or {}, membership_mode)
     lines += _forwarding(live)
     return "\n".join(lines) + "\n"
 

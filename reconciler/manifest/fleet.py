@@ -102,7 +102,9 @@ class _FleetLoader:
                 self.defaults_digests[key] = {doc.file: doc.digest}
                 found = check(doc, self.schemas.defaults_validator)
                 self.problems.extend(item.problem for item in found)
-                result = fleet_defaults(doc) if not found else None
+                if not found:
+                    result, problems = fleet_defaults(doc)
+                    self.problems.extend(problems)
             else:
                 self.problems.extend(doc)
         self.defaults_by_dir[key] = result
@@ -159,6 +161,15 @@ def load_fleet(paths: Sequence[Path]) -> Fleet:
     if loader.problems:
         raise ManifestError(sorted(loader.problems, key=_order))
     return Fleet(orgs=orgs, files=list(loader.org_files), defaults_files=loader.defaults_files)
+
+
+def load_defaults(directory: Path) -> FleetDefaults | None:
+    """The fleet defaults file of `directory` (None if it has none); raise ManifestError."""
+    loader = _FleetLoader()
+    defaults = loader.defaults_for(directory)
+    if loader.problems:
+        raise ManifestError(sorted(loader.problems, key=_order))
+    return defaults
 
 
 def load_org(path: Path) -> DesiredOrg:

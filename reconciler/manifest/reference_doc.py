@@ -45,6 +45,8 @@ you type. `dxorg validate` reports every problem of every file at once, as
 - **Fleet defaults.** A file named `{DEFAULTS_FILE_NAMES[0]}` (or `{DEFAULTS_FILE_NAMES[1]}`) next to
   the org files holds `members.defaults` and `safety` for every org file in that
   directory, including one named on its own on the command line. The org file wins.
+  Its `departed` list names people who have left: no org file of the directory may list
+  them, and `dxorg export` leaves them out.
 - **Which value wins.** Member access flags: the user's own value, then the org's
   `members.defaults`, then the fleet `members.defaults`, else unmanaged (for accounts
   under `provisioning`: else the platform's invite defaults). ADMIN members take no flags.

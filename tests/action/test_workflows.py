@@ -121,7 +121,16 @@ def test_the_run_step_runs_a_module_that_exists():
 
 
 def test_outputs_come_from_the_dxorg_step():
-    assert set(OUTPUTS) == {"has-changes", "plan-file", "summary"}
+    assert set(OUTPUTS) == {
+        "has-changes",
+        "plan-file",
+        "summary",
+        "report-dir",
+        "report-markdown",
+        "report-csv",
+        "report-json",
+        "report-html",
+    }
     for name, spec in OUTPUTS.items():
         assert spec["value"] == f"${{{{ steps.dxorg.outputs.{name} }}}}"
 
@@ -144,7 +153,7 @@ def test_each_workflow_uses_the_action_with_known_inputs_and_outputs(path):
         given = step.get("with", {})
         assert set(given) <= set(INPUTS), set(given) - set(INPUTS)
         assert given["command"] in COMMANDS
-        if given["command"] in ("plan", "apply", "drift"):
+        if given["command"] in ("plan", "apply", "drift", "report"):
             assert "secrets." in given.get("token", ""), "the DNAnexus token comes from a secret"
     for job_id, job in workflow["jobs"].items():
         ids = {s["id"]: s for s in job.get("steps", []) if "id" in s}
@@ -210,6 +219,24 @@ def test_drift_workflow_spreads_a_matrix_of_shards_over_runners():
     [step] = [s for _, s in local_action_steps(workflow)]
     assert step["with"]["command"] == "drift"
     assert step["with"]["path"] == "${{ matrix.shard.files }}"
+
+
+def test_access_review_workflow_runs_monthly_with_the_history_and_keeps_the_report():
+    workflow = load(ROOT / "examples" / "workflows" / "access-review.yml")
+    triggers = on(workflow)
+    assert "workflow_dispatch" in triggers
+    [schedule] = triggers["schedule"]
+    day, month, weekday = schedule["cron"].split()[2:]
+    assert (day, month, weekday) == ("1", "*", "*")  # monthly
+    assert workflow["permissions"] == {"contents": "read"}
+    steps = workflow["jobs"]["report"]["steps"]
+    [checkout] = [s for s in steps if s.get("uses", "").startswith("actions/checkout")]
+    assert checkout["with"]["fetch-depth"] == 0  # provenance needs the whole history
+    [report] = [s for _, s in local_action_steps(workflow)]
+    assert report["with"]["command"] == "report"
+    [upload] = [s for s in steps if "upload-artifact" in s.get("uses", "")]
+    assert upload["with"]["path"] == "${{ steps.report.outputs.report-dir }}"
+    assert upload["if"].startswith("always()")
 
 
 @pytest.mark.skipif(shutil.which("jq") is None, reason="jq not installed")

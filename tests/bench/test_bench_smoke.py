@@ -71,3 +71,30 @@ def test_results_keep_what_is_written_around_the_generated_section(tmp_path: Pat
     write_results(results, f"{START}\nsecond\n{END}")
     text = results.read_text()
     assert "second" in text and "first" not in text and "## Notes by hand" in text
+
+
+def test_the_report_section_is_written_beside_the_rest(tmp_path: Path) -> None:
+    from bench.report_bench import END as REPORT_END
+    from bench.report_bench import START as REPORT_START
+    from bench.report_bench import ReportResult, results_section, write_section
+
+    result = ReportResult(orgs=2, members=10, plan=[1.0, 1.2, 1.1], plan_rss=50.0)
+    result.reports = {"csv": [1.5, 1.6, 1.4], "html": [2.6, 2.5, 2.4]}
+    result.rss = {"csv": 60.0, "html": 70.0}
+    result.sizes = {"csv": 1_000_000, "html": 3_000_000}
+    assert result.ratio("csv") == 1.5 / 1.1
+    assert not result.met  # html: 2.5 / 1.1 is over twice the plan
+    section = results_section(result, "python bench/report_bench.py")
+    assert (
+        "| `dxorg report --format csv --out` | 1.50 (1.40-1.60) | 60 MB | 1.0 MB | 1.36 |"
+        in section
+    )
+    assert "**missed**" in section
+    results = tmp_path / "RESULTS.md"
+    write_results(results, f"{START}\nplan figures\n{END}")
+    results.write_text(results.read_text() + "\n## Notes by hand\n")
+    write_section(results, section)
+    write_section(results, section.replace("1.36", "1.37"))  # replaced, not added again
+    text = results.read_text()
+    assert text.count(REPORT_START) == 1 and text.count(REPORT_END) == 1
+    assert "plan figures" in text and "## Notes by hand" in text and "1.37" in text

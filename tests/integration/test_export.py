@@ -87,3 +87,35 @@ def test_export_round_trips_to_an_empty_plan(tmp_path):
             env={forwarding.token_env: "other"},
         )
         assert [a.kind for a in drift.orgs[0].actions] == ["set-forwarding"]
+
+
+def test_export_into_a_fleet_directory_never_writes_departed_users_back(tmp_path):
+    emulator = Emulator(state_path=tmp_path / "state.db", seed=rich_seed())
+    orgs = tmp_path / "orgs"
+    orgs.mkdir()
+    (orgs / "_defaults.yaml").write_text(
+        "departed:\n  - {user: bob, since: 2026-11-30, reason: left the company}\n  - dave\n"
+    )
+    with ReadClient(config_for(), transport=emulator.transport(), retry=FAST_RETRY) as client:
+        for org_id in administered_orgs(client):
+            target = orgs / f"{org_id}.yaml"
+            target.write_text(export_org(client, org_id, caller="user-alice", out=target))
+        # Exported elsewhere (no defaults file there), bob and dave are still written.
+        loose = export_org(client, "org-demo", caller="user-alice", out=tmp_path / "x.yaml")
+    demo = (orgs / "org-demo.yaml").read_text()
+    second = (orgs / "org-second.yaml").read_text()
+    assert "# Left out: user-bob has departed" in demo and "left the company" in demo
+    assert "# Left out: user-dave has departed" in demo
+    assert "# Left out: user-bob has departed" in second  # an ADMIN there: left out as well
+    assert "bob:" in loose and "dave:" in loose
+    fleet = load_fleet([orgs])  # loads: no departed user is listed anywhere
+    for org in fleet.orgs.values():
+        assert org.membership is not None
+        assert not {"user-bob", "user-dave"} & set(org.membership.members)
+    assert set(fleet.orgs["org-demo"].membership.members) == {  # type: ignore[union-attr]
+        "user-alice",
+        "user-root",
+        "user-carol",
+        "user-eve",
+        "user-frank",
+    }

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import random
+from datetime import date
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.manifest import loads_org
+from reconciler.manifest import load_fleet, loads_org
 from reconciler.manifest.export import render_manifest, token_env_placeholder
 from reconciler.model import (
     ORG_POLICY_KEYS,
     PROJECT_ACCESS_LEVELS,
     Access,
+    Departure,
     DesiredOrg,
     LiveForwarding,
     LiveMember,
     LiveOrg,
+    Location,
 )
 
 HANDLES = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,12}", fullmatch=True)
@@ -188,3 +191,26 @@ def test_unknown_live_policy_values_are_left_unmanaged() -> None:
     text = render_manifest(live)
     assert "# memberListVisibility:" in text
     assert dict(loads_org(text).policies) == {}
+
+
+def test_departed_members_are_left_out_with_a_comment(tmp_path) -> None:
+    departed = {
+        "user-bob": Departure(
+            "user-bob", date(2026, 11, 30), "left\nthe company", Location("orgs/_defaults.yaml", 3)
+        ),
+        "user-zed": Departure("user-zed"),  # not a member: nothing to say
+    }
+    text = render_manifest(sample(), departed=departed)
+    assert "bob:" not in text and "Bob Jones" not in text
+    assert (
+        "# Left out: user-bob has departed (orgs/_defaults.yaml:3, since 2026-11-30: left the "
+        "company).\n" in text
+    )
+    assert "user-zed" not in text
+    # The export loads beside the defaults file that lists bob as departed.
+    (tmp_path / "_defaults.yaml").write_text("departed: [bob, zed]\n")
+    (tmp_path / "org-demo.yaml").write_text(text)
+    org = load_fleet([tmp_path]).orgs["org-demo"]
+    assert org.membership is not None
+    assert set(org.membership.members) == {"user-alice", "user-carol"}
+    assert set(org.departed) == {"user-bob", "user-zed"}

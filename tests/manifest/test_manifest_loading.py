@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import tracemalloc
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,52 @@ def test_provisioning_flags_fall_back_to_defaults_then_invite_defaults(tmp_path:
         False,  # fleet default
         "CONTRIBUTE",  # invite default
     )
+
+
+def test_departures_reach_every_org_of_the_directory_with_their_lines(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "_defaults.yaml",
+        "departed:\n  - Bob\n  - {user: user-carol, since: 2026-11-30, reason: left the company}\n",
+    )
+    write(tmp_path, "a.yaml", "org: org-a\nmembers: {mode: additive, users: {alice: ADMIN}}\n")
+    write(tmp_path, "b.yaml", "org: org-b\n")  # no members section: still carries the list
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    write(other, "c.yaml", "org: org-c\nmembers: {mode: additive, users: {bob: MEMBER}}\n")
+    fleet = load_fleet([tmp_path, other])
+    a, b = fleet.orgs["org-a"], fleet.orgs["org-b"]
+    assert a.departed == b.departed
+    assert set(a.departed) == {"user-bob", "user-carol"}
+    bob, carol = a.departed["user-bob"], a.departed["user-carol"]
+    assert (bob.since, bob.reason, str(bob.where)) == (None, None, f"{tmp_path}/_defaults.yaml:2")
+    assert (carol.since, carol.reason) == (date(2026, 11, 30), "left the company")
+    assert str(carol.where) == f"{tmp_path}/_defaults.yaml:3"
+    # Another directory has its own defaults (none here): bob may be listed there.
+    assert fleet.orgs["org-c"].departed == {}
+    assert loads_org("org: org-x\n").departed == {}
+
+
+def test_each_flag_knows_where_it_was_set(tmp_path: Path) -> None:
+    write(
+        tmp_path, "_defaults.yaml", "members:\n  defaults: {appAccess: true, projectAccess: VIEW}\n"
+    )
+    write(
+        tmp_path,
+        "org.yaml",
+        "org: org-demo\nmembers:\n  mode: additive\n  defaults: {projectAccess: UPLOAD}\n"
+        "  users:\n    bob: MEMBER\n    carol: {level: MEMBER, appAccess: false}\n    alice: ADMIN\n",
+    )
+    org = load_fleet([tmp_path]).orgs["org-demo"]
+    where = {flag: str(loc) for flag, loc in org.member_defaults_where.items()}
+    assert where == {
+        "appAccess": f"{tmp_path}/_defaults.yaml:2",
+        "projectAccess": f"{tmp_path}/org.yaml:4",
+    }
+    members = org.membership.members  # type: ignore[union-attr]
+    assert members["user-bob"].own_flags == frozenset()
+    assert members["user-carol"].own_flags == {"appAccess"}
+    assert members["user-alice"].own_flags == frozenset()
 
 
 # ---------------------------------------------------------------- normalisation, shorthand

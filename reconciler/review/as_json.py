@@ -1,0 +1,199 @@
+"""The report as JSON: a versioned public format, described by schemas/report.schema.json.
+
+Lines point at their commit by id; each commit's author, date and subject are given
+once, in `commits`, so a fleet whose thousands of lines came from a few commits does not
+repeat them on every member.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from reconciler.review.value import (
+    STATUSES,
+    AccessReport,
+    DepartureNote,
+    HeldGrant,
+    MemberReview,
+    OrgReview,
+    Where,
+)
+
+FORMAT_VERSION = "1.0"
+# Loaded the way the plan's schema is (render/plan_json.py), next to the package.
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "report.schema.json"
+
+
+@cache
+def report_schema() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return loaded
+
+
+def _where(where: Where | None) -> dict[str, Any] | None:
+    if where is None:
+        return None
+    origin = where.origin
+    return {
+        "file": where.file,
+        "line": where.line,
+        "state": origin.state,
+        "commit": origin.commit,
+        "note": origin.note,
+    }
+
+
+def _grant(grant: HeldGrant) -> dict[str, Any]:
+    return {
+        "kind": grant.kind,
+        "id": grant.object_id,
+        "name": grant.name,
+        "level": grant.level,
+        "holder": grant.holder,
+        "selector": grant.selector,
+        "expires": grant.expires.isoformat() if grant.expires else None,
+        "reason": grant.reason,
+        "daysLeft": grant.days_left,
+        "state": grant.state,
+        "where": _where(grant.where),
+    }
+
+
+def _departure(note: DepartureNote) -> dict[str, Any]:
+    return {
+        "since": note.since.isoformat() if note.since else None,
+        "reason": note.reason,
+        "where": _where(note.where),
+    }
+
+
+def _member(member: MemberReview) -> dict[str, Any]:
+    return {
+        "user": member.user_id,
+        "name": member.name,
+        "status": member.status,
+        "live": dict(member.live) if member.live is not None else None,
+        "declared": _where(member.declared),
+        "flags": {
+            flag.name: {
+                "live": flag.live,
+                "manifest": flag.manifest,
+                "source": flag.source,
+                # The member's own line is `declared`: only a defaults line is repeated here.
+                "where": _where(flag.where) if flag.inherited else None,
+            }
+            for flag in member.flags
+        },
+        "drift": (
+            {
+                "summary": member.drift.summary,
+                "reason": member.drift.reason,
+                "changes": [
+                    {"flag": c.name, "live": c.live, "manifest": c.manifest}
+                    for c in member.drift.changes
+                ],
+            }
+            if member.drift
+            else None
+        ),
+        "departed": _departure(member.departed) if member.departed else None,
+        "provisioned": _where(member.provisioned),
+        "selfGrants": [grant.object_id for grant in member.self_grants],
+    }
+
+
+def _org(org: OrgReview) -> dict[str, Any]:
+    return {
+        "org": org.org_id,
+        "name": org.name,
+        "source": org.source,
+        "mode": org.mode,
+        "caller": org.caller,
+        "error": org.error,
+        "selfGrantsManaged": org.self_grants_managed,
+        "counts": {
+            "members": len(org.live_members),
+            "admins": org.admins,
+            **{status: org.count(status) for status in STATUSES},
+        },
+        "members": [_member(member) for member in org.members],
+        "selfGrants": [_grant(grant) for grant in org.self_grants],
+        "provisioned": [
+            {
+                "user": account.user_id,
+                "email": account.email,
+                "level": account.level,
+                "state": account.state,
+                "where": _where(account.where),
+            }
+            for account in org.provisioned
+        ],
+    }
+
+
+def _commits(report: AccessReport) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+
+    def add(where: Where | None) -> None:
+        if where is None or where.origin.commit is None or where.origin.commit in found:
+            return
+        origin = where.origin
+        found[origin.commit] = {  # type: ignore[index]
+            "author": origin.author,
+            "email": origin.email,
+            "date": origin.date,
+            "subject": origin.subject,
+        }
+
+    for org in report.orgs:
+        for member in org.members:
+            add(member.declared)
+            add(member.provisioned)
+            for flag in member.flags:
+                add(flag.where)
+            if member.departed:
+                add(member.departed.where)
+        for grant in org.self_grants:
+            add(grant.where)
+        for account in org.provisioned:
+            add(account.where)
+    for presence in report.departed:
+        add(presence.departure.where)
+    return dict(sorted(found.items()))
+
+
+def report_to_json(report: AccessReport) -> dict[str, Any]:
+    return {
+        "formatVersion": FORMAT_VERSION,
+        "generatedAt": report.generated_at,
+        "today": report.today.isoformat(),
+        "toolVersion": report.tool_version,
+        "caller": report.caller,
+        "flags": list(report.flags),
+        "expiryDays": report.expiry_days,
+        "git": {
+            "roots": list(report.git.roots),
+            "shallow": report.git.shallow,
+            "note": report.git.note,
+        },
+        "counts": report.counts(),
+        "commits": _commits(report),
+        "departed": [
+            {
+                "user": presence.departure.user_id,
+                **_departure(presence.departure),
+                "presentIn": [{"org": org, "level": level} for org, level in presence.present_in],
+            }
+            for presence in report.departed
+        ],
+        "orgs": [_org(org) for org in report.orgs],
+    }
+
+
+def dumps_report(report: AccessReport) -> str:
+    # Compact: json's C encoder only serves `indent=None`, and a fleet's report is big
+    # (50,000 members: 4x faster, a third smaller). `jq .` pretty-prints it.
+    return json.dumps(report_to_json(report), separators=(",", ":"), ensure_ascii=False) + "\n"

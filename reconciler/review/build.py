@@ -1,0 +1,351 @@
+"""Manifests x live orgs x git history -> the access review report. Pure: no I/O, no clock.
+
+Drift is what the planner's own diff (`diff.diff_org`) would change for a member, so the
+report and `dxorg plan` never disagree about who has drifted and how. Job-log forwarding
+is left out of that diff: the report does not review it, and needs no token for it.
+
+Every flag comes from `access_json`: its keys are the flags, and a manifest value is the
+desired member's attribute of the same name (`projectAccess` -> `project_access`), so a
+flag the model gains appears in the report without a change here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from functools import cache
+from typing import Literal
+
+from reconciler.diff import DiffInput, access_json, diff_org
+from reconciler.model import (
+    Access,
+    AppGrant,
+    Departure,
+    DesiredMember,
+    DesiredOrg,
+    LiveOrg,
+    Location,
+    ProjectGrant,
+    selects,
+)
+from reconciler.plan import Action
+from reconciler.planning import EXPIRY_WARNING_DAYS
+from reconciler.review.value import (
+    NOT_IN_GIT,
+    AccessReport,
+    AccountState,
+    DepartedPresence,
+    DepartureNote,
+    Drift,
+    FileHistory,
+    FlagChange,
+    FlagReview,
+    FlagSource,
+    GitSummary,
+    GrantState,
+    HeldGrant,
+    MemberReview,
+    OrgReview,
+    ProvisionedAccount,
+    Status,
+    Where,
+)
+
+_ADMIN_ACCESS = access_json(Access.admin())
+# Every permission flag, in the model's order: the one list the report is built from.
+REVIEW_FLAGS: tuple[str, ...] = tuple(key for key in _ADMIN_ACCESS if key != "level")
+_MEMBER_KEY = "member:"
+
+
+@dataclass(frozen=True)
+class ReviewInput:
+    """What the collection step gathered: the orgs, their live state, the lines' history."""
+
+    orgs: Sequence[DesiredOrg]
+    live: Mapping[str, LiveOrg]  # by org id
+    errors: Mapping[str, str] = field(default_factory=dict)  # org id -> why it was not read
+    histories: Mapping[str, FileHistory] = field(default_factory=dict)  # by file, as named
+    git: GitSummary = field(default_factory=GitSummary)
+    caller: str = ""
+
+
+def build_report(
+    review: ReviewInput, *, today: date, generated_at: str, tool_version: str
+) -> AccessReport:
+    lines = _Lines(review.histories)
+    orgs = []
+    for desired in review.orgs:
+        live = review.live.get(desired.org_id)
+        if live is None:
+            error = review.errors.get(desired.org_id, "not read")
+            orgs.append(OrgReview(desired.org_id, desired.source, error=error))
+            continue
+        orgs.append(_org(desired, live, today, lines))
+    return AccessReport(
+        generated_at=generated_at,
+        today=today,
+        tool_version=tool_version,
+        caller=review.caller,
+        flags=REVIEW_FLAGS,
+        orgs=tuple(orgs),
+        departed=_departed(review.orgs, review.live, lines),
+        git=review.git,
+        expiry_days=EXPIRY_WARNING_DAYS,
+    )
+
+
+class _Lines:
+    """Location -> Where, with the line's history; one Where per line, shared."""
+
+    def __init__(self, histories: Mapping[str, FileHistory]) -> None:
+        self.histories = histories
+        self.cache: dict[tuple[str, int], Where] = {}
+
+    def __call__(self, location: Location | None) -> Where | None:
+        if location is None:
+            return None
+        key = (location.file, location.line)
+        found = self.cache.get(key)
+        if found is None:
+            history = self.histories.get(location.file)
+            origin = history.origin(location.line) if history else NOT_IN_GIT
+            found = self.cache[key] = Where(location.file, location.line, origin)
+        return found
+
+
+@cache
+def _attribute(flag: str) -> str:
+    """`allowBillableActivities` -> `allow_billable_activities`, the model's field name."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", flag).lower()
+
+
+def _org(desired: DesiredOrg, live: LiveOrg, today: date, lines: _Lines) -> OrgReview:
+    actions = diff_org(replace(desired, forwarding=None), live, DiffInput(today, {}))
+    drift_of: dict[str, Action] = {}
+    for planned in actions:
+        for key in planned.touches:
+            if key.startswith(_MEMBER_KEY):
+                drift_of.setdefault(key[len(_MEMBER_KEY) :], planned)
+    declared = desired.membership.members if desired.membership else {}
+    provisioning = {account.user_id: account for account in desired.provisioning}
+    held = _held_grants(desired, live, today, lines)
+    held_by: dict[str, list[HeldGrant]] = {}
+    for grant in held:
+        held_by.setdefault(grant.holder, []).append(grant)
+    members = []
+    for user_id in sorted(set(live.members) | set(declared)):
+        have = live.members.get(user_id)
+        want = declared.get(user_id)
+        account = provisioning.get(user_id)
+        departure = desired.departed.get(user_id)
+        action = drift_of.get(user_id)
+        status: Status
+        if have is not None and departure is not None:
+            status = "departed"
+        elif have is not None and want is None and account is not None:
+            status = "provisioned"
+        elif action is not None:
+            status = "drifted"
+        elif want is not None:
+            status = "declared"
+        else:
+            status = "unmanaged"
+        live_access = access_json(have.access) if have else None
+        members.append(
+            MemberReview(
+                user_id=user_id,
+                name=have.name if have else None,
+                live=live_access,
+                status=status,
+                flags=_flags(desired, want, live_access, lines),
+                declared=lines(want.where if want else account.where if account else None),
+                drift=_drift(action) if action is not None else None,
+                departed=_note(departure, lines) if departure and have else None,
+                provisioned=lines(account.where) if account else None,
+                self_grants=tuple(held_by.get(user_id, ())),
+            )
+        )
+    return OrgReview(
+        org_id=desired.org_id,
+        source=desired.source,
+        name=live.name,
+        mode=desired.membership.mode if desired.membership else None,
+        caller=live.caller,
+        members=tuple(members),
+        self_grants=held,
+        self_grants_managed=desired.self_grants is not None,
+        provisioned=tuple(
+            ProvisionedAccount(
+                user_id=account.user_id,
+                email=account.email,
+                level=account.level,
+                state=_account_state(account.user_id, live),
+                where=lines(account.where),
+            )
+            for account in desired.provisioning
+        ),
+    )
+
+
+def _flags(
+    desired: DesiredOrg,
+    want: DesiredMember | None,
+    live: Mapping[str, object] | None,
+    lines: _Lines,
+) -> tuple[FlagReview, ...]:
+    def live_value(name: str) -> object:
+        return None if live is None else live.get(name)
+
+    if want is None:
+        return tuple(
+            FlagReview(name, live_value(name), None, "unmanaged")
+            for name in ("level", *REVIEW_FLAGS)
+        )
+    declared = lines(want.where)
+    out = [FlagReview("level", live_value("level"), want.level, "member", declared)]
+    for name in REVIEW_FLAGS:
+        if want.level == "ADMIN":  # the platform forces full access on an ADMIN
+            out.append(FlagReview(name, live_value(name), _ADMIN_ACCESS[name], "admin", declared))
+            continue
+        value = getattr(want, _attribute(name), None)
+        if name in want.own_flags:
+            out.append(FlagReview(name, live_value(name), value, "member", declared))
+        elif value is not None:
+            location = desired.member_defaults_where.get(name)
+            source: FlagSource = (
+                "org-defaults" if location and location.file == desired.source else "fleet-defaults"
+            )
+            out.append(FlagReview(name, live_value(name), value, source, lines(location)))
+        else:
+            out.append(FlagReview(name, live_value(name), None, "unmanaged"))
+    return tuple(out)
+
+
+def _drift(action: Action) -> Drift:
+    before = action.before or {}
+    after = action.after or {}
+    changes = tuple(
+        FlagChange(name, before.get(name), after.get(name))
+        for name in ("level", *REVIEW_FLAGS)
+        if before.get(name) != after.get(name)
+    )
+    return Drift(action.summary, action.reason, changes)
+
+
+def _note(departure: Departure, lines: _Lines) -> DepartureNote:
+    return DepartureNote(
+        departure.user_id, departure.since, departure.reason, lines(departure.where)
+    )
+
+
+def _account_state(user_id: str, live: LiveOrg) -> AccountState:
+    if user_id in live.members:
+        return "member"
+    return "not-a-member" if user_id in live.existing_accounts else "not-created"
+
+
+# ---------------------------------------------------------------- self-grants
+
+
+def _covering(
+    grants: Sequence[ProjectGrant] | Sequence[AppGrant], object_id: str, name: str, today: date
+) -> ProjectGrant | AppGrant | None:
+    """The grant that keeps this object longest (an open-ended one first), else the
+    expired grant that ended last; None when no grant selects the object."""
+    matching = [g for g in grants if selects(g.selector, object_id, name)]
+    if not matching:
+        return None
+    return max(matching, key=lambda g: (g.expires is None, g.expires or today))
+
+
+def _selector(grant: ProjectGrant | AppGrant) -> str:
+    selector = grant.selector
+    return "all" if selector.kind == "all" else f"{selector.kind}: {selector.value}"
+
+
+def _held(
+    grant: ProjectGrant | AppGrant,
+    kind: Literal["project", "app"],
+    object_id: str,
+    name: str,
+    level: str,
+    holder: str,
+    today: date,
+    lines: _Lines,
+) -> HeldGrant:
+    days_left = (grant.expires - today).days if grant.expires else None
+    state: GrantState = "active"
+    if days_left is not None and days_left < 0:
+        state = "expired"
+    elif days_left is not None and days_left <= EXPIRY_WARNING_DAYS:
+        state = "expiring"
+    return HeldGrant(
+        kind=kind,
+        object_id=object_id,
+        name=name,
+        level=level,
+        holder=holder,
+        selector=_selector(grant),
+        expires=grant.expires,
+        reason=grant.reason,
+        days_left=days_left,
+        state=state,
+        where=lines(grant.where),
+    )
+
+
+def _held_grants(
+    desired: DesiredOrg, live: LiveOrg, today: date, lines: _Lines
+) -> tuple[HeldGrant, ...]:
+    grants = desired.self_grants
+    if grants is None:
+        return ()
+    holder = grants.admin or live.caller
+    out: list[HeldGrant] = []
+    for project in live.projects:
+        if project.level != "ADMINISTER":
+            continue
+        grant = _covering(grants.projects, project.project_id, project.name, today)
+        if grant is not None:
+            out.append(
+                _held(
+                    grant,
+                    "project",
+                    project.project_id,
+                    project.name,
+                    "ADMINISTER",
+                    holder,
+                    today,
+                    lines,
+                )
+            )
+    for app in live.apps:
+        if app.developers is None or holder not in app.developers:
+            continue
+        grant = _covering(grants.apps, app.app_id, app.name, today)
+        if grant is not None:
+            out.append(_held(grant, "app", app.app_id, app.name, "developer", holder, today, lines))
+    return tuple(sorted(out, key=lambda g: (g.kind, g.name, g.object_id)))
+
+
+# ---------------------------------------------------------------- departures
+
+
+def _departed(
+    orgs: Sequence[DesiredOrg], live: Mapping[str, LiveOrg], lines: _Lines
+) -> tuple[DepartedPresence, ...]:
+    departures: dict[str, Departure] = {}
+    present: dict[str, list[tuple[str, str]]] = {}
+    for desired in orgs:
+        live_org = live.get(desired.org_id)
+        for user_id, departure in desired.departed.items():
+            departures.setdefault(user_id, departure)
+            member = live_org.members.get(user_id) if live_org else None
+            if member is not None:
+                present.setdefault(user_id, []).append((desired.org_id, member.access.level))
+    return tuple(
+        DepartedPresence(_note(departures[user_id], lines), tuple(present.get(user_id, ())))
+        for user_id in sorted(departures)
+    )

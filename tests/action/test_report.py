@@ -1,0 +1,135 @@
+"""`command: report`: the access review in the job summary, four files for an artifact,
+outputs naming them; read-only on the platform and silent on GitHub."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from reconciler.review.as_json import report_schema
+from tests.action.conftest import MANIFEST, assert_no_secret, seed
+
+
+def commit(root: Path, message: str, author: str) -> str:
+    """Commit everything in the checkout, as `author` ("Name <email>")."""
+    name, email = author.removesuffix(">").split(" <")
+    env = {
+        **os.environ,
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": email,
+    }
+    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", message]):
+        if args[0] == "init" and (root / ".git").exists():
+            continue
+        subprocess.run(["git", "-c", "commit.gpgsign=false", *args], cwd=root, env=env, check=True)
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def test_report_writes_the_summary_the_files_and_the_outputs(action, github, platform):
+    (action.root / "orgs" / "_defaults.yaml").write_text(
+        "departed:\n  - {user: eve, since: 2026-11-20, reason: left the company}\n"
+    )
+    action.write_manifest(MANIFEST.replace("mode: authoritative", "mode: additive"))
+    sha = commit(action.root, "Manage org-demo", "Ada Admin <ada@example.com>")
+    github.requests.clear()
+    result = action.run("report", event="schedule", sha=sha)
+    assert result.code == 0, result.log
+    out = result.outputs
+    assert out["summary"].startswith("Access review of 1 org(s): ")
+    assert "1 departed user(s) still present" in out["summary"]
+    assert out["has-changes"] == "true"  # bob's access and the policy differ; dave is invited
+    directory = Path(out["report-dir"])
+    assert directory.parent == action.root / "runner" / f"step-{action.runs}"
+    files = {fmt: Path(out[f"report-{fmt}"]) for fmt in ("markdown", "csv", "json", "html")}
+    assert {p.name for p in files.values()} == {
+        "access-review.md",
+        "access-review.csv",
+        "access-review.json",
+        "access-review.html",
+    }
+    assert all(p.parent == directory and p.is_file() for p in files.values())
+
+    assert "## dxorg access review" in result.summary
+    assert f"commit `{sha[:12]}`" in result.summary
+    assert "⛔ Departed users still present (1)" in result.summary
+    assert "Ada Admin" in result.summary  # provenance from the checkout's history
+    assert files["markdown"].read_text().startswith("## dxorg access review")
+    data = json.loads(files["json"].read_text())
+    jsonschema.validate(data, report_schema())
+    assert data["git"]["roots"] == [str(action.root.resolve())]
+    rows = list(csv.DictReader(io.StringIO(files["csv"].read_text())))
+    assert {r["user"] for r in rows} == {
+        f"user-{u}" for u in ("alice", "root", "bob", "carol", "dave", "eve")
+    }
+    assert {r["commit"] for r in rows if r["declared_at"]} == {sha}
+    assert 'data-user="user-eve"' in files["html"].read_text()
+    assert "::warning::user-eve has departed and is still in org-demo" in result.log
+
+    assert platform.write_calls() == []
+    assert github.requests == []  # no comment, no issue: the report goes to the summary and files
+    assert_no_secret(*result.texts(), *(p.read_text() for p in files.values()))
+
+
+def test_report_of_an_org_that_cannot_be_read_fails_the_step_and_keeps_the_files(action, tmp_path):
+    action.write_manifest(MANIFEST.replace("org-demo", "org-ghost"), name="org-ghost.yaml")
+    target = tmp_path / "review"
+    result = action.run("report", event="workflow_dispatch", **{"report-dir": str(target)})
+    assert result.code == 1
+    assert "::error file=orgs/org-ghost.yaml::org-ghost: not read" in result.log
+    assert "org(s) not read" in result.outputs["summary"]
+    assert Path(result.outputs["report-dir"]) == target.resolve()
+    data = json.loads((target / "access-review.json").read_text())
+    assert [o["org"] for o in data["orgs"] if o["error"]] == ["org-ghost"]
+    assert "Orgs not read (this report is incomplete)" in result.summary
+
+
+class TestABigFleet:
+    MEMBERS = 3600
+
+    @pytest.fixture
+    def platform_seed(self):
+        data = seed(extra_users=self.MEMBERS)
+        org = data["orgs"][0]
+        for user in data["users"]:
+            if user["id"].startswith("user-u"):
+                org["members"][user["id"]] = {
+                    "level": "MEMBER",
+                    "allowBillableActivities": False,
+                    "appAccess": True,
+                    "projectAccess": "VIEW",
+                }
+        return data
+
+    def test_a_report_too_big_for_the_job_summary_puts_the_details_in_the_files(self, action):
+        # Every member declared, each flag from the fleet defaults: long rows, over 1 MB.
+        (action.root / "orgs" / "_defaults.yaml").write_text(
+            "members:\n  defaults: {allowBillableActivities: false, appAccess: true, "
+            "projectAccess: VIEW}\n"
+        )
+        users = "".join(f"    u{i:04d}: MEMBER\n" for i in range(self.MEMBERS))
+        action.write_manifest(
+            MANIFEST.replace("mode: authoritative", "mode: additive").replace(
+                "    alice: ADMIN\n", "    alice: ADMIN\n" + users
+            )
+        )
+        result = action.run("report", event="schedule")
+        assert result.code == 0, result.log
+        full = Path(result.outputs["report-markdown"]).read_text()
+        assert len(full) > 1_000_000
+        assert "`user-u0001`" in full and f"`user-u{self.MEMBERS - 1:04d}`" in full
+        assert len(result.summary) < 1_000_000
+        assert "Member tables left out to fit the job summary" in result.summary
+        assert "`user-u0001`" not in result.summary
+        assert "### Needs attention" in result.summary
