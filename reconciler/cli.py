@@ -497,7 +497,6 @@ def report_command(
         raise DxorgError(f"--format {fmt}: choose {', '.join(REPORT_FORMATS)}")
     fleet = _load(paths)
     with _client(
-        write=False,
         sandbox=sandbox,
         sandbox_state=sandbox_state,
         sandbox_seed=sandbox_seed,

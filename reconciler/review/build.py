@@ -31,7 +31,7 @@ from reconciler.model import (
     selects,
 )
 from reconciler.plan import Action
-from reconciler.planning import EXPIRY_WARNING_DAYS
+from reconciler.plan_warnings import EXPIRY_WARNING_DAYS
 from reconciler.review.value import (
     NOT_IN_GIT,
     AccessReport,
