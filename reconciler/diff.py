@@ -8,7 +8,7 @@ the safety rails is `planning`'s job.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import TypeVar
 
@@ -69,6 +69,7 @@ def diff_org(desired: DesiredOrg, live: LiveOrg, inputs: DiffInput) -> list[Acti
     actions: list[Action] = []
     actions += _diff_org_settings(desired, live)
     actions += _diff_members(desired, live)
+    actions += _diff_departures(desired, live)
     actions += _diff_provisioning(desired, live, inputs.created_accounts)
     actions += _diff_self_grants(desired, live, inputs.today)
     actions += _diff_forwarding(desired, live, inputs)
@@ -245,7 +246,36 @@ def _diff_members(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
         for user_id, have in sorted(live.members.items()):
             if user_id in membership.members or user_id in provisioned:
                 continue
+            if user_id in desired.departed:
+                continue  # removed as a departure, which says why
             actions.append(_removal(org, desired.source, have))
+    return actions
+
+
+def _diff_departures(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
+    """Someone who left is removed from every org of the fleet where they are a member,
+    whatever the org's members.mode (or none): offboarding is the fleet's decision."""
+    actions = []
+    for user_id, departure in sorted(desired.departed.items()):
+        have = live.members.get(user_id)
+        if have is None:
+            continue
+        removal = _removal(desired.org_id, desired.source, have)
+        where = str(departure.where) if departure.where else "departed"
+        since = f" since {departure.since}" if departure.since else ""
+        why = f": {departure.reason}" if departure.reason else ""
+        actions.append(
+            replace(
+                removal,
+                reason=f"departed at {where}{since}{why}; removing them also revokes their "
+                "explicit permissions on the org's projects and apps",
+                departure={
+                    "where": where,
+                    "since": str(departure.since) if departure.since else None,
+                    "reason": departure.reason,
+                },
+            )
+        )
     return actions
 
 

@@ -76,6 +76,8 @@ class Action:
     before: Mapping[str, object] | None = None
     after: Mapping[str, object] | None = None
     removals: tuple[str, ...] = ()
+    # A removal for offboarding: the fleet's `departed` entry (where, since, reason).
+    departure: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,28 @@ class Plan:
             for symbol, n in org.counts().items():
                 out[symbol] += n
         return out
+
+    def offboarding(self) -> list[Departing]:
+        """The removals of departed people, grouped by person across the fleet."""
+        people: dict[str, Departing] = {}
+        for org in self.orgs:
+            for action in org.actions:
+                if action.departure is None:
+                    continue
+                person = people.setdefault(
+                    action.target, Departing(action.target, action.departure, [])
+                )
+                person.removals.append((org.org_id, action))
+        return [people[user] for user in sorted(people)]
+
+
+@dataclass(frozen=True)
+class Departing:
+    """One departed person's removals: (org id, action) in plan order."""
+
+    user_id: str
+    departure: Mapping[str, object]
+    removals: list[tuple[str, Action]]
 
 
 def fingerprint(value: object) -> str:

@@ -47,6 +47,14 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "skipRemovals": plan.skip_removals,
         "applyable": plan.applyable,
         "counts": _counts(plan.counts()),
+        "offboarding": [
+            {
+                "user": person.user_id,
+                **dict(person.departure),
+                "removals": [{"org": org_id, "action": a.id} for org_id, a in person.removals],
+            }
+            for person in plan.offboarding()
+        ],
         "orgs": [_org_json(org) for org in plan.orgs],
     }
 
@@ -76,6 +84,7 @@ def _org_json(org: OrgPlan) -> dict[str, Any]:
                 "before": a.before,
                 "after": a.after,
                 "removals": list(a.removals),
+                "departure": dict(a.departure) if a.departure is not None else None,
             }
             for a in org.actions
         ],
@@ -157,6 +166,7 @@ def _org_from_json(data: dict[str, Any]) -> OrgPlan:
                 before=a["before"],
                 after=a["after"],
                 removals=tuple(a["removals"]),
+                departure=a["departure"],
             )
             for a in data["actions"]
         ),
