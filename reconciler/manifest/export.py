@@ -24,7 +24,8 @@ import yaml
 from reconciler.manifest.schema import ORG_SCHEMA, read_schema
 from reconciler.model import ORG_POLICY_KEYS, PROJECT_ACCESS_LEVELS, LiveMember, LiveOrg
 
-DEFAULT_SCHEMA_REF = f"../../schemas/{ORG_SCHEMA}"
+# The schema file beside the manifest (dxorg export writes it there).
+DEFAULT_SCHEMA_REF = ORG_SCHEMA
 # The platform's invite defaults: preferred for `members.defaults` when counts tie.
 _INVITE_DEFAULTS = (False, True, "CONTRIBUTE")
 _PLAIN_KEY = re.compile(r"[a-z0-9][a-z0-9._-]*")
