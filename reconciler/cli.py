@@ -621,10 +621,10 @@ def _report_apply(report: ApplyReport, calls: AppliedCalls, journal: Path) -> No
         done = calls.count("done")
         raise ApplyInterrupted(
             (
-                f"interrupted: {done} of the plan's {calls.planned} API call(s) were made "
+                f"Interrupted: {done} of the plan's {calls.planned} API call(s) were made "
                 "(listed above), no more were sent"
                 if done
-                else "interrupted: nothing was applied"
+                else "Interrupted: nothing was applied"
             )
             + f"; the journal {journal} has every call; plan again to see what is left"
         )
