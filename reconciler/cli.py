@@ -381,7 +381,7 @@ def apply_command(
     Exit 0: converged; 2: applied but the org still differs; 1: an error, a refused
     (unsafe or stale) plan, no confirmation, or a failed action; 130: interrupted.
     """
-    from reconciler.apply import apply_plan
+    from reconciler.apply import apply_plan, refuse_unsafe
     from reconciler.plan_fleet import plan_fleet, token_signatures
     from reconciler.planning import PlanOptions
     from reconciler.platform import WriteClient
@@ -423,6 +423,7 @@ def apply_command(
         if not plan.has_changes and plan.applyable:
             return
         if not auto_approve:
+            refuse_unsafe(plan, frozenset(overrides))  # never ask about a plan apply refuses
             _confirm(plan)
         options = PlanOptions.at(
             datetime.now(UTC),

@@ -80,6 +80,19 @@ def test_only_the_word_yes_applies(work, env, answer):
     assert sandbox_differs(work, env)
 
 
+def test_a_plan_apply_would_refuse_is_refused_before_asking(work, env):
+    demo = work / "orgs" / "org-demo.yaml"
+    text = demo.read_text().replace("requiredAdmins: [alice, dave]", "requiredAdmins: [alice]")
+    demo.write_text(text.replace("    user-dave: ADMIN ", "    # user-dave: ADMIN "))
+    run = run_in_terminal(
+        [DXORG, "apply", "orgs", "--sandbox"], env=env, cwd=work, answers={"Enter a value:": "yes"}
+    )
+    assert run.returncode == 1
+    assert "min-admins" in run.output and "the plan cannot be applied" in run.output
+    assert "Enter a value:" not in run.output
+    assert journal_calls(work) == []
+
+
 def test_yes_applies_and_the_calls_are_listed_after_the_bar(work, env):
     run = run_in_terminal(
         [DXORG, "apply", "orgs", "--sandbox"], env=env, cwd=work, answers={"Enter a value:": "yes"}
