@@ -2,7 +2,7 @@
 
 This is the only module that knows about typer, and `main()` is the one error
 boundary. Exit codes (the README's table): 0 success; 1 an error of any kind, a usage
-error included (click's message; never 2, which `plan --detailed-exitcode` keeps for
+error included (the parser's own message; never 2, which `plan --detailed-exitcode` keeps for
 "changes present" and `apply` for "applied, but the org still differs"); 130 Ctrl-C,
 saying what was applied. A traceback means a bug in dxorg, never a user mistake.
 """
@@ -73,12 +73,12 @@ def _root(
     """Declarative GitOps reconciler for DNAnexus Platform organizations."""
 
 
-def _console(*, stderr: bool = False) -> Console:
-    """A console on the current stdout (or stderr). rich leaves colours out when NO_COLOR is
-    set, TERM is dumb, or the output is not a terminal; soft wrap keeps long lines whole."""
+def _console() -> Console:
+    """A console on the current stdout. rich leaves colours out when NO_COLOR is set, TERM
+    is dumb, or the output is not a terminal; soft wrap keeps long lines whole."""
     from rich.console import Console
 
-    return Console(stderr=stderr, soft_wrap=True, highlight=False, emoji=False, markup=False)
+    return Console(soft_wrap=True, highlight=False, emoji=False, markup=False)
 
 
 def _check_file_target(path: Path, option: str) -> None:
