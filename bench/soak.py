@@ -28,6 +28,8 @@ from tests.reliability.test_crash import crash_trial
 from tests.reliability.test_faults import converge_under_faults
 from tests.reliability.test_load import load_run
 
+MIN_LOAD_OPS_PER_SECOND = 34
+
 REPO = Path(__file__).resolve().parents[1]
 # The retry policy the CLI uses (8 attempts), with the sleeps made short.
 POLICY = RetryPolicy(backoff_base=0.001, backoff_cap=0.01)
@@ -103,6 +105,13 @@ def load(seconds: float) -> dict[str, Any]:
     """50 clients for `seconds`, with 15% of calls faulted (every kind)."""
     rates = {"503": 0.03, "429": 0.03, "500": 0.03, "drop-before": 0.03, "drop-after": 0.03}
     run = load_run(clients=50, seconds=seconds, seed=7, faults=rates)
+    problems = list(run.problems[:20])
+    # The speed floor tests/reliability/test_load.py used to assert (100 in 3 s): a figure
+    # for an idle 2-core machine, so it lives here rather than in CI.
+    if run.ops_per_second < MIN_LOAD_OPS_PER_SECOND:
+        problems.append(
+            f"{run.ops_per_second:.0f} operations a second, below {MIN_LOAD_OPS_PER_SECOND}"
+        )
     return {
         "clients": run.clients,
         "seconds": round(run.seconds, 1),
@@ -114,7 +123,7 @@ def load(seconds: float) -> dict[str, Any]:
         "latency_ms_p99": round(run.p99_ms, 1),
         "operations_given_up_after_retries": run.injected_errors,
         "whole_org_listings": run.listings,
-        "problems": run.problems[:20],
+        "problems": problems,
     }
 
 

@@ -1,30 +1,46 @@
 """The `dxorg` command line: options in, one library call, output, exit code.
 
 This is the only module that knows about typer, and `main()` is the one error
-boundary: DxorgError -> message on stderr, exit 1 (Typer itself maps usage errors
-to 2 and Ctrl-C to 130). A traceback means a bug in dxorg, never a user mistake.
+boundary. Exit codes (the README's table): 0 success; 1 an error of any kind, a usage
+error included (the parser's own message; never 2, which `plan --detailed-exitcode` keeps for
+"changes present" and `apply` for "applied, but the org still differs"); 130 Ctrl-C,
+saying what was applied. A traceback means a bug in dxorg, never a user mistake.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import sqlite3
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from reconciler.apply import DEFAULT_JOURNAL, ProgressHook
-from reconciler.errors import DxorgError, ManifestError
+from reconciler import __version__
+from reconciler.apply import DEFAULT_JOURNAL, Journal, ProgressHook
+from reconciler.errors import ConfigError, DxorgError, ManifestError
 from reconciler.platform.client import DEFAULT_CONCURRENCY
-from reconciler.sandbox import DEFAULT_SEED, DEFAULT_STATE
+from reconciler.sandbox import DEFAULT_STATE
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from reconciler.apply import ApplyReport
     from reconciler.manifest import Fleet
     from reconciler.plan import Plan, Step
     from reconciler.platform import Connection, ReadClient
     from reconciler.review.value import AccessReport
+
+EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     name="dxorg",
@@ -32,18 +48,65 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help and errors: they end up in CI logs as often as on terminals.
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 emulator_app = typer.Typer(help="The local emulator of the DNAnexus API.", no_args_is_help=True)
 app.add_typer(emulator_app, name="emulator")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"dxorg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_show_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Declarative GitOps reconciler for DNAnexus Platform organizations."""
+
+
+def _console() -> Console:
+    """A console on the current stdout. rich leaves colours out when NO_COLOR is set, TERM
+    is dumb, or the output is not a terminal; soft wrap keeps long lines whole."""
+    from rich.console import Console
+
+    return Console(soft_wrap=True, highlight=False, emoji=False, markup=False)
+
+
+def _check_file_target(path: Path, option: str) -> None:
+    """A path dxorg will write a file at: refused, before anything is written, if it cannot be."""
+    if path.is_dir():
+        raise ConfigError(f"{option} {path}: is a directory; give the path of a file")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{option} {path}: {parent} is not a directory")
+            return
 
 
 @emulator_app.command("serve")
 def emulator_serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8124,
-    state: Annotated[Path, typer.Option(help="SQLite state file.")] = Path("sandbox.db"),
+    state: Annotated[
+        Path, typer.Option(help="SQLite state file (:memory: keeps it in memory).")
+    ] = Path("sandbox.db"),
     seed: Annotated[
-        Path | None, typer.Option(help="Seed YAML, loaded only into an empty state.")
+        str | None,
+        typer.Option(
+            metavar="SEED",
+            help="Seed YAML, loaded only into an empty state (default: the demo seed that "
+            "--sandbox uses; 'none': an empty platform).",
+        ),
     ] = None,
     reset: Annotated[bool, typer.Option(help="Wipe the state and load the seed again.")] = False,
     control_token: Annotated[
@@ -54,17 +117,38 @@ def emulator_serve(
         ),
     ] = None,
 ) -> None:
-    """Serve the emulated DNAnexus API over HTTP until interrupted."""
+    """Serve the emulated DNAnexus API over HTTP until interrupted (Ctrl-C: exit 0)."""
     from reconciler.emulator.server import serve_forever
+    from reconciler.emulator.store import MEMORY
+    from reconciler.sandbox import DEMO_SEED_NAME, check_state_file, demo_seed_file
 
-    serve_forever(
-        host=host,
-        port=port,
-        state_path=state,
-        seed_path=seed,
-        reset=reset,
-        control_token=control_token,
-    )
+    if str(state) != MEMORY:
+        check_state_file(state, "--state")
+    with demo_seed_file() as demo:
+        seed_path: Path | None = demo
+        seed_name: str | None = DEMO_SEED_NAME
+        if seed is not None and seed.lower() == "none":
+            seed_path, seed_name = None, None
+        elif seed is not None:
+            seed_path, seed_name = Path(seed), None
+            if not seed_path.is_file():
+                raise ConfigError(f"--seed {seed}: no such file")
+        try:
+            serve_forever(
+                host=host,
+                port=port,
+                state_path=state,
+                seed_path=seed_path,
+                reset=reset,
+                control_token=control_token,
+                seed_name=seed_name,
+            )
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"--state {state}: cannot use it as a state file: {exc}") from exc
+        except OSError as exc:
+            if exc.filename is not None:
+                raise
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
 # ---------------------------------------------------------------- where the platform is
@@ -73,8 +157,17 @@ SandboxOpt = Annotated[
     bool,
     typer.Option("--sandbox", help="Run against the embedded emulator (state in --sandbox-state)."),
 ]
-SandboxStateOpt = Annotated[Path, typer.Option(help="The sandbox's SQLite state file.")]
-SandboxSeedOpt = Annotated[Path, typer.Option(help="Seed loaded into an empty sandbox.")]
+SandboxStateOpt = Annotated[
+    Path, typer.Option(dir_okay=False, help="The sandbox's SQLite state file.")
+]
+SandboxSeedOpt = Annotated[
+    Path | None,
+    typer.Option(
+        exists=True,
+        dir_okay=False,
+        help="Seed loaded into an empty sandbox (default: the demo seed shipped with dxorg).",
+    ),
+]
 HostOpt = Annotated[
     str | None, typer.Option("--apiserver-host", help="API server host (default: as dx finds it).")
 ]
@@ -94,7 +187,7 @@ def _connection(
     *,
     sandbox: bool,
     sandbox_state: Path,
-    sandbox_seed: Path,
+    sandbox_seed: Path | None,
     host: str | None,
     port: int | None,
     protocol: str | None,
@@ -104,12 +197,9 @@ def _connection(
 
     DXORG_MAX_RETRY_SECONDS bounds the time spent retrying one call (default 120).
     """
-    import os
-
     from reconciler.platform import ConfigOverrides, Connection, discover, retry_policy_from_env
 
     retry = retry_policy_from_env(os.environ)
-
     transport = None
     if sandbox:
         from reconciler.sandbox import open_sandbox
@@ -120,9 +210,26 @@ def _connection(
     return Connection(config, transport=transport, retry=retry, concurrency=concurrency)
 
 
-def _client(**where: Any) -> ReadClient:
-    """A read-only client: plan, export and the other commands that never write."""
-    return _connection(**where).read_client()
+def _client(
+    *,
+    sandbox: bool,
+    sandbox_state: Path,
+    sandbox_seed: Path | None,
+    host: str | None,
+    port: int | None,
+    protocol: str | None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> ReadClient:
+    """A read-only client: plan, export, report, and apply's checks never write."""
+    return _connection(
+        sandbox=sandbox,
+        sandbox_state=sandbox_state,
+        sandbox_seed=sandbox_seed,
+        host=host,
+        port=port,
+        protocol=protocol,
+        concurrency=concurrency,
+    ).read_client()
 
 
 def _load(paths: list[Path]) -> Fleet:
@@ -133,7 +240,14 @@ def _load(paths: list[Path]) -> Fleet:
 
 # ---------------------------------------------------------------- plan
 
-FormatOpt = Annotated[str, typer.Option("--format", help="text, markdown or json.")]
+
+class OutputFormat(StrEnum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
 OrgOpt = Annotated[list[str] | None, typer.Option("--org", help="Only this org (repeatable).")]
 OverrideOpt = Annotated[
     list[str] | None,
@@ -150,6 +264,7 @@ JournalOpt = Annotated[
     Path,
     typer.Option(
         "--journal",
+        dir_okay=False,
         help="Apply's append-only JSON Lines audit journal (plan reads it to recognise "
         "accounts dxorg created).",
     ),
@@ -167,13 +282,17 @@ def _check_overrides(overrides: list[str]) -> None:
         )
 
 
+def _show_plan(plan: Plan) -> None:
+    """The plan as text on stdout, in colour where the console allows it."""
+    from reconciler.render.text import styled_text
+
+    _console().print(styled_text(plan), end="")
+
+
 def _render(plan: Plan, fmt: str) -> str:
     from reconciler.render.markdown import render_markdown
     from reconciler.render.plan_json import dumps_plan
-    from reconciler.render.text import render_text
 
-    if fmt == "text":
-        return render_text(plan, colour=sys.stdout.isatty())
     if fmt == "markdown":
         return "\n\n---\n\n".join(render_markdown(plan)) + "\n"
     if fmt == "json":
@@ -183,11 +302,14 @@ def _render(plan: Plan, fmt: str) -> str:
 
 @app.command("plan")
 def plan_command(
-    paths: Annotated[list[Path], typer.Argument(help="Manifest files or directories.")],
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="PATH", help="Manifest files or directories.")
+    ],
     org: OrgOpt = None,
-    fmt: FormatOpt = "text",
+    fmt: FormatOpt = OutputFormat.text,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Save the JSON plan here, for apply --plan.")
+        Path | None,
+        typer.Option("--out", dir_okay=False, help="Save the JSON plan here, for apply --plan."),
     ] = None,
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes.")
@@ -198,14 +320,15 @@ def plan_command(
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     sandbox: SandboxOpt = False,
     sandbox_state: SandboxStateOpt = DEFAULT_STATE,
-    sandbox_seed: SandboxSeedOpt = DEFAULT_SEED,
+    sandbox_seed: SandboxSeedOpt = None,
     apiserver_host: HostOpt = None,
     apiserver_port: PortOpt = None,
     apiserver_protocol: ProtocolOpt = None,
 ) -> None:
     """Show the ordered API calls that would make the live orgs match the manifests.
 
-    Exit 0: no changes; 2: changes (with --detailed-exitcode); 1: an error or a safety violation.
+    Exit 0: no changes; 2: changes, or removals --skip-removals left out (with
+    --detailed-exitcode); 1: an error or a safety violation.
     """
     from reconciler.apply import created_accounts
     from reconciler.plan_fleet import plan_fleet
@@ -213,8 +336,8 @@ def plan_command(
 
     overrides = override or []
     _check_overrides(overrides)
-    if fmt not in ("text", "markdown", "json"):
-        raise DxorgError(f"--format {fmt}: choose text, markdown or json")
+    if out is not None:
+        _check_file_target(out, "--out")
     fleet = _load(paths)
     with _client(
         sandbox=sandbox,
@@ -238,7 +361,10 @@ def plan_command(
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(plan_json, encoding="utf-8")
-    typer.echo(plan_json if fmt == "json" else _render(plan, fmt), nl=False)
+    if fmt == "text":
+        _show_plan(plan)
+    else:
+        typer.echo(plan_json if fmt == "json" else _render(plan, fmt), nl=False)
     if plan.has_errors or not plan.applyable:
         raise typer.Exit(1)
     # Removals left out by --skip-removals are still differences: a drift cron must see them.
@@ -252,10 +378,14 @@ def plan_command(
 @app.command("apply")
 def apply_command(
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="Manifest files or directories (plans them first).")
+        list[Path] | None,
+        typer.Argument(metavar="PATH", help="Manifest files or directories (plans them first)."),
     ] = None,
     plan_file: Annotated[
-        Path | None, typer.Option("--plan", help="Apply exactly this saved JSON plan.")
+        Path | None,
+        typer.Option(
+            "--plan", exists=True, dir_okay=False, help="Apply exactly this saved JSON plan."
+        ),
     ] = None,
     org: OrgOpt = None,
     auto_approve: Annotated[
@@ -267,7 +397,7 @@ def apply_command(
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     sandbox: SandboxOpt = False,
     sandbox_state: SandboxStateOpt = DEFAULT_STATE,
-    sandbox_seed: SandboxSeedOpt = DEFAULT_SEED,
+    sandbox_seed: SandboxSeedOpt = None,
     apiserver_host: HostOpt = None,
     apiserver_port: PortOpt = None,
     apiserver_protocol: ProtocolOpt = None,
@@ -275,18 +405,15 @@ def apply_command(
     """Make the changes a plan shows, then verify.
 
     A saved plan (--plan) is applied only if planning again now, from the same manifests
-    with the same options, gives exactly it; the interactive plan is checked the same way
-    after the confirmation. Exit 0: converged; 2: applied but the org still differs (or
-    removals were left out); 1: an error, a refused (unsafe, stale or changed) plan, or a
-    failed action.
+    with the same options, gives exactly it; the plan shown is checked the same way after
+    the confirmation. Exit 0: converged; 2: applied but the org still differs (or removals
+    were left out); 1: an error, a refused (unsafe, stale or changed) plan, no confirmation,
+    or a failed action; 130: interrupted.
     """
-    import os
-
-    from reconciler.apply import Journal, apply_reviewed, created_accounts
+    from reconciler.apply import apply_reviewed, created_accounts
     from reconciler.apply.review import refuse_unsafe
     from reconciler.plan_fleet import plan_fleet
     from reconciler.render.plan_json import load_plan
-    from reconciler.render.text import render_text
 
     overrides = override or []
     _check_overrides(overrides)
@@ -299,6 +426,7 @@ def apply_command(
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not auto_approve and not interactive:
         raise DxorgError("not a terminal: refusing to apply without --auto-approve")
+    _check_file_target(journal, "--journal")
 
     connection = _connection(
         sandbox=sandbox,
@@ -325,24 +453,26 @@ def apply_command(
                 skip_removals=skip_removals,
                 created_accounts=created,
             )
-    typer.echo(render_text(plan, colour=sys.stdout.isatty()), nl=False)
+    _show_plan(plan)
     if plan_file is None:
-        refuse_unsafe(plan.orgs)  # the plan just made: refuse now, before asking
+        refuse_unsafe(plan.orgs)  # the plan just made: never ask about one apply refuses
     if not plan.has_changes:
         if plan.differs:
             typer.echo(f"{plan.left_out} removal(s) were left out (--skip-removals).")
             raise typer.Exit(2)
         return
-    if not auto_approve and not typer.confirm("Apply these changes?", default=False):
-        raise DxorgError("not applied: not confirmed")
+    if not auto_approve:
+        _confirm(plan)
 
-    total = sum(len(o.steps) for o in plan.orgs)
-    with _progress(total, sys.stdout.isatty()) as progress:
+    calls = AppliedCalls(plan, terminal=sys.stdout.isatty())
+    with _stop_on_interrupt(calls.stop), _progress(calls) as progress:
+        # Plans again on what is live now (after the confirmation) and applies only the
+        # same plan: see reconciler.apply.run.
         report = apply_reviewed(
             plan,
             fleet,
             connection,
-            journal=Journal(journal),
+            journal=StoppingJournal(journal, calls.stop),
             env=os.environ,
             overrides=frozenset(overrides),
             skip_removals=skip_removals,
@@ -350,11 +480,177 @@ def apply_command(
             created_accounts=created,
             progress=progress,
         )
+    _report_apply(report, calls, journal)
+
+
+def _confirm(plan: Plan) -> None:
+    """Terraform's confirmation: only the word `yes` applies; anything else exits 1."""
+    total = sum(len(o.steps) for o in plan.orgs)
+    typer.echo(
+        "\nDo you want to perform these actions?\n"
+        f"  dxorg will make the {total} API call(s) listed above, in that order.\n"
+        "  Only 'yes' will be accepted to approve.\n"
+    )
+    typer.echo("  Enter a value: ", nl=False)
+    try:
+        answer = input()
+    except EOFError:
+        answer = ""
+    if answer.strip() != "yes":
+        typer.echo("\nApply cancelled.", err=True)
+        raise typer.Exit(1)
+    typer.echo("")
+
+
+# What a call that apply meant to send after Ctrl-C fails with (it was never sent).
+NOT_SENT = "not sent: interrupted"
+_STATUS_STYLES = {"done": "green", "failed": "red", "skipped": "yellow", "not sent": "dim"}
+
+
+class CallNotSent(DxorgError):
+    pass
+
+
+class StoppingJournal(Journal):
+    """The audit journal, which also stops apply after Ctrl-C: apply journals each call just
+    before it sends it, so refusing that record keeps the call from being sent (it fails as
+    NOT_SENT, and its dependants are skipped). Calls already in flight finish."""
+
+    def __init__(self, path: Path, stop: threading.Event) -> None:
+        super().__init__(path)
+        self._stop = stop
+
+    def write(self, event: str, **fields: Any) -> None:
+        if event == "call" and self._stop.is_set():
+            raise CallNotSent(NOT_SENT)
+        super().write(event, **fields)
+
+
+@dataclass
+class AppliedCalls:
+    """Each of the plan's API calls (its steps) as apply reported it: the unit the progress
+    lines, the list after the bar and the summary all count."""
+
+    plan: Plan
+    terminal: bool
+    stop: threading.Event = field(default_factory=threading.Event)
+    results: dict[tuple[str, str], tuple[str, str | None]] = field(default_factory=dict)
+
+    @property
+    def planned(self) -> int:
+        return sum(len(o.steps) for o in self.plan.orgs)
+
+    def record(self, org_id: str, step: Step, status: str, detail: str | None) -> str:
+        shown = "not sent" if status == "failed" and detail == NOT_SENT else status
+        self.results[(org_id, step.id)] = (shown, None if shown == "not sent" else detail)
+        return shown
+
+    def count(self, status: str) -> int:
+        return sum(1 for shown, _ in self.results.values() if shown == status)
+
+    def lines(self) -> Iterator[tuple[str, str]]:
+        """(status, line) for every reported call, in the plan's order."""
+        for org in self.plan.orgs:
+            for step in org.steps:
+                result = self.results.get((org.org_id, step.id))
+                if result is not None:
+                    yield result[0], call_line(step, *result)
+
+
+def call_line(step: Step, status: str, detail: str | None) -> str:
+    suffix = f": {detail}" if detail else ""
+    return f"{status:>8} {step.id} {step.call.route}{suffix}"
+
+
+@contextmanager
+def _stop_on_interrupt(stop: threading.Event) -> Iterator[None]:
+    """While apply runs, the first Ctrl-C lets the calls in flight finish and sends no more;
+    a second one exits at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            sys.stderr.write(
+                "\nInterrupted again: exiting now. Calls in flight may still land; "
+                "the journal has every call that was sent.\n"
+            )
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
+        stop.set()
+        sys.stderr.write(
+            "\nInterrupt received: finishing the calls in flight, sending no more "
+            "(Ctrl-C again to exit at once).\n"
+        )
+        sys.stderr.flush()
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def _progress(calls: AppliedCalls) -> Iterator[ProgressHook]:
+    """A progress bar on a terminal, then the calls listed; one line per call elsewhere."""
+    if not calls.terminal:
+
+        def line(org_id: str, step: Step, status: str, detail: str | None) -> None:
+            shown = calls.record(org_id, step, status, detail)
+            typer.echo(call_line(step, shown, calls.results[(org_id, step.id)][1]))
+
+        yield line
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.text import Text
+
+    console = _console()
+    with Progress(
+        TextColumn("applying"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as bar:
+        task = bar.add_task("apply", total=calls.planned)
+
+        def advance(org_id: str, step: Step, status: str, detail: str | None) -> None:
+            calls.record(org_id, step, status, detail)
+            bar.advance(task)
+
+        yield advance
+    for status, text in calls.lines():
+        console.print(Text(text, style=_STATUS_STYLES.get(status, "")))
+
+
+def _apply_summary(report: ApplyReport, calls: AppliedCalls) -> str:
+    """One line counting API calls, like the lines above it; then what verification found."""
+    text = (
+        f"Apply: {calls.count('done')} of {calls.planned} API call(s) done, "
+        f"{calls.count('failed')} failed, {calls.count('skipped')} skipped"
+    )
+    not_sent = calls.count("not sent")
+    text += f", {not_sent} not sent." if not_sent else "."
+    errors = sum(1 for o in report.orgs if o.error)
+    differs = sum(1 for o in report.orgs if o.remaining)
+    left_out = sum(len(o.left_out) for o in report.orgs)
+    if errors:
+        text += f" {errors} org(s) failed."
+    if differs:
+        text += f" {differs} org(s) still differ."
+    if left_out:
+        text += f" {left_out} removal(s) were left out (--skip-removals)."
+    # Convergence is claimed only when nothing failed and nothing was left.
+    if report.exit_code == 0:
+        text += " Verified: converged."
+    return text
+
+
+def _report_apply(report: ApplyReport, calls: AppliedCalls, journal: Path) -> None:
+    interrupted = calls.stop.is_set()
     for org_report in report.orgs:
         if org_report.error:
             typer.echo(f"{org_report.org_id}: error: {org_report.error}", err=True)
         for outcome in org_report.outcomes:
-            if outcome.status != "done":
+            if outcome.status != "done" and outcome.detail != NOT_SENT:
                 typer.echo(
                     f"{org_report.org_id}: {outcome.status}: {outcome.action_id}: {outcome.detail}",
                     err=True,
@@ -363,33 +659,24 @@ def apply_command(
             typer.echo(f"{org_report.org_id}: still differs: {remaining}")
         for left_out in org_report.left_out:
             typer.echo(f"{org_report.org_id}: left out (--skip-removals): {left_out}")
-    typer.echo(report.summary())
+    typer.echo(_apply_summary(report, calls))
+    if interrupted:
+        done = calls.count("done")
+        raise ApplyInterrupted(
+            (
+                f"Interrupted: {done} of the plan's {calls.planned} API call(s) were made "
+                "(listed above), no more were sent"
+                if done
+                else "Interrupted: nothing was applied"
+            )
+            + f"; the journal {journal} has every call; plan again to see what is left"
+        )
     if report.exit_code:
         raise typer.Exit(report.exit_code)
 
 
-@contextmanager
-def _progress(total: int, terminal: bool) -> Iterator[ProgressHook]:
-    """A progress bar on a terminal; one plain line per call elsewhere (CI logs)."""
-    if not terminal:
-
-        def line(org_id: str, step: Step, status: str, detail: str | None) -> None:
-            suffix = f": {detail}" if detail else ""
-            typer.echo(f"{status:>7} {step.id} {step.call.route}{suffix}")
-
-        yield line
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    with Progress(TextColumn("applying"), BarColumn(), MofNCompleteColumn()) as bar:
-        task = bar.add_task("apply", total=total)
-
-        def advance(org_id: str, step: Step, status: str, detail: str | None) -> None:
-            if status != "done":
-                bar.console.print(f"{status} {step.id} {step.call.route}: {detail}")
-            bar.advance(task)
-
-        yield advance
+class ApplyInterrupted(DxorgError):
+    """Ctrl-C during apply, after the calls in flight finished: exit 130."""
 
 
 # ---------------------------------------------------------------- export
@@ -397,28 +684,49 @@ def _progress(total: int, terminal: bool) -> Iterator[ProgressHook]:
 
 @app.command("export")
 def export_command(
-    org: Annotated[str | None, typer.Argument(help="The org to export, e.g. org-demo.")] = None,
+    org: Annotated[
+        str | None, typer.Argument(metavar="ORG", help="The org to export, e.g. org-demo.")
+    ] = None,
     all_orgs: Annotated[
         bool, typer.Option("--all", help="Every org the token administers, one file each.")
     ] = False,
     out: Annotated[
         Path | None,
-        typer.Option("-o", "--out", help="Write here (a directory with --all); default stdout."),
+        typer.Option(
+            "-o",
+            "--out",
+            help="Write here (a directory with --all), with org.schema.json beside it for the "
+            "$schema comment; default stdout.",
+        ),
     ] = None,
     sandbox: SandboxOpt = False,
     sandbox_state: SandboxStateOpt = DEFAULT_STATE,
-    sandbox_seed: SandboxSeedOpt = DEFAULT_SEED,
+    sandbox_seed: SandboxSeedOpt = None,
     apiserver_host: HostOpt = None,
     apiserver_port: PortOpt = None,
     apiserver_protocol: ProtocolOpt = None,
 ) -> None:
-    """Write the manifest of a live org (deterministic: a re-export makes no git diff)."""
-    from reconciler.export_orgs import administered_orgs, export_org
+    """Write the manifest of a live org (deterministic: a re-export makes no git diff).
+
+    Its `$schema` comment names org.schema.json in the same directory, which -o writes
+    there: the reference works in any repository, offline.
+    """
+    from reconciler.export_orgs import administered_orgs, export_org, write_schema_beside
 
     if (org is None) == (not all_orgs):
         raise DxorgError("give one ORG, or --all")
     if all_orgs and out is None:
         raise DxorgError("--all writes one file per org: give -o DIRECTORY")
+    if out is not None and all_orgs:
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"-o {out}: not a directory (--all writes one file per org in it)")
+        _check_file_target(out / "org.yaml", "-o")
+    elif out is not None:
+        if out.is_dir():
+            raise ConfigError(
+                f"-o {out}: is a directory; give a file path, or --all to write every org into it"
+            )
+        _check_file_target(out, "-o")
     with _client(
         sandbox=sandbox,
         sandbox_state=sandbox_state,
@@ -428,29 +736,36 @@ def export_command(
         protocol=apiserver_protocol,
     ) as client:
         caller = client.whoami()
-        if org is not None:
-            target = out
-            text = export_org(client, org, caller=caller, out=target)
-            if target is None:
-                typer.echo(text, nl=False)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text, encoding="utf-8")
-                typer.echo(f"wrote {target}", err=True)
+        if org is not None and out is None:
+            typer.echo(export_org(client, org, caller=caller), nl=False)
             return
         assert out is not None
-        out.mkdir(parents=True, exist_ok=True)
-        for org_id in administered_orgs(client):
-            target = out / f"{org_id}.yaml"
-            target.write_text(
-                export_org(client, org_id, caller=caller, out=target), encoding="utf-8"
-            )
-            typer.echo(f"wrote {target}", err=True)
+        # Every org is read before the first file is written: a failed read writes nothing.
+        # Written beside a fleet defaults file, its departed users are left out.
+        if org is not None:
+            texts = {out: export_org(client, org, caller=caller, out=out)}
+        else:
+            texts = {
+                out / f"{org_id}.yaml": export_org(
+                    client, org_id, caller=caller, out=out / f"{org_id}.yaml"
+                )
+                for org_id in administered_orgs(client)
+            }
+    directory = out if all_orgs else out.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    for target, text in texts.items():
+        target.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {target}", err=True)
+    typer.echo(f"wrote {write_schema_beside(directory)} (the schema the files name)", err=True)
 
 
 # ---------------------------------------------------------------- report
 
-REPORT_FORMATS = ("markdown", "csv", "json", "html")
+class ReportFormat(StrEnum):
+    markdown = "markdown"
+    csv = "csv"
+    json = "json"
+    html = "html"
 
 
 def _render_report(report: AccessReport, fmt: str) -> str:
@@ -470,16 +785,21 @@ def _render_report(report: AccessReport, fmt: str) -> str:
 
 @app.command("report")
 def report_command(
-    paths: Annotated[list[Path], typer.Argument(help="Manifest files or directories.")],
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="PATH", help="Manifest files or directories.")
+    ],
     org: OrgOpt = None,
-    fmt: Annotated[str, typer.Option("--format", help="markdown, csv, json or html.")] = "markdown",
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = (
+        ReportFormat.markdown
+    ),
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write the report here (default: stdout).")
+        Path | None,
+        typer.Option("--out", dir_okay=False, help="Write the report here (default: stdout)."),
     ] = None,
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     sandbox: SandboxOpt = False,
     sandbox_state: SandboxStateOpt = DEFAULT_STATE,
-    sandbox_seed: SandboxSeedOpt = DEFAULT_SEED,
+    sandbox_seed: SandboxSeedOpt = None,
     apiserver_host: HostOpt = None,
     apiserver_port: PortOpt = None,
     apiserver_protocol: ProtocolOpt = None,
@@ -493,8 +813,8 @@ def report_command(
     """
     from reconciler.review.collect import review_fleet
 
-    if fmt not in REPORT_FORMATS:
-        raise DxorgError(f"--format {fmt}: choose {', '.join(REPORT_FORMATS)}")
+    if out is not None:
+        _check_file_target(out, "--out")
     fleet = _load(paths)
     with _client(
         sandbox=sandbox,
@@ -522,7 +842,9 @@ def report_command(
 
 @app.command("validate")
 def validate(
-    paths: Annotated[list[Path], typer.Argument(help="Manifest files or directories.")],
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="PATH", help="Manifest files or directories.")
+    ],
 ) -> None:
     """Check manifests against the schema and each other; contacts nothing."""
     from reconciler.manifest import load_fleet
@@ -531,16 +853,56 @@ def validate(
     typer.echo(f"OK: {len(fleet.orgs)} org(s) in {len(fleet.files)} file(s)")
 
 
-def main() -> None:
-    """The error boundary. Typer's standalone mode handles usage errors (exit 2) and
-    typer.Exit; everything dxorg raises for a user to read is turned into exit 1 here."""
+def main(args: list[str] | None = None) -> None:
+    """The error boundary: always ends in SystemExit with the README's exit code.
+
+    Typer runs in non-standalone mode, so usage errors come here as click exceptions and
+    are shown with click's own message but exit 1 (2 means "changes present" to a cron job
+    running `plan --detailed-exitcode`); everything dxorg raises for a user to read is 1.
+    """
+    sys.exit(_run(args))
+
+
+def _run(args: list[str] | None) -> int:
     try:
-        app()
+        code = app(args=args, prog_name="dxorg", standalone_mode=False)
+    except typer.TyperException as exc:
+        # Usage errors (typer's vendored click): shown with its own message, but exit 1.
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            typer.echo(f"error: {exc.format_message()}", err=True)
+        return 1
+    except typer.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            return _interrupted()
+        typer.echo("Aborted.", err=True)
+        return 1
+    except KeyboardInterrupt:
+        return _interrupted()
+    except ApplyInterrupted as exc:
+        typer.echo(f"{exc}", err=True)
+        return EXIT_INTERRUPTED
     except ManifestError as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)
         typer.echo(f"{len(exc.problems)} problem(s) found", err=True)
-        sys.exit(1)
+        return 1
     except DxorgError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        return 1
+    except OSError as exc:
+        # A path the user gave that cannot be read or written (permissions, a full disk).
+        if exc.filename is None:
+            raise
+        typer.echo(f"error: {exc.filename}: {exc.strerror or exc}", err=True)
+        return 1
+    if code == EXIT_INTERRUPTED:  # typer turns a KeyboardInterrupt into this exit code
+        return _interrupted()
+    return int(code or 0)
+
+
+def _interrupted() -> int:
+    typer.echo("\nInterrupted: nothing was applied.", err=True)
+    return EXIT_INTERRUPTED

@@ -1,14 +1,20 @@
-"""Export live orgs as manifests: the I/O side of `dxorg export` (rendering is pure)."""
+"""Export live orgs as manifests: the I/O side of `dxorg export` (rendering is pure).
+
+An exported manifest's `$schema` comment names `org.schema.json` in its own directory, and
+`write_schema_beside` puts the schema this dxorg validates with there: the reference works
+in any repository, offline, and matches the version that wrote the file (dxorg has no
+published schema URL to point at).
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.live import read_org
 from reconciler.manifest import load_defaults
 from reconciler.manifest.export import render_manifest
+from reconciler.manifest.schema import ORG_SCHEMA, SCHEMA_DIR
 from reconciler.model import Departure, DesiredOrg
 
 if TYPE_CHECKING:
@@ -31,11 +37,14 @@ def export_org(client: ReadClient, org_id: str, *, caller: str, out: Path | None
         defaults = load_defaults(out.parent) if out.parent.is_dir() else None
         departed = dict(defaults.departed) if defaults else {}
     live = read_org(client, DesiredOrg(org_id=org_id, source="(export)"), caller)
-    schema_ref = "../../schemas/org.schema.json"
-    if out is not None:
-        schema = Path(__file__).resolve().parents[1] / "schemas" / "org.schema.json"
-        schema_ref = os.path.relpath(schema, out.resolve().parent)
-    return render_manifest(live, schema_ref=schema_ref, departed=departed)
+    return render_manifest(live, schema_ref=ORG_SCHEMA, departed=departed)
+
+
+def write_schema_beside(directory: Path) -> Path:
+    """Write the org schema into `directory` (where the exported manifests go); its path."""
+    target = directory / ORG_SCHEMA
+    target.write_bytes((SCHEMA_DIR / ORG_SCHEMA).read_bytes())
+    return target
 
 
 def administered_orgs(client: ReadClient) -> list[str]:

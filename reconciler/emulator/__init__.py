@@ -3,7 +3,7 @@
 It speaks only the wire protocol and imports nothing from the rest of `reconciler`.
 
     from reconciler.emulator import Emulator
-    emu = Emulator(seed=Path("examples/sandbox/seed.yaml"))
+    emu = Emulator(seed=Path("reconciler/demo/seed.yaml"))
     client = httpx.Client(transport=emu.transport(), base_url="http://emulator")
     with emu.serve(port=0) as server:
         print(server.url)

@@ -1,4 +1,4 @@
-"""Seeds: validate against ``schemas/seed.schema.json``, check references, load in bulk.
+"""Seeds: validate against ``seed.schema.json`` (shipped in ``reconciler/schemas/``), check references, load in bulk.
 
 Also the reverse, ``dump_state``: the whole state in the seed's shape (without tokens),
 for tests and for ``GET /_emulator/state``.
@@ -10,6 +10,8 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Mapping
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,8 @@ from reconciler.emulator.access import (
 from reconciler.emulator.compiled_schema import UnsupportedSchema, compile_schema
 from reconciler.emulator.ids import stable_id
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "seed.schema.json"
+# Package data (the schemas directory beside this package), so an installed wheel finds it.
+SCHEMA_PATH: Traversable = files("reconciler") / "schemas" / "seed.schema.json"
 DEFAULT_POLICIES = {"memberListVisibility": "ADMIN", "restrictProjectTransfer": "ADMIN"}
 DEFAULT_REGION = "aws:us-east-1"
 PROJECT_SETTING_KEYS = (

@@ -48,9 +48,13 @@ def serve_forever(
     seed_path: Path | str | None,
     reset: bool,
     control_token: str | None,
+    seed_name: str | None = None,
 ) -> None:
     """Serve until interrupted. Prints the URL and where the control token is; never a
-    user token (those come from the seed, which the user already has)."""
+    user token (those come from the seed, which the user already has).
+
+    `seed_name` says which seed `seed_path` is in the start-up message (default: its path).
+    """
     state = Path(state_path)
     if control_token:
         token, token_hint = (
@@ -70,13 +74,14 @@ def serve_forever(
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from exc
     running = emulator.start(host, port, quiet=False)
+    shown_seed = seed_name or str(seed_path)
     if seed_path is None:
-        seed_line = "seed: none"
+        seed_line = "seed: none (an empty platform)"
     elif emulator.seed_loaded:
-        seed_line = f"seed: loaded from {seed_path}"
+        seed_line = f"seed: {shown_seed}, loaded"
     else:
         seed_line = (
-            f"seed: {seed_path} not loaded, the state already holds data (--reset reloads it)"
+            f"seed: {shown_seed} not loaded, the state already holds data (--reset reloads it)"
         )
     lines = [
         f"dxorg emulator listening on {running.url}",

@@ -34,7 +34,8 @@ from reconciler.model import (
     LiveOrg,
 )
 
-DEFAULT_SCHEMA_REF = f"../../schemas/{ORG_SCHEMA}"
+# The schema file beside the manifest (dxorg export writes it there).
+DEFAULT_SCHEMA_REF = ORG_SCHEMA
 # The platform's invite defaults: preferred for `members.defaults` when counts tie.
 _INVITE_DEFAULTS = (False, True, "CONTRIBUTE")
 _PLAIN_KEY = re.compile(r"[a-z0-9][a-z0-9._-]*")

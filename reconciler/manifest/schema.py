@@ -1,4 +1,4 @@
-"""The JSON Schemas under schemas/, and jsonschema errors turned into positioned Problems.
+"""The JSON Schemas the package ships (reconciler/schemas/, also reached as schemas/), and jsonschema errors turned into positioned Problems.
 
 Messages name the field by its path (`members.users.carol.projectAccess`) and say what
 is allowed. Values under `jobLogsForwarding` are never echoed: a misplaced token must not
@@ -12,7 +12,8 @@ import difflib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -23,7 +24,9 @@ from referencing.jsonschema import DRAFT202012
 from reconciler.errors import Problem
 from reconciler.manifest.document import Document, JsonPath, dotted
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+# Package data, so a wheel installed anywhere finds them (the checkout's top-level schemas/
+# is a link to this directory: one copy).
+SCHEMA_DIR: Traversable = files("reconciler") / "schemas"
 ORG_SCHEMA = "org.schema.json"
 DEFAULTS_SCHEMA = "defaults.schema.json"
 # Sections whose values may be secrets: errors there never show the value.

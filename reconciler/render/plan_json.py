@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,8 @@ from reconciler.plan import (
     Violation,
 )
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "plan.schema.json"
+# Package data, so an installed wheel finds it wherever it runs.
+SCHEMA_PATH: Traversable = files("reconciler") / "schemas" / "plan.schema.json"
 
 
 class PlanFileError(DxorgError):
@@ -34,7 +37,7 @@ class PlanFileError(DxorgError):
 
 @cache
 def plan_schema() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
+    loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     return loaded
 
 

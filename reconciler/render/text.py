@@ -1,17 +1,21 @@
-"""The plan for a terminal: Terraform-like `+ ~ -` lines grouped by org, then a summary line."""
+"""The plan for a terminal: Terraform-like `+ ~ -` lines grouped by org, then a summary line.
+
+`styled_text` carries the colours as rich styles; the console that prints it decides whether
+to show them (not when NO_COLOR is set, TERM=dumb, or the output is not a terminal).
+`render_text` is the same text without styles.
+"""
 
 from __future__ import annotations
 
 import json
 
+from rich.text import Text
+
 from reconciler.plan import OrgPlan, Plan, Step
+from reconciler.render.offboarding import offboarding_text
 
-_COLOURS = {"+": "32", "~": "33", "-": "31", "!": "1;31", "warn": "35", "dim": "2"}
+STYLES = {"+": "green", "~": "yellow", "-": "red", "!": "bold red", "warn": "magenta", "dim": "dim"}
 BODY_PREVIEW = 160
-
-
-def _paint(text: str, colour: str, enabled: bool) -> str:
-    return f"\x1b[{_COLOURS[colour]}m{text}\x1b[0m" if enabled else text
 
 
 def summary_line(plan: Plan) -> str:
@@ -43,35 +47,53 @@ def call_text(step: Step, *, preview: int | None = BODY_PREVIEW) -> str:
     return f"POST {step.call.route}{server} {body}"
 
 
-def render_org(org: OrgPlan, *, colour: bool = False, full_bodies: bool = False) -> str:
-    lines = [_paint(f"{org.org_id}", "dim", False) + f"  ({org.source}, as {org.caller})"]
+def styled_org(org: OrgPlan, *, full_bodies: bool = False) -> Text:
+    out = Text()
+
+    def line(text: str, style: str | None = None) -> None:
+        if out:
+            out.append("\n")
+        out.append(text, style=STYLES[style] if style else None)
+
+    line(f"{org.org_id}  ({org.source}, as {org.caller})")
     if org.error:
-        lines.append(_paint(f"  ! error: {org.error}", "!", colour))
-        return "\n".join(lines)
+        line(f"  ! error: {org.error}", "!")
+        return out
     if not org.actions:
-        lines.append("  no changes")
+        line("  no changes")
     for action in org.actions:
-        lines.append(_paint(f"  {action.symbol} {action.summary}", action.symbol, colour))
-        lines.append(_paint(f"      why: {action.reason}", "dim", colour))
+        line(f"  {action.symbol} {action.summary}", action.symbol)
+        line(f"      why: {action.reason}", "dim")
     for summary in org.left_out:
-        lines.append(_paint(f"  (left out: --skip-removals) - {summary}", "dim", colour))
+        line(f"  (left out: --skip-removals) - {summary}", "dim")
     if org.steps:
-        lines.append("  API calls, in order:")
+        line("  API calls, in order:")
         for step in org.steps:
             after = f" (after {', '.join(step.depends_on)})" if step.depends_on else ""
             preview = None if full_bodies else BODY_PREVIEW
-            lines.append(f"    {step.id} [{step.phase}] {call_text(step, preview=preview)}{after}")
+            line(f"    {step.id} [{step.phase}] {call_text(step, preview=preview)}{after}")
     for violation in org.violations:
         state = " (overridden)" if violation.overridden else ""
-        lines.append(_paint(f"  ! {violation.rule}{state}: {violation.message}", "!", colour))
+        line(f"  ! {violation.rule}{state}: {violation.message}", "!")
     for warning in org.warnings:
-        lines.append(_paint(f"  warning: {warning.message}", "warn", colour))
-    return "\n".join(lines)
+        line(f"  warning: {warning.message}", "warn")
+    return out
 
 
-def render_text(plan: Plan, *, colour: bool = False, full_bodies: bool = False) -> str:
-    parts = [render_org(org, colour=colour, full_bodies=full_bodies) for org in plan.orgs]
+def styled_text(plan: Plan, *, full_bodies: bool = False) -> Text:
+    offboarding = offboarding_text(plan)
+    # Departures first: one decision for the whole fleet, reviewed as one.
+    parts = [Text("\n".join(offboarding), style=STYLES["-"])] if offboarding else []
+    parts += [styled_org(org, full_bodies=full_bodies) for org in plan.orgs]
     if plan.overrides:
-        parts.append(f"Overrides: {', '.join(plan.overrides)}")
-    parts.append(summary_line(plan))
-    return "\n\n".join(parts) + "\n"
+        parts.append(Text(f"Overrides: {', '.join(plan.overrides)}"))
+    parts.append(Text(summary_line(plan)))
+    return Text("\n\n").join(parts).append("\n")
+
+
+def render_org(org: OrgPlan, *, full_bodies: bool = False) -> str:
+    return styled_org(org, full_bodies=full_bodies).plain
+
+
+def render_text(plan: Plan, *, full_bodies: bool = False) -> str:
+    return styled_text(plan, full_bodies=full_bodies).plain

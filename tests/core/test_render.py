@@ -11,7 +11,7 @@ from reconciler.plan import Plan
 from reconciler.planning import plan_org
 from reconciler.render.markdown import render_markdown, render_org_markdown
 from reconciler.render.plan_json import dumps_plan, load_plan, plan_schema, plan_to_json
-from reconciler.render.text import render_text
+from reconciler.render.text import render_text, styled_text
 from tests.core.builders import desired_org, live_org, member, options, want
 
 ADMINS = {"user-alice": member("ADMIN"), "user-root": member("ADMIN")}
@@ -40,7 +40,17 @@ def test_text_groups_by_org_with_symbols_reasons_calls_and_summary():
     assert "org-demo#1 [invite] POST /org-demo/invite" in text
     assert text.rstrip().endswith("Plan: 1 to add, 4 to change, 1 to remove.")
     assert "\x1b[" not in text
-    assert "\x1b[31m" in render_text(sample_plan(), colour=True)
+
+
+def test_styled_text_is_the_same_text_with_a_style_per_kind_of_line():
+    styled = styled_text(sample_plan())
+    assert styled.plain == render_text(sample_plan())
+    style_of_symbol = {}
+    for span in styled.spans:
+        line = styled.plain[span.start : span.end]
+        if line[:3] in ("  +", "  ~", "  -"):
+            style_of_symbol[line[2]] = span.style
+    assert style_of_symbol == {"+": "green", "~": "yellow", "-": "red"}
 
 
 def test_text_shows_violations_and_says_the_plan_cannot_be_applied():

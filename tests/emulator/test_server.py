@@ -47,7 +47,7 @@ def test_serve_prints_url_and_token_location_and_stops_on_sigint(tmp_path: Path)
         banner = read_banner(process)
         url = banner[0].rsplit(" ", 1)[-1]
         assert url.startswith("http://127.0.0.1:")
-        assert f"seed: loaded from {SANDBOX_SEED}" in banner
+        assert f"seed: {SANDBOX_SEED}, loaded" in banner
         token_file = Path(f"{state}.control-token")
         assert f"control token: written to {token_file}" in banner
         assert token_file.stat().st_mode & 0o077 == 0

@@ -213,13 +213,24 @@ def test_a_killed_apply_converges_on_rerun(orgs, tmp_path):
             json={"route": "/org-demo/invite", "count": 10, "fault": "latency", "latencyMs": 300},
         )
         journal = tmp_path / "journal.jsonl"
+        # One call at a time: after the first invite is done, nine more take 300 ms each,
+        # so the kill lands mid-run however long this process takes to notice.
         process = subprocess.Popen(
-            [DXORG, "apply", str(orgs), "--auto-approve", "--journal", str(journal)],
+            [
+                DXORG,
+                "apply",
+                str(orgs),
+                "--auto-approve",
+                "--journal",
+                str(journal),
+                "--concurrency",
+                "1",
+            ],
             env=platform.env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if journal.exists() and '"call-done"' in journal.read_text():
                 break
@@ -237,6 +248,16 @@ def test_a_killed_apply_converges_on_rerun(orgs, tmp_path):
             if now != count:
                 settled, count = time.monotonic(), now
         assert not any(r["event"] == "run-end" for r in killed), "the run should have died mid-way"
+        # The platform finishes a call the killed run had in flight: wait until it has (the
+        # call journaled just before the kill may never have been sent: then after a grace).
+        # A re-run that reads before such a call lands is a separate case for apply itself.
+        journaled = sum(1 for r in killed if r["event"] == "call")
+        grace = time.monotonic() + 10
+        while True:
+            landed = sum(1 for r in platform.writes() if r["route"] == "/org-demo/invite")
+            if landed >= journaled or (landed == journaled - 1 and time.monotonic() > grace):
+                break
+            time.sleep(0.02)
         rerun = dxorg(
             "apply", str(orgs), "--auto-approve", "--journal", str(journal), env=platform.env()
         )

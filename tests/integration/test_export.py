@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from reconciler.emulator import Emulator
-from reconciler.export_orgs import administered_orgs, export_org
+from reconciler.export_orgs import administered_orgs, export_org, write_schema_beside
 from reconciler.manifest import load_fleet
 from reconciler.plan_fleet import plan_fleet
 from reconciler.platform import ReadClient
@@ -58,12 +58,13 @@ def test_export_round_trips_to_an_empty_plan(tmp_path):
         orgs.mkdir()
         for org_id in administered_orgs(client):
             target = orgs / f"{org_id}.yaml"
-            text = export_org(client, org_id, caller="user-alice", out=target)
+            text = export_org(client, org_id, caller="user-alice")
             target.write_text(text)
             assert HEC_TOKEN not in text
-            assert export_org(client, org_id, caller="user-alice", out=target) == text, (
+            assert export_org(client, org_id, caller="user-alice") == text, (
                 "export must be deterministic"
             )
+        write_schema_beside(orgs)
         demo = (orgs / "org-demo.yaml").read_text()
         assert "# Dave Tester" in demo
         ref = demo.splitlines()[0].split("$schema=", 1)[1]

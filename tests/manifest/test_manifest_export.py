@@ -147,7 +147,7 @@ def sample() -> LiveOrg:
 def test_export_layout() -> None:
     text = render_manifest(sample(), names={"user-carol": "Carol\nDanvers"})
     assert text == (
-        "# yaml-language-server: $schema=../../schemas/org.schema.json\n"
+        "# yaml-language-server: $schema=org.schema.json\n"
         "# Exported from org-demo by dxorg. Sections left out are unmanaged.\n"
         "org: org-demo\n"
         'name: "Demo Organization"\n'

@@ -40,8 +40,19 @@ def test_schema_is_valid_2020_12(name: str) -> None:
     Draft202012Validator.check_schema(schema)
 
 
-def test_schemas_live_where_the_package_looks() -> None:
-    assert SCHEMA_DIR == REPO / "schemas"
+def test_the_top_level_schemas_are_the_packaged_ones_not_a_copy() -> None:
+    """One copy: schemas/ (what editors and the README point to) links to the package's."""
+    top_level = REPO / "schemas"
+    assert top_level.is_symlink()
+    assert top_level.resolve() == Path(str(SCHEMA_DIR)).resolve()
+    packaged = {entry.name for entry in SCHEMA_DIR.iterdir() if entry.name.endswith(".json")}
+    assert packaged == {p.name for p in top_level.glob("*.json")}
+    assert {
+        "org.schema.json",
+        "defaults.schema.json",
+        "plan.schema.json",
+        "seed.schema.json",
+    } <= packaged
 
 
 @pytest.mark.parametrize("name", [ORG_SCHEMA, DEFAULTS_SCHEMA])

@@ -113,13 +113,17 @@ def served(platform: Served) -> Served:
 
 def check_clear_error(result: CliResult, path: Path | None = None) -> None:
     """Exit 1, no traceback, and every line of stderr a located problem or the count
-    (or one `error:` line for a problem that is not in a file)."""
+    (or one `error:` line for a problem that is not in a file, or the parser's usage
+    message ending in its one `Error:` line for a bad option value)."""
     assert result.code == 1, (result.code, result.text[-2000:])
     assert "Traceback" not in result.text
     lines = result.err.splitlines()
     assert lines, "no error message"
     if lines[0].startswith("error: "):
         assert len(lines) == 1, lines
+        return
+    if lines[0].startswith("Usage: dxorg "):
+        assert lines[-1].startswith("Error: ") and sum(x.startswith("Error") for x in lines) == 1
         return
     assert COUNT_LINE.match(lines[-1]), lines[-1]
     assert int(lines[-1].split()[0]) == len(lines) - 1

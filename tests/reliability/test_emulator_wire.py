@@ -92,16 +92,16 @@ def raw_exchange(port: int, data: bytes, *, timeout: float = 5.0) -> bytes:
     """Send raw bytes, half-close, and read what comes back (b"" if the server just closes)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         # The server may answer and close before a large request is all sent: that is a
-        # refusal, not a failure of the test, so read whatever it said.
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        # refusal, not a failure of the test, so read whatever it said. Which error the
+        # closed socket gives depends on timing: EPIPE, ECONNRESET, or ENOTCONN (errno
+        # 107) from shutdown() once the peer is gone; all are OSError.
+        with contextlib.suppress(OSError):
             sock.sendall(data)
             sock.shutdown(socket.SHUT_WR)
         chunks = []
-        try:
+        with contextlib.suppress(OSError):  # reset or timed out: what came so far is the answer
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
-        except (ConnectionResetError, TimeoutError):
-            pass
     return b"".join(chunks)
 
 

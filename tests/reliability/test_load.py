@@ -72,16 +72,17 @@ class Worker:
     injected: int = 0
     errors: list[str] = field(default_factory=list)
 
-    def run(self, url: str, deadline: float, seed: int) -> None:
+    def run(self, url: str, deadline: float, seed: int, min_ops: int = 0) -> None:
         try:
-            self._run(url, deadline, seed)
+            self._run(url, deadline, seed, min_ops)
         except Exception as exc:  # a thread's death must fail the test, not vanish
             self.errors.append(f"client died: {exc!r}")
 
-    def _run(self, url: str, deadline: float, seed: int) -> None:
+    def _run(self, url: str, deadline: float, seed: int, min_ops: int) -> None:
         rng = random.Random(seed * 1000 + self.index)
         with WriteClient(config(url, TOKEN), retry=RETRY) as client:
-            while time.monotonic() < deadline:
+            # Until the deadline, and at least `min_ops` whatever the machine's speed.
+            while time.monotonic() < deadline or self.ops < min_ops:
                 user = rng.choice(self.users)
                 current = self.written.get(user)
                 started = time.monotonic()
@@ -141,6 +142,7 @@ def load_run(
     seconds: float = 3.0,
     seed: int = 1,
     faults: dict[str, float] | None = None,
+    min_ops_per_client: int = 0,
 ) -> LoadRun:
     emu = Emulator(seed=load_seed(clients))
     problems: list[str] = []
@@ -154,7 +156,9 @@ def load_run(
         deadline = started + seconds
         threads = [
             threading.Thread(
-                target=w.run, args=(server.url, deadline, seed), name=f"load-{w.index}"
+                target=w.run,
+                args=(server.url, deadline, seed, min_ops_per_client),
+                name=f"load-{w.index}",
             )
             for w in workers
         ]
@@ -162,7 +166,7 @@ def load_run(
             thread.start()
         # Meanwhile, whole-org listings (paged, under the same faults) stay consistent.
         with WriteClient(config(server.url, TOKEN), retry=RETRY) as reader:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline or any(t.is_alive() for t in threads):
                 try:
                     rows = reader.find_org_members(ORG)
                 except (ApiError, TransportError):
@@ -200,9 +204,17 @@ def load_run(
 
 
 def test_fifty_clients_lose_no_update_under_injected_faults() -> None:
-    run = load_run(clients=50, seconds=3.0, seed=3, faults={"503": 0.05, "429": 0.05, "500": 0.02})
+    """Bounded by work as well as time, so a busy machine only makes it slower: every
+    client makes at least 6 changes (300 in all, each fault kind at 5%). Throughput is a
+    speed figure, checked by `python -m bench.soak` (load), not here."""
+    run = load_run(
+        clients=50,
+        seconds=3.0,
+        seed=3,
+        faults={"503": 0.05, "429": 0.05, "500": 0.05},
+        min_ops_per_client=6,
+    )
     assert run.problems == [], "\n".join(run.problems[:30])
-    assert run.ops > 100, (
-        run
-    )  # a few hundred a second on 2 cores; the figure is in docs/reliability.md
-    assert set(run.faults) >= {"503", "429", "500"}
+    assert run.ops >= 300, run
+    assert set(run.faults) >= {"503", "429", "500"}, run
+    assert run.listings > 0, run
