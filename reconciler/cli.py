@@ -17,7 +17,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
@@ -760,6 +759,7 @@ def export_command(
 
 
 # ---------------------------------------------------------------- report
+
 
 class ReportFormat(StrEnum):
     markdown = "markdown"

@@ -8,6 +8,7 @@ size GitHub accepts for a comment, so a long plan is split rather than cut.
 from __future__ import annotations
 
 from reconciler.plan import OrgPlan, Plan
+from reconciler.render.offboarding import offboarding_markdown
 from reconciler.render.text import call_text, summary_line
 
 # GitHub refuses comments over 65,536 characters; keep a margin for the marker and headers.
@@ -116,6 +117,9 @@ def render_markdown(plan: Plan, *, limit: int = PART_LIMIT) -> list[str]:
     head = f"## dxorg plan\n\n{summary_line(plan)}"
     if plan.overrides:
         head += f"\n\nOverrides: {', '.join(f'`{o}`' for o in plan.overrides)}"
+    offboarding = offboarding_markdown(plan)
+    if offboarding:
+        head += f"\n\n{offboarding}"
     parts = [head]
     for org in plan.orgs:
         for part in render_org_markdown(org, limit=limit):
