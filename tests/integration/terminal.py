@@ -11,7 +11,7 @@ import struct
 import subprocess
 import termios
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,13 +27,14 @@ def run_in_terminal(
     *,
     env: dict[str, str],
     cwd: Path,
-    answers: dict[str, str] | None = None,
+    answers: dict[str, str | Callable[[], str]] | None = None,
     interrupt_at: str | None = None,
     timeout: float = 120,
 ) -> TerminalRun:
     """Run `args` with stdin, stdout and stderr on a fresh pty (200 columns).
 
-    `answers` maps a prompt to the line typed once that prompt appears; once
+    `answers` maps a prompt to the line typed once that prompt appears (or to a function
+    called then, which returns the line: what happens while the prompt is open); once
     `interrupt_at` appears, the command gets SIGINT, as Ctrl-C would send it.
     """
     master, slave = pty.openpty()
@@ -59,7 +60,9 @@ def run_in_terminal(
                 screen = b"".join(chunks).decode(errors="replace")
                 for prompt in list(pending):
                     if prompt in screen:
-                        os.write(master, pending.pop(prompt).encode() + b"\r")
+                        answer = pending.pop(prompt)
+                        line = answer() if callable(answer) else answer
+                        os.write(master, line.encode() + b"\r")
                 if interrupt_at is not None and interrupt_at in screen:
                     interrupt_at = None
                     process.send_signal(signal.SIGINT)

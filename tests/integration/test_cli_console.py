@@ -269,3 +269,37 @@ def test_serve_seed_none_is_an_empty_platform(work, env):
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def test_a_change_made_while_the_prompt_is_open_refuses_the_apply(work, env):
+    """Apply plans again after the 'yes': an admin who changed the org meanwhile (here,
+    while the confirmation waited) makes the plan stale, and nothing is sent."""
+
+    def someone_changes_bob() -> str:
+        # Another process on the same sandbox state: the platform as another admin sees it.
+        emulator = Emulator(state_path=work / ".dxorg" / "sandbox.db")
+        try:
+            with httpx.Client(
+                transport=emulator.transport(),
+                base_url="http://sandbox.invalid",
+                headers={"Authorization": "Bearer carol-token"},
+            ) as carol:  # an ADMIN of org-demo, by hand
+                carol.post(
+                    "/org-demo/setMemberAccess",
+                    json={"user-bob": {"level": "MEMBER", "projectAccess": "VIEW"}},
+                ).raise_for_status()
+        finally:
+            emulator.close()
+        return "yes"
+
+    run = run_in_terminal(
+        [DXORG, "apply", "orgs", "--sandbox"],
+        env=env,
+        cwd=work,
+        answers={"Enter a value:": someone_changes_bob},
+    )
+    screen = ANSI.sub("", run.output).replace("\r", "")
+    assert run.returncode == 1, screen
+    assert "the plan is stale" in screen
+    assert "member:user-bob projectAccess CONTRIBUTE -> VIEW since the plan" in screen
+    assert journal_calls(work) == []
