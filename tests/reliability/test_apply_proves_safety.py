@@ -579,3 +579,30 @@ def test_an_expired_grant_gives_back_exactly_what_it_added(make_org: Callable[..
     assert "user-alice" not in permissions["project-" + "A" * 24]
     assert "user-alice" not in developers["app-" + "C" * 24]
     assert all(not p.get("properties") for p in state["projects"])
+
+
+# ---------------------------------------------------------------- provisioning's auth server
+
+
+def test_provisioning_without_an_auth_server_is_refused_at_plan_time(
+    cli: CliRunner, served: Served, tmp_path: Path
+) -> None:
+    """The README's own DX_* variables without DX_AUTHSERVER_*: plan says provisioning
+    cannot be sent (exit 1), and apply refuses with nothing sent, instead of failing
+    half-way at /user/new."""
+    manifest = tmp_path / "org-demo.yaml"
+    manifest.write_text(
+        "org: org-demo\nmembers: {mode: additive, users: {dave: MEMBER}}\nprovisioning:\n"
+        "  - {username: newbie, email: newbie@example.com, first: New, last: Bie}\n"
+    )
+    env = {k: v for k, v in served.env().items() if not k.startswith("DX_AUTHSERVER")}
+    planned = cli("plan", str(manifest), env=env)
+    assert planned.code == 1, planned.text
+    assert "provisioning" in planned.out and "DX_AUTHSERVER_HOST" in planned.out
+    applied = cli(
+        "apply", str(manifest), "--auto-approve", "--journal", str(tmp_path / "j"), env=env
+    )
+    assert applied.code == 1 and "provisioning" in applied.err
+    assert served.writes() == []
+    # With the auth server configured, as dx finds it, the same plan is applyable.
+    assert cli("plan", str(manifest), env=served.env()).code == 0
