@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from reconciler import __version__
-from reconciler.apply import DEFAULT_JOURNAL, Journal, ProgressHook
+from reconciler.apply.executor import ProgressHook
+from reconciler.apply.journal import DEFAULT_JOURNAL, Journal
 from reconciler.errors import ConfigError, DxorgError, ManifestError
 from reconciler.platform.client import DEFAULT_CONCURRENCY
 from reconciler.sandbox import DEFAULT_STATE
@@ -33,7 +34,7 @@ from reconciler.sandbox import DEFAULT_STATE
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from reconciler.apply import ApplyReport
+    from reconciler.apply.outcomes import ApplyReport
     from reconciler.manifest import Fleet
     from reconciler.plan import Plan, Step
     from reconciler.platform import Connection, ReadClient
@@ -329,7 +330,7 @@ def plan_command(
     Exit 0: no changes; 2: changes, or removals --skip-removals left out (with
     --detailed-exitcode); 1: an error or a safety violation.
     """
-    from reconciler.apply import created_accounts
+    from reconciler.apply.journal import created_accounts
     from reconciler.plan_fleet import plan_fleet
     from reconciler.render.plan_json import dumps_plan
 
@@ -409,8 +410,9 @@ def apply_command(
     were left out); 1: an error, a refused (unsafe, stale or changed) plan, no confirmation,
     or a failed action; 130: interrupted.
     """
-    from reconciler.apply import apply_reviewed, created_accounts
+    from reconciler.apply.journal import created_accounts
     from reconciler.apply.review import refuse_unsafe
+    from reconciler.apply.run import apply_reviewed
     from reconciler.plan_fleet import plan_fleet
     from reconciler.render.plan_json import load_plan
 

@@ -327,7 +327,8 @@ def run_apply(ctx: Context) -> int:
     must give exactly it, and pass every rail) with a read-only client; a client that can
     write exists only after that.
     """
-    from reconciler.apply import Journal, apply_reviewed, created_accounts, reviewed_orgs
+    from reconciler.apply.journal import Journal, created_accounts
+    from reconciler.apply.run import apply_reviewed, reviewed_orgs
 
     if not ctx.inputs.plan_file:
         raise DxorgError("apply needs the plan-file input: the saved plan that was reviewed")
