@@ -43,7 +43,9 @@ def faults(seeds: int) -> dict[str, Any]:
     fault_counts: Counter[str] = Counter()
     problems: list[str] = []
     reruns: list[str] = []
-    cases = [(seed, rate, None) for seed in range(seeds) for rate in (0.1, 0.3)]
+    cases: list[tuple[int, float, str | None]] = [
+        (seed, rate, None) for seed in range(seeds) for rate in (0.1, 0.3)
+    ]
     cases += [(1000 + seed, 0.3, kind) for kind in KINDS for seed in range(max(1, seeds // 5))]
     started = time.monotonic()
     for seed, rate, kind in cases:

@@ -9,23 +9,26 @@ saying what was applied. A traceback means a bug in dxorg, never a user mistake.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import signal
 import sqlite3
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import typer
 
 from reconciler import __version__
-from reconciler.apply import DEFAULT_JOURNAL, Journal, ProgressHook
+from reconciler.apply.executor import ProgressHook
+from reconciler.apply.journal import DEFAULT_JOURNAL, Journal
 from reconciler.errors import ConfigError, DxorgError, ManifestError
 from reconciler.platform.client import DEFAULT_CONCURRENCY
 from reconciler.sandbox import DEFAULT_STATE
@@ -33,11 +36,10 @@ from reconciler.sandbox import DEFAULT_STATE
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from reconciler.apply import ApplyReport
+    from reconciler.apply.outcomes import ApplyReport
     from reconciler.manifest import Fleet
     from reconciler.plan import Plan, Step
     from reconciler.platform import Connection, ReadClient
-    from reconciler.review.value import AccessReport
 
 EXIT_INTERRUPTED = 130
 
@@ -182,53 +184,67 @@ ConcurrencyOpt = Annotated[
 ]
 
 
-def _connection(
-    *,
-    sandbox: bool,
-    sandbox_state: Path,
-    sandbox_seed: Path | None,
-    host: str | None,
-    port: int | None,
-    protocol: str | None,
-    concurrency: int = DEFAULT_CONCURRENCY,
-) -> Connection:
-    """Where the platform is and how to reach it: the only place that is decided.
+@dataclass(frozen=True)
+class PlatformOptions:
+    """Where the platform is and how to reach it: the options plan, apply, export and
+    report share, declared here once (`with_platform_options` adds them to a command)."""
 
-    DXORG_MAX_RETRY_SECONDS bounds the time spent retrying one call (default 120).
-    """
-    from reconciler.platform import ConfigOverrides, Connection, discover, retry_policy_from_env
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY
+    sandbox: SandboxOpt = False
+    sandbox_state: SandboxStateOpt = DEFAULT_STATE
+    sandbox_seed: SandboxSeedOpt = None
+    host: HostOpt = None
+    port: PortOpt = None
+    protocol: ProtocolOpt = None
 
-    retry = retry_policy_from_env(os.environ)
-    transport = None
-    if sandbox:
-        from reconciler.sandbox import open_sandbox
+    def connection(self) -> Connection:
+        """The only place where the platform is decided.
 
-        transport, config = open_sandbox(sandbox_state, sandbox_seed)
-    else:
-        config = discover(overrides=ConfigOverrides(protocol=protocol, host=host, port=port))
-    return Connection(config, transport=transport, retry=retry, concurrency=concurrency)
+        DXORG_MAX_RETRY_SECONDS bounds the time spent retrying one call (default 120).
+        """
+        from reconciler.platform import ConfigOverrides, Connection, discover, retry_policy_from_env
+
+        retry = retry_policy_from_env(os.environ)
+        transport = None
+        if self.sandbox:
+            from reconciler.sandbox import open_sandbox
+
+            transport, config = open_sandbox(self.sandbox_state, self.sandbox_seed)
+        else:
+            config = discover(
+                overrides=ConfigOverrides(protocol=self.protocol, host=self.host, port=self.port)
+            )
+        return Connection(config, transport=transport, retry=retry, concurrency=self.concurrency)
+
+    def read_client(self) -> ReadClient:
+        """A read-only client: plan, export, report, and apply's checks never write."""
+        return self.connection().read_client()
 
 
-def _client(
-    *,
-    sandbox: bool,
-    sandbox_state: Path,
-    sandbox_seed: Path | None,
-    host: str | None,
-    port: int | None,
-    protocol: str | None,
-    concurrency: int = DEFAULT_CONCURRENCY,
-) -> ReadClient:
-    """A read-only client: plan, export, report, and apply's checks never write."""
-    return _connection(
-        sandbox=sandbox,
-        sandbox_state=sandbox_state,
-        sandbox_seed=sandbox_seed,
-        host=host,
-        port=port,
-        protocol=protocol,
-        concurrency=concurrency,
-    ).read_client()
+def with_platform_options(command: Callable[..., None]) -> Callable[..., None]:
+    """`command`, taking PlatformOptions' fields as options of its own (after its other
+    parameters, so each command's --help lists them) and receiving them as one
+    `platform: PlatformOptions`."""
+    own = inspect.signature(command, eval_str=True)
+    hints = get_type_hints(PlatformOptions, include_extras=True)
+    shared = [
+        inspect.Parameter(
+            f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hints[f.name]
+        )
+        for f in fields(PlatformOptions)
+    ]
+    parameters = [p for p in own.parameters.values() if p.name != "platform"] + shared
+
+    @functools.wraps(command)
+    def with_options(**given: Any) -> None:
+        platform = PlatformOptions(**{f.name: given.pop(f.name) for f in fields(PlatformOptions)})
+        command(platform=platform, **given)
+
+    # What typer reads the options from (via inspect.signature); typeshed does not
+    # declare the attribute on functions.
+    with_options.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]
+    with_options.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_options
 
 
 def _load(paths: list[Path]) -> Fleet:
@@ -300,6 +316,7 @@ def _render(plan: Plan, fmt: str) -> str:
 
 
 @app.command("plan")
+@with_platform_options
 def plan_command(
     paths: Annotated[
         list[Path], typer.Argument(metavar="PATH", help="Manifest files or directories.")
@@ -316,20 +333,15 @@ def plan_command(
     override: OverrideOpt = None,
     skip_removals: SkipRemovalsOpt = False,
     journal: JournalOpt = DEFAULT_JOURNAL,
-    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
-    sandbox: SandboxOpt = False,
-    sandbox_state: SandboxStateOpt = DEFAULT_STATE,
-    sandbox_seed: SandboxSeedOpt = None,
-    apiserver_host: HostOpt = None,
-    apiserver_port: PortOpt = None,
-    apiserver_protocol: ProtocolOpt = None,
+    *,
+    platform: PlatformOptions,
 ) -> None:
     """Show the ordered API calls that would make the live orgs match the manifests.
 
     Exit 0: no changes; 2: changes, or removals --skip-removals left out (with
     --detailed-exitcode); 1: an error or a safety violation.
     """
-    from reconciler.apply import created_accounts
+    from reconciler.apply.journal import created_accounts
     from reconciler.plan_fleet import plan_fleet
     from reconciler.render.plan_json import dumps_plan
 
@@ -338,15 +350,7 @@ def plan_command(
     if out is not None:
         _check_file_target(out, "--out")
     fleet = _load(paths)
-    with _client(
-        sandbox=sandbox,
-        sandbox_state=sandbox_state,
-        sandbox_seed=sandbox_seed,
-        host=apiserver_host,
-        port=apiserver_port,
-        protocol=apiserver_protocol,
-        concurrency=concurrency,
-    ) as client:
+    with platform.read_client() as client:
         plan = plan_fleet(
             fleet,
             client,
@@ -375,6 +379,7 @@ def plan_command(
 
 
 @app.command("apply")
+@with_platform_options
 def apply_command(
     paths: Annotated[
         list[Path] | None,
@@ -393,13 +398,8 @@ def apply_command(
     journal: JournalOpt = DEFAULT_JOURNAL,
     override: OverrideOpt = None,
     skip_removals: SkipRemovalsOpt = False,
-    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
-    sandbox: SandboxOpt = False,
-    sandbox_state: SandboxStateOpt = DEFAULT_STATE,
-    sandbox_seed: SandboxSeedOpt = None,
-    apiserver_host: HostOpt = None,
-    apiserver_port: PortOpt = None,
-    apiserver_protocol: ProtocolOpt = None,
+    *,
+    platform: PlatformOptions,
 ) -> None:
     """Make the changes a plan shows, then verify.
 
@@ -409,8 +409,9 @@ def apply_command(
     were left out); 1: an error, a refused (unsafe, stale or changed) plan, no confirmation,
     or a failed action; 130: interrupted.
     """
-    from reconciler.apply import apply_reviewed, created_accounts
+    from reconciler.apply.journal import created_accounts
     from reconciler.apply.review import refuse_unsafe
+    from reconciler.apply.run import apply_reviewed
     from reconciler.plan_fleet import plan_fleet
     from reconciler.render.plan_json import load_plan
 
@@ -427,15 +428,7 @@ def apply_command(
         raise DxorgError("not a terminal: refusing to apply without --auto-approve")
     _check_file_target(journal, "--journal")
 
-    connection = _connection(
-        sandbox=sandbox,
-        sandbox_state=sandbox_state,
-        sandbox_seed=sandbox_seed,
-        host=apiserver_host,
-        port=apiserver_port,
-        protocol=apiserver_protocol,
-        concurrency=concurrency,
-    )
+    connection = platform.connection()
     created = created_accounts(journal)
     if plan_file is not None:
         plan = load_plan(plan_file)
@@ -682,6 +675,7 @@ class ApplyInterrupted(DxorgError):
 
 
 @app.command("export")
+@with_platform_options
 def export_command(
     org: Annotated[
         str | None, typer.Argument(metavar="ORG", help="The org to export, e.g. org-demo.")
@@ -698,12 +692,8 @@ def export_command(
             "$schema comment; default stdout.",
         ),
     ] = None,
-    sandbox: SandboxOpt = False,
-    sandbox_state: SandboxStateOpt = DEFAULT_STATE,
-    sandbox_seed: SandboxSeedOpt = None,
-    apiserver_host: HostOpt = None,
-    apiserver_port: PortOpt = None,
-    apiserver_protocol: ProtocolOpt = None,
+    *,
+    platform: PlatformOptions,
 ) -> None:
     """Write the manifest of a live org (deterministic: a re-export makes no git diff).
 
@@ -726,14 +716,7 @@ def export_command(
                 f"-o {out}: is a directory; give a file path, or --all to write every org into it"
             )
         _check_file_target(out, "-o")
-    with _client(
-        sandbox=sandbox,
-        sandbox_state=sandbox_state,
-        sandbox_seed=sandbox_seed,
-        host=apiserver_host,
-        port=apiserver_port,
-        protocol=apiserver_protocol,
-    ) as client:
+    with platform.read_client() as client:
         caller = client.whoami()
         if org is not None and out is None:
             typer.echo(export_org(client, org, caller=caller), nl=False)
@@ -768,22 +751,8 @@ class ReportFormat(StrEnum):
     html = "html"
 
 
-def _render_report(report: AccessReport, fmt: str) -> str:
-    from reconciler.review.as_csv import render_report_csv
-    from reconciler.review.as_html import render_report_html
-    from reconciler.review.as_json import dumps_report
-    from reconciler.review.as_markdown import render_report_markdown
-
-    if fmt == "markdown":
-        return "\n\n---\n\n".join(render_report_markdown(report)) + "\n"
-    if fmt == "csv":
-        return render_report_csv(report)
-    if fmt == "json":
-        return dumps_report(report)
-    return render_report_html(report)
-
-
 @app.command("report")
+@with_platform_options
 def report_command(
     paths: Annotated[
         list[Path], typer.Argument(metavar="PATH", help="Manifest files or directories.")
@@ -796,13 +765,8 @@ def report_command(
         Path | None,
         typer.Option("--out", dir_okay=False, help="Write the report here (default: stdout)."),
     ] = None,
-    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
-    sandbox: SandboxOpt = False,
-    sandbox_state: SandboxStateOpt = DEFAULT_STATE,
-    sandbox_seed: SandboxSeedOpt = None,
-    apiserver_host: HostOpt = None,
-    apiserver_port: PortOpt = None,
-    apiserver_protocol: ProtocolOpt = None,
+    *,
+    platform: PlatformOptions,
 ) -> None:
     """The access review: every member of every org, where the manifests set their access
     and who last changed that line (git), drift, self-grants held, provisioned accounts and
@@ -812,21 +776,14 @@ def report_command(
     is still written, and says so).
     """
     from reconciler.review.collect import review_fleet
+    from reconciler.review.formats import render_report
 
     if out is not None:
         _check_file_target(out, "--out")
     fleet = _load(paths)
-    with _client(
-        sandbox=sandbox,
-        sandbox_state=sandbox_state,
-        sandbox_seed=sandbox_seed,
-        host=apiserver_host,
-        port=apiserver_port,
-        protocol=apiserver_protocol,
-        concurrency=concurrency,
-    ) as client:
+    with platform.read_client() as client:
         report = review_fleet(fleet, client, only=org)
-    text = _render_report(report, fmt)
+    text = render_report(report, fmt)
     if out is None:
         typer.echo(text, nl=False)
     else:

@@ -254,11 +254,9 @@ REPORT_FILES = {
 
 def run_report(ctx: Context) -> int:
     """The access review: read-only, like plan; an org not read fails the step."""
-    from reconciler.review.as_csv import render_report_csv
-    from reconciler.review.as_html import render_report_html
-    from reconciler.review.as_json import dumps_report
     from reconciler.review.as_markdown import render_report_markdown
     from reconciler.review.collect import review_fleet
+    from reconciler.review.formats import render_report
 
     fleet = _load(ctx, ctx.inputs.paths)
     with read_client(ctx) as client:
@@ -269,13 +267,7 @@ def run_report(ctx: Context) -> int:
         else (ctx.runner.temp_dir or Path.cwd()) / "dxorg-report"
     )
     directory.mkdir(parents=True, exist_ok=True)
-    markdown = render_report_markdown(report)
-    texts = {
-        "markdown": "\n\n---\n\n".join(markdown) + "\n",
-        "csv": render_report_csv(report),
-        "json": dumps_report(report),
-        "html": render_report_html(report),
-    }
+    texts = {fmt: render_report(report, fmt) for fmt in REPORT_FILES}
     paths: dict[str, str] = {}
     for fmt, name in REPORT_FILES.items():
         path = directory / name
@@ -291,7 +283,7 @@ def run_report(ctx: Context) -> int:
         + "."
     )
     provenance = ctx.runner.provenance()
-    summary = "\n\n---\n\n".join(markdown)
+    summary = texts["markdown"].removesuffix("\n")  # the whole report, as the file has it
     if len(summary) + len(provenance) > SUMMARY_LIMIT - 1000:
         # Too big for a job summary: what needs attention and the counts; the rest is in the files.
         summary = "\n\n---\n\n".join(render_report_markdown(report, members=False))
@@ -327,7 +319,8 @@ def run_apply(ctx: Context) -> int:
     must give exactly it, and pass every rail) with a read-only client; a client that can
     write exists only after that.
     """
-    from reconciler.apply import Journal, apply_reviewed, created_accounts, reviewed_orgs
+    from reconciler.apply.journal import Journal, created_accounts
+    from reconciler.apply.run import apply_reviewed, reviewed_orgs
 
     if not ctx.inputs.plan_file:
         raise DxorgError("apply needs the plan-file input: the saved plan that was reviewed")

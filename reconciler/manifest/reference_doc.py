@@ -14,7 +14,12 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from reconciler.manifest.fleet import DEFAULTS_FILE_NAMES
-from reconciler.manifest.schema import DEFAULTS_SCHEMA, ORG_SCHEMA, read_schema
+from reconciler.manifest.schema import (
+    DEFAULTS_SCHEMA,
+    ORG_SCHEMA,
+    dereferenced,
+    schema_registry,
+)
 
 Schema = Mapping[str, Any]
 
@@ -56,23 +61,35 @@ you type. `dxorg validate` reports every problem of every file at once, as
 
 
 def render() -> str:
-    org = read_schema(ORG_SCHEMA)
-    defaults = read_schema(DEFAULTS_SCHEMA)
+    registry = schema_registry()
+    org = dereferenced(ORG_SCHEMA, registry, _site_over_definition)
+    defaults = dereferenced(DEFAULTS_SCHEMA, registry, _site_over_definition)
     out = [_INTRO]
     out.append(f"## Org manifest (`schemas/{ORG_SCHEMA}`)\n")
     out.append(f"{org['description']}\n")
-    out += _sections(org, org)
+    out += _sections(org)
     out.append(f"## Fleet defaults file (`schemas/{DEFAULTS_SCHEMA}`)\n")
     out.append(f"{defaults['description']}\n")
-    out += _sections(defaults, org)
+    out += _sections(defaults)
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def _sections(schema: Schema, org: Schema) -> Iterator[str]:
+def _site_over_definition(site: dict[str, Any], definition: dict[str, Any]) -> dict[str, Any]:
+    """A `$ref` site merged over the definition it names: the site's description and
+    default win, the definition's title stays, with its description as `_form`
+    (e.g. "project- followed by ...")."""
+    merged = {**definition, **site}
+    if "title" in definition:
+        merged["title"] = definition["title"]
+        merged["_form"] = definition.get("description", "")
+    return merged
+
+
+def _sections(schema: Schema) -> Iterator[str]:
     required = set(schema.get("required", ()))
     for name, prop in schema["properties"].items():
         yield f"### `{name}`\n"
-        rows = list(_rows(name, prop, name in required, org))
+        rows = list(_rows(name, prop, name in required))
         yield "| Field | Type | Required / default | Meaning |"
         yield "|---|---|---|---|"
         for path, kind, need, text in rows:
@@ -80,68 +97,47 @@ def _sections(schema: Schema, org: Schema) -> Iterator[str]:
         yield ""
 
 
-def _rows(
-    path: str, site: Schema, required: bool, org: Schema
-) -> Iterator[tuple[str, str, str, str]]:
-    schema = _resolve(site, org)
+def _rows(path: str, schema: Schema, required: bool) -> Iterator[tuple[str, str, str, str]]:
     need = "required" if required else ""
     if "default" in schema:
         default = f"default `{json.dumps(schema['default'])}`"
         need = f"{need}, {default}" if need else default
-    yield path, _kind(schema, org), need or "optional", str(site.get("description", ""))
-    inner = _record(schema, org)
+    yield path, _kind(schema), need or "optional", str(schema.get("description", ""))
+    inner = _record(schema)
     if inner is not None:
         below = set(inner.get("required", ()))
         for name, prop in inner.get("properties", {}).items():
-            yield from _rows(f"{path}.{name}", prop, name in below, org)
+            yield from _rows(f"{path}.{name}", prop, name in below)
         return
     items = schema.get("items")
     if isinstance(items, Mapping):
-        item = _record(_resolve(items, org), org)
+        item = _record(items)
         if item is not None:
             below = set(item.get("required", ()))
             for name, prop in item.get("properties", {}).items():
-                yield from _rows(f"{path}[].{name}", prop, name in below, org)
+                yield from _rows(f"{path}[].{name}", prop, name in below)
         return
     entry = schema.get("additionalProperties")
     if isinstance(entry, Mapping):
-        key = _resolve(schema.get("propertyNames", {}), org).get("title", "key")
-        record = _record(_resolve(entry, org), org)
+        key = schema.get("propertyNames", {}).get("title", "key")
+        record = _record(entry)
         if record is not None:
             below = set(record.get("required", ()))
             for name, prop in record.get("properties", {}).items():
-                yield from _rows(f"{path}.<{key}>.{name}", prop, name in below, org)
+                yield from _rows(f"{path}.<{key}>.{name}", prop, name in below)
 
 
-def _record(schema: Schema, org: Schema) -> Schema | None:
+def _record(schema: Schema) -> Schema | None:
     """The schema whose `properties` describe this value's keys, if it is a record."""
     if "properties" in schema:
         return schema
     branch = schema.get("else")
-    if isinstance(branch, Mapping):
-        resolved = _resolve(branch, org)
-        if "properties" in resolved:
-            return resolved
+    if isinstance(branch, Mapping) and "properties" in branch:
+        return branch
     return None
 
 
-def _resolve(site: Schema, org: Schema) -> Schema:
-    """`site` merged over the definition it refers to (site keys win)."""
-    ref = site.get("$ref")
-    if not isinstance(ref, str):
-        return site
-    target: Any = org
-    for part in ref.split("#/", 1)[1].split("/"):
-        target = target[part]
-    merged = dict(_resolve(target, org))
-    merged.update({key: value for key, value in site.items() if key != "$ref"})
-    if "title" in target:  # the definition's own wording, e.g. "project- followed by ..."
-        merged["title"] = target["title"]
-        merged["_form"] = target.get("description", "")
-    return merged
-
-
-def _kind(schema: Schema, org: Schema) -> str:
+def _kind(schema: Schema) -> str:
     if "not" in schema:
         return "not allowed"
     if "const" in schema:
@@ -149,7 +145,7 @@ def _kind(schema: Schema, org: Schema) -> str:
     if "enum" in schema:
         return "one of " + ", ".join(f"`{value}`" for value in schema["enum"])
     if "then" in schema and "else" in schema and "type" in schema:
-        then = _resolve(schema["then"], org)
+        then = schema["then"]
         if "enum" in then:
             return " / ".join(f"`{value}`" for value in then["enum"]) + ", or a mapping"
     kinds = schema.get("type")
@@ -158,10 +154,9 @@ def _kind(schema: Schema, org: Schema) -> str:
     text = " or ".join(words.get(kind, kind) for kind in names)
     items = schema.get("items")
     if isinstance(items, Mapping):
-        item = _resolve(items, org)
-        text = f"list of {item['title']}s" if item.get("title") else "list of mappings"
+        text = f"list of {items['title']}s" if items.get("title") else "list of mappings"
     elif isinstance(schema.get("additionalProperties"), Mapping):
-        key = _resolve(schema.get("propertyNames", {}), org).get("title", "key")
+        key = schema.get("propertyNames", {}).get("title", "key")
         text = f"mapping of {key} to member"
     if schema.get("title") and "pattern" in schema:
         text += f": {schema['title']} ({schema.get('_form', schema.get('description', ''))})"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,7 +94,7 @@ class FakeGitHub:
 
     # -- WSGI ------------------------------------------------------------------------
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
         body = request.get_json(silent=True)
         self.requests.append(
@@ -134,14 +134,14 @@ class FakeGitHub:
                     self.comments[comment["id"]] = comment
                     return _json(comment, 201)
             if m := re.fullmatch(r"/issues/comments/(\d+)", path):
-                comment = self.comments.get(int(m[1]))
-                if comment is None:
+                existing = self.comments.get(int(m[1]))
+                if existing is None:
                     return _json({"message": "Not Found"}, 404)
                 if method == "PATCH":
-                    comment["body"] = body["body"]
-                    return _json(comment)
+                    existing["body"] = body["body"]
+                    return _json(existing)
                 if method == "DELETE":
-                    del self.comments[comment["id"]]
+                    del self.comments[existing["id"]]
                     return Response(status=204)
             if path == "/issues":
                 if method == "GET":
@@ -167,14 +167,16 @@ class FakeGitHub:
                     self.issues[number] = issue
                     return _json(issue, 201)
             if m := re.fullmatch(r"/issues/(\d+)", path):
-                issue = self.issues.get(int(m[1]))
-                if issue is None:
+                existing = self.issues.get(int(m[1]))
+                if existing is None:
                     return _json({"message": "Not Found"}, 404)
                 if method == "PATCH":
-                    issue.update({k: v for k, v in body.items() if k in ("body", "state", "title")})
+                    existing.update(
+                        {k: v for k, v in body.items() if k in ("body", "state", "title")}
+                    )
                     if "state_reason" in body:
-                        issue["state_reason"] = body["state_reason"]
-                    return _json(issue)
+                        existing["state_reason"] = body["state_reason"]
+                    return _json(existing)
         return _json({"message": "Not Found"}, 404)
 
     def _page(self, request: Request, items: list[dict[str, Any]]) -> Response:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from typer.core import TyperGroup
 from typer.main import get_command
 from typer.testing import CliRunner
 
@@ -95,7 +96,7 @@ def test_the_script_reads_exactly_the_inputs_the_action_passes():
             super().__init__(INPUT_COMMAND="plan")
             self.read: set[str] = set()
 
-        def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        def get(self, key: str, default: Any = None) -> Any:
             self.read.add(key)
             return super().get(key, default)
 
@@ -269,7 +270,9 @@ def test_pre_commit_hook_validates_the_fleet(tmp_path, monkeypatch):
     assert hook["language"] == "python"
     program, subcommand = hook["entry"].split()
     assert program == "dxorg"  # the console script pyproject.toml declares
-    assert subcommand in get_command(app).commands  # type: ignore[attr-defined]
+    group = get_command(app)
+    assert isinstance(group, TyperGroup)
+    assert subcommand in group.commands
     files = re.compile(hook["files"])
     for name in ("orgs/org-demo.yaml", "orgs/_defaults.yml", "infra/orgs/a.yaml"):
         assert files.search(name), name

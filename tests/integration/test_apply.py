@@ -9,7 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.apply import ApplyReport, Journal, apply_reviewed
+from reconciler.apply.journal import Journal
+from reconciler.apply.outcomes import ApplyReport
+from reconciler.apply.run import apply_reviewed
 from reconciler.errors import StalePlanError, UnsafePlanError
 from reconciler.manifest import Fleet
 from reconciler.plan import Plan

@@ -160,6 +160,44 @@ def test_version_and_help(run, workdir):
     assert run("-h").code == 0
 
 
+PLATFORM_OPTIONS = (
+    "--concurrency",
+    "--sandbox",
+    "--sandbox-state",
+    "--sandbox-seed",
+    "--apiserver-host",
+    "--apiserver-port",
+    "--apiserver-protocol",
+)
+
+
+@pytest.mark.parametrize(
+    ("command", "rest"),
+    [
+        (["plan"], ["orgs"]),
+        (["apply"], ["orgs"]),
+        (["export"], ["org-demo"]),
+        (["report"], ["orgs"]),
+    ],
+)
+def test_every_command_that_reads_the_platform_takes_the_same_platform_options(
+    run, workdir, command, rest
+):
+    helped = run(*command, "--help")
+    assert helped.code == 0
+    listed = [line.split()[0] for line in helped.out.splitlines() if line.startswith("  --")]
+    assert [option for option in listed if option in PLATFORM_OPTIONS] == list(PLATFORM_OPTIONS)
+    refused = run(*command, *rest, "--concurrency", "0")
+    assert refused.code == 1 and "'--concurrency'" in refused.err
+    # They reach the platform: the sandbox named is the one created and read.
+    state = workdir / "elsewhere" / "sandbox.db"
+    args = [*command, *rest, "--sandbox", "--sandbox-state", str(state), "--concurrency", "1"]
+    used = run(*args, *(["--auto-approve"] if command == ["apply"] else []))
+    assert used.code in (0, 2), used.err
+    assert state.is_file()
+    assert not (workdir / ".dxorg" / "sandbox.db").exists()
+
+
 def test_plan_codes_follow_the_readme_table(run, workdir):
     # 2: changes present (with --detailed-exitcode); 0 without it; 0 once converged.
     assert run("plan", "orgs", "--sandbox", "--detailed-exitcode").code == 2

@@ -113,7 +113,9 @@ def test_export_into_a_fleet_directory_never_writes_departed_users_back(tmp_path
     for org in fleet.orgs.values():
         assert org.membership is not None
         assert not {"user-bob", "user-dave"} & set(org.membership.members)
-    assert set(fleet.orgs["org-demo"].membership.members) == {  # type: ignore[union-attr]
+    demo_members = fleet.orgs["org-demo"].membership
+    assert demo_members is not None
+    assert set(demo_members.members) == {
         "user-alice",
         "user-root",
         "user-carol",

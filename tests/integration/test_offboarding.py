@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.apply import Journal, apply_reviewed
+from reconciler.apply.journal import Journal
+from reconciler.apply.run import apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.errors import UnsafePlanError
 from reconciler.manifest import load_fleet

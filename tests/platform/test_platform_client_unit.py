@@ -600,7 +600,9 @@ def test_the_os_reason_for_a_failed_connection_is_kept() -> None:
     ids=["within-a-page", "across-pages"],
 )
 def test_a_listing_with_a_duplicate_id_is_read_incomplete(pages: list[dict[str, Any]]) -> None:
-    by_cursor = {None: pages[0], **({"p2": pages[1]} if len(pages) > 1 else {})}
+    by_cursor: dict[str | None, dict[str, Any]] = {None: pages[0]}
+    if len(pages) > 1:
+        by_cursor["p2"] = pages[1]
     client, rec = make(lambda r: ok(by_cursor[json.loads(r.content).get("starting")]))
     with pytest.raises(ReadIncompleteError, match=r"/org-a/findMembers: user-[ab] is listed twice"):
         client.find_org_members("org-a")
@@ -614,7 +616,7 @@ def test_a_listing_row_without_an_id_is_read_incomplete() -> None:
 
 
 def test_distinct_ids_across_pages_are_all_returned() -> None:
-    pages = {
+    pages: dict[str | None, dict[str, Any]] = {
         None: {"results": [{"id": "app-1"}, {"id": "app-2"}], "next": "p2"},
         "p2": {"results": [{"id": "app-3"}], "next": None},
     }

@@ -22,7 +22,7 @@ from reconciler.errors import (
 )
 
 if TYPE_CHECKING:
-    from conftest import Harness
+    from tests.platform.conftest import Harness
 
 ALL_FAULTS = ("503", "500", "429", "drop-before", "drop-after")
 

@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
-from reconciler.apply import ApplyReport, Journal, apply_reviewed
+from reconciler.apply.journal import Journal
+from reconciler.apply.outcomes import ApplyReport
+from reconciler.apply.run import apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.errors import DivergedPlanError, StalePlanError, UnsafePlanError
 from reconciler.manifest import Fleet, load_fleet

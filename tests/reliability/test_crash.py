@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.apply import Journal
+from reconciler.apply.journal import Journal
 from reconciler.emulator import Emulator
 from tests.reliability.big_org import (
     API_TOKEN,

@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.apply import Journal, apply_reviewed
+from reconciler.apply.journal import Journal
+from reconciler.apply.run import apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.errors import DxorgError
 from reconciler.manifest import load_fleet

@@ -110,10 +110,10 @@ def test_no_token_in_any_output_file_log_or_record(
 
     # The GitHub Action's commands, on the same platform.
     with serve(FakeGitHub(token=GH_TOKEN)) as github:
-        root = tmp_path / "checkout"
-        root.mkdir()
-        monkeypatch.chdir(root)
-        action = Action(root, ActionPlatform(served.url, served.port), github)
+        checkout = tmp_path / "checkout"
+        checkout.mkdir()
+        monkeypatch.chdir(checkout)
+        action = Action(checkout, ActionPlatform(served.url, served.port), github)
         action.write_manifest(MANIFEST.replace("carol: MEMBER", "carol: ADMIN"))
         action_results = [action.run("validate"), action.run("plan")]
         action_results.append(
@@ -131,7 +131,7 @@ def test_no_token_in_any_output_file_log_or_record(
     for result in action_results:
         texts += result.texts()
     texts += github_bodies
-    texts.append((root / "journal.jsonl").read_text())
+    texts.append((checkout / "journal.jsonl").read_text())
 
     # What the platform kept: the request log and the state (the token only as its sha256).
     texts.append(json.dumps(served.requests()))

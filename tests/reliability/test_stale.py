@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply import Journal, apply_reviewed
+from reconciler.apply.journal import Journal
+from reconciler.apply.run import apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.errors import StalePlanError
 from reconciler.plan_fleet import plan_fleet
