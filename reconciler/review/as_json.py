@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any
 
 from reconciler.review.value import (
@@ -23,8 +24,8 @@ from reconciler.review.value import (
 )
 
 FORMAT_VERSION = "1.0"
-# Loaded the way the plan's schema is (render/plan_json.py), next to the package.
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "report.schema.json"
+# Package data, like the plan's schema (render/plan_json.py): found in a wheel too.
+SCHEMA_PATH: Traversable = files("reconciler") / "schemas" / "report.schema.json"
 
 
 @cache
