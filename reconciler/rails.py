@@ -147,6 +147,7 @@ def collection_sizes(live: LiveOrg) -> dict[str, int]:
         "levels": sum(1 for m in live.members.values() if m.access.level == "ADMIN"),
         "projectAccess": members,
         "appAccess": members,
+        "permissions": members,
         "projectGrants": len(live.projects),
         "appGrants": len(live.apps),
     }

@@ -91,7 +91,14 @@ def test_batches_split_at_the_batch_size():
 
 
 def test_unmanaged_flags_keep_their_live_values():
-    live = live_org({**ADMINS, "user-bob": member(billable=True, app=False, project="UPLOAD")})
+    live = live_org(
+        {
+            **ADMINS,
+            "user-bob": member(
+                billable=True, app=False, project="UPLOAD", treManagement=True, dataSearch=True
+            ),
+        }
+    )
     desired = desired_org(
         {**{u: want(u, "ADMIN") for u in ADMINS}, "user-bob": want("user-bob", project="VIEW")}
     )
@@ -104,6 +111,12 @@ def test_unmanaged_flags_keep_their_live_values():
         "allowBillableActivities": True,
         "appAccess": False,
         "projectAccess": "VIEW",
+        "archivalManagement": False,
+        "dataDeletion": False,
+        "dataSearch": True,
+        "projectMemberDemotion": False,
+        "treManagement": True,
+        "cloudIntegrationManagement": False,
     }
 
 
@@ -385,7 +398,12 @@ def test_disabled_forwarding_sends_an_empty_object():
 
 def test_provisioning_creates_then_invites_and_skips_existing_members():
     account = NewAccount(
-        "Erin", "erin@example.com", "Erin", "Lee", set_bill_to=True, project_access="VIEW"
+        "Erin",
+        "erin@example.com",
+        "Erin",
+        "Lee",
+        set_bill_to=True,
+        flags={"projectAccess": "VIEW", "allowBillableActivities": True},
     )
     desired = desired_org(None, provisioning=(account,))
     plan = plan_org(desired, live_org(dict(ADMINS)), options())
