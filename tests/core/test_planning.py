@@ -280,6 +280,36 @@ def test_policies_and_name_go_in_one_update_with_only_changed_keys():
     assert len(plan.actions) == 2
 
 
+def test_saml_idp_is_set_in_the_same_update_and_left_alone_when_unmanaged():
+    live = live_org(dict(ADMINS), saml_idp="old-idp")
+    desired = desired_org(
+        None, name="Renamed", saml_idp="new-idp", policies={"memberListVisibility": "MEMBER"}
+    )
+    plan = plan_org(desired, live, options())
+    assert calls(plan) == [
+        (
+            "/org-demo/update",
+            {
+                "name": "Renamed",
+                "samlIdP": "new-idp",
+                "policies": {"memberListVisibility": "MEMBER"},
+            },
+        )
+    ]
+    [saml] = [a for a in plan.actions if a.id == "org-demo/org/samlIdP"]
+    assert saml.summary == "set samlIdP: old-idp -> new-idp"
+    assert (saml.before, saml.after) == ({"samlIdP": "old-idp"}, {"samlIdP": "new-idp"})
+    # The plan records it with the org's other settings, so a later change makes it stale.
+    assert plan.live_values["org"] == {
+        "name": "Demo",
+        "policies": {"memberListVisibility": "ADMIN", "restrictProjectTransfer": "ADMIN"},
+        "samlIdP": "old-idp",
+    }
+    assert plan_org(desired_org(None), live, options()).actions == ()
+    same = desired_org(None, saml_idp="old-idp")
+    assert plan_org(same, live, options()).actions == ()
+
+
 def test_self_grants_are_recorded_and_expiry_gives_back_exactly_what_was_added():
     a, b, c, d = ("project-" + x * 24 for x in "abcd")
     projects = (

@@ -77,6 +77,11 @@ def test_sandbox_validate_plan_apply_and_export_work_from_an_empty_directory(run
     planned = run("plan", "orgs", "--sandbox", "--detailed-exitcode")
     assert planned.code == 2, planned.err
     assert "Plan: 6 to add, 10 to change, 4 to remove." in planned.out
+    # The demo shows the flags beyond the first three, and samlIdP (the README's quick start).
+    assert "~ promote user-dave to ADMIN (treManagement false -> true)" in planned.out
+    assert '{"user-dave":{"level":"ADMIN","treManagement":true}}' in planned.out
+    assert "~ set samlIdP: (unset) -> demo-idp" in planned.out
+    assert "warning:" not in planned.out
     assert (workdir / ".dxorg" / "sandbox.db").is_file()
     applied = run("apply", "orgs", "--sandbox", "--auto-approve")
     assert applied.code == 0, applied.out + applied.err

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import ManifestError
-from reconciler.manifest import DEFAULTS_FILE_NAMES, load_fleet
+from reconciler.manifest import DEFAULTS_FILE_NAMES, load_fleet, loads_org
 from reconciler.model import FLAGS_BY_NAME
 
 HERE = Path(__file__).resolve().parent
@@ -94,3 +94,11 @@ def test_examples_use_every_feature() -> None:
     assert any(f.token_env for f in forwardings)
     assert any(org.provisioning for org in orgs)
     assert any(org.safety.min_admins for org in orgs)
+
+
+def test_the_readme_example_manifest_loads() -> None:
+    readme = (REPO / "README.md").read_text()
+    manifests = readme.split("## Manifests", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    org = loads_org(manifests, source="README.md")
+    assert org.saml_idp and org.membership is not None
+    assert org.membership.members["user-alice"].flags == {"treManagement": True}

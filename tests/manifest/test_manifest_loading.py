@@ -450,3 +450,45 @@ def test_unreadable_file_is_a_problem(tmp_path: Path) -> None:
     result = read_document(tmp_path, "org.yaml")  # a directory cannot be read as a file
     assert isinstance(result, list)
     assert str(result[0]).startswith("org.yaml:1:1: cannot read the file")
+
+
+def test_every_flag_and_saml_idp_load_from_the_valid_corpus() -> None:
+    org = load_fleet([Path(__file__).parent / "valid" / "every-flag"]).orgs["org-demo"]
+    assert org.saml_idp == "idp-demo"
+    assert org.membership is not None
+    alice, bob = org.membership.members["user-alice"], org.membership.members["user-bob"]
+    assert (alice.level, dict(alice.flags)) == (
+        "ADMIN",
+        {"treManagement": False, "cloudIntegrationManagement": True},
+    )
+    nine = {
+        "allowBillableActivities": True,
+        "appAccess": False,
+        "projectAccess": "VIEW",
+        "archivalManagement": True,
+        "dataDeletion": True,
+        "dataSearch": False,
+        "projectMemberDemotion": True,
+        "treManagement": False,
+        "cloudIntegrationManagement": True,
+    }
+    assert dict(bob.flags) == nine and bob.own_flags == set(nine)
+    erin, fay = org.provisioning
+    # The settable flags only, the org's defaults over the fleet's.
+    assert dict(erin.flags) == {
+        "allowBillableActivities": False,
+        "appAccess": True,
+        "projectAccess": "CONTRIBUTE",
+        "treManagement": True,
+    }
+    assert (fay.level, dict(fay.flags)) == ("ADMIN", {"treManagement": True})
+    # The org's count, the fleet's null percent.
+    assert org.safety.budgets["permissions"] == Budget(count=2, percent=None)
+
+
+def test_budget_permissions_defaults_and_is_overridable_in_the_fleet(tmp_path: Path) -> None:
+    assert loads_org("org: org-demo\n").safety.budgets["permissions"] == Budget(20, 25.0)
+    write(tmp_path, "_defaults.yaml", "safety: {removalBudget: {permissions: {count: 1}}}\n")
+    write(tmp_path, "org.yaml", "org: org-demo\n")
+    safety = load_fleet([tmp_path]).orgs["org-demo"].safety
+    assert safety.budgets["permissions"] == Budget(count=1, percent=25.0)
