@@ -255,8 +255,9 @@ def _diff_members(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
         if before.level == "MEMBER" and after.level == "ADMIN":
             kind, symbol, phase = "promote", "~", "invite"
             removals = _lowered(before, after)
-            kept = _flag_changes(before, after, INDEPENDENT_FLAGS)
-            summary = f"promote {user_id} to ADMIN" + (f" ({kept})" if kept else "")
+            # The flags ADMIN forces need no words; one independent of the level may change.
+            independent = _flag_changes(before, after, INDEPENDENT_FLAGS)
+            summary = f"promote {user_id} to ADMIN" + (f" ({independent})" if independent else "")
             reason = f"{at} sets level ADMIN; live level is MEMBER"
         elif before.level == "ADMIN" and after.level == "MEMBER":
             kind, symbol, phase = "demote", "~", "demote"
