@@ -269,7 +269,8 @@ OverrideOpt = Annotated[
     typer.Option(
         "--override",
         help="Accept a violated safety rule: min-admins, budget.members, budget.levels, "
-        "budget.projectAccess, budget.appAccess (repeatable; recorded in the plan).",
+        "budget.projectAccess, budget.appAccess, budget.permissions (repeatable; recorded "
+        "in the plan).",
     ),
 ]
 SkipRemovalsOpt = Annotated[

@@ -14,27 +14,27 @@ from typing import TypeVar
 
 from reconciler.errors import DxorgError
 from reconciler.model import (
+    BUDGET_COLLECTIONS,
+    FLAGS,
     NO_ACCESS,
     Access,
     AppGrant,
     DesiredMember,
     DesiredOrg,
+    FlagValue,
+    Level,
     LiveMember,
     LiveOrg,
     Location,
     NewAccount,
+    PermissionFlag,
     ProjectGrant,
-    project_access_rank,
     selects,
 )
 from reconciler.plan import Action
 
-# What the platform gives a member when an invite or demotion leaves a flag out.
-PLATFORM_MEMBER_DEFAULTS: Mapping[str, object] = {
-    "allowBillableActivities": False,
-    "appAccess": True,
-    "projectAccess": "CONTRIBUTE",
-}
+INDEPENDENT_FLAGS: tuple[PermissionFlag, ...] = tuple(f for f in FLAGS if f.independent)
+READ_ONLY_FLAGS: tuple[PermissionFlag, ...] = tuple(f for f in FLAGS if not f.settable)
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,8 @@ class DiffInput:
 
 
 def access_json(access: Access) -> dict[str, object]:
-    return {
-        "level": access.level,
-        "allowBillableActivities": access.allow_billable_activities,
-        "appAccess": access.app_access,
-        "projectAccess": access.project_access,
-    }
+    """The level, then every flag in the platform's order (as findMembers reports them)."""
+    return {"level": access.level, **access.flags()}
 
 
 def _at(where: Location | None, source: str) -> str:
@@ -97,6 +93,22 @@ def _diff_org_settings(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
                 after={"name": desired.name},
             )
         )
+    if desired.saml_idp is not None and desired.saml_idp != live.saml_idp:
+        actions.append(
+            Action(
+                id=f"{org}/org/samlIdP",
+                kind="update-org",
+                symbol="~",
+                target=f"{org} samlIdP",
+                summary=f"set samlIdP: {_show(live.saml_idp)} -> {desired.saml_idp}",
+                reason=f"{desired.source} sets samlIdP {desired.saml_idp!r}; live is "
+                f"{_show(live.saml_idp)}",
+                phase="org",
+                touches=("org",),
+                before={"samlIdP": live.saml_idp},
+                after={"samlIdP": desired.saml_idp},
+            )
+        )
     for key, want in sorted(desired.policies.items()):
         have = live.policies.get(key)
         if want == have:
@@ -129,58 +141,86 @@ def _show(value: object) -> str:
 # ---------------------------------------------------------------- members
 
 
-def _target_access(want: DesiredMember, have: Access | None) -> Access:
-    """The complete access `want` leads to, keeping live values of unmanaged flags.
+def target_access(level: Level, managed: Mapping[str, FlagValue], have: Access | None) -> Access:
+    """The complete access a member of `level` with these managed flags ends with.
 
-    A member that is new, or leaves ADMIN, has no live MEMBER flags to keep: the
-    platform's defaults apply, and the plan spells them out.
+    Each flag: the value ADMIN forces; else the managed value (settable flags only: dxorg
+    never sends a read-only one); else the live value when there is one to keep (the level
+    does not change, or the flag is independent of it); else the level's default, which
+    is what the platform gives a new member, and a demoted one for the flags ADMIN forces.
     """
-    if want.level == "ADMIN":
-        return Access.admin()
-    base = have if have is not None and have.level == "MEMBER" else None
-
-    def pick(managed: object, live_value: object, key: str) -> object:
-        if managed is not None:
-            return managed
-        return live_value if base is not None else PLATFORM_MEMBER_DEFAULTS[key]
-
-    return Access(
-        "MEMBER",
-        pick(
-            want.allow_billable_activities,
-            base and base.allow_billable_activities,
-            "allowBillableActivities",
-        ),  # type: ignore[arg-type]
-        pick(want.app_access, base and base.app_access, "appAccess"),  # type: ignore[arg-type]
-        pick(want.project_access, base and base.project_access, "projectAccess"),  # type: ignore[arg-type]
-    )
+    values: list[FlagValue] = []
+    for flag in FLAGS:
+        if level == "ADMIN" and flag.admin_value is not None:
+            values.append(flag.admin_value)
+        elif flag.settable and flag.name in managed:
+            values.append(managed[flag.name])
+        elif have is not None and (flag.independent or have.level == level):
+            values.append(have[flag.name])
+        else:
+            values.append(flag.default_for(level))
+    return Access(level, tuple(values))
 
 
 def _lowered(before: Access, after: Access) -> tuple[str, ...]:
-    """The budget collections a MEMBER -> MEMBER access change takes access away from."""
-    out = []
-    if project_access_rank(after.project_access) < project_access_rank(before.project_access):
-        out.append("projectAccess")
-    if before.app_access and not after.app_access:
-        out.append("appAccess")
-    return tuple(out)
+    """The budget collections a change of access takes access away from. A flag that a
+    level change forces (a demotion) is counted by the `levels` budget instead."""
+    hit = {
+        flag.budget
+        for flag in FLAGS
+        if flag.budget is not None
+        and (flag.independent or before.level == after.level)
+        and flag.lowered(before[flag.name], after[flag.name])
+    }
+    return tuple(c for c in BUDGET_COLLECTIONS if c in hit)
 
 
-def _flag_changes(before: Access, after: Access) -> str:
-    parts = []
-    for key, old in access_json(before).items():
-        new = access_json(after)[key]
-        if old != new:
-            parts.append(f"{key} {_show(old)} -> {_show(new)}")
-    return ", ".join(parts)
+def _flag_changes(before: Access, after: Access, flags: Sequence[PermissionFlag] = FLAGS) -> str:
+    return ", ".join(
+        f"{flag.name} {_show(before[flag.name])} -> {_show(after[flag.name])}"
+        for flag in flags
+        if before[flag.name] != after[flag.name]
+    )
 
 
 def _wanted(before: Access, after: Access) -> str:
     """What the manifest sets against what is live, for each flag that differs."""
-    old, new = access_json(before), access_json(after)
     return ", ".join(
-        f"{key} {_show(new[key])} (live: {_show(old[key])})" for key in old if old[key] != new[key]
+        f"{flag.name} {_show(after[flag.name])} (live: {_show(before[flag.name])})"
+        for flag in FLAGS
+        if before[flag.name] != after[flag.name]
     )
+
+
+@dataclass(frozen=True)
+class ReadOnlyDifference:
+    """A read-only flag the manifest sets to a value the member will not have after the
+    plan: dxorg cannot set it, so the plan warns instead of acting."""
+
+    member: DesiredMember
+    flag: PermissionFlag
+    wanted: FlagValue
+    planned: FlagValue  # what the member has after the plan (live, or the level's default)
+    invited: bool  # not a member yet
+
+
+def read_only_differences(desired: DesiredOrg, live: LiveOrg) -> list[ReadOnlyDifference]:
+    membership = desired.membership
+    if membership is None:
+        return []
+    out = []
+    for user_id, want in sorted(membership.members.items()):
+        declared = [f for f in READ_ONLY_FLAGS if f.name in want.flags]
+        if not declared:
+            continue
+        have = live.members.get(user_id)
+        after = target_access(want.level, want.flags, have.access if have else None)
+        out += [
+            ReadOnlyDifference(want, f, want.flags[f.name], after[f.name], have is None)
+            for f in declared
+            if want.flags[f.name] != after[f.name]
+        ]
+    return out
 
 
 def _diff_members(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
@@ -192,7 +232,7 @@ def _diff_members(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
     for user_id, want in sorted(membership.members.items()):
         have = live.members.get(user_id)
         at = _at(want.where, desired.source)
-        after = _target_access(want, have.access if have else None)
+        after = target_access(want.level, want.flags, have.access if have else None)
         if have is None:
             actions.append(
                 Action(
@@ -213,11 +253,15 @@ def _diff_members(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
             continue
         removals: tuple[str, ...]
         if before.level == "MEMBER" and after.level == "ADMIN":
-            kind, symbol, phase, removals = "promote", "~", "invite", ()
-            summary = f"promote {user_id} to ADMIN"
+            kind, symbol, phase = "promote", "~", "invite"
+            removals = _lowered(before, after)
+            # The flags ADMIN forces need no words; one independent of the level may change.
+            independent = _flag_changes(before, after, INDEPENDENT_FLAGS)
+            summary = f"promote {user_id} to ADMIN" + (f" ({independent})" if independent else "")
             reason = f"{at} sets level ADMIN; live level is MEMBER"
         elif before.level == "ADMIN" and after.level == "MEMBER":
-            kind, symbol, phase, removals = "demote", "~", "demote", ("levels",)
+            kind, symbol, phase = "demote", "~", "demote"
+            removals = ("levels", *_lowered(before, after))
             summary = f"demote {user_id} to MEMBER ({_flag_changes(before, after)})"
             reason = f"{at} sets level MEMBER; live level is ADMIN"
         else:
@@ -326,16 +370,7 @@ def _diff_provisioning(
         exists = user_id in live.existing_accounts
         if exists and not adoptable(account, live, created):
             continue  # a taken username: a violation of the rails, never an invite
-        access = (
-            Access.admin()
-            if account.level == "ADMIN"
-            else Access(
-                "MEMBER",
-                account.allow_billable_activities or account.set_bill_to,
-                account.app_access,
-                account.project_access,
-            )
-        )
+        access = target_access(account.level, account.flags, None)
         at = _at(account.where, desired.source)
         actions.append(
             Action(

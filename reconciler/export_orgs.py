@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 def export_org(client: ReadClient, org_id: str, *, caller: str, out: Path | None = None) -> str:
     """The manifest for one org as it is live. Reads only what a manifest can declare here:
-    the org, its policies, members and forwarding (never a token: the platform keeps only
-    its signature).
+    the org, its policies and samlIdP, its members with every permission flag, and
+    forwarding (never a token: the platform keeps only its signature).
 
     Written into a directory with a fleet defaults file, the members that file lists as
     departed are left out: that file applies to the exported one, which must load beside

@@ -30,7 +30,7 @@ def live_values(live: LiveOrg, keys: Iterable[str]) -> dict[str, object]:
         kind, _, ident = key.partition(":")
         value: object
         if kind == "org":
-            value = {"name": live.name, "policies": dict(live.policies)}
+            value = {"name": live.name, "policies": dict(live.policies), "samlIdP": live.saml_idp}
         elif kind == "forwarding":
             fwd = live.forwarding
             value = {"url": fwd.url, "tokenSignature": fwd.token_signature} if fwd else None

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, cast
 from reconciler.diff import grantee_allowed
 from reconciler.errors import ApiError, PermissionDenied, ReadIncompleteError, ResourceNotFound
 from reconciler.model import (
+    FLAGS,
     PROJECT_ACCESS_LEVELS,
     Access,
     DesiredOrg,
+    FlagValue,
     LiveApp,
     LiveForwarding,
     LiveMember,
@@ -110,6 +112,7 @@ def _read(client: ReadClient, desired: DesiredOrg, caller: str, check_invitees: 
         apps=apps,
         forwarding=_forwarding(org.get("jobLogsForwarding")),
         expires_at=org.get("expiresAt") if isinstance(org.get("expiresAt"), int) else None,
+        saml_idp=_saml_idp(org_id, org.get("samlIdP")),
         projects_read=bool(reads_grants and grants and grants.projects),
         apps_read=bool(reads_grants and grants and grants.apps),
         existing_accounts={u: found[u][1] for u in accounts if states[u] != "missing"},
@@ -143,23 +146,21 @@ def _string(row: Mapping[str, object], key: str, where: str) -> str:
 
 def _members(org_id: str, rows: Sequence[Mapping[str, object]]) -> dict[str, LiveMember]:
     out: dict[str, LiveMember] = {}
+    # An org has a few dozen distinct accesses: one Access object each, not one per member.
+    shared: dict[tuple[object, ...], Access] = {}
     for row in rows:
         user_id = _string(row, "id", f"{org_id} findMembers")
-        level = row.get("level")
-        if level == "ADMIN":
-            access = Access.admin()
-        elif level == "MEMBER":
-            project_access = row.get("projectAccess")
-            billable, app_access = row.get("allowBillableActivities"), row.get("appAccess")
-            if (
-                project_access not in PROJECT_ACCESS_LEVELS
-                or not isinstance(billable, bool)
-                or not isinstance(app_access, bool)
-            ):
-                raise ReadIncompleteError(f"{org_id} findMembers: incomplete row for {user_id}")
-            access = Access("MEMBER", billable, app_access, project_access)  # type: ignore[arg-type]
-        else:
-            raise ReadIncompleteError(f"{org_id} findMembers: row for {user_id} has no level")
+        # Typed, so that a malformed 1 is never taken for a True seen before.
+        key = tuple(
+            (type(value), value)
+            for value in (row.get("level"), *(row.get(flag.name, _ABSENT) for flag in FLAGS))
+        )
+        try:
+            access = shared.get(key)
+        except TypeError:  # an unhashable value cannot be valid: _access says what is wrong
+            access = None
+        if access is None:
+            access = shared[key] = _access(org_id, user_id, row)
         described = row.get("describe")
         name = None
         if isinstance(described, Mapping):
@@ -168,6 +169,39 @@ def _members(org_id: str, rows: Sequence[Mapping[str, object]]) -> dict[str, Liv
             )
         out[user_id] = LiveMember(user_id, access, name)
     return out
+
+
+_ABSENT = object()
+
+
+def _access(org_id: str, user_id: str, row: Mapping[str, object]) -> Access:
+    """A findMembers row's access, or ReadIncompleteError.
+
+    A MEMBER row must carry the flags every platform version reports; a later flag missing
+    from a row (older platforms report six keys) takes the level's default. A flag that is
+    there with a value of the wrong type fails the read. On an ADMIN the flags ADMIN forces
+    are the forced values whatever the row says.
+    """
+    level = row.get("level")
+    if level != "ADMIN" and level != "MEMBER":
+        raise ReadIncompleteError(f"{org_id} findMembers: row for {user_id} has no level")
+    values: dict[str, FlagValue] = {}
+    for flag in FLAGS:
+        if flag.name not in row:
+            if flag.always_present and level == "MEMBER":
+                raise ReadIncompleteError(
+                    f"{org_id} findMembers: incomplete row for {user_id} (no {flag.name})"
+                )
+            continue
+        value = row[flag.name]
+        if not flag.valid(value):
+            kind = "project access level" if flag.kind == "projectAccess" else "boolean"
+            raise ReadIncompleteError(
+                f"{org_id} findMembers: row for {user_id} has {flag.name} {value!r}, "
+                f"which is not a {kind}"
+            )
+        values[flag.name] = cast("FlagValue", value)
+    return Access.of(level, values)
 
 
 def _projects(client: ReadClient, org_id: str, caller: str) -> tuple[LiveProject, ...]:
@@ -229,6 +263,12 @@ def _apps(client: ReadClient, org_id: str, desired: DesiredOrg, caller: str) -> 
     selected = [a for a in apps if any(selects(g.selector, a.app_id, a.name) for g in grants)]
     described = {a.app_id: a for a in client.map(with_developers, selected)}
     return tuple(described.get(app.app_id, app) for app in apps)
+
+
+def _saml_idp(org_id: str, value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ReadIncompleteError(f"{org_id} describe: samlIdP is {value!r}, not a string")
 
 
 def _forwarding(value: object) -> LiveForwarding | None:

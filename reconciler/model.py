@@ -26,12 +26,15 @@ ORG_POLICY_KEYS: tuple[str, ...] = (
 )
 # The budgeted collections of removals (see SafetySettings), each measured against its own
 # size: members removed and admins demoted against the members and the admins, lowered
-# access against the members, revoked self-grants against the org's projects or apps read.
+# access (project access lowered, app access taken away, any other permission flag taken
+# away: `permissions`) against the members, revoked self-grants against the org's projects
+# or apps read. Which flag counts against which: `PermissionFlag.budget`.
 BUDGET_COLLECTIONS: tuple[str, ...] = (
     "members",
     "levels",
     "projectAccess",
     "appAccess",
+    "permissions",
     "projectGrants",
     "appGrants",
 )
@@ -69,21 +72,199 @@ class Location:
         return f"{self.file}:{self.line}"
 
 
+# ---------------------------------------------------------------- permission flags
+
+# A flag's value: a boolean, or a project access level (projectAccess).
+FlagValue = bool | str
+FlagKind = Literal["boolean", "projectAccess"]
+
+
+@dataclass(frozen=True)
+class PermissionFlag:
+    """One member permission flag: everything dxorg knows about it, in one place.
+
+    The table `FLAGS` below is the only list of flags: the manifest loader, diff, steps,
+    rails, the live read, export and the report all iterate over it.
+    """
+
+    name: str  # the API name, which is also the manifest key
+    kind: FlagKind
+    member_default: FlagValue  # what a MEMBER gets when an invite or demotion leaves it out
+    # The value level ADMIN forces (the platform shows it whatever was sent); None: the flag
+    # is independent of the level (an ADMIN may have it or not, a level change keeps it).
+    admin_value: FlagValue | None
+    # An API request that sets it is established (invite, setMemberAccess): dxorg writes
+    # it. A flag that is not settable is read-only: compared and warned about, never sent.
+    settable: bool
+    # The removal budget that taking it away (a lower value) counts against; None: never
+    # taken away by dxorg (read-only).
+    budget: str | None
+    # Reported in every findMembers row, by every platform version (older ones report only
+    # these), and sent by every `dx add member`; the later flags may be missing from a row.
+    always_present: bool
+
+    @property
+    def independent(self) -> bool:
+        return self.admin_value is None
+
+    def default_for(self, level: str) -> FlagValue:
+        """The value a member of `level` has when nothing set it."""
+        if level == "ADMIN" and self.admin_value is not None:
+            return self.admin_value
+        return self.member_default
+
+    def valid(self, value: object) -> bool:
+        if self.kind == "projectAccess":
+            return value in PROJECT_ACCESS_LEVELS
+        return isinstance(value, bool)
+
+    def lowered(self, before: FlagValue, after: FlagValue) -> bool:
+        """Does going from `before` to `after` take access away?"""
+        if self.kind == "projectAccess":
+            return project_access_rank(str(after)) < project_access_rank(str(before))
+        return before is True and after is False
+
+
+# Every member permission flag, in the platform's order (findMembers rows, dx-toolkit's
+# tests). MEMBER defaults and ADMIN values: dx-toolkit's test_add_membership_default and
+# test_update_membership_positive; which are independent of the level and which can be
+# set: see reconciler/emulator/README.md, "Member permission flags".
+FLAGS: tuple[PermissionFlag, ...] = (
+    PermissionFlag(
+        name="allowBillableActivities",
+        kind="boolean",
+        member_default=False,
+        admin_value=True,
+        settable=True,
+        budget="permissions",
+        always_present=True,
+    ),
+    PermissionFlag(
+        name="appAccess",
+        kind="boolean",
+        member_default=True,
+        admin_value=True,
+        settable=True,
+        budget="appAccess",
+        always_present=True,
+    ),
+    PermissionFlag(
+        name="projectAccess",
+        kind="projectAccess",
+        member_default="CONTRIBUTE",
+        admin_value="ADMINISTER",
+        settable=True,
+        budget="projectAccess",
+        always_present=True,
+    ),
+    PermissionFlag(
+        name="archivalManagement",
+        kind="boolean",
+        member_default=False,
+        admin_value=True,
+        settable=False,
+        budget=None,
+        always_present=False,
+    ),
+    PermissionFlag(
+        name="dataDeletion",
+        kind="boolean",
+        member_default=False,
+        admin_value=True,
+        settable=False,
+        budget=None,
+        always_present=False,
+    ),
+    PermissionFlag(
+        name="dataSearch",
+        kind="boolean",
+        member_default=False,
+        admin_value=True,
+        settable=False,
+        budget=None,
+        always_present=False,
+    ),
+    PermissionFlag(
+        name="projectMemberDemotion",
+        kind="boolean",
+        member_default=False,
+        admin_value=True,
+        settable=False,
+        budget=None,
+        always_present=False,
+    ),
+    PermissionFlag(
+        name="treManagement",
+        kind="boolean",
+        member_default=False,
+        admin_value=None,
+        settable=True,
+        budget="permissions",
+        always_present=False,
+    ),
+    PermissionFlag(
+        name="cloudIntegrationManagement",
+        kind="boolean",
+        member_default=False,
+        admin_value=None,
+        settable=False,
+        budget=None,
+        always_present=False,
+    ),
+)
+FLAGS_BY_NAME: Mapping[str, PermissionFlag] = {flag.name: flag for flag in FLAGS}
+_FLAG_INDEX: Mapping[str, int] = {flag.name: index for index, flag in enumerate(FLAGS)}
+
+
 @dataclass(frozen=True)
 class Access:
-    """A member's complete access, as the platform stores it.
+    """A member's complete access, as the platform stores it: the level and every flag.
 
-    ADMIN always carries full access; `Access.admin()` builds it.
+    `values` holds one value per entry of `FLAGS`, in that order (a tuple, so that an
+    Access is hashable: planning caches on it). An ADMIN always has the values ADMIN
+    forces; build one with `Access.admin()` or `Access.of("ADMIN", ...)`.
     """
 
     level: Level
-    allow_billable_activities: bool
-    app_access: bool
-    project_access: ProjectAccess
+    values: tuple[FlagValue, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.values) != len(FLAGS):
+            raise ValueError(f"an Access needs {len(FLAGS)} flag values, not {len(self.values)}")
+        if self.level == "ADMIN":
+            for flag, value in zip(FLAGS, self.values, strict=True):
+                if flag.admin_value is not None and value != flag.admin_value:
+                    raise ValueError(f"an ADMIN always has {flag.name} {flag.admin_value}")
+
+    def __getitem__(self, name: str) -> FlagValue:
+        return self.values[_FLAG_INDEX[name]]
 
     @staticmethod
-    def admin() -> Access:
-        return Access("ADMIN", True, True, "ADMINISTER")
+    def of(level: Level, values: Mapping[str, FlagValue] | None = None) -> Access:
+        """The level's defaults, with `values` (by API name) over them. For ADMIN, the
+        flags ADMIN forces take the forced value whatever `values` says."""
+        given = values or {}
+        return Access(
+            level,
+            tuple(
+                flag.admin_value
+                if level == "ADMIN" and flag.admin_value is not None
+                else given.get(flag.name, flag.default_for(level))
+                for flag in FLAGS
+            ),
+        )
+
+    @staticmethod
+    def admin(values: Mapping[str, FlagValue] | None = None) -> Access:
+        return Access.of("ADMIN", values)
+
+    @staticmethod
+    def member(values: Mapping[str, FlagValue] | None = None) -> Access:
+        return Access.of("MEMBER", values)
+
+    def flags(self) -> dict[str, FlagValue]:
+        """Every flag by API name, in the platform's order."""
+        return {flag.name: value for flag, value in zip(FLAGS, self.values, strict=True)}
 
 
 # ---------------------------------------------------------------- desired state
@@ -91,19 +272,19 @@ class Access:
 
 @dataclass(frozen=True)
 class DesiredMember:
-    """One member as the manifest wants it. Flags are ``None`` when unmanaged.
+    """One member as the manifest wants it.
 
-    For level ADMIN the flags are always ``None`` (the platform forces full access).
-    Member defaults (org and fleet) are already folded in by the manifest loader.
+    `flags` holds the managed flags by API name; a flag that is not there is unmanaged.
+    For level ADMIN only flags independent of the level can be there (the platform forces
+    the others). Member defaults (org and fleet) are already folded in by the manifest
+    loader; read-only flags are there too (compared, never written).
     """
 
     user_id: str
     level: Level
-    allow_billable_activities: bool | None = None
-    app_access: bool | None = None
-    project_access: ProjectAccess | None = None
+    flags: Mapping[str, FlagValue] = field(default_factory=dict, hash=False)
     where: Location | None = field(default=None, compare=False)
-    # The flags (manifest names) set on the member's own line; the others came from
+    # The flags (API names) set on the member's own line; the others came from
     # `DesiredOrg.member_defaults_where`, or are unmanaged. For reports, not for planning.
     own_flags: frozenset[str] = field(default=frozenset(), compare=False)
 
@@ -199,9 +380,9 @@ class NewAccount:
     last: str
     middle: str | None = None
     level: Level = "MEMBER"
-    allow_billable_activities: bool = False
-    app_access: bool = True
-    project_access: ProjectAccess = "CONTRIBUTE"
+    # The settable flags it is invited with, by API name, member defaults folded in; a
+    # flag not here gets the level's default. `setBillTo` implies allowBillableActivities.
+    flags: Mapping[str, FlagValue] = field(default_factory=dict, hash=False)
     set_bill_to: bool = False
     where: Location | None = field(default=None, compare=False)
 
@@ -223,6 +404,7 @@ DEFAULT_BUDGETS: Mapping[str, Budget] = {
     "levels": Budget(count=5, percent=25.0),
     "projectAccess": Budget(count=20, percent=25.0),
     "appAccess": Budget(count=20, percent=25.0),
+    "permissions": Budget(count=20, percent=25.0),
     # A revocation only gives back what dxorg recorded adding, on a date the manifest set:
     # no default limit, so that a CI-driven fleet never keeps expired access for lack of an
     # override a human must type.
@@ -255,6 +437,7 @@ class DesiredOrg:
     source: str
     name: str | None = None
     policies: Mapping[str, object] = field(default_factory=dict)
+    saml_idp: str | None = None  # the org's SAML identity provider (`samlIdP`)
     membership: Membership | None = None
     self_grants: SelfGrants | None = None
     forwarding: Forwarding | None = None
@@ -322,6 +505,7 @@ class LiveOrg:
     apps: tuple[LiveApp, ...]
     forwarding: LiveForwarding | None
     expires_at: int | None = None  # ms since the epoch
+    saml_idp: str | None = None  # None: never set
     # Which collections were read: a section the manifest leaves out is not read at all.
     projects_read: bool = False
     apps_read: bool = False

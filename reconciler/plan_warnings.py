@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
-from reconciler.diff import unrecorded_expired_grants
+from reconciler.diff import read_only_differences, unrecorded_expired_grants
 from reconciler.model import DesiredOrg, LiveOrg, ProjectGrant, selects
 from reconciler.plan import Action, PlanWarning
 
@@ -20,6 +20,7 @@ def plan_warnings(
         *_org_expiry(desired, live, now_ms),
         *_few_admins(desired, live),
         *_hidden_users(live),
+        *_read_only_flags(desired, live),
         *_grants_matching_nothing(desired, live),
         *_unrecorded_grants(desired, live, today),
         *_left_out(left_out),
@@ -67,6 +68,32 @@ def _hidden_users(live: LiveOrg) -> list[PlanWarning]:
         )
         for user_id in sorted(live.hidden_users)
     ]
+
+
+def _read_only_flags(desired: DesiredOrg, live: LiveOrg) -> list[PlanWarning]:
+    """A read-only flag that differs is reported, never changed: no source shows a request
+    that sets it (see docs/manifest-reference.md)."""
+    out = []
+    for found in read_only_differences(desired, live):
+        member, name = found.member, found.flag.name
+        if name in member.own_flags:
+            where = str(member.where or desired.source)
+        else:
+            where = str(desired.member_defaults_where.get(name) or desired.source)
+        now = "will have" if found.invited else "has"
+        out.append(
+            PlanWarning(
+                "read-only-flag",
+                f"{member.user_id} {now} {name} {_show(found.planned)}; {where} sets "
+                f"{_show(found.wanted)}. dxorg does not change {name} (no API request is known "
+                "to set it): change it on the platform, or in the manifest",
+            )
+        )
+    return out
+
+
+def _show(value: object) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def _grants_matching_nothing(desired: DesiredOrg, live: LiveOrg) -> list[PlanWarning]:

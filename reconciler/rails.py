@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from reconciler.diff import adoptable, grantee_allowed
-from reconciler.model import BUDGET_COLLECTIONS, DesiredOrg, LiveOrg
+from reconciler.model import BUDGET_COLLECTIONS, FLAGS, DesiredOrg, LiveOrg
 from reconciler.plan import Action, Step, Violation
 
 # Rules a human may accept with --override (recorded in the plan); the others never yield.
@@ -145,8 +145,8 @@ def collection_sizes(live: LiveOrg) -> dict[str, int]:
     return {
         "members": members,
         "levels": sum(1 for m in live.members.values() if m.access.level == "ADMIN"),
-        "projectAccess": members,
-        "appAccess": members,
+        # lowered access, whichever flag: against the members
+        **{flag.budget: members for flag in FLAGS if flag.budget is not None},
         "projectGrants": len(live.projects),
         "appGrants": len(live.apps),
     }

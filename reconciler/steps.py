@@ -11,11 +11,10 @@ Within a phase, steps that take admins away wait for every step that adds one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from reconciler.diff import PLATFORM_MEMBER_DEFAULTS
-from reconciler.model import NO_ACCESS, DesiredOrg, grant_record_key
+from reconciler.model import FLAGS, NO_ACCESS, ORG_POLICY_KEYS, DesiredOrg, grant_record_key
 from reconciler.plan import Action, ApiCall, Step
 
 # setMemberAccess takes many users per call; this bounds one request body.
@@ -97,30 +96,49 @@ def build_steps(
 # ---------------------------------------------------------------- call bodies
 
 
-def invite_body(user_id: str, access: Mapping[str, object]) -> dict[str, object]:
-    """All six keys, as `dx add member` sends them."""
+def invite_body(
+    user_id: str, access: Mapping[str, object], managed: Collection[str] = ()
+) -> dict[str, object]:
+    """The six keys `dx add member` sends, and each other settable flag that is managed
+    (`managed`: API names) or not at its default. Read-only flags are never sent."""
+    body: dict[str, object] = {"invitee": user_id, "level": access["level"]}
+    for flag in FLAGS:
+        value = access[flag.name]
+        if flag.always_present or (
+            flag.settable and (flag.name in managed or value != flag.member_default)
+        ):
+            body[flag.name] = value
+    body["suppressEmailNotification"] = False
+    return body
+
+
+def _changed(action: Action, *, independent_only: bool = False) -> dict[str, object]:
+    """The settable flags whose value the action changes."""
+    assert action.before is not None and action.after is not None
     return {
-        "invitee": user_id,
-        "level": access["level"],
-        "allowBillableActivities": access["allowBillableActivities"],
-        "appAccess": access["appAccess"],
-        "projectAccess": access["projectAccess"],
-        "suppressEmailNotification": False,
+        flag.name: action.after[flag.name]
+        for flag in FLAGS
+        if flag.settable
+        and (flag.independent or not independent_only)
+        and action.after[flag.name] != action.before[flag.name]
     }
 
 
 def _changed_flags(action: Action) -> dict[str, object]:
-    assert action.before is not None and action.after is not None
-    body: dict[str, object] = {"level": "MEMBER"}
-    for key in PLATFORM_MEMBER_DEFAULTS:
-        if action.after[key] != action.before[key]:
-            body[key] = action.after[key]
-    return body
+    assert action.after is not None
+    return {"level": action.after["level"], **_changed(action)}
+
+
+def _promoted_to(action: Action) -> dict[str, object]:
+    return {"level": "ADMIN", **_changed(action, independent_only=True)}
 
 
 def _demoted_to(action: Action) -> dict[str, object]:
+    """Every settable flag ADMIN forces (the platform starts a demoted member from the
+    MEMBER defaults, so dxorg says each), and the independent ones that change."""
     assert action.after is not None
-    return {"level": "MEMBER", **{k: action.after[k] for k in PLATFORM_MEMBER_DEFAULTS}}
+    forced = {f.name: action.after[f.name] for f in FLAGS if f.settable and not f.independent}
+    return {"level": "MEMBER", **forced, **_changed(action, independent_only=True)}
 
 
 # ---------------------------------------------------------------- the groups, in order
@@ -145,9 +163,10 @@ def _provisioning(b: _Builder) -> None:
                 body["billTo"] = b.org
             body["provisioningOrg"] = b.org
             after.append(b.add("provision", ApiCall("/user/new", body, server="auth"), [action]))
+        managed = accounts[action.target].flags if action.target in accounts else {}
         step = b.add(
             "provision",
-            ApiCall(f"/{b.org}/invite", invite_body(action.target, action.after)),
+            ApiCall(f"/{b.org}/invite", invite_body(action.target, action.after, managed)),
             [action],
             after,
         )
@@ -160,9 +179,13 @@ def _invitations(b: _Builder) -> None:
         if action.phase != "invite":
             continue
         assert action.after is not None
+        wanted = b.desired.membership.members.get(action.target) if b.desired.membership else None
         step = b.add(
             "invite",
-            ApiCall(f"/{b.org}/invite", invite_body(action.target, action.after)),
+            ApiCall(
+                f"/{b.org}/invite",
+                invite_body(action.target, action.after, wanted.flags if wanted else ()),
+            ),
             [action],
         )
         if action.after["level"] == "ADMIN":
@@ -170,9 +193,7 @@ def _invitations(b: _Builder) -> None:
 
 
 def _promotions(b: _Builder) -> None:
-    b.admin_raising += b.member_access_batches(
-        "invite", b.of_kind("promote"), lambda a: {"level": "ADMIN"}
-    )
+    b.admin_raising += b.member_access_batches("invite", b.of_kind("promote"), _promoted_to)
 
 
 def _access_updates(b: _Builder) -> None:
@@ -187,10 +208,11 @@ def _org_settings(b: _Builder) -> None:
     policies: dict[str, object] = {}
     for action in updates:
         assert action.after is not None
-        if "name" in action.after:
-            body["name"] = action.after["name"]
-        else:
-            policies.update(action.after)
+        for key, value in action.after.items():
+            if key in ORG_POLICY_KEYS:
+                policies[key] = value
+            else:  # name, samlIdP
+                body[key] = value
     if policies:
         body["policies"] = policies
     b.add("org", ApiCall(f"/{b.org}/update", body), updates)

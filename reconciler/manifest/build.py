@@ -3,9 +3,12 @@
 Runs on every section the schema found no error in, so one run reports schema problems
 and cross-check problems together. Defaults are folded in here, once:
 
-- member flags: the user's own value > org `members.defaults` > fleet `members.defaults`
-  > unmanaged (None); ADMIN members never take flags (the platform forces full access);
-- provisioning flags: the same chain, ending at the platform's invite defaults;
+- member flags (every flag of `model.FLAGS`, read-only ones too): the user's own value >
+  org `members.defaults` > fleet `members.defaults` > unmanaged (left out of the
+  member's `flags`); an ADMIN takes only flags independent of the level, from its own
+  line (defaults never apply to ADMINs; the platform forces the others);
+- provisioning flags (the settable ones): the same chain, ending at the platform's
+  invite defaults;
 - safety: org file > fleet defaults file > built-in default, per key (minAdmins, and each
   budget's count and percent on its own; null turns a limit off).
 """
@@ -23,14 +26,15 @@ from reconciler.manifest.document import Document, JsonPath, dotted
 from reconciler.model import (
     BUDGET_COLLECTIONS,
     DEFAULT_BUDGETS,
+    FLAGS,
     ORG_POLICY_KEYS,
-    Access,
     AppGrant,
     AppSelector,
     Budget,
     Departure,
     DesiredMember,
     DesiredOrg,
+    FlagValue,
     Forwarding,
     Location,
     Membership,
@@ -42,7 +46,6 @@ from reconciler.model import (
     normalise_user_id,
 )
 
-MEMBER_FLAGS: tuple[str, ...] = ("allowBillableActivities", "appAccess", "projectAccess")
 SELECTOR_KINDS: tuple[str, ...] = ("id", "name", "glob", "all")
 
 
@@ -146,6 +149,7 @@ class _OrgBuilder:
         self.listed: set[str] = set()  # user ids under members.users, however well-formed
         self.departed: Mapping[str, Departure] = defaults.departed if defaults else {}
         self.own_flag_sets: dict[frozenset[str], frozenset[str]] = {}  # one object per set
+        self.flag_sets: dict[frozenset[tuple[str, FlagValue]], Mapping[str, FlagValue]] = {}
 
     def problem(self, path: JsonPath, message: str, *, key: bool = False) -> None:
         line, column = self.doc.at(path, key=key)
@@ -188,6 +192,7 @@ class _OrgBuilder:
             source=self.doc.file,
             name=self.raw.get("name"),
             policies={key: policies[key] for key in ORG_POLICY_KEYS if key in policies},
+            saml_idp=self.raw.get("samlIdP"),
             membership=membership,
             self_grants=self_grants,
             forwarding=forwarding,
@@ -218,15 +223,26 @@ class _OrgBuilder:
                 where[flag] = self.where(("members", "defaults", flag))
         return where
 
-    def admin_flags(self, path: JsonPath, spec: Mapping[str, object]) -> None:
-        for flag in MEMBER_FLAGS:
-            if flag in spec:
+    def admin_flags(self, path: JsonPath, spec: Mapping[str, Any]) -> dict[str, FlagValue]:
+        """The flags of an ADMIN entry: only those independent of the level; one that ADMIN
+        forces is an error (the platform ignores or refuses it)."""
+        for flag in FLAGS:
+            if flag.admin_value is not None and flag.name in spec:
                 self.problem(
-                    (*path, flag),
-                    f"ADMIN members always have full access; remove {flag} "
+                    (*path, flag.name),
+                    f"ADMIN members always have full access; remove {flag.name} "
                     "(or make the level MEMBER)",
                     key=True,
                 )
+        return {f.name: spec[f.name] for f in FLAGS if f.independent and f.name in spec}
+
+    def shared_flags(self, flags: dict[str, FlagValue]) -> Mapping[str, FlagValue]:
+        """One read-only mapping per distinct set of flags: most members share a few."""
+        key = frozenset(flags.items())
+        found = self.flag_sets.get(key)
+        if found is None:
+            found = self.flag_sets[key] = MappingProxyType(flags)
+        return found
 
     def membership(self) -> Membership | None:
         section = self.section("members")
@@ -264,18 +280,20 @@ class _OrgBuilder:
             if self.bad(*path):
                 continue
             spec: Mapping[str, Any] = {"level": entry} if isinstance(entry, str) else entry
+            own = frozenset(flag.name for flag in FLAGS if flag.name in spec)
             if spec["level"] == "ADMIN":
-                self.admin_flags(path, spec)
-                members[user_id] = DesiredMember(user_id, "ADMIN", where=self.where(path))
-                continue
-            flags = {flag: spec.get(flag, defaults.get(flag)) for flag in MEMBER_FLAGS}
-            own = frozenset(flag for flag in MEMBER_FLAGS if flag in spec)
+                # Defaults never apply to an ADMIN: an independent flag only from its own line.
+                flags = self.admin_flags(path, spec)
+            else:
+                flags = {
+                    flag.name: spec.get(flag.name, defaults.get(flag.name))
+                    for flag in FLAGS
+                    if flag.name in spec or flag.name in defaults
+                }
             members[user_id] = DesiredMember(
                 user_id,
-                "MEMBER",
-                allow_billable_activities=cast("bool | None", flags["allowBillableActivities"]),
-                app_access=cast("bool | None", flags["appAccess"]),
-                project_access=cast(Any, flags["projectAccess"]),
+                spec["level"],
+                flags=self.shared_flags(flags),
                 where=self.where(path),
                 own_flags=self.own_flag_sets.setdefault(own, own),
             )
@@ -437,18 +455,17 @@ class _OrgBuilder:
                 )
             level = item.get("level", "MEMBER")
             set_bill_to = bool(item.get("setBillTo", False))
+            flags: dict[str, FlagValue]
             if level == "ADMIN":
-                self.admin_flags(path, item)
-                full = Access.admin()
-                allow, app, project = True, full.app_access, full.project_access
+                flags = self.admin_flags(path, item)
             else:
-                allow = bool(
-                    item.get(
-                        "allowBillableActivities", defaults.get("allowBillableActivities", False)
-                    )
-                )
-                app = bool(item.get("appAccess", defaults.get("appAccess", True)))
-                project = item.get("projectAccess", defaults.get("projectAccess", "CONTRIBUTE"))
+                # Settable flags only (the schema admits no other here): an account's
+                # access is set once, by its invite.
+                flags = {
+                    flag.name: item.get(flag.name, defaults.get(flag.name))
+                    for flag in FLAGS
+                    if flag.settable and (flag.name in item or flag.name in defaults)
+                }
                 if set_bill_to and item.get("allowBillableActivities") is False:
                     self.problem(
                         (*path, "allowBillableActivities"),
@@ -456,7 +473,8 @@ class _OrgBuilder:
                         "forces it); remove one of them",
                         key=True,
                     )
-                allow = allow or set_bill_to
+                if set_bill_to:
+                    flags["allowBillableActivities"] = True
             accounts.append(
                 NewAccount(
                     username=item["username"],
@@ -465,9 +483,7 @@ class _OrgBuilder:
                     last=item["last"],
                     middle=item.get("middle"),
                     level=level,
-                    allow_billable_activities=allow,
-                    app_access=app,
-                    project_access=project,
+                    flags=flags,
                     set_bill_to=set_bill_to,
                     where=self.where(path),
                 )

@@ -3,9 +3,11 @@
 The text is built line by line rather than by `yaml.safe_dump` so that each member can
 carry their name as an end-of-line comment and keys follow the schema's order. Free text
 (names, URLs) is quoted by PyYAML's own emitter; comments are scrubbed of line breaks and
-characters YAML forbids. The output loads back (`loads_org`) to the live members and
-policies exactly: MEMBER flags equal to the exported `members.defaults` use the level
-shorthand, everything else is spelled out.
+characters YAML forbids. The output loads back (`loads_org`) to the live members,
+policies and samlIdP exactly: `members.defaults` holds every permission flag (read-only
+ones too), at the values most MEMBERs share; a MEMBER whose flags are those uses the level
+shorthand, any other spells out the flags that differ. An ADMIN spells out a flag
+independent of the level only when it is not the platform's default.
 
 The forwarding token cannot be read back from the platform, so an enabled forwarding is
 exported as `tokenEnv: <placeholder>`: the admin must export that variable before plan.
@@ -27,9 +29,12 @@ import yaml
 from reconciler.manifest.build import departure_text
 from reconciler.manifest.schema import ORG_SCHEMA, read_schema
 from reconciler.model import (
+    FLAGS,
     ORG_POLICY_KEYS,
     PROJECT_ACCESS_LEVELS,
+    Access,
     Departure,
+    FlagValue,
     LiveMember,
     LiveOrg,
 )
@@ -37,7 +42,7 @@ from reconciler.model import (
 # The schema file beside the manifest (dxorg export writes it there).
 DEFAULT_SCHEMA_REF = ORG_SCHEMA
 # The platform's invite defaults: preferred for `members.defaults` when counts tie.
-_INVITE_DEFAULTS = (False, True, "CONTRIBUTE")
+_INVITE_DEFAULTS = Access.member().values
 _PLAIN_KEY = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # Line breaks (YAML 1.1 counts NEL and the Unicode separators) and anything YAML refuses.
@@ -45,7 +50,7 @@ _NOT_IN_COMMENT = re.compile(
     "[^\t\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029]"
 )
 
-Flags = tuple[bool, bool, str]
+Flags = tuple[FlagValue, ...]  # a MEMBER's flags, in the order of `model.FLAGS`
 
 
 def render_manifest(
@@ -74,6 +79,8 @@ def render_manifest(
     if live.name:
         lines.append(f"name: {_quoted(live.name)}")
     lines += _policies(live.policies)
+    if live.saml_idp:  # the schema admits no empty value: an empty one stays unmanaged
+        lines.append(f"samlIdP: {_quoted(live.saml_idp)}")
     gone = departed or {}
     lines += [
         f"# Left out: {_comment(user_id)} has departed ({_comment(departure_text(gone[user_id]))})."
@@ -115,11 +122,10 @@ def _members(members: Mapping[str, LiveMember], names: Mapping[str, str], mode: 
         out.append("  allowEmpty: true")
     defaults = _common_flags(members.values())
     if defaults is not None:
-        allow, app, project = defaults
-        out.append(
-            f"  defaults: {{allowBillableActivities: {_bool(allow)}, appAccess: {_bool(app)}, "
-            f"projectAccess: {project}}}"
-        )
+        out.append("  defaults:")
+        out += [
+            f"    {flag.name}: {_value(value)}" for flag, value in zip(FLAGS, defaults, strict=True)
+        ]
     if not members:
         out.append("  users: {}")
         return out
@@ -138,26 +144,24 @@ def _members(members: Mapping[str, LiveMember], names: Mapping[str, str], mode: 
 def _entry(member: LiveMember, defaults: Flags | None) -> str:
     access = member.access
     if access.level == "ADMIN":
-        return "ADMIN"
-    flags = (access.allow_billable_activities, access.app_access, access.project_access)
-    if flags == defaults:
-        return "MEMBER"
-    parts = ["level: MEMBER"]
-    keys = ("allowBillableActivities", "appAccess", "projectAccess")
-    for index, key in enumerate(keys):
-        if defaults is None or flags[index] != defaults[index]:
-            value = flags[index]
-            parts.append(f"{key}: {_bool(value) if isinstance(value, bool) else value}")
+        base = Access.admin().values
+        if access.values == base:
+            return "ADMIN"
+        parts = ["level: ADMIN"]
+    else:
+        base = defaults or _INVITE_DEFAULTS
+        if access.values == base:
+            return "MEMBER"
+        parts = ["level: MEMBER"]
+    for flag, value, default in zip(FLAGS, access.values, base, strict=True):
+        if value != default:
+            parts.append(f"{flag.name}: {_value(value)}")
     return "{" + ", ".join(parts) + "}"
 
 
 def _common_flags(members: Any) -> Flags | None:
     """The most common MEMBER flags (ties: the invite defaults, then a fixed order)."""
-    counts: Counter[Flags] = Counter(
-        (m.access.allow_billable_activities, m.access.app_access, m.access.project_access)
-        for m in members
-        if m.access.level == "MEMBER"
-    )
+    counts: Counter[Flags] = Counter(m.access.values for m in members if m.access.level == "MEMBER")
     if not counts:
         return None
     return max(
@@ -165,11 +169,16 @@ def _common_flags(members: Any) -> Flags | None:
         key=lambda flags: (
             counts[flags],
             flags == _INVITE_DEFAULTS,
-            flags[0],
-            flags[1],
-            PROJECT_ACCESS_LEVELS.index(flags[2]),
+            tuple(
+                PROJECT_ACCESS_LEVELS.index(str(v)) if f.kind == "projectAccess" else bool(v)
+                for f, v in zip(FLAGS, flags, strict=True)
+            ),
         ),
     )
+
+
+def _value(value: FlagValue) -> str:
+    return _bool(value) if isinstance(value, bool) else value
 
 
 def _forwarding(live: LiveOrg) -> list[str]:

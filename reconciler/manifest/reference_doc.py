@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from reconciler.manifest.fleet import DEFAULTS_FILE_NAMES
@@ -20,8 +20,14 @@ from reconciler.manifest.schema import (
     dereferenced,
     schema_registry,
 )
+from reconciler.model import FLAGS, PermissionFlag
 
 Schema = Mapping[str, Any]
+
+
+def _flag_list(flags: Iterable[PermissionFlag]) -> str:
+    return ", ".join(f"`{flag.name}`" for flag in flags)
+
 
 _INTRO = f"""\
 # Manifest reference
@@ -52,11 +58,26 @@ you type. `dxorg validate` reports every problem of every file at once, as
   directory, including one named on its own on the command line. The org file wins.
   Its `departed` list names people who have left: no org file of the directory may list
   them, and `dxorg export` leaves them out.
-- **Which value wins.** Member access flags: the user's own value, then the org's
+- **Permission flags** are the platform's, under their API names, in its order:
+  {_flag_list(FLAGS)}.
+  - An ADMIN always has {_flag_list(f for f in FLAGS if f.admin_value is not None)}:
+    giving one to an ADMIN is an error.
+  - {_flag_list(f for f in FLAGS if f.independent)} are independent of the level: an
+    ADMIN may have them or not, and a level change keeps them.
+  - dxorg writes {_flag_list(f for f in FLAGS if f.settable)}: an API request
+    (`org-xxxx/invite`, `org-xxxx/setMemberAccess`) is known to set them.
+  - **Read-only:** {_flag_list(f for f in FLAGS if not f.settable)}. No source shows a
+    request that sets them (`dx` cannot either), so a manifest may state them (checked the
+    same way), plan compares them and reports a difference as a warning (never a change,
+    never in a call), and `dxorg export` writes them.
+  - A flag that a findMembers row leaves out (older platform versions report only the
+    first three) is read as the level's default.
+- **Which value wins.** Member permission flags: the user's own value, then the org's
   `members.defaults`, then the fleet `members.defaults`, else unmanaged (for accounts
-  under `provisioning`: else the platform's invite defaults). ADMIN members take no flags.
-  Safety: the org's `safety`, then the fleet `safety`, then the built-in default, key by
-  key (`minAdmins`, and each budget's `count` and `percent` on its own).
+  under `provisioning`, which take the settable flags only: else the platform's invite
+  defaults). Defaults never apply to ADMIN members, not even the flags independent of the
+  level. Safety: the org's `safety`, then the fleet `safety`, then the built-in default,
+  key by key (`minAdmins`, and each budget's `count` and `percent` on its own).
 """
 
 

@@ -46,6 +46,7 @@ from reconciler.errors import (
     WriteRefusedError,
     printable,
 )
+from reconciler.model import FLAGS, Access, FlagValue, Level
 from reconciler.platform.config import PlatformConfig
 from reconciler.platform.retry import (
     AttemptFailed,
@@ -629,21 +630,19 @@ class WriteClient(ReadClient):
         org_id: str,
         invitee: str,
         *,
-        level: str,
-        allow_billable_activities: bool = False,
-        app_access: bool = True,
-        project_access: str = "CONTRIBUTE",
+        level: Level,
+        flags: Mapping[str, FlagValue] | None = None,
         suppress_email: bool = False,
     ) -> dict:
-        # All six keys, as `dx add member` sends them.
-        request = {
-            "invitee": invitee,
-            "level": level,
-            "allowBillableActivities": allow_billable_activities,
-            "appAccess": app_access,
-            "projectAccess": project_access,
-            "suppressEmailNotification": suppress_email,
-        }
+        """Invite with the six keys `dx add member` sends (a flag not in `flags`: the
+        level's default) and any other flag given in `flags` (by API name)."""
+        given = flags or {}
+        access = Access.of(level, given)
+        request: dict[str, object] = {"invitee": invitee, "level": level}
+        for flag in FLAGS:
+            if flag.always_present or flag.name in given:
+                request[flag.name] = access[flag.name]
+        request["suppressEmailNotification"] = suppress_email
 
         def landed() -> bool:
             return bool(self.find_org_members(org_id, ids=[invitee]))

@@ -4,22 +4,21 @@ Drift is what the planner's own diff (`diff.diff_org`) would change for a member
 report and `dxorg plan` never disagree about who has drifted and how. Job-log forwarding
 is left out of that diff: the report does not review it, and needs no token for it.
 
-Every flag comes from `access_json`: its keys are the flags, and a manifest value is the
-desired member's attribute of the same name (`projectAccess` -> `project_access`), so a
-flag the model gains appears in the report without a change here.
+Every flag comes from `access_json`: its keys are the flags (`model.FLAGS`, in order), and
+a manifest value is the desired member's `flags` entry of the same name, so a flag the
+model gains appears in the report without a change here.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from functools import cache
 from typing import Literal
 
 from reconciler.diff import DiffInput, access_json, diff_org
 from reconciler.model import (
+    FLAGS_BY_NAME,
     Access,
     AppGrant,
     Departure,
@@ -115,12 +114,6 @@ class _Lines:
         return found
 
 
-@cache
-def _attribute(flag: str) -> str:
-    """`allowBillableActivities` -> `allow_billable_activities`, the model's field name."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", flag).lower()
-
-
 def _org(desired: DesiredOrg, live: LiveOrg, today: date, lines: _Lines) -> OrgReview:
     actions = diff_org(replace(desired, forwarding=None), live, DiffInput(today, {}))
     drift_of: dict[str, Action] = {}
@@ -206,10 +199,11 @@ def _flags(
     declared = lines(want.where)
     out = [FlagReview("level", live_value("level"), want.level, "member", declared)]
     for name in REVIEW_FLAGS:
-        if want.level == "ADMIN":  # the platform forces full access on an ADMIN
+        if want.level == "ADMIN" and not FLAGS_BY_NAME[name].independent:
+            # the platform forces this flag on an ADMIN
             out.append(FlagReview(name, live_value(name), _ADMIN_ACCESS[name], "admin", declared))
             continue
-        value = getattr(want, _attribute(name), None)
+        value = want.flags.get(name)
         if name in want.own_flags:
             out.append(FlagReview(name, live_value(name), value, "member", declared))
         elif value is not None:

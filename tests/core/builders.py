@@ -24,9 +24,17 @@ def options(**kwargs: object) -> PlanOptions:
 
 
 def member(
-    level: str = "MEMBER", billable: bool = False, app: bool = True, project: str = "CONTRIBUTE"
+    level: str = "MEMBER",
+    billable: bool = False,
+    app: bool = True,
+    project: str = "CONTRIBUTE",
+    **flags: object,
 ) -> Access:
-    return Access.admin() if level == "ADMIN" else Access("MEMBER", billable, app, project)  # type: ignore[arg-type]
+    """An Access; `flags` sets any other flag by API name (`treManagement=True`)."""
+    if level == "ADMIN":
+        return Access.admin(flags)  # type: ignore[arg-type]
+    values = {"allowBillableActivities": billable, "appAccess": app, "projectAccess": project}
+    return Access.member({**values, **flags})  # type: ignore[dict-item]
 
 
 def live_org(
@@ -72,10 +80,7 @@ def desired_org(
 
 
 def want(user_id: str, level: str = "MEMBER", **flags: object) -> DesiredMember:
-    return DesiredMember(
-        user_id,
-        level,  # type: ignore[arg-type]
-        flags.get("billable"),  # type: ignore[arg-type]
-        flags.get("app"),  # type: ignore[arg-type]
-        flags.get("project"),  # type: ignore[arg-type]
-    )
+    """A desired member; `billable`, `app`, `project` or any flag by API name manage it."""
+    short = {"billable": "allowBillableActivities", "app": "appAccess", "project": "projectAccess"}
+    managed = {short.get(key, key): value for key, value in flags.items() if value is not None}
+    return DesiredMember(user_id, level, managed)  # type: ignore[arg-type]

@@ -91,7 +91,14 @@ def test_batches_split_at_the_batch_size():
 
 
 def test_unmanaged_flags_keep_their_live_values():
-    live = live_org({**ADMINS, "user-bob": member(billable=True, app=False, project="UPLOAD")})
+    live = live_org(
+        {
+            **ADMINS,
+            "user-bob": member(
+                billable=True, app=False, project="UPLOAD", treManagement=True, dataSearch=True
+            ),
+        }
+    )
     desired = desired_org(
         {**{u: want(u, "ADMIN") for u in ADMINS}, "user-bob": want("user-bob", project="VIEW")}
     )
@@ -104,6 +111,12 @@ def test_unmanaged_flags_keep_their_live_values():
         "allowBillableActivities": True,
         "appAccess": False,
         "projectAccess": "VIEW",
+        "archivalManagement": False,
+        "dataDeletion": False,
+        "dataSearch": True,
+        "projectMemberDemotion": False,
+        "treManagement": True,
+        "cloudIntegrationManagement": False,
     }
 
 
@@ -267,6 +280,36 @@ def test_policies_and_name_go_in_one_update_with_only_changed_keys():
     assert len(plan.actions) == 2
 
 
+def test_saml_idp_is_set_in_the_same_update_and_left_alone_when_unmanaged():
+    live = live_org(dict(ADMINS), saml_idp="old-idp")
+    desired = desired_org(
+        None, name="Renamed", saml_idp="new-idp", policies={"memberListVisibility": "MEMBER"}
+    )
+    plan = plan_org(desired, live, options())
+    assert calls(plan) == [
+        (
+            "/org-demo/update",
+            {
+                "name": "Renamed",
+                "samlIdP": "new-idp",
+                "policies": {"memberListVisibility": "MEMBER"},
+            },
+        )
+    ]
+    [saml] = [a for a in plan.actions if a.id == "org-demo/org/samlIdP"]
+    assert saml.summary == "set samlIdP: old-idp -> new-idp"
+    assert (saml.before, saml.after) == ({"samlIdP": "old-idp"}, {"samlIdP": "new-idp"})
+    # The plan records it with the org's other settings, so a later change makes it stale.
+    assert plan.live_values["org"] == {
+        "name": "Demo",
+        "policies": {"memberListVisibility": "ADMIN", "restrictProjectTransfer": "ADMIN"},
+        "samlIdP": "old-idp",
+    }
+    assert plan_org(desired_org(None), live, options()).actions == ()
+    same = desired_org(None, saml_idp="old-idp")
+    assert plan_org(same, live, options()).actions == ()
+
+
 def test_self_grants_are_recorded_and_expiry_gives_back_exactly_what_was_added():
     a, b, c, d = ("project-" + x * 24 for x in "abcd")
     projects = (
@@ -385,7 +428,12 @@ def test_disabled_forwarding_sends_an_empty_object():
 
 def test_provisioning_creates_then_invites_and_skips_existing_members():
     account = NewAccount(
-        "Erin", "erin@example.com", "Erin", "Lee", set_bill_to=True, project_access="VIEW"
+        "Erin",
+        "erin@example.com",
+        "Erin",
+        "Lee",
+        set_bill_to=True,
+        flags={"projectAccess": "VIEW", "allowBillableActivities": True},
     )
     desired = desired_org(None, provisioning=(account,))
     plan = plan_org(desired, live_org(dict(ADMINS)), options())

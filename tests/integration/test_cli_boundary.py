@@ -76,7 +76,12 @@ def test_sandbox_validate_plan_apply_and_export_work_from_an_empty_directory(run
     assert run("validate", "orgs").code == 0
     planned = run("plan", "orgs", "--sandbox", "--detailed-exitcode")
     assert planned.code == 2, planned.err
-    assert "Plan: 6 to add, 9 to change, 4 to remove." in planned.out
+    assert "Plan: 6 to add, 10 to change, 4 to remove." in planned.out
+    # The demo shows the flags beyond the first three, and samlIdP (the README's quick start).
+    assert "~ promote user-dave to ADMIN (treManagement false -> true)" in planned.out
+    assert '{"user-dave":{"level":"ADMIN","treManagement":true}}' in planned.out
+    assert "~ set samlIdP: (unset) -> demo-idp" in planned.out
+    assert "warning:" not in planned.out
     assert (workdir / ".dxorg" / "sandbox.db").is_file()
     applied = run("apply", "orgs", "--sandbox", "--auto-approve")
     assert applied.code == 0, applied.out + applied.err
@@ -207,7 +212,11 @@ def test_plan_codes_follow_the_readme_table(run, workdir):
     demo.write_text(
         demo.read_text()
         .replace("requiredAdmins: [alice, dave]", "requiredAdmins: [alice]")
-        .replace("    user-dave: ADMIN           # a user id works as well as a username\n", "")
+        .replace(
+            "    user-dave: {level: ADMIN, treManagement: true}  # a user id works too; ADMINs "
+            "may have treManagement\n",
+            "",
+        )
     )
     violated = run("plan", "orgs", "--sandbox", "--detailed-exitcode")
     assert violated.code == 1
@@ -315,5 +324,5 @@ def test_the_demo_plan_does_not_change_next_month_or_years_later(tmp_path, later
         today = plan_fleet(fleet, client, now=datetime(2026, 12, 1, tzinfo=UTC), env=env)
         then = plan_fleet(fleet, client, now=later, env=env)
     emulator.close()
-    assert today.counts() == {"+": 6, "~": 9, "-": 4}
+    assert today.counts() == {"+": 6, "~": 10, "-": 4}
     assert render_text(then) == render_text(today)

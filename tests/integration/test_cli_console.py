@@ -83,7 +83,7 @@ def test_only_the_word_yes_applies(work, env, answer):
 def test_a_plan_apply_would_refuse_is_refused_before_asking(work, env):
     demo = work / "orgs" / "org-demo.yaml"
     text = demo.read_text().replace("requiredAdmins: [alice, dave]", "requiredAdmins: [alice]")
-    demo.write_text(text.replace("    user-dave: ADMIN ", "    # user-dave: ADMIN "))
+    demo.write_text(text.replace("    user-dave: {level: ADMIN", "    # user-dave: {level: ADMIN"))
     run = run_in_terminal(
         [DXORG, "apply", "orgs", "--sandbox"], env=env, cwd=work, answers={"Enter a value:": "yes"}
     )

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import ManifestError
-from reconciler.manifest import DEFAULTS_FILE_NAMES, load_fleet
+from reconciler.manifest import DEFAULTS_FILE_NAMES, load_fleet, loads_org
+from reconciler.model import FLAGS_BY_NAME
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -68,8 +69,15 @@ def test_examples_use_every_feature() -> None:
     assert any(m.required_admins for m in memberships)
     members = [member for m in memberships for member in m.members.values()]
     assert {member.level for member in members} == {"ADMIN", "MEMBER"}
-    assert any(member.project_access not in (None, "CONTRIBUTE") for member in members)
-    assert any(member.app_access is False for member in members)
+    assert any(
+        member.flags.get("projectAccess", "CONTRIBUTE") != "CONTRIBUTE" for member in members
+    )
+    assert any(member.flags.get("appAccess") is False for member in members)
+    # a flag independent of the level, on an ADMIN and on a MEMBER, and a read-only flag
+    assert any(m.level == "ADMIN" and m.flags.get("treManagement") for m in members)
+    assert any(m.level == "MEMBER" and m.flags.get("treManagement") for m in members)
+    assert any(not FLAGS_BY_NAME[name].settable for m in members for name in m.flags)
+    assert any(org.saml_idp for org in orgs)
     assert all(len(org.policies) >= 2 for org in orgs)
     assert any(len(org.policies) == 4 for org in orgs)
     grants = [g for org in orgs if org.self_grants for g in org.self_grants.projects]
@@ -86,3 +94,11 @@ def test_examples_use_every_feature() -> None:
     assert any(f.token_env for f in forwardings)
     assert any(org.provisioning for org in orgs)
     assert any(org.safety.min_admins for org in orgs)
+
+
+def test_the_readme_example_manifest_loads() -> None:
+    readme = (REPO / "README.md").read_text()
+    manifests = readme.split("## Manifests", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    org = loads_org(manifests, source="README.md")
+    assert org.saml_idp and org.membership is not None
+    assert org.membership.members["user-alice"].flags == {"treManagement": True}

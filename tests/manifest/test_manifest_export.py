@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from reconciler.manifest import load_fleet, loads_org
 from reconciler.manifest.export import render_manifest, token_env_placeholder
 from reconciler.model import (
+    FLAGS,
     ORG_POLICY_KEYS,
     PROJECT_ACCESS_LEVELS,
     Access,
@@ -20,6 +21,7 @@ from reconciler.model import (
     LiveMember,
     LiveOrg,
     Location,
+    PermissionFlag,
 )
 
 HANDLES = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,12}", fullmatch=True)
@@ -28,15 +30,23 @@ USER_IDS = st.one_of(
     HANDLES.map(lambda handle: f"user-{handle}"),
     st.sampled_from(["user-user-x", "user-123", "user-true", "user-null", "user-yes", "user-1.5"]),
 )
+
+
+def flag_values(flags: tuple[PermissionFlag, ...]) -> st.SearchStrategy[dict[str, object]]:
+    return st.fixed_dictionaries(
+        {
+            f.name: st.sampled_from(PROJECT_ACCESS_LEVELS)
+            if f.kind == "projectAccess"
+            else st.booleans()
+            for f in flags
+        }
+    )
+
+
+# Every flag of a MEMBER, and the flags independent of the level of an ADMIN, drawn freely.
 ACCESS = st.one_of(
-    st.just(Access.admin()),
-    st.builds(
-        Access,
-        st.just("MEMBER"),
-        st.booleans(),
-        st.booleans(),
-        st.sampled_from(PROJECT_ACCESS_LEVELS),
-    ),
+    flag_values(tuple(f for f in FLAGS if f.independent)).map(Access.admin),
+    flag_values(FLAGS).map(Access.member),
 )
 POLICY_VALUES = {
     "memberListVisibility": st.sampled_from(["ADMIN", "MEMBER", "PUBLIC"]),
@@ -65,6 +75,7 @@ def live_orgs(draw: st.DrawFn) -> LiveOrg:
         )
     )
     org_id = draw(HANDLES.map(lambda handle: f"org-{handle}"))
+    saml_idp = draw(st.none() | st.text(min_size=1, max_size=20))
     return LiveOrg(
         org_id=org_id,
         name=draw(st.text(max_size=30)),
@@ -75,6 +86,7 @@ def live_orgs(draw: st.DrawFn) -> LiveOrg:
         projects=(),
         apps=(),
         forwarding=forwarding,
+        saml_idp=saml_idp,
     )
 
 
@@ -88,17 +100,15 @@ def assert_matches(desired: DesiredOrg, live: LiveOrg) -> None:
         access = live.members[user_id].access
         assert member.level == access.level
         if access.level == "ADMIN":
-            assert (member.allow_billable_activities, member.app_access, member.project_access) == (
-                None,
-                None,
-                None,
-            )
-        else:
-            assert (member.allow_billable_activities, member.app_access, member.project_access) == (
-                access.allow_billable_activities,
-                access.app_access,
-                access.project_access,
-            )
+            # Only flags independent of the level, and only where they are not the default.
+            assert dict(member.flags) == {
+                f.name: access[f.name]
+                for f in FLAGS
+                if f.independent and access[f.name] != f.member_default
+            }
+        else:  # every flag is managed, read-only ones too
+            assert dict(member.flags) == access.flags()
+    assert desired.saml_idp == live.saml_idp
     assert desired.forwarding is not None
     enabled = live.forwarding is not None and bool(live.forwarding.url)
     assert desired.forwarding.enabled == enabled
@@ -132,15 +142,19 @@ def sample() -> LiveOrg:
         caller_level="ADMIN",
         policies={"memberListVisibility": "ADMIN", "jobReuse": False},
         members={
-            "user-bob": LiveMember(
-                "user-bob", Access("MEMBER", False, True, "CONTRIBUTE"), "Bob Jones"
-            ),
+            "user-bob": LiveMember("user-bob", Access.member(), "Bob Jones"),
             "user-alice": LiveMember("user-alice", Access.admin(), "Alice Smith"),
-            "user-carol": LiveMember("user-carol", Access("MEMBER", False, False, "VIEW")),
+            "user-carol": LiveMember(
+                "user-carol",
+                Access.member({"appAccess": False, "projectAccess": "VIEW", "dataSearch": True}),
+            ),
+            "user-dave": LiveMember("user-dave", Access.admin({"treManagement": True})),
+            "user-erin": LiveMember("user-erin", Access.member({"treManagement": True})),
         },
         projects=(),
         apps=(),
         forwarding=LiveForwarding("https://hec.example.com/services/collector/event", "cafe" * 16),
+        saml_idp="idp-demo",
     )
 
 
@@ -154,13 +168,26 @@ def test_export_layout() -> None:
         "policies:\n"
         "  memberListVisibility: ADMIN\n"
         "  jobReuse: false\n"
+        'samlIdP: "idp-demo"\n'
         "members:\n"
         "  mode: authoritative\n"
-        "  defaults: {allowBillableActivities: false, appAccess: true, projectAccess: CONTRIBUTE}\n"
+        "  defaults:\n"
+        "    allowBillableActivities: false\n"
+        "    appAccess: true\n"
+        "    projectAccess: CONTRIBUTE\n"
+        "    archivalManagement: false\n"
+        "    dataDeletion: false\n"
+        "    dataSearch: false\n"
+        "    projectMemberDemotion: false\n"
+        "    treManagement: false\n"
+        "    cloudIntegrationManagement: false\n"
         "  users:\n"
         "    alice: ADMIN  # Alice Smith\n"
         "    bob: MEMBER  # Bob Jones\n"
-        "    carol: {level: MEMBER, appAccess: false, projectAccess: VIEW}  # Carol Danvers\n"
+        "    carol: {level: MEMBER, appAccess: false, projectAccess: VIEW, dataSearch: true}"
+        "  # Carol Danvers\n"
+        "    dave: {level: ADMIN, treManagement: true}\n"
+        "    erin: {level: MEMBER, treManagement: true}\n"
         "# The platform never returns the HEC token: set this environment variable to it\n"
         "# wherever dxorg runs (or rename it here).\n"
         "jobLogsForwarding:\n"
@@ -212,5 +239,5 @@ def test_departed_members_are_left_out_with_a_comment(tmp_path) -> None:
     (tmp_path / "org-demo.yaml").write_text(text)
     org = load_fleet([tmp_path]).orgs["org-demo"]
     assert org.membership is not None
-    assert set(org.membership.members) == {"user-alice", "user-carol"}
+    assert set(org.membership.members) == {"user-alice", "user-carol", "user-dave", "user-erin"}
     assert set(org.departed) == {"user-bob", "user-zed"}

@@ -13,10 +13,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reconciler.diff import target_access
 from reconciler.errors import ManifestError
 from reconciler.manifest import document, load_fleet, load_org, loads_org
 from reconciler.manifest.document import MAX_FILE_BYTES, Document, parse_text, read_document
-from reconciler.model import DEFAULT_BUDGETS, Budget, DesiredMember, SafetySettings
+from reconciler.model import DEFAULT_BUDGETS, Access, Budget, DesiredMember, SafetySettings
 
 HEADER = "# yaml-language-server: $schema=../schemas/org.schema.json\n"
 
@@ -41,21 +42,39 @@ def test_member_flags_precedence_own_then_org_then_fleet(tmp_path: Path) -> None
         tmp_path,
         "_defaults.yaml",
         "members:\n  defaults: {allowBillableActivities: true, appAccess: false, "
-        "projectAccess: VIEW}\n",
+        "projectAccess: VIEW, treManagement: true, dataSearch: true}\n",
     )
     write(
         tmp_path,
         "org.yaml",
         HEADER + "org: org-demo\nmembers:\n  mode: additive\n"
-        "  defaults: {projectAccess: UPLOAD}\n"
+        "  defaults: {projectAccess: UPLOAD, treManagement: false}\n"
         "  users:\n    alice: ADMIN\n    bob: MEMBER\n"
-        "    carol: {level: MEMBER, appAccess: true, projectAccess: NONE}\n",
+        "    carol: {level: MEMBER, appAccess: true, projectAccess: NONE, dataSearch: false}\n"
+        "    dave: {level: ADMIN, treManagement: true, cloudIntegrationManagement: true}\n",
     )
     members = load_fleet([tmp_path]).orgs["org-demo"].membership.members  # type: ignore[union-attr]
-    assert members["user-bob"] == DesiredMember("user-bob", "MEMBER", True, False, "UPLOAD")
-    assert members["user-carol"] == DesiredMember("user-carol", "MEMBER", True, True, "NONE")
-    # defaults never reach an ADMIN: the platform forces full access
+    fleet = {"allowBillableActivities": True, "appAccess": False, "dataSearch": True}
+    assert members["user-bob"] == DesiredMember(
+        "user-bob", "MEMBER", {**fleet, "projectAccess": "UPLOAD", "treManagement": False}
+    )
+    assert members["user-carol"] == DesiredMember(
+        "user-carol",
+        "MEMBER",
+        {
+            "allowBillableActivities": True,
+            "appAccess": True,
+            "projectAccess": "NONE",
+            "treManagement": False,
+            "dataSearch": False,
+        },
+    )
+    assert members["user-carol"].own_flags == {"appAccess", "projectAccess", "dataSearch"}
+    # defaults never reach an ADMIN, not even a flag independent of the level; its own do
     assert members["user-alice"] == DesiredMember("user-alice", "ADMIN")
+    assert members["user-dave"] == DesiredMember(
+        "user-dave", "ADMIN", {"treManagement": True, "cloudIntegrationManagement": True}
+    )
 
 
 def test_without_defaults_member_flags_are_unmanaged(tmp_path: Path) -> None:
@@ -63,11 +82,7 @@ def test_without_defaults_member_flags_are_unmanaged(tmp_path: Path) -> None:
         tmp_path, "org.yaml", "org: org-demo\nmembers: {mode: additive, users: {bob: MEMBER}}\n"
     )
     member = load_org(path).membership.members["user-bob"]  # type: ignore[union-attr]
-    assert (member.allow_billable_activities, member.app_access, member.project_access) == (
-        None,
-        None,
-        None,
-    )
+    assert dict(member.flags) == {}
 
 
 def test_fleet_defaults_apply_to_a_file_named_on_its_own(tmp_path: Path) -> None:
@@ -80,7 +95,7 @@ def test_fleet_defaults_apply_to_a_file_named_on_its_own(tmp_path: Path) -> None
         tmp_path, "org.yaml", "org: org-demo\nmembers: {mode: additive, users: {bob: MEMBER}}\n"
     )
     org = load_org(path)
-    assert org.membership.members["user-bob"].project_access == "VIEW"  # type: ignore[union-attr]
+    assert org.membership.members["user-bob"].flags == {"projectAccess": "VIEW"}  # type: ignore[union-attr]
     assert org.safety.min_admins == 4
     assert load_fleet([tmp_path]).orgs["org-demo"] == org
 
@@ -110,20 +125,34 @@ def test_safety_defaults_to_the_model_defaults() -> None:
 
 
 def test_provisioning_flags_fall_back_to_defaults_then_invite_defaults(tmp_path: Path) -> None:
-    write(tmp_path, "_defaults.yaml", "members: {defaults: {appAccess: false}}\n")
+    write(
+        tmp_path,
+        "_defaults.yaml",
+        "members: {defaults: {appAccess: false, treManagement: true, dataSearch: true}}\n",
+    )
     write(
         tmp_path,
         "org.yaml",
         "org: org-demo\nprovisioning:\n"
-        "  - {username: Erin, email: e@example.com, first: E, last: L, setBillTo: true}\n",
+        "  - {username: Erin, email: e@example.com, first: E, last: L, setBillTo: true}\n"
+        "  - {username: frank, email: f@example.com, first: F, last: M, level: ADMIN,"
+        " treManagement: false}\n",
     )
-    (account,) = load_fleet([tmp_path]).orgs["org-demo"].provisioning
-    assert account.user_id == "user-erin"
-    assert (account.allow_billable_activities, account.app_access, account.project_access) == (
-        True,  # setBillTo implies it
-        False,  # fleet default
-        "CONTRIBUTE",  # invite default
+    erin, frank = load_fleet([tmp_path]).orgs["org-demo"].provisioning
+    assert erin.user_id == "user-erin"
+    # setBillTo implies allowBillableActivities; the fleet defaults' settable flags apply, a
+    # read-only one does not (an account's access is set by its invite); the rest are the
+    # invite defaults.
+    assert erin.flags == {
+        "allowBillableActivities": True,
+        "appAccess": False,
+        "treManagement": True,
+    }
+    assert target_access(erin.level, erin.flags, None) == Access.member(
+        {"allowBillableActivities": True, "appAccess": False, "treManagement": True}
     )
+    # An ADMIN takes no defaults, and may set a flag independent of the level.
+    assert frank.level == "ADMIN" and frank.flags == {"treManagement": False}
 
 
 def test_departures_reach_every_org_of_the_directory_with_their_lines(tmp_path: Path) -> None:
@@ -351,8 +380,11 @@ def test_ten_thousand_members_load_completely(tmp_path: Path) -> None:
     path = write(tmp_path, "org.yaml", "\n".join(lines) + "\n")
     org = load_org(path)
     assert org.membership is not None and len(org.membership.members) == 10_001
-    assert org.membership.members["user-user1"].project_access == "VIEW"
-    assert org.membership.members["user-user3"].project_access is None
+    assert org.membership.members["user-user1"].flags == {
+        "projectAccess": "VIEW",
+        "appAccess": False,
+    }
+    assert org.membership.members["user-user3"].flags == {}
 
 
 # ---------------------------------------------------------------- no traceback, ever
@@ -418,3 +450,45 @@ def test_unreadable_file_is_a_problem(tmp_path: Path) -> None:
     result = read_document(tmp_path, "org.yaml")  # a directory cannot be read as a file
     assert isinstance(result, list)
     assert str(result[0]).startswith("org.yaml:1:1: cannot read the file")
+
+
+def test_every_flag_and_saml_idp_load_from_the_valid_corpus() -> None:
+    org = load_fleet([Path(__file__).parent / "valid" / "every-flag"]).orgs["org-demo"]
+    assert org.saml_idp == "idp-demo"
+    assert org.membership is not None
+    alice, bob = org.membership.members["user-alice"], org.membership.members["user-bob"]
+    assert (alice.level, dict(alice.flags)) == (
+        "ADMIN",
+        {"treManagement": False, "cloudIntegrationManagement": True},
+    )
+    nine = {
+        "allowBillableActivities": True,
+        "appAccess": False,
+        "projectAccess": "VIEW",
+        "archivalManagement": True,
+        "dataDeletion": True,
+        "dataSearch": False,
+        "projectMemberDemotion": True,
+        "treManagement": False,
+        "cloudIntegrationManagement": True,
+    }
+    assert dict(bob.flags) == nine and bob.own_flags == set(nine)
+    erin, fay = org.provisioning
+    # The settable flags only, the org's defaults over the fleet's.
+    assert dict(erin.flags) == {
+        "allowBillableActivities": False,
+        "appAccess": True,
+        "projectAccess": "CONTRIBUTE",
+        "treManagement": True,
+    }
+    assert (fay.level, dict(fay.flags)) == ("ADMIN", {"treManagement": True})
+    # The org's count, the fleet's null percent.
+    assert org.safety.budgets["permissions"] == Budget(count=2, percent=None)
+
+
+def test_budget_permissions_defaults_and_is_overridable_in_the_fleet(tmp_path: Path) -> None:
+    assert loads_org("org: org-demo\n").safety.budgets["permissions"] == Budget(20, 25.0)
+    write(tmp_path, "_defaults.yaml", "safety: {removalBudget: {permissions: {count: 1}}}\n")
+    write(tmp_path, "org.yaml", "org: org-demo\n")
+    safety = load_fleet([tmp_path]).orgs["org-demo"].safety
+    assert safety.budgets["permissions"] == Budget(count=1, percent=25.0)

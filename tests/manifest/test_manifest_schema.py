@@ -14,6 +14,8 @@ from reconciler.manifest.schema import DEFAULTS_SCHEMA, ORG_SCHEMA, SCHEMA_DIR, 
 from reconciler.model import (
     BUDGET_COLLECTIONS,
     DEFAULT_BUDGETS,
+    FLAGS,
+    FLAGS_BY_NAME,
     LEVELS,
     ORG_POLICY_KEYS,
     PROJECT_ACCESS_LEVELS,
@@ -74,6 +76,37 @@ def test_schema_enums_match_the_model() -> None:
     assert set(defs["projectAccess"]["enum"]) == set(PROJECT_ACCESS_LEVELS)
     budgets = defs["safety"]["properties"]["removalBudget"]["properties"]
     assert tuple(budgets) == BUDGET_COLLECTIONS
+
+
+def test_schema_flags_are_the_models_and_say_which_are_read_only() -> None:
+    defs = read_schema(ORG_SCHEMA)["$defs"]
+    names = [flag.name for flag in FLAGS]
+    assert list(defs["memberDefaults"]["properties"]) == names
+    assert list(defs["memberSettings"]["properties"]) == ["level", *names]
+    account = defs["newAccount"]["properties"]
+    # An account's access is set by its invite: only the flags dxorg can send.
+    assert [n for n in account if n in FLAGS_BY_NAME] == [f.name for f in FLAGS if f.settable]
+    for section in ("memberDefaults", "memberSettings"):
+        for flag in FLAGS:
+            prop = defs[section]["properties"][flag.name]
+            said = "Read-only in dxorg" in prop["description"]
+            assert said == (not flag.settable), f"{section}.{flag.name}"
+            if flag.kind == "boolean":
+                assert prop["type"] == "boolean", flag.name
+            else:
+                assert prop["$ref"] == "#/$defs/projectAccess", flag.name
+    # ADMIN entries: the flags ADMIN forces say MEMBER only; the independent ones do not.
+    for flag in FLAGS:
+        text = defs["memberSettings"]["properties"][flag.name]["description"]
+        assert ("MEMBER only" in text) == (flag.admin_value is not None), flag.name
+
+
+def test_provisioning_usernames_follow_the_platforms_rule() -> None:
+    validator = Draft202012Validator(read_schema(ORG_SCHEMA)["$defs"]["newUsername"])
+    for good in ("abc", "Erin", "h.ok_9", "a" * 64, "9lives"):
+        assert validator.is_valid(good), good
+    for bad in ("ab", "a-b-c", "user-erin", "_abc", ".abc", "a" * 65, "erin lee"):
+        assert not validator.is_valid(bad), bad
 
 
 def test_schema_defaults_match_the_model() -> None:

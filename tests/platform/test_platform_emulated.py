@@ -52,7 +52,9 @@ def test_typed_reads(harness: Harness) -> None:
 def test_typed_writes(harness: Harness) -> None:
     with harness.writer() as client:
         client.update_org("org-demo", {"policies": {"memberListVisibility": "MEMBER"}})
-        client.invite_org_member("org-demo", "user-carol", level="MEMBER", project_access="VIEW")
+        client.invite_org_member(
+            "org-demo", "user-carol", level="MEMBER", flags={"projectAccess": "VIEW"}
+        )
         client.set_member_access("org-demo", {"user-bob": {"level": "ADMIN"}})
         client.invite_to_project(harness.PROJECT, "user-carol", "UPLOAD")
         client.decrease_project_permissions(harness.PROJECT, {"user-carol": "VIEW"})

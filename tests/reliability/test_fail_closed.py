@@ -160,6 +160,12 @@ MALFORMED: dict[str, Edit] = {
     "row-with-unknown-level": first_row(lambda row: row.update(level="OWNER")),
     "member-row-missing-flag": first_row(lambda row: row.pop("projectAccess")),
     "member-row-wrong-type": first_row(lambda row: row.update(appAccess="yes")),
+    # A flag newer platforms report may be missing from a row, but never of the wrong type.
+    "member-row-newer-flag-wrong-type": first_row(lambda row: row.update(treManagement="yes")),
+    "member-row-newer-flag-null": first_row(lambda row: row.update(dataSearch=None)),
+    "admin-row-flag-wrong-type": first_row(
+        lambda row: row.update(level="ADMIN", cloudIntegrationManagement=1)
+    ),
     # The same member twice: within a page, and a row of page 1 again on page 2.
     "row-duplicated": lambda page: {**page, "results": [*page["results"], page["results"][0]]},
     "row-from-an-earlier-page": first_row(lambda row: row.update(id="user-alice")),
@@ -197,6 +203,53 @@ def test_a_malformed_page_aborts_the_plan_and_nothing_is_applied(
     with pytest.raises(UnsafePlanError, match="not planned"):
         apply(plan, fleet, connection_to(big_emulator))
     assert control.requests() == []
+
+
+# A row as older platform versions give it: the level and the three flags they report.
+OLD_ROW_KEYS = ("id", "level", "allowBillableActivities", "appAccess", "projectAccess", "describe")
+
+
+def six_key_rows(page: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **page,
+        "results": [{k: v for k, v in row.items() if k in OLD_ROW_KEYS} for row in page["results"]],
+    }
+
+
+def test_rows_without_the_newer_flags_take_the_levels_defaults(tmp_path: Path) -> None:
+    seed = base_seed()
+    seed["orgs"][0]["members"]["user-root"]["treManagement"] = True
+    seed["orgs"][0]["members"]["user-bob"]["dataSearch"] = True
+    emu = Emulator(state_path=":memory:", seed=seed, control_token=CONTROL_TOKEN)
+    fleet = write_manifest(
+        tmp_path / "orgs",
+        """\
+org: org-demo
+members:
+  mode: additive
+  users:
+    root: {level: ADMIN, treManagement: false}
+    bob: {level: MEMBER, dataSearch: false, treManagement: true}
+""",
+    )
+    with ReadClient(config_for(), transport=emu.transport(), retry=FAST_RETRY) as client:
+        full = plan_fleet(fleet, client, now=NOW).orgs[0]
+    tampered = Tampering(emu.transport(), "/org-demo/findMembers", set(range(1, 9)), six_key_rows)
+    with ReadClient(config_for(), transport=tampered, retry=FAST_RETRY) as client:
+        old = plan_fleet(fleet, client, now=NOW).orgs[0]
+    emu.close()
+    assert full.error is None and old.error is None
+    # With every flag read: root loses treManagement, bob gains it, bob's dataSearch warns.
+    assert sorted(a.id for a in full.actions) == [
+        "org-demo/member/user-bob/update-access",
+        "org-demo/member/user-root/update-access",
+    ]
+    assert [w.code for w in full.warnings] == ["read-only-flag"]
+    # Six keys: a missing flag is the level's default (false for all six newer ones), so
+    # root's treManagement reads false, bob's dataSearch false: only bob's change is left.
+    assert [a.id for a in old.actions] == ["org-demo/member/user-bob/update-access"]
+    assert old.actions[0].before is not None and old.actions[0].before["dataSearch"] is False
+    assert old.warnings == ()
 
 
 # ---------------------------------------------------------------- the list shrinks

@@ -90,14 +90,7 @@ class Worker:
                     if current is None:
                         access = random_access(rng)
                         flags = {k: v for k, v in access.items() if k != "level"}
-                        client.invite_org_member(
-                            ORG,
-                            user,
-                            level=access["level"],
-                            allow_billable_activities=flags.get("allowBillableActivities", False),
-                            app_access=flags.get("appAccess", True),
-                            project_access=flags.get("projectAccess", "CONTRIBUTE"),
-                        )
+                        client.invite_org_member(ORG, user, level=access["level"], flags=flags)
                         self.written[user] = access
                     elif rng.random() < 0.3:
                         client.remove_member(ORG, user)

@@ -33,7 +33,7 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 CALLER = "user-alice"
 OTHERS = [f"user-u{i}" for i in range(1, 8)]  # with alice: at most eight users
 PROJECT_ACCESS = ["NONE", "VIEW", "UPLOAD", "CONTRIBUTE", "ADMINISTER"]
-BUDGETED = ["members", "levels", "projectAccess", "appAccess"]
+BUDGETED = ["members", "levels", "projectAccess", "appAccess", "permissions"]
 EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "40"))
 
 member_access = st.fixed_dictionaries(
@@ -42,19 +42,28 @@ member_access = st.fixed_dictionaries(
         "allowBillableActivities": st.booleans(),
         "appAccess": st.booleans(),
         "projectAccess": st.sampled_from(PROJECT_ACCESS),
+        "treManagement": st.booleans(),  # settable, independent of the level
+        "dataSearch": st.booleans(),  # read-only: compared, never sent
     }
 )
-live_access = st.one_of(st.just({"level": "ADMIN"}), member_access)
-# A desired member: ADMIN, or MEMBER with each flag managed or left out.
+admin_access = st.fixed_dictionaries(
+    {"level": st.just("ADMIN")}, optional={"treManagement": st.booleans()}
+)
+live_access = st.one_of(admin_access, member_access)
+# A desired member: ADMIN (perhaps with treManagement), or MEMBER with each flag managed
+# or left out.
 desired_entry = st.one_of(
     st.just("ADMIN"),
     st.just("MEMBER"),
+    st.fixed_dictionaries({"level": st.just("ADMIN"), "treManagement": st.booleans()}),
     st.fixed_dictionaries(
         {"level": st.just("MEMBER")},
         optional={
             "allowBillableActivities": st.booleans(),
             "appAccess": st.booleans(),
             "projectAccess": st.sampled_from(PROJECT_ACCESS),
+            "treManagement": st.booleans(),
+            "dataSearch": st.booleans(),
         },
     ),
 )
@@ -190,6 +199,11 @@ def check(example: Example, workdir: Path) -> None:
             overrides=example.overrides,
         )  # fmt: skip
         assert report.exit_code == 0, (report, [a.summary for a in org.actions])
+        # A read-only flag is never in any call's body, however the manifest sets it.
+        for request in emu.control.requests():
+            body = request["body"] if isinstance(request["body"], dict) else {}
+            for spec in (body, *body.values()):
+                assert "dataSearch" not in (spec if isinstance(spec, dict) else {}), request
         event(f"applied {min(len(org.actions), 5)}+ actions" if org.actions else "no changes")
         again = plan_fleet(fleet, client, now=NOW, overrides=example.overrides).orgs[0]
         assert not again.actions, [a.summary for a in again.actions]

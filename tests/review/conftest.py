@@ -2,7 +2,7 @@
 (in-process) whose live orgs differ from it in every way the report must show.
 
     org-demo (authoritative)
-      alice, root ADMIN: declared, match
+      alice, root ADMIN: declared, match (root also has treManagement, on its own line)
       bob: the manifest (Ben's commit) lowers him to VIEW, live CONTRIBUTE: drifted
       carol: MEMBER, flags from the org's and the fleet's member defaults: declared, inherited
       erin: provisioned by the manifest, a member now; zoe: to provision, no account yet
@@ -68,7 +68,7 @@ def review_seed() -> dict[str, Any]:
                 "policies": {"memberListVisibility": "ADMIN", "restrictProjectTransfer": "ADMIN"},
                 "members": {
                     "user-alice": {"level": "ADMIN"},
-                    "user-root": {"level": "ADMIN"},
+                    "user-root": {"level": "ADMIN", "treManagement": True},
                     "user-bob": member("CONTRIBUTE"),
                     "user-carol": member("UPLOAD"),
                     "user-eve": member("VIEW"),
@@ -139,7 +139,7 @@ members:
   defaults: {projectAccess: UPLOAD}
   users:
     alice: ADMIN
-    root: ADMIN
+    root: {level: ADMIN, treManagement: true}
     bob: MEMBER
     carol: MEMBER
 selfGrants:

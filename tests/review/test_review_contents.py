@@ -11,6 +11,19 @@ from reconciler.review.value import AccessReport, MemberReview
 from tests.integration.conftest import APP1, P1, P2, is_write, write_manifest
 from tests.review.conftest import FleetRepo, review
 
+# The platform's nine flags, in its order (the report's columns).
+ALL_FLAGS = (
+    "allowBillableActivities",
+    "appAccess",
+    "projectAccess",
+    "archivalManagement",
+    "dataDeletion",
+    "dataSearch",
+    "projectMemberDemotion",
+    "treManagement",
+    "cloudIntegrationManagement",
+)
+
 
 def member(report: AccessReport, org_id: str, user_id: str) -> MemberReview:
     [org] = [o for o in report.orgs if o.org_id == org_id]
@@ -41,7 +54,7 @@ def test_every_live_member_and_every_flag_is_there(report: AccessReport) -> None
         "user-eve",
         "user-root",
     ]
-    assert report.flags == REVIEW_FLAGS == ("allowBillableActivities", "appAccess", "projectAccess")
+    assert report.flags == REVIEW_FLAGS == ALL_FLAGS
     for _, m in report.members:
         assert [f.name for f in m.flags] == ["level", *report.flags]
     eve = member(report, "org-lab", "user-eve")
@@ -50,6 +63,12 @@ def test_every_live_member_and_every_flag_is_there(report: AccessReport) -> None
         "allowBillableActivities": False,
         "appAccess": False,
         "projectAccess": "UPLOAD",
+        "archivalManagement": False,
+        "dataDeletion": False,
+        "dataSearch": False,
+        "projectMemberDemotion": False,
+        "treManagement": False,
+        "cloudIntegrationManagement": False,
     }
     assert eve.name == "Eve Tester"
 
@@ -61,12 +80,18 @@ def test_declared_members_say_where_and_admins_have_full_access(
     assert alice.status == "declared" and alice.drift is None
     line = fleet_repo.line("org-demo.yaml", "alice: ADMIN")
     assert str(alice.declared) == f"{fleet_repo.orgs}/org-demo.yaml:{line}"
+    forced = {"level": "member", **{name: "admin" for name in ALL_FLAGS[:7]}}
+    # The flags independent of the level are not forced: unmanaged unless the line sets them.
     assert {name: source for name, (_, _, source, _) in flags(alice).items()} == {
-        "level": "member",
-        "allowBillableActivities": "admin",
-        "appAccess": "admin",
-        "projectAccess": "admin",
+        **forced,
+        "treManagement": "unmanaged",
+        "cloudIntegrationManagement": "unmanaged",
     }
+    root = member(report, "org-demo", "user-root")
+    assert root.status == "declared"
+    assert flags(root)["treManagement"] == (True, True, "member", str(root.declared))
+    assert flags(root)["cloudIntegrationManagement"] == (False, None, "unmanaged", None)
+    assert flags(root)["dataDeletion"][:3] == (True, True, "admin")
 
 
 def test_inherited_flags_name_the_defaults_line_they_come_from(
@@ -96,6 +121,7 @@ def test_inherited_flags_name_the_defaults_line_they_come_from(
             "org-defaults",
             f"{fleet_repo.orgs}/org-demo.yaml:{org_line}",
         ),
+        **{name: (False, None, "unmanaged", None) for name in ALL_FLAGS[3:]},
     }
     assert [f.name for f in carol.inherited] == [
         "allowBillableActivities",
