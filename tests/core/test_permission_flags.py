@@ -108,7 +108,9 @@ def test_no_module_but_the_model_writes_out_a_list_of_flags():
             continue
         tree = ast.parse(path.read_text(), relative)
         offenders += [
-            f"{relative}:{node.lineno}" for node in ast.walk(tree) if _flag_names_written_out(node)
+            f"{relative}:{getattr(node, 'lineno', '?')}"
+            for node in ast.walk(tree)
+            if _flag_names_written_out(node)
         ]
     assert offenders == []
 
@@ -309,7 +311,7 @@ def _taking(count: int, budget: str, **flags_before: object) -> tuple[DesiredOrg
     lowered = {k: not v if isinstance(v, bool) else "VIEW" for k, v in flags_before.items()}
     budgets = {c: Budget() for c in BUDGET_COLLECTIONS} | {budget: Budget(count=2)}
     desired = desired_org(
-        admins_and(**{u: want(u, **lowered) for u in members}),
+        admins_and(**{u: want(u, "MEMBER", **lowered) for u in members}),
         safety=SafetySettings(budgets=budgets),
     )
     return desired, live_org({**ADMINS, **members})

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.apply import Journal, apply_reviewed
+from reconciler.apply.journal import Journal
+from reconciler.apply.run import apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.export_orgs import export_org
 from reconciler.manifest import load_fleet

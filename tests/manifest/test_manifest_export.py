@@ -32,7 +32,7 @@ USER_IDS = st.one_of(
 )
 
 
-def flag_values(flags: tuple[PermissionFlag, ...]) -> st.SearchStrategy[dict[str, object]]:
+def flag_values(flags: tuple[PermissionFlag, ...]) -> st.SearchStrategy[dict[str, bool | str]]:
     return st.fixed_dictionaries(
         {
             f.name: st.sampled_from(PROJECT_ACCESS_LEVELS)

@@ -98,7 +98,9 @@ class Example:
 @st.composite
 def examples(draw: st.DrawFn) -> Example:
     # The caller is almost always an admin (else the read is refused, which is tested too).
-    live = {CALLER: {"level": "ADMIN"} if draw(st.integers(0, 19)) else draw(member_access)}
+    live: dict[str, Any] = {
+        CALLER: {"level": "ADMIN"} if draw(st.integers(0, 19)) else draw(member_access)
+    }
     for user in OTHERS:
         if draw(st.booleans()):
             live[user] = draw(live_access)
