@@ -117,85 +117,113 @@ def validate_seed(data: Any, origin: str = "seed") -> None:
 
 def check_references(data: Mapping[str, Any], origin: str) -> None:
     """What a schema cannot say: uniqueness and references between objects."""
-    user_list = [user["id"] for user in data.get("users", [])]
-    org_list = [org["id"] for org in data.get("orgs", [])]
-    users = set(user_list)
-    known = users | set(org_list)
+    references = _References(data, origin)
+    references.users()
+    references.orgs()
+    references.projects()
+    references.apps()
+    references.tags()
 
-    def fail(where: str, message: str) -> SeedError:
-        return SeedError(f"{origin}: {where}: {message}")
 
-    def unique(values: list[str], where: str) -> None:
+class _References:
+    """One seed's ids, and the checks of each section against them."""
+
+    def __init__(self, data: Mapping[str, Any], origin: str) -> None:
+        self.data = data
+        self.origin = origin
+        self.user_list = [user["id"] for user in data.get("users", [])]
+        self.org_list = [org["id"] for org in data.get("orgs", [])]
+        self.user_ids = set(self.user_list)
+        self.known = self.user_ids | set(self.org_list)
+
+    def fail(self, where: str, message: str) -> SeedError:
+        return SeedError(f"{self.origin}: {where}: {message}")
+
+    def unique(self, values: list[str], where: str) -> None:
         seen: set[str] = set()
         for index, value in enumerate(values):
             if value in seen:
-                raise fail(f"{where}[{index}]", f"duplicate {value!r}")
+                raise self.fail(f"{where}[{index}]", f"duplicate {value!r}")
             seen.add(value)
 
-    unique(user_list, "users")
-    unique(org_list, "orgs")
-    for field in ("email", "token", "handle"):
-        values = [str(user.get(field)).lower() for user in data.get("users", []) if user.get(field)]
-        unique(values, f"users.{field}")
-    for index, user in enumerate(data.get("users", [])):
-        bill_to = user.get("billTo")
-        if bill_to is not None and bill_to not in known:
-            raise fail(f"users[{index}].billTo", f"{bill_to!r} is not a user or org of the seed")
-    for index, org in enumerate(data.get("orgs", [])):
-        for user_id, member in org.get("members", {}).items():
-            where = f"orgs[{index}].members.{user_id}"
-            if user_id not in users:
-                raise fail(where, f"{user_id!r} is not a user of the seed")
-            forced = sorted(set(member) & set(ADMIN_FORCED))
-            if member["level"] == "ADMIN" and forced:
-                raise fail(
-                    where,
-                    f"an ADMIN always has full access; give none of {', '.join(forced)}",
-                )
-    project_ids = []
-    for index, project in enumerate(data.get("projects", [])):
-        where = f"projects[{index}]"
-        project_ids.append(project.get("id") or seed_project_id(project, index))
-        if project["billTo"] not in known:
-            raise fail(f"{where}.billTo", f"{project['billTo']!r} is not a user or org of the seed")
-        creator = project.get("createdBy")
-        if creator is not None and creator not in users:
-            raise fail(f"{where}.createdBy", f"{creator!r} is not a user of the seed")
-        for entity, level in project.get("permissions", {}).items():
-            if entity == "PUBLIC":
-                if level != "VIEW":
-                    raise fail(f"{where}.permissions.PUBLIC", "PUBLIC can only have VIEW")
-            elif entity not in known:
-                raise fail(f"{where}.permissions.{entity}", "not a user or org of the seed")
-    unique(project_ids, "projects.id")
-    app_keys = []
-    for index, app in enumerate(data.get("apps", [])):
-        where = f"apps[{index}]"
-        app_keys.append(f"{app['name']}/{app['version']}")
-        if app["billTo"] not in known:
-            raise fail(f"{where}.billTo", f"{app['billTo']!r} is not a user or org of the seed")
-        for key in ("developers", "authorizedUsers"):
-            for entity in app.get(key, []):
-                if entity not in known and not (key == "authorizedUsers" and entity == "PUBLIC"):
-                    raise fail(f"{where}.{key}", f"{entity!r} is not a user or org of the seed")
-        creator = app.get("createdBy")
-        if creator is not None and creator not in users:
-            raise fail(f"{where}.createdBy", f"{creator!r} is not a user of the seed")
-    unique(app_keys, "apps (name/version)")
-    versions_by_name: dict[str, set[str]] = {}
-    for app in data.get("apps", []):
-        versions_by_name.setdefault(app["name"], set()).add(app["version"])
-    tagged: dict[tuple[str, str], int] = {}
-    for index, app in enumerate(data.get("apps", [])):
-        for tag in app.get("tags", []):
-            if tag in ("default", "latest") or tag in versions_by_name[app["name"]]:
-                raise fail(f"apps[{index}].tags", f"{tag!r} is a version or a reserved alias")
-            if tagged.setdefault((app["name"], tag), index) != index:
-                raise fail(
-                    f"apps[{index}].tags",
-                    f"{tag!r} is already on apps[{tagged[(app['name'], tag)]}]; a tag names one version",
-                )
-    unique([app.get("id") or seed_app_id(app) for app in data.get("apps", [])], "apps.id")
+    def entity(self, value: object, where: str, *, users_only: bool = False) -> None:
+        if value is not None and value not in (self.user_ids if users_only else self.known):
+            kind = "a user" if users_only else "a user or org"
+            raise self.fail(where, f"{value!r} is not {kind} of the seed")
+
+    def users(self) -> None:
+        self.unique(self.user_list, "users")
+        for field in ("email", "token", "handle"):
+            users = self.data.get("users", [])
+            self.unique(
+                [str(u.get(field)).lower() for u in users if u.get(field)], f"users.{field}"
+            )
+        for index, user in enumerate(self.data.get("users", [])):
+            self.entity(user.get("billTo"), f"users[{index}].billTo")
+
+    def orgs(self) -> None:
+        self.unique(self.org_list, "orgs")
+        for index, org in enumerate(self.data.get("orgs", [])):
+            for user_id, member in org.get("members", {}).items():
+                where = f"orgs[{index}].members.{user_id}"
+                self.entity(user_id, where, users_only=True)
+                forced = sorted(set(member) & set(ADMIN_FORCED))
+                if member["level"] == "ADMIN" and forced:
+                    raise self.fail(
+                        where, f"an ADMIN always has full access; give none of {', '.join(forced)}"
+                    )
+
+    def projects(self) -> None:
+        project_ids = []
+        for index, project in enumerate(self.data.get("projects", [])):
+            where = f"projects[{index}]"
+            project_ids.append(project.get("id") or seed_project_id(project, index))
+            self.entity(project["billTo"], f"{where}.billTo")
+            self.entity(project.get("createdBy"), f"{where}.createdBy", users_only=True)
+            for entity, level in project.get("permissions", {}).items():
+                if entity == "PUBLIC":
+                    if level != "VIEW":
+                        raise self.fail(f"{where}.permissions.PUBLIC", "PUBLIC can only have VIEW")
+                elif entity not in self.known:
+                    raise self.fail(
+                        f"{where}.permissions.{entity}", "not a user or org of the seed"
+                    )
+        self.unique(project_ids, "projects.id")
+
+    def apps(self) -> None:
+        app_keys = []
+        for index, app in enumerate(self.data.get("apps", [])):
+            where = f"apps[{index}]"
+            app_keys.append(f"{app['name']}/{app['version']}")
+            self.entity(app["billTo"], f"{where}.billTo")
+            for key in ("developers", "authorizedUsers"):
+                for entity in app.get(key, []):
+                    if not (key == "authorizedUsers" and entity == "PUBLIC"):
+                        self.entity(entity, f"{where}.{key}")
+            self.entity(app.get("createdBy"), f"{where}.createdBy", users_only=True)
+        self.unique(app_keys, "apps (name/version)")
+        self.unique(
+            [app.get("id") or seed_app_id(app) for app in self.data.get("apps", [])], "apps.id"
+        )
+
+    def tags(self) -> None:
+        """A tag is an alias of one version of a name: never a version, nor reserved."""
+        apps = self.data.get("apps", [])
+        versions_by_name: dict[str, set[str]] = {}
+        for app in apps:
+            versions_by_name.setdefault(app["name"], set()).add(app["version"])
+        tagged: dict[tuple[str, str], int] = {}
+        for index, app in enumerate(apps):
+            for tag in app.get("tags", []):
+                if tag in ("default", "latest") or tag in versions_by_name[app["name"]]:
+                    raise self.fail(
+                        f"apps[{index}].tags", f"{tag!r} is a version or a reserved alias"
+                    )
+                if tagged.setdefault((app["name"], tag), index) != index:
+                    raise self.fail(
+                        f"apps[{index}].tags",
+                        f"{tag!r} is already on apps[{tagged[(app['name'], tag)]}]; a tag names one version",
+                    )
 
 
 def seed_project_id(project: Mapping[str, Any], index: int) -> str:

@@ -211,6 +211,24 @@ def _fingerprint(value: object) -> object:
     return ("unique", id(value))
 
 
+@dataclass(frozen=True)
+class _Failure:
+    """One jsonschema error, with what every explanation needs of it."""
+
+    path: JsonPath
+    value: Any
+    schema: Mapping[str, Any]
+    rule: Any
+    secret: bool  # the value may be a secret: never quoted
+
+    @property
+    def shown(self) -> str:
+        return "the value (not shown: it may be a secret)" if self.secret else _show(self.value)
+
+
+Explanation = list[tuple[JsonPath, bool, str]]
+
+
 def _explain(
     error: ValidationError, base: JsonPath = (), as_key: str | None = None
 ) -> Iterator[tuple[JsonPath, bool, str]]:
@@ -219,92 +237,135 @@ def _explain(
     `base` is where the validated value sits; `as_key` is set when the value was a key.
     """
     path: JsonPath = (*base, *error.absolute_path)
-    kind = error.validator
     value: Any = error.instance
-    schema: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
-    rule: Any = error.validator_value
-    secret = bool(path) and path[0] in SECRET_SECTIONS and isinstance(value, str)
-    shown = "the value (not shown: it may be a secret)" if secret else _show(value)
-
+    failure = _Failure(
+        path,
+        value,
+        error.schema if isinstance(error.schema, Mapping) else {},
+        error.validator_value,
+        bool(path) and path[0] in SECRET_SECTIONS and isinstance(value, str),
+    )
     if as_key is not None or "propertyNames" in error.absolute_schema_path:
         # A key that fails its pattern: jsonschema reports it on the parent mapping.
-        key_path = (*path, value)
-        yield key_path, True, f"{_show(value)} is not a valid {_what(schema)}"
+        yield (*path, value), True, f"{_show(value)} is not a valid {_what(failure.schema)}"
         return
-    if kind == "additionalProperties" and isinstance(value, dict):
-        allowed = list(schema.get("properties", {}))
-        for key in value:
-            if key not in allowed:
-                hint = difflib.get_close_matches(key, allowed, n=1)
-                maybe = f" (did you mean {hint[0]}?)" if hint else ""
-                yield (
-                    (*path, key),
-                    True,
-                    f"unknown key{maybe}; allowed here: {', '.join(allowed)}",
-                )
-        return
-    if kind == "required" and isinstance(value, dict):
-        for key in rule:
-            if key not in value:
-                yield path, True, f"missing required key '{key}'"
-        return
-    if kind == "type":
-        wanted = [rule] if isinstance(rule, str) else list(rule)
-        expected = " or ".join(_TYPE_NAMES.get(t, t) for t in wanted)
-        got = _kind(value) if secret else _describe(value)
-        if not path:
-            expected += " of keys, starting with `org: org-...`"
-        yield path, False, f"expected {expected}, got {got}"
-        return
-    if kind == "enum":
-        options = [str(option) for option in rule]
-        same = [o for o in options if isinstance(value, str) and o.lower() == value.lower()]
-        maybe = f" (did you mean {same[0]}?)" if same else ""
-        yield path, False, f"{shown} is not one of: {', '.join(options)}{maybe}"
-        return
-    if kind == "const":
-        yield path, False, f"must be {json.dumps(rule)}, got {shown}"
-        return
-    if kind in ("pattern", "format"):
-        yield path, False, f"{shown} is not a valid {_what(schema)}"
-        return
-    if kind == "minLength":
-        yield (
-            path,
-            False,
-            "must not be empty" if rule == 1 else f"must be at least {rule} characters",
-        )
-        return
-    if kind == "maxLength":
-        yield path, False, f"is longer than {rule} characters"
-        return
-    if kind in ("minimum", "maximum"):
-        bound = "at least" if kind == "minimum" else "at most"
-        yield path, False, f"must be {bound} {rule}, got {shown}"
-        return
-    if kind == "uniqueItems" and isinstance(value, list):
-        seen: list[object] = []
-        for index, item in enumerate(value):
-            if item in seen:
-                yield (*path, index), False, f"{_show(item)} is listed twice"
-            seen.append(item)
-        return
-    if kind == "oneOf" and isinstance(value, dict):
-        keys = _one_key_each(rule)
-        if keys:
-            present = [key for key in keys if key in value]
-            if present:
-                yield path, True, f"give only one of {', '.join(keys)} (found {', '.join(present)})"
-            else:
-                yield path, True, f"needs one of {', '.join(keys)}"
-            return
-    if kind in ("not", "maxProperties") and schema.get("description"):
-        yield path, kind == "not", str(schema["description"])
+    explain = _EXPLAIN.get(str(error.validator))
+    explained = explain(failure) if explain is not None else None
+    if explained is not None:
+        yield from explained
         return
     # Anything the schema grows later still gets a position and a bounded message
     # (jsonschema's own message quotes the value, so not where secrets may be).
-    plain = not secret and len(error.message) < 200
-    yield path, False, error.message if plain else f"invalid value ({kind})"
+    plain = not failure.secret and len(error.message) < 200
+    yield path, False, error.message if plain else f"invalid value ({error.validator})"
+
+
+def _unknown_keys(f: _Failure) -> Explanation | None:
+    if not isinstance(f.value, dict):
+        return None
+    allowed = list(f.schema.get("properties", {}))
+    out = []
+    for key in f.value:
+        if key not in allowed:
+            hint = difflib.get_close_matches(key, allowed, n=1)
+            maybe = f" (did you mean {hint[0]}?)" if hint else ""
+            out.append(
+                ((*f.path, key), True, f"unknown key{maybe}; allowed here: {', '.join(allowed)}")
+            )
+    return out
+
+
+def _missing_keys(f: _Failure) -> Explanation | None:
+    if not isinstance(f.value, dict):
+        return None
+    return [(f.path, True, f"missing required key '{key}'") for key in f.rule if key not in f.value]
+
+
+def _wrong_type(f: _Failure) -> Explanation:
+    wanted = [f.rule] if isinstance(f.rule, str) else list(f.rule)
+    expected = " or ".join(_TYPE_NAMES.get(t, t) for t in wanted)
+    got = _kind(f.value) if f.secret else _describe(f.value)
+    if not f.path:
+        expected += " of keys, starting with `org: org-...`"
+    return [(f.path, False, f"expected {expected}, got {got}")]
+
+
+def _not_an_option(f: _Failure) -> Explanation:
+    options = [str(option) for option in f.rule]
+    same = [o for o in options if isinstance(f.value, str) and o.lower() == f.value.lower()]
+    maybe = f" (did you mean {same[0]}?)" if same else ""
+    return [(f.path, False, f"{f.shown} is not one of: {', '.join(options)}{maybe}")]
+
+
+def _not_the_constant(f: _Failure) -> Explanation:
+    return [(f.path, False, f"must be {json.dumps(f.rule)}, got {f.shown}")]
+
+
+def _malformed(f: _Failure) -> Explanation:
+    return [(f.path, False, f"{f.shown} is not a valid {_what(f.schema)}")]
+
+
+def _too_short(f: _Failure) -> Explanation:
+    message = "must not be empty" if f.rule == 1 else f"must be at least {f.rule} characters"
+    return [(f.path, False, message)]
+
+
+def _too_long(f: _Failure) -> Explanation:
+    return [(f.path, False, f"is longer than {f.rule} characters")]
+
+
+def _out_of_bounds(bound: str) -> Callable[[_Failure], Explanation]:
+    return lambda f: [(f.path, False, f"must be {bound} {f.rule}, got {f.shown}")]
+
+
+def _listed_twice(f: _Failure) -> Explanation | None:
+    if not isinstance(f.value, list):
+        return None
+    out: Explanation = []
+    seen: list[object] = []
+    for index, item in enumerate(f.value):
+        if item in seen:
+            out.append(((*f.path, index), False, f"{_show(item)} is listed twice"))
+        seen.append(item)
+    return out
+
+
+def _one_key_of(f: _Failure) -> Explanation | None:
+    keys = _one_key_each(f.rule) if isinstance(f.value, dict) else []
+    if not keys:
+        return None
+    present = [key for key in keys if key in f.value]
+    if present:
+        return [(f.path, True, f"give only one of {', '.join(keys)} (found {', '.join(present)})")]
+    return [(f.path, True, f"needs one of {', '.join(keys)}")]
+
+
+def _described(point_at_key: bool) -> Callable[[_Failure], Explanation | None]:
+    def explain(f: _Failure) -> Explanation | None:
+        description = f.schema.get("description")
+        return [(f.path, point_at_key, str(description))] if description else None
+
+    return explain
+
+
+# How each kind of schema error is put to a person; anything else gets jsonschema's words.
+_EXPLAIN: Mapping[str, Callable[[_Failure], Explanation | None]] = {
+    "additionalProperties": _unknown_keys,
+    "required": _missing_keys,
+    "type": _wrong_type,
+    "enum": _not_an_option,
+    "const": _not_the_constant,
+    "pattern": _malformed,
+    "format": _malformed,
+    "minLength": _too_short,
+    "maxLength": _too_long,
+    "minimum": _out_of_bounds("at least"),
+    "maximum": _out_of_bounds("at most"),
+    "uniqueItems": _listed_twice,
+    "oneOf": _one_key_of,
+    "not": _described(True),
+    "maxProperties": _described(False),
+}
 
 
 def _one_key_each(branches: Any) -> list[str]:

@@ -119,65 +119,81 @@ class FakeGitHub:
         if method != "GET" and self.forbid_writes:
             return _json({"message": "Resource not accessible by integration"}, 403)
         with self._lock:
-            if m := re.fullmatch(r"/issues/(\d+)/comments", path):
-                number = int(m[1])
-                if method == "GET":
-                    return self._page(request, self.comments_on(number))
-                if method == "POST":
-                    self._next_id += 1
-                    comment = {
-                        "id": self._next_id,
-                        "issue": number,
-                        "body": body["body"],
-                        "user": {"login": BOT},
-                    }
-                    self.comments[comment["id"]] = comment
-                    return _json(comment, 201)
-            if m := re.fullmatch(r"/issues/comments/(\d+)", path):
-                existing = self.comments.get(int(m[1]))
-                if existing is None:
-                    return _json({"message": "Not Found"}, 404)
-                if method == "PATCH":
-                    existing["body"] = body["body"]
-                    return _json(existing)
-                if method == "DELETE":
-                    del self.comments[existing["id"]]
-                    return Response(status=204)
-            if path == "/issues":
-                if method == "GET":
-                    state = request.args.get("state", "open")
-                    label = request.args.get("labels")
-                    found = [
-                        i
-                        for i in sorted(self.issues.values(), key=lambda i: i["number"])
-                        if (state == "all" or i["state"] == state)
-                        and (label is None or label in {lb["name"] for lb in i["labels"]})
-                    ]
-                    return self._page(request, found)
-                if method == "POST":
-                    number = len(self.issues) + 1
-                    issue = {
-                        "number": number,
-                        "title": body["title"],
-                        "body": body["body"],
-                        "state": "open",
-                        "labels": [{"name": n} for n in body.get("labels", [])],
-                        "html_url": f"https://github.example/{self.repository}/issues/{number}",
-                    }
-                    self.issues[number] = issue
-                    return _json(issue, 201)
-            if m := re.fullmatch(r"/issues/(\d+)", path):
-                existing = self.issues.get(int(m[1]))
-                if existing is None:
-                    return _json({"message": "Not Found"}, 404)
-                if method == "PATCH":
-                    existing.update(
-                        {k: v for k, v in body.items() if k in ("body", "state", "title")}
-                    )
-                    if "state_reason" in body:
-                        existing["state_reason"] = body["state_reason"]
-                    return _json(existing)
+            for pattern, handler in (
+                (r"/issues/(\d+)/comments", self._comments),
+                (r"/issues/comments/(\d+)", self._comment),
+                (r"/issues", self._issues),
+                (r"/issues/(\d+)", self._issue),
+            ):
+                if m := re.fullmatch(pattern, path):
+                    found = handler(request, method, body, *m.groups())
+                    if found is not None:
+                        return found
         return _json({"message": "Not Found"}, 404)
+
+    def _comments(self, request: Request, method: str, body: Any, issue: str) -> Response | None:
+        number = int(issue)
+        if method == "GET":
+            return self._page(request, self.comments_on(number))
+        if method == "POST":
+            self._next_id += 1
+            comment = {
+                "id": self._next_id,
+                "issue": number,
+                "body": body["body"],
+                "user": {"login": BOT},
+            }
+            self.comments[comment["id"]] = comment
+            return _json(comment, 201)
+        return None
+
+    def _comment(self, request: Request, method: str, body: Any, ident: str) -> Response | None:
+        existing = self.comments.get(int(ident))
+        if existing is None:
+            return _json({"message": "Not Found"}, 404)
+        if method == "PATCH":
+            existing["body"] = body["body"]
+            return _json(existing)
+        if method == "DELETE":
+            del self.comments[existing["id"]]
+            return Response(status=204)
+        return None
+
+    def _issues(self, request: Request, method: str, body: Any) -> Response | None:
+        if method == "GET":
+            state = request.args.get("state", "open")
+            label = request.args.get("labels")
+            found = [
+                i
+                for i in sorted(self.issues.values(), key=lambda i: i["number"])
+                if (state == "all" or i["state"] == state)
+                and (label is None or label in {lb["name"] for lb in i["labels"]})
+            ]
+            return self._page(request, found)
+        if method == "POST":
+            number = len(self.issues) + 1
+            issue = {
+                "number": number,
+                "title": body["title"],
+                "body": body["body"],
+                "state": "open",
+                "labels": [{"name": n} for n in body.get("labels", [])],
+                "html_url": f"https://github.example/{self.repository}/issues/{number}",
+            }
+            self.issues[number] = issue
+            return _json(issue, 201)
+        return None
+
+    def _issue(self, request: Request, method: str, body: Any, number: str) -> Response | None:
+        existing = self.issues.get(int(number))
+        if existing is None:
+            return _json({"message": "Not Found"}, 404)
+        if method == "PATCH":
+            existing.update({k: v for k, v in body.items() if k in ("body", "state", "title")})
+            if "state_reason" in body:
+                existing["state_reason"] = body["state_reason"]
+            return _json(existing)
+        return None
 
     def _page(self, request: Request, items: list[dict[str, Any]]) -> Response:
         per_page = min(int(request.args.get("per_page", 30)), self.page_size)
