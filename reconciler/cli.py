@@ -288,7 +288,7 @@ JournalOpt = Annotated[
 
 
 def _check_overrides(overrides: list[str]) -> None:
-    from reconciler.planning import OVERRIDABLE_RULES
+    from reconciler.planner import OVERRIDABLE_RULES
 
     unknown = sorted(set(overrides) - set(OVERRIDABLE_RULES))
     if unknown:
@@ -343,7 +343,7 @@ def plan_command(
     --detailed-exitcode); 1: an error or a safety violation.
     """
     from reconciler.apply.journal import created_accounts
-    from reconciler.plan_fleet import plan_fleet
+    from reconciler.read_and_plan import plan_fleet
     from reconciler.render.plan_json import dumps_plan
 
     overrides = override or []
@@ -413,7 +413,7 @@ def apply_command(
     from reconciler.apply.journal import created_accounts
     from reconciler.apply.review import refuse_unsafe
     from reconciler.apply.run import apply_reviewed
-    from reconciler.plan_fleet import plan_fleet
+    from reconciler.read_and_plan import plan_fleet
     from reconciler.render.plan_json import load_plan
 
     overrides = override or []
@@ -701,7 +701,7 @@ def export_command(
     Its `$schema` comment names org.schema.json in the same directory, which -o writes
     there: the reference works in any repository, offline.
     """
-    from reconciler.export_orgs import administered_orgs, export_org, write_schema_beside
+    from reconciler.read_and_export import administered_orgs, export_org, write_schema_beside
 
     if (org is None) == (not all_orgs):
         raise DxorgError("give one ORG, or --all")

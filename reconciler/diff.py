@@ -2,7 +2,7 @@
 
 Each action says what changes, why (pointing at the manifest), and which live
 objects it was computed from. Turning actions into ordered API calls and checking
-the safety rails is `planning`'s job.
+the safety rails is the job of `steps` and `rails`, which `planner` puts together.
 """
 
 from __future__ import annotations

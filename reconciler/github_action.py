@@ -115,7 +115,7 @@ def _load(ctx: Context, paths: Sequence[str]) -> Fleet:
 
 
 def _plan_read_only(ctx: Context, fleet: Fleet) -> Plan:
-    from reconciler.plan_fleet import plan_fleet
+    from reconciler.read_and_plan import plan_fleet
 
     with read_client(ctx) as client:
         return plan_fleet(fleet, client, only=ctx.inputs.orgs or None, env=ctx.env)

@@ -33,9 +33,9 @@ from reconciler.fingerprints import live_values
 from reconciler.live import read_org
 from reconciler.model import DesiredOrg, LiveOrg
 from reconciler.plan import OrgPlan, Plan, fingerprint
-from reconciler.plan_fleet import plan_options, read_and_plan_orgs
-from reconciler.planning import PlanOptions, plan_org
+from reconciler.planner import PlanOptions, plan_org
 from reconciler.rails import percent_allowance
+from reconciler.read_and_plan import plan_options, read_and_plan_orgs
 
 if TYPE_CHECKING:
     from reconciler.manifest import Fleet

@@ -17,7 +17,7 @@ from reconciler import __version__
 from reconciler.errors import ReadIncompleteError
 from reconciler.live import read_org
 from reconciler.model import DesiredOrg, LiveOrg
-from reconciler.plan_fleet import select_orgs
+from reconciler.read_and_plan import select_orgs
 from reconciler.review.build import ReviewInput, build_report
 from reconciler.review.git_blame import blame_files
 from reconciler.review.value import AccessReport

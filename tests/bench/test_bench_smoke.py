@@ -11,8 +11,8 @@ from bench.synthetic import ADMIN_TOKEN, ADMINS, Drift, make_fleet
 from reconciler.emulator import Emulator
 from reconciler.emulator.seed import read_seed
 from reconciler.manifest import load_fleet
-from reconciler.plan_fleet import plan_fleet
 from reconciler.platform import PlatformConfig, ReadClient
+from reconciler.read_and_plan import plan_fleet
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

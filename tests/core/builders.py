@@ -13,7 +13,7 @@ from reconciler.model import (
     Membership,
     SafetySettings,
 )
-from reconciler.planning import PlanOptions
+from reconciler.planner import PlanOptions
 
 TODAY = date(2026, 11, 26)
 NOW_MS = 1_795_000_000_000  # 2026-11-18, close enough to TODAY for expiry maths in tests

@@ -19,7 +19,7 @@ from reconciler.model import (
     NewAccount,
     SafetySettings,
 )
-from reconciler.planning import plan_org
+from reconciler.planner import plan_org
 from reconciler.rails import OVERRIDABLE_RULES
 from tests.core.builders import desired_org, live_org, member, options, want
 

@@ -8,7 +8,7 @@ import pytest
 from reconciler.errors import DxorgError
 from reconciler.model import Budget, SafetySettings
 from reconciler.plan import Plan
-from reconciler.planning import plan_org
+from reconciler.planner import plan_org
 from reconciler.render.markdown import render_markdown, render_org_markdown
 from reconciler.render.plan_json import dumps_plan, load_plan, plan_schema, plan_to_json
 from reconciler.render.text import render_text, styled_text

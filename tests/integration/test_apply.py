@@ -15,8 +15,8 @@ from reconciler.apply.run import apply_reviewed
 from reconciler.errors import StalePlanError, UnsafePlanError
 from reconciler.manifest import Fleet
 from reconciler.plan import Plan
-from reconciler.plan_fleet import plan_fleet
 from reconciler.platform import Connection, ReadClient
+from reconciler.read_and_plan import plan_fleet
 from tests.integration.conftest import (
     APP1,
     FAST_RETRY,

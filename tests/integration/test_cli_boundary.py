@@ -18,8 +18,8 @@ from reconciler.cli import main
 from reconciler.emulator import Emulator
 from reconciler.manifest import load_fleet
 from reconciler.manifest.schema import ORG_SCHEMA, SCHEMA_DIR
-from reconciler.plan_fleet import plan_fleet
 from reconciler.platform import ReadClient
+from reconciler.read_and_plan import plan_fleet
 from reconciler.render.text import render_text
 from reconciler.sandbox import DEMO_SEED, demo_seed_file
 from tests.integration.conftest import FAST_RETRY, config_for

@@ -12,10 +12,10 @@ from typing import Any
 from reconciler.apply.journal import Journal
 from reconciler.apply.run import apply_reviewed
 from reconciler.emulator import Emulator
-from reconciler.export_orgs import export_org
 from reconciler.manifest import load_fleet
-from reconciler.plan_fleet import plan_fleet
 from reconciler.platform import ReadClient
+from reconciler.read_and_export import export_org
+from reconciler.read_and_plan import plan_fleet
 from tests.integration.conftest import (
     CONTROL_TOKEN,
     FAST_RETRY,

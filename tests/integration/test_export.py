@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from reconciler.emulator import Emulator
-from reconciler.export_orgs import administered_orgs, export_org, write_schema_beside
 from reconciler.manifest import load_fleet
-from reconciler.plan_fleet import plan_fleet
 from reconciler.platform import ReadClient
+from reconciler.read_and_export import administered_orgs, export_org, write_schema_beside
+from reconciler.read_and_plan import plan_fleet
 from tests.integration.conftest import FAST_RETRY, base_seed, config_for
 
 HEC_TOKEN = "0e1f-splunk-hec-secret"

@@ -61,9 +61,9 @@ def test_the_real_tree_keeps_every_contract() -> None:
         (
             # Indirect: plan_fleet reads the live orgs through the platform client.
             "review/build.py",
-            "from reconciler.plan_fleet import plan_fleet\n",
+            "from reconciler.read_and_plan import plan_fleet\n",
             "does no I/O BROKEN",
-            "reconciler.review.build -> reconciler.plan_fleet",
+            "reconciler.review.build -> reconciler.read_and_plan",
         ),
         (
             "emulator/paging.py",

@@ -23,8 +23,8 @@ from reconciler.emulator import Emulator
 from reconciler.errors import DivergedPlanError, StalePlanError, UnsafePlanError
 from reconciler.manifest import Fleet, load_fleet
 from reconciler.plan import Plan, Step
-from reconciler.plan_fleet import plan_fleet
 from reconciler.platform import ReadClient, WriteClient
+from reconciler.read_and_plan import plan_fleet
 from reconciler.render.plan_json import dumps_plan, load_plan
 from tests.integration.conftest import (
     CONTROL_TOKEN,

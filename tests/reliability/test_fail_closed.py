@@ -21,8 +21,8 @@ from reconciler.emulator import Emulator
 from reconciler.errors import StalePlanError, UnsafePlanError
 from reconciler.manifest import Fleet
 from reconciler.plan import Plan
-from reconciler.plan_fleet import plan_fleet
 from reconciler.platform import Connection, ReadClient, WriteClient
+from reconciler.read_and_plan import plan_fleet
 from tests.integration.conftest import (
     CONTROL_TOKEN,
     FAST_RETRY,

@@ -22,8 +22,8 @@ from reconciler.apply.run import apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.errors import DxorgError
 from reconciler.manifest import load_fleet
-from reconciler.plan_fleet import plan_fleet
 from reconciler.platform import Connection, PlatformConfig, RetryPolicy, WriteClient
+from reconciler.read_and_plan import plan_fleet
 from tests.reliability.big_org import (
     API_TOKEN,
     CALLER,

@@ -22,10 +22,10 @@ import httpx
 import pytest
 
 from reconciler.emulator import Emulator
-from reconciler.export_orgs import administered_orgs, export_org
 from reconciler.manifest import load_fleet
-from reconciler.plan_fleet import plan_fleet
 from reconciler.platform import ReadClient, WriteClient
+from reconciler.read_and_export import administered_orgs, export_org
+from reconciler.read_and_plan import plan_fleet
 from tests.integration.conftest import FAST_RETRY
 from tests.reliability.big_org import HEC_ENV, HEC_TOKEN, ORG, BigOrg
 from tests.reliability.conftest import CliRunner, Served

@@ -24,9 +24,9 @@ from reconciler.apply.run import apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.errors import UnsafePlanError
 from reconciler.manifest import load_fleet
-from reconciler.plan_fleet import plan_fleet
 from reconciler.platform import Connection, WriteClient
 from reconciler.platform.routes import READ_METHODS
+from reconciler.read_and_plan import plan_fleet
 from tests.integration.conftest import FAST_RETRY, config_for
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -13,8 +13,8 @@ from reconciler.apply.journal import Journal
 from reconciler.apply.run import apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.errors import StalePlanError
-from reconciler.plan_fleet import plan_fleet
 from reconciler.platform import WriteClient
+from reconciler.read_and_plan import plan_fleet
 from tests.integration.conftest import (
     APP1,
     CONTROL_TOKEN,

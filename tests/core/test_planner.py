@@ -22,7 +22,7 @@ from reconciler.model import (
     SelfGrants,
 )
 from reconciler.plan import PHASES
-from reconciler.planning import plan_org
+from reconciler.planner import plan_org
 from tests.core.builders import NOW_MS, desired_org, live_org, member, options, want
 
 ADMINS = {"user-alice": member("ADMIN"), "user-root": member("ADMIN")}

@@ -18,7 +18,7 @@ from reconciler.errors import DxorgError, ReadIncompleteError
 from reconciler.live import read_org
 from reconciler.model import DesiredOrg, LiveOrg
 from reconciler.plan import OrgPlan, Plan
-from reconciler.planning import PlanOptions, failed_org_plan, plan_org
+from reconciler.planner import PlanOptions, failed_org_plan, plan_org
 
 if TYPE_CHECKING:
     from reconciler.manifest import Fleet
