@@ -622,19 +622,7 @@ def _apply_summary(report: ApplyReport, calls: AppliedCalls) -> str:
     )
     not_sent = calls.count("not sent")
     text += f", {not_sent} not sent." if not_sent else "."
-    errors = sum(1 for o in report.orgs if o.error)
-    differs = sum(1 for o in report.orgs if o.remaining)
-    left_out = sum(len(o.left_out) for o in report.orgs)
-    if errors:
-        text += f" {errors} org(s) failed."
-    if differs:
-        text += f" {differs} org(s) still differ."
-    if left_out:
-        text += f" {left_out} removal(s) were left out (--skip-removals)."
-    # Convergence is claimed only when nothing failed and nothing was left.
-    if report.exit_code == 0:
-        text += " Verified: converged."
-    return text
+    return text + report.verdict()
 
 
 def _report_apply(report: ApplyReport, calls: AppliedCalls, journal: Path) -> None:

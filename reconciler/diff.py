@@ -76,58 +76,72 @@ def diff_org(desired: DesiredOrg, live: LiveOrg, inputs: DiffInput) -> list[Acti
 
 
 def _diff_org_settings(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
-    org = desired.org_id
     actions = []
     if desired.name is not None and desired.name != live.name:
         actions.append(
-            Action(
-                id=f"{org}/org/name",
-                kind="update-org",
-                symbol="~",
-                target=f"{org} name",
+            _org_setting(
+                desired,
+                "name",
+                live.name,
+                desired.name,
                 summary=f"rename org {live.name!r} -> {desired.name!r}",
                 reason=f"{desired.source} sets name {desired.name!r}; live name is {live.name!r}",
-                phase="org",
-                touches=("org",),
-                before={"name": live.name},
-                after={"name": desired.name},
             )
         )
     if desired.saml_idp is not None and desired.saml_idp != live.saml_idp:
         actions.append(
-            Action(
-                id=f"{org}/org/samlIdP",
-                kind="update-org",
-                symbol="~",
-                target=f"{org} samlIdP",
+            _org_setting(
+                desired,
+                "samlIdP",
+                live.saml_idp,
+                desired.saml_idp,
                 summary=f"set samlIdP: {_show(live.saml_idp)} -> {desired.saml_idp}",
                 reason=f"{desired.source} sets samlIdP {desired.saml_idp!r}; live is "
                 f"{_show(live.saml_idp)}",
-                phase="org",
-                touches=("org",),
-                before={"samlIdP": live.saml_idp},
-                after={"samlIdP": desired.saml_idp},
             )
         )
     for key, want in sorted(desired.policies.items()):
         have = live.policies.get(key)
-        if want == have:
-            continue
-        actions.append(
-            Action(
-                id=f"{org}/org/policies.{key}",
-                kind="update-org",
-                symbol="~",
-                target=f"{org} policies.{key}",
-                summary=f"set policy {key}: {_show(have)} -> {_show(want)}",
-                reason=f"{desired.source} sets policies.{key} to {_show(want)}; live is {_show(have)}",
-                phase="org",
-                touches=("org",),
-                before={key: have},
-                after={key: want},
+        if want != have:
+            actions.append(
+                _org_setting(
+                    desired,
+                    key,
+                    have,
+                    want,
+                    summary=f"set policy {key}: {_show(have)} -> {_show(want)}",
+                    reason=f"{desired.source} sets policies.{key} to {_show(want)}; live is "
+                    f"{_show(have)}",
+                    label=f"policies.{key}",
+                )
             )
-        )
     return actions
+
+
+def _org_setting(
+    desired: DesiredOrg,
+    key: str,
+    have: object,
+    want: object,
+    *,
+    summary: str,
+    reason: str,
+    label: str | None = None,
+) -> Action:
+    """A change to one of the org's own settings (its name, samlIdP, a policy)."""
+    label = label or key
+    return Action(
+        id=f"{desired.org_id}/org/{label}",
+        kind="update-org",
+        symbol="~",
+        target=f"{desired.org_id} {label}",
+        summary=summary,
+        reason=reason,
+        phase="org",
+        touches=("org",),
+        before={key: have},
+        after={key: want},
+    )
 
 
 def _show(value: object) -> str:

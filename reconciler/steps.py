@@ -219,26 +219,21 @@ def _org_settings(b: _Builder) -> None:
 
 
 def _self_grants(b: _Builder) -> None:
-    """Each grant, then its record (which needs the access the grant gives)."""
-    # The grantee is the caller; if the plan makes them ADMIN, their grants wait for it.
-    waits = [
-        s.id
-        for s in b.steps
-        if s.id in b.admin_raising
-        and any(a.target == b.caller for a in b.actions if a.id in s.actions)
-    ]
+    """Each grant, then its record (which needs the access the grant gives).
+
+    The grantee is the caller, already an org ADMIN (dxorg plans no org it does not
+    administer), so a grant waits for no promotion.
+    """
     key = grant_record_key(b.caller)
     for action in b.of_kind("grant-project"):
         assert action.after is not None
         invite = {"invitee": b.caller, "level": "ADMINISTER", "suppressEmailNotification": True}
-        granted = b.add("org", ApiCall(f"/{action.target}/invite", invite), [action], waits)
+        granted = b.add("org", ApiCall(f"/{action.target}/invite", invite), [action])
         record = {"properties": {key: action.after["recorded"]}}
         b.add("org", ApiCall(f"/{action.target}/setProperties", record), [action], [granted])
     for action in b.of_kind("grant-app"):
         developers = {"developers": [b.caller]}
-        granted = b.add(
-            "org", ApiCall(f"/{action.target}/addDevelopers", developers), [action], waits
-        )
+        granted = b.add("org", ApiCall(f"/{action.target}/addDevelopers", developers), [action])
         b.add("org", ApiCall(f"/{action.target}/addTags", {"tags": [key]}), [action], [granted])
 
 

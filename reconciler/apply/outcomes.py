@@ -53,10 +53,14 @@ class ApplyReport:
         done = sum(o.count("done") for o in self.orgs)
         failed = sum(o.count("failed") for o in self.orgs)
         skipped = sum(o.count("skipped") for o in self.orgs)
+        return f"Apply: {done} action(s) done, {failed} failed, {skipped} skipped." + self.verdict()
+
+    def verdict(self) -> str:
+        """What verification found, for the end of a summary line (with a leading space)."""
         errors = sum(1 for o in self.orgs if o.error)
         differs = sum(1 for o in self.orgs if o.remaining)
         left_out = sum(len(o.left_out) for o in self.orgs)
-        text = f"Apply: {done} action(s) done, {failed} failed, {skipped} skipped."
+        text = ""
         if errors:
             text += f" {errors} org(s) failed."
         if differs:
