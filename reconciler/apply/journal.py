@@ -90,7 +90,7 @@ def created_accounts(path: Path | None) -> dict[str, str]:
         for line in handle:
             try:
                 record = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # a torn or foreign line
                 continue
             if not isinstance(record, dict) or record.get("route") != "/user/new":
                 continue

@@ -35,6 +35,10 @@ class PlanFileError(DxorgError):
     pass
 
 
+# A plan of 50,000 changes is tens of MB; anything far bigger is not one of dxorg's.
+MAX_PLAN_BYTES = 256 * 2**20
+
+
 @cache
 def plan_schema() -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
@@ -120,11 +124,18 @@ def dumps_plan(plan: Plan) -> str:
 def load_plan(path: Path) -> Plan:
     """Read a saved plan, refusing anything that does not match the schema."""
     try:
+        size = path.stat().st_size
+        if size > MAX_PLAN_BYTES:
+            raise PlanFileError(
+                f"{path}: {size} bytes; a plan file may be at most {MAX_PLAN_BYTES // 2**20} MiB"
+            )
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanFileError(f"{path}: cannot read the plan file: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise PlanFileError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from exc
+    except RecursionError:
+        raise PlanFileError(f"{path}: not a dxorg plan: nested too deeply") from None
     if not isinstance(data, dict):
         raise PlanFileError(f"{path}: not a dxorg plan: the top level is not an object")
     version = data.get("formatVersion")

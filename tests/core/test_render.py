@@ -10,7 +10,13 @@ from reconciler.model import Budget, SafetySettings
 from reconciler.plan import Plan
 from reconciler.planner import plan_org
 from reconciler.render.markdown import render_markdown, render_org_markdown
-from reconciler.render.plan_json import dumps_plan, load_plan, plan_schema, plan_to_json
+from reconciler.render.plan_json import (
+    MAX_PLAN_BYTES,
+    dumps_plan,
+    load_plan,
+    plan_schema,
+    plan_to_json,
+)
 from reconciler.render.text import render_text, styled_text
 from tests.core.builders import desired_org, live_org, member, options, want
 
@@ -98,11 +104,22 @@ def test_json_plan_validates_and_round_trips(tmp_path):
         ('{"formatVersion": "1.0"}', "plan format 1.0 is not supported"),
         (json.dumps({**plan_to_json(sample_plan()), "formatVersion": "3.0"}), "not supported"),
         ("[]", "not a dxorg plan"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"formatVersion": "2.0", "orgs": ' + "[" * 100_000, "nested too deeply"),
     ],
 )
 def test_a_bad_plan_file_is_refused_with_its_name(tmp_path, content, message):
     path = tmp_path / "plan.json"
     path.write_text(content)
     with pytest.raises(DxorgError, match=message) as caught:
+        load_plan(path)
+    assert str(path) in str(caught.value)
+
+
+def test_a_plan_file_far_bigger_than_any_plan_is_refused_unread(tmp_path):
+    path = tmp_path / "plan.json"
+    with path.open("wb") as handle:  # sparse: no disk is used
+        handle.truncate(MAX_PLAN_BYTES + 1)
+    with pytest.raises(DxorgError, match="a plan file may be at most 256 MiB") as caught:
         load_plan(path)
     assert str(path) in str(caught.value)

@@ -214,3 +214,19 @@ def test_a_journal_line_torn_by_a_crash_does_not_swallow_the_next_run(tmp_path: 
         "run-end",
     ]
     assert json.loads(lines[2])["run"] == journal.run_id
+
+
+def test_a_journal_with_torn_or_hostile_lines_still_names_the_accounts_dxorg_created(
+    tmp_path: Path,
+) -> None:
+    """Plan reads the journal for accounts dxorg created; no line in it can stop a plan."""
+    from reconciler.apply.journal import created_accounts
+
+    path = tmp_path / "journal.jsonl"
+    journal = Journal(path)
+    body = {"username": "Newbie", "email": "newbie@example.com", "first": "N", "last": "B"}
+    journal.write("call", route="/user/new", body=body)
+    with path.open("a") as handle:
+        handle.write("[" * 100_000 + "\n")  # deeper than the JSON parser goes
+        handle.write('{"event": "call", "route": "/user/new", "body": {"username": "x"')  # torn
+    assert created_accounts(path) == {"user-newbie": "newbie@example.com"}
