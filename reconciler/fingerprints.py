@@ -16,11 +16,6 @@ from reconciler.model import Access, LiveApp, LiveOrg, LiveProject
 from reconciler.plan import Action, fingerprint
 
 
-def live_value(live: LiveOrg, key: str) -> object:
-    """The JSON value of one live object, as the read returned it."""
-    return live_values(live, [key])[key]
-
-
 def live_values(live: LiveOrg, keys: Iterable[str]) -> dict[str, object]:
     """The JSON value of each live object in `keys`, as the read returned it."""
     projects = {p.project_id: p for p in live.projects}
@@ -73,10 +68,7 @@ def _access_fingerprint(access: Access) -> str:
 
 def live_fingerprints(live: LiveOrg, extra: Iterable[str] = ()) -> dict[str, str]:
     """A fingerprint of every live object the read returned, and of each key in `extra`."""
-    out = {
-        "org": fingerprint(live_value(live, "org")),
-        "forwarding": fingerprint(live_value(live, "forwarding")),
-    }
+    out: dict[str, str] = {}
     for user_id, member in live.members.items():
         out[f"member:{user_id}"] = _access_fingerprint(member.access)
     for project in live.projects:
@@ -84,7 +76,8 @@ def live_fingerprints(live: LiveOrg, extra: Iterable[str] = ()) -> dict[str, str
     for app in live.apps:
         if app.developers is not None:
             out[f"app:{app.app_id}"] = fingerprint(_app_value(app))
-    missing = [key for key in extra if key not in out]
-    for key, value in live_values(live, missing).items():
+    # The org, its forwarding and the absent objects `extra` names: valued in one pass.
+    others = ["org", "forwarding", *(key for key in extra if key not in out)]
+    for key, value in live_values(live, others).items():
         out[key] = fingerprint(value)
     return dict(sorted(out.items()))
