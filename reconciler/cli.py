@@ -451,7 +451,13 @@ def apply_command(
         refuse_unsafe(plan.orgs)  # the plan just made: never ask about one apply refuses
     if not plan.has_changes:
         if plan.differs:
-            typer.echo(f"{plan.left_out} removal(s) were left out (--skip-removals).")
+            if plan.left_out:
+                typer.echo(f"{plan.left_out} removal(s) were left out (--skip-removals).")
+            if plan.unresolved:
+                typer.echo(
+                    f"{plan.unresolved} difference(s) dxorg does not change (shown above): "
+                    "a person must resolve them."
+                )
             raise typer.Exit(2)
         return
     if not auto_approve:

@@ -218,7 +218,7 @@ def run_drift(ctx: Context) -> int:
     fleet = _load(ctx, ctx.inputs.paths)
     plan = _plan_read_only(ctx, fleet)
     path = _save_plan(plan, _plan_path(ctx, "dxorg-drift.json"))
-    drifted = [o.org_id for o in plan.orgs if o.has_changes]
+    drifted = [o.org_id for o in plan.orgs if o.differs]
     line = (
         f"Drift in {len(drifted)} of {len(plan.orgs)} org(s): {', '.join(drifted)}. {summary_line(plan)}"
         if drifted

@@ -123,6 +123,9 @@ class OrgPlan:
     manifests: Mapping[str, str] = field(default_factory=dict)
     # Summaries of the removals --skip-removals left out: still differences, never applied.
     left_out: tuple[str, ...] = ()
+    # Differences dxorg finds but will not change itself (an expired self-grant it has no
+    # record of making): drift for a person to resolve, never an action.
+    unresolved: tuple[str, ...] = ()
     error: str | None = None  # the org could not be planned (read failed, ...)
 
     @property
@@ -139,8 +142,9 @@ class OrgPlan:
 
     @property
     def differs(self) -> bool:
-        """The live org differs from its manifest: changes to make, or removals left out."""
-        return bool(self.actions or self.left_out)
+        """The live org differs from its manifest: changes to make, removals left out, or
+        differences only a person can resolve."""
+        return bool(self.actions or self.left_out or self.unresolved)
 
     def counts(self) -> dict[str, int]:
         out = {"+": 0, "~": 0, "-": 0}
@@ -173,6 +177,10 @@ class Plan:
     @property
     def left_out(self) -> int:
         return sum(len(o.left_out) for o in self.orgs)
+
+    @property
+    def unresolved(self) -> int:
+        return sum(len(o.unresolved) for o in self.orgs)
 
     @property
     def has_errors(self) -> bool:

@@ -14,7 +14,7 @@ from reconciler.diff import DiffInput, ForwardingTokenMissing, diff_org
 from reconciler.fingerprints import live_fingerprints, touched_values
 from reconciler.model import DesiredOrg, LiveOrg
 from reconciler.plan import Action, OrgPlan, Violation, phase_index
-from reconciler.plan_warnings import plan_warnings
+from reconciler.plan_warnings import grant_drift, plan_warnings
 from reconciler.rails import OVERRIDABLE_RULES, check_rails
 from reconciler.steps import MEMBER_ACCESS_BATCH, build_steps, kind_order
 
@@ -102,6 +102,7 @@ def plan_org(desired: DesiredOrg, live: LiveOrg, options: PlanOptions) -> OrgPla
         live_values=touched_values(live, actions),
         manifests=dict(desired.inputs),
         left_out=tuple(a.summary for a in left_out),
+        unresolved=tuple(grant_drift(desired, live, options.today)),
     )
 
 

@@ -57,7 +57,9 @@ def reviewed_orgs(plan: Plan, only: Collection[str] | None = None) -> list[OrgPl
         if missing:
             raise DxorgError(f"{', '.join(missing)} not in the reviewed plan")
         orgs = [o for o in orgs if o.org_id in only]
-    return [o for o in orgs if o.actions or o.error or o.violations]
+    # An org with drift only a person can resolve is applied too (nothing is sent): its
+    # report then says it still differs, so an apply never ends "converged" on it.
+    return [o for o in orgs if o.actions or o.error or o.violations or o.unresolved]
 
 
 def apply_reviewed(
@@ -198,7 +200,8 @@ def _verify(
     again = plan_org(desired, live, options)
     if again.error:
         return OrgApplyReport(org.org_id, outcomes, error=again.error)
-    remaining = tuple(a.summary for a in again.actions)
+    # Drift dxorg does not change itself still differs: an apply never ends "converged" on it.
+    remaining = tuple(a.summary for a in again.actions) + again.unresolved
     shrunk = shrunk_members(org, live, desired)
     if shrunk:  # a converged-looking read that lost members is reported, not trusted
         remaining += (shrunk,)

@@ -52,12 +52,20 @@ def _org_sections(org: OrgPlan, limit: int) -> list[str]:
                 f"#### Left out by --skip-removals ({len(org.left_out)}{more})\n\n"
                 "Still differences; this plan does not make them.\n\n" + chunk
             )
+    if org.unresolved:
+        blocks.append(
+            f"#### ⚠️ Drift dxorg does not change ({len(org.unresolved)})\n\n"
+            "A person must resolve these; applying the plan leaves them as they are.\n\n"
+            + "\n".join(f"- {drift}" for drift in org.unresolved)
+        )
     if org.warnings:
         blocks.append("#### Warnings\n\n" + "\n".join(f"- {w.message}" for w in org.warnings))
     if not org.actions:
         blocks.append(
             "No changes to make; the removals above were left out."
             if org.left_out
+            else "No changes to make; the drift above is for a person to resolve."
+            if org.unresolved
             else "No changes: the live org matches the manifest."
         )
         return blocks

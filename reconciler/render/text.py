@@ -26,12 +26,14 @@ def summary_line(plan: Plan) -> str:
         text = f"Plan: {counts['+']} to add, {counts['~']} to change, {counts['-']} to remove."
     elif errors:
         text = "No changes in the orgs that could be planned."
-    elif plan.left_out:
+    elif plan.left_out or plan.unresolved:
         text = "No changes to make."
     else:
         text = "No changes. The live orgs match the manifests."
     if plan.left_out:
         text += f" {plan.left_out} removal(s) left out (--skip-removals)."
+    if plan.unresolved:
+        text += f" {plan.unresolved} difference(s) dxorg does not change: a person must."
     if errors:
         text += f" {errors} org(s) could not be planned."
     if blocked:
@@ -59,13 +61,15 @@ def styled_org(org: OrgPlan, *, full_bodies: bool = False) -> Text:
     if org.error:
         line(f"  ! error: {org.error}", "!")
         return out
-    if not org.actions:
+    if not org.actions and not org.unresolved:
         line("  no changes")
     for action in org.actions:
         line(f"  {action.symbol} {action.summary}", action.symbol)
         line(f"      why: {action.reason}", "dim")
     for summary in org.left_out:
         line(f"  (left out: --skip-removals) - {summary}", "dim")
+    for drift in org.unresolved:
+        line(f"  ! drift dxorg does not change: {drift}", "!")
     if org.steps:
         line("  API calls, in order:")
         for step in org.steps:
