@@ -495,13 +495,15 @@ def grant_findings(desired: DesiredOrg, live: LiveOrg, today: date) -> list[Gran
             found = "stale-record"
         elif not active and access == "ADMINISTER" and record is None:
             found = "unrecorded"
-        elif not active and access != "ADMINISTER" and record is not None:
-            if not can_write_record(access):
-                found = "record-left"
+        elif (
+            not active
+            and access != "ADMINISTER"
+            and record is not None
+            and not can_write_record(access)
+        ):
+            found = "record-left"
         if found:
-            out.append(
-                GrantFinding(grant, project.project_id, project.name, found, access, record)
-            )
+            out.append(GrantFinding(grant, project.project_id, project.name, found, access, record))
     for app in live.apps:
         app_verdict = _verdict(grants.apps, app.app_id, app.name, today)
         if app_verdict is None or app.developers is None:
