@@ -503,7 +503,13 @@ def _confirm(plan: Plan) -> None:
 
 # What a call that apply meant to send after Ctrl-C fails with (it was never sent).
 NOT_SENT = "not sent: interrupted"
-_STATUS_STYLES = {"done": "green", "failed": "red", "skipped": "yellow", "not sent": "dim"}
+_STATUS_STYLES = {
+    "done": "green",
+    "failed": "red",
+    "skipped": "yellow",
+    "unknown": "yellow",
+    "not sent": "dim",
+}
 
 
 class CallNotSent(DxorgError):
@@ -626,6 +632,8 @@ def _apply_summary(report: ApplyReport, calls: AppliedCalls) -> str:
         f"Apply: {calls.count('done')} of {calls.planned} API call(s) done, "
         f"{calls.count('failed')} failed, {calls.count('skipped')} skipped"
     )
+    unknown = calls.count("unknown")
+    text += f", {unknown} unknown" if unknown else ""
     not_sent = calls.count("not sent")
     text += f", {not_sent} not sent." if not_sent else "."
     return text + report.verdict()
@@ -642,6 +650,15 @@ def _report_apply(report: ApplyReport, calls: AppliedCalls, journal: Path) -> No
                     f"{org_report.org_id}: {outcome.status}: {outcome.action_id}: {outcome.detail}",
                     err=True,
                 )
+        for call in org_report.unknown_calls:
+            typer.echo(
+                f"{org_report.org_id}: answer lost: {call.step_id} {call.route}: "
+                + (
+                    f"verified {call.resolution}"
+                    if call.resolution
+                    else "still unknown (verification could not read)"
+                )
+            )
         for remaining in org_report.remaining:
             typer.echo(f"{org_report.org_id}: still differs: {remaining}")
         for left_out in org_report.left_out:

@@ -16,12 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from reconciler.apply.executor import Executor, GuardRefused, ProgressHook
 from reconciler.apply.journal import Journal
-from reconciler.apply.outcomes import ActionOutcome, ApplyReport, OrgApplyReport
+from reconciler.apply.outcomes import (
+    ActionOutcome,
+    ApplyReport,
+    OrgApplyReport,
+    UnknownCall,
+    settle,
+)
 from reconciler.apply.review import (
     refuse_changed_manifests,
     refuse_other_options,
@@ -130,11 +137,16 @@ def apply_reviewed(
                 outcomes = executor.run_org(planned, desired[org.org_id])
             except GuardRefused as exc:
                 journal.write("org-error", org=org.org_id, error=str(exc))
-                return OrgApplyReport(org.org_id, exc.outcomes, error=str(exc))
+                unknown = executor.unknown_calls(org.org_id)
+                return OrgApplyReport(
+                    org.org_id, exc.outcomes, error=str(exc), unknown_calls=unknown
+                )
             except DxorgError as exc:  # one org's trouble never stops the others
                 journal.write("org-error", org=org.org_id, error=str(exc))
-                return OrgApplyReport(org.org_id, error=str(exc))
-            return _verify(planned, outcomes, desired[org.org_id], writer, options, journal)
+                unknown = executor.unknown_calls(org.org_id)
+                return OrgApplyReport(org.org_id, error=str(exc), unknown_calls=unknown)
+            report = _verify(planned, outcomes, desired[org.org_id], writer, options, journal)
+            return _settle_unknown(report, executor.unknown_calls(org.org_id), journal)
 
         workers = max(1, min(ORG_CONCURRENCY, writer.concurrency, len(orgs)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -212,7 +224,28 @@ def _verify(
         remaining=list(remaining),
         leftOut=list(again.left_out),
     )
-    return OrgApplyReport(org.org_id, outcomes, remaining, again.left_out)
+    return OrgApplyReport(org.org_id, outcomes, remaining, again.left_out, verified=again.steps)
+
+
+def _settle_unknown(
+    report: OrgApplyReport, calls: tuple[UnknownCall, ...], journal: Journal
+) -> OrgApplyReport:
+    """Each call whose answer was lost, settled by the verification read: landed or not
+    (a line in the journal for each); left unknown when verification could not read."""
+    if not calls:
+        return report
+    if report.verified is not None:
+        calls = settle(calls, report.verified)
+    for call in calls:
+        journal.write(
+            "call-resolved",
+            org=call.org_id,
+            step=call.step_id,
+            actions=list(call.actions),
+            route=call.route,
+            resolution=call.resolution or "unknown",
+        )
+    return replace(report, unknown_calls=calls)
 
 
 def shrunk_members(org: OrgPlan, live: LiveOrg, desired: DesiredOrg) -> str | None:

@@ -6,9 +6,15 @@ from reconciler.apply.outcomes import ApplyReport, OrgApplyReport
 
 
 def _result(org: OrgApplyReport) -> str:
+    lost = len(org.unknown_calls)
+    note = f" ({lost} answer(s) lost: {org.settled('landed')} verified landed)" if lost else ""
+    return _verdict(org) + note
+
+
+def _verdict(org: OrgApplyReport) -> str:
     if org.error:
         return f"❌ {org.error}"
-    if org.count("failed") or org.count("skipped"):
+    if org.failed:
         return "❌ not all done"
     if org.remaining:
         return f"⚠️ still differs: {len(org.remaining)}"
@@ -29,6 +35,11 @@ def render_apply_markdown(report: ApplyReport, provenance: str = "") -> str:
             f"- `{org.org_id}` {o.status}: `{o.action_id}`: {o.detail}"
             for o in org.outcomes
             if o.status != "done"
+        ]
+        details += [
+            f"- `{org.org_id}` answer lost: `{c.step_id}` `{c.route}`: "
+            + (f"verified {c.resolution}" if c.resolution else "still unknown")
+            for c in org.unknown_calls
         ]
         details += [f"- `{org.org_id}` still differs: {r}" for r in org.remaining]
         details += [f"- `{org.org_id}` left out (--skip-removals): {r}" for r in org.left_out]
