@@ -226,9 +226,7 @@ def run_drift(ctx: Context) -> int:
     )
     _log_plan(ctx, plan)
     ctx.files.summary(_plan_markdown(ctx, plan, f"# dxorg drift\n\n**{line}**"))
-    ctx.files.outputs(
-        {"has-changes": _bool(plan.has_changes), "plan-file": str(path), "summary": line}
-    )
+    ctx.files.outputs({"has-changes": _bool(plan.differs), "plan-file": str(path), "summary": line})
     with _github(ctx) as github:
         result = sync_drift_issues(
             github, plan.orgs, provenance=ctx.runner.provenance(), scrub=ctx.secrets.scrub
