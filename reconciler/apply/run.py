@@ -137,15 +137,12 @@ def apply_reviewed(
                 outcomes = executor.run_org(planned, desired[org.org_id])
             except GuardRefused as exc:
                 journal.write("org-error", org=org.org_id, error=str(exc))
-                unknown = executor.unknown_calls(org.org_id)
-                return OrgApplyReport(
-                    org.org_id, exc.outcomes, error=str(exc), unknown_calls=unknown
-                )
+                report = OrgApplyReport(org.org_id, exc.outcomes, error=str(exc))
             except DxorgError as exc:  # one org's trouble never stops the others
                 journal.write("org-error", org=org.org_id, error=str(exc))
-                unknown = executor.unknown_calls(org.org_id)
-                return OrgApplyReport(org.org_id, error=str(exc), unknown_calls=unknown)
-            report = _verify(planned, outcomes, desired[org.org_id], writer, options, journal)
+                report = OrgApplyReport(org.org_id, error=str(exc))
+            else:
+                report = _verify(planned, outcomes, desired[org.org_id], writer, options, journal)
             return _settle_unknown(report, executor.unknown_calls(org.org_id), journal)
 
         workers = max(1, min(ORG_CONCURRENCY, writer.concurrency, len(orgs)))
