@@ -6,7 +6,14 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
 from reconciler.diff import GrantFinding, grant_findings, read_only_differences
-from reconciler.model import DesiredOrg, LiveOrg, ProjectGrant, grant_record_key, selects
+from reconciler.model import (
+    NO_ACCESS,
+    DesiredOrg,
+    LiveOrg,
+    ProjectGrant,
+    grant_record_key,
+    selects,
+)
 from reconciler.plan import Action, PlanWarning
 
 EXPIRY_WARNING_DAYS = 30
@@ -165,13 +172,13 @@ def _finding_text(found: GrantFinding, desired: DesiredOrg, live: LiveOrg) -> st
             "that project property (a project ADMINISTER can), then plan again"
         )
     if project:
+        has = "no access" if found.live == NO_ACCESS else found.live
         return (
-            f"the self-grant at {where} expired on {grant.expires} and {caller} has "
-            f"{found.live} on {what}, not ADMINISTER, but dxorg's record {key} "
-            f"({found.recorded}) stays there: at {found.live} {caller} may not clear it. It "
-            f"is harmless while {caller} does not hold ADMINISTER there (given back by hand "
-            f"while this grant is expired, dxorg would lower it to {found.recorded}); delete "
-            "the property to tidy it"
+            f"the self-grant at {where} expired on {grant.expires} and {caller} has {has} "
+            f"on {what}, not ADMINISTER, but dxorg's record {key} ({found.recorded}) stays "
+            f"there: with {has} {caller} may not clear it. It is harmless while {caller} "
+            "does not hold ADMINISTER there (given back by hand while this grant is expired, "
+            f"dxorg would take it back to {found.recorded}); delete the property to tidy it"
         )
     return (
         f"the self-grant at {where} expired on {grant.expires} and {caller} is no longer a "
