@@ -152,6 +152,8 @@ def _log_plan(ctx: Context, plan: Plan) -> None:
             ctx.log.annotate(
                 "error", f"{org.org_id}: {violation.rule}: {violation.message}", file=org.source
             )
+        for unchecked in org.unchecked:
+            ctx.log.annotate("warning", f"{org.org_id}: {unchecked}", file=org.source)
 
 
 def _github(ctx: Context) -> GitHubClient:
@@ -335,10 +337,16 @@ def run_apply(ctx: Context) -> int:
     )
     if not orgs:
         line = "Nothing to apply: the reviewed plan has no changes."
+        unchecked = [(o.org_id, u) for o in plan.orgs for u in o.unchecked]
+        if unchecked:
+            line += f" Job-log forwarding was not checked in {len(unchecked)} org(s)."
+        for org_id, message in unchecked:
+            ctx.log.annotate("warning", f"{org_id}: {message}")
         ctx.log.line(line)
-        ctx.files.summary(f"# dxorg apply\n\n{line}")
+        listed = "".join(f"\n- `{org_id}`: {message}" for org_id, message in unchecked)
+        ctx.files.summary(f"# dxorg apply\n\n{line}\n{listed}")
         ctx.files.outputs({"summary": line})
-        return EXIT_OK
+        return EXIT_ERROR if unchecked else EXIT_OK
     fleet = _load(ctx, sorted({o.source for o in orgs}))
     connection = Connection(_platform_config(ctx.inputs, ctx.env), retry=_retry(ctx.env))
     journal = Path(ctx.inputs.journal)
@@ -364,6 +372,8 @@ def run_apply(ctx: Context) -> int:
     for org in report.orgs:
         if org.error:
             ctx.log.annotate("error", f"{org.org_id}: {org.error}")
+        for message in org.unchecked:
+            ctx.log.annotate("warning", f"{org.org_id}: {message}")
     ctx.log.line(line)
     ctx.files.summary(render_apply_markdown(report, ctx.runner.provenance()))
     ctx.files.outputs({"summary": line})

@@ -33,6 +33,8 @@ def comment_bodies(org: OrgPlan, provenance: str) -> list[str]:
         state = "⛔ **cannot be applied**: safety violations"
     elif org.has_changes:
         state = "merging applies exactly this plan (or refuses it as stale)"
+    elif org.unchecked:
+        state = "⚠️ no changes to make, but job-log forwarding was not checked"
     else:
         state = "no changes"
     header = (
@@ -95,7 +97,7 @@ def sync_plan_comments(
     result = CommentSync()
     wanted: dict[str, list[str]] = {}
     for org in orgs:
-        quiet = not org.has_changes and org.error is None and not org.violations
+        quiet = not org.differs and org.error is None and not org.violations
         if quiet and org.org_id not in existing:
             continue
         wanted[org.org_id] = [scrub(b) for b in comment_bodies(org, provenance)]
