@@ -25,6 +25,7 @@ from reconciler.apply.outcomes import ActionOutcome, ApplyReport, OrgApplyReport
 from reconciler.apply.review import (
     refuse_changed_manifests,
     refuse_other_options,
+    refuse_other_platform,
     refuse_unless_same,
     refuse_unsafe,
 )
@@ -35,7 +36,7 @@ from reconciler.model import DesiredOrg, LiveOrg
 from reconciler.plan import OrgPlan, Plan, fingerprint
 from reconciler.planner import PlanOptions, plan_org
 from reconciler.rails import percent_allowance
-from reconciler.read_and_plan import plan_options, read_and_plan_orgs
+from reconciler.read_and_plan import plan_options, platform_identity, read_and_plan_orgs
 
 if TYPE_CHECKING:
     from reconciler.manifest import Fleet
@@ -92,12 +93,19 @@ def apply_reviewed(
 
     with connection.read_client() as reader:
         caller = reader.whoami()
+        here = platform_identity(connection.config, caller)
         journal.write(
             "run-start",
             user=caller,
+            platform=here.where,
             planCreatedAt=reviewed.created_at,
             orgs=[o.org_id for o in orgs],
         )
+        try:
+            refuse_other_platform(reviewed, here)
+        except DxorgError as exc:
+            journal.write("refused", reason=str(exc))
+            raise
         options = plan_options(
             list(desired.values()),
             reader,
