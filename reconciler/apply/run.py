@@ -126,6 +126,7 @@ def apply_reviewed(
         journal.write("refused", reason=str(exc))
         raise
 
+    journal.check_writable()
     # Only now, every check passed, is a client that can write made.
     with connection.write_client() as writer:
         executor = Executor(writer, journal, env, caller, progress)
