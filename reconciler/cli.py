@@ -29,6 +29,7 @@ import typer
 from reconciler import __version__
 from reconciler.apply.executor import ProgressHook
 from reconciler.apply.journal import DEFAULT_JOURNAL, Journal
+from reconciler.apply.stopping import StoppingJournal, stop_on_signals
 from reconciler.errors import ConfigError, DxorgError, ManifestError
 from reconciler.platform.client import DEFAULT_CONCURRENCY
 from reconciler.sandbox import DEFAULT_STATE
@@ -505,28 +506,7 @@ def _confirm(plan: Plan) -> None:
     typer.echo("")
 
 
-# What a call that apply meant to send after Ctrl-C fails with (it was never sent).
-NOT_SENT = "not sent: interrupted"
 _STATUS_STYLES = {"done": "green", "failed": "red", "skipped": "yellow", "not sent": "dim"}
-
-
-class CallNotSent(DxorgError):
-    pass
-
-
-class StoppingJournal(Journal):
-    """The audit journal, which also stops apply after Ctrl-C: apply journals each call just
-    before it sends it, so refusing that record keeps the call from being sent (it fails as
-    NOT_SENT, and its dependants are skipped). Calls already in flight finish."""
-
-    def __init__(self, path: Path, stop: threading.Event) -> None:
-        super().__init__(path)
-        self._stop = stop
-
-    def write(self, event: str, **fields: Any) -> None:
-        if event == "call" and self._stop.is_set():
-            raise CallNotSent(NOT_SENT)
-        super().write(event, **fields)
 
 
 @dataclass
@@ -576,11 +556,8 @@ def call_line(step: Step, status: str, detail: str | None) -> str:
 def _stop_on_interrupt(calls: AppliedCalls) -> Iterator[None]:
     """While apply runs, the first Ctrl-C or SIGTERM (a CI cancel) lets the calls in flight
     finish, sends no more and ends the journal's run; a second one exits at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
-    def interrupted(signum: int, frame: FrameType | None) -> None:
+    def interrupted(signum: int) -> None:
         name = "Interrupt" if signum == signal.SIGINT else signal.Signals(signum).name
         if calls.stop.is_set():
             sys.stderr.write(
@@ -597,12 +574,8 @@ def _stop_on_interrupt(calls: AppliedCalls) -> Iterator[None]:
         )
         sys.stderr.flush()
 
-    previous = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with stop_on_signals(interrupted):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @contextmanager
