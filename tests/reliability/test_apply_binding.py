@@ -19,6 +19,7 @@ import httpx
 import pytest
 import yaml
 
+from reconciler.apply.lock import ApplyLocked, apply_lock
 from reconciler.emulator import Emulator
 from tests.integration.conftest import CONTROL_TOKEN, base_seed, is_write
 
@@ -226,7 +227,8 @@ def test_a_plan_made_as_another_user_is_refused_naming_both(served, orgs, tmp_pa
 
 def test_a_second_apply_on_one_state_directory_refuses_at_once(served, orgs, tmp_path):
     journal = tmp_path / ".dxorg" / "journal.jsonl"
-    served.slow_invites()
+    # Ten seconds of invites: the second apply starts (and refuses) well inside them.
+    served.slow_invites(1000)
     command = [DXORG, "apply", str(orgs), "--auto-approve", "--journal", str(journal)]
     first = subprocess.Popen(
         [*command, "--concurrency", "1"],
@@ -242,7 +244,7 @@ def test_a_second_apply_on_one_state_directory_refuses_at_once(served, orgs, tmp
         second = dxorg(*command[1:], env=served.env("root-token"))
         assert first.poll() is None, "the second apply waited for the first"
     finally:
-        first.send_signal(signal.SIGKILL)
+        first.send_signal(signal.SIGTERM)  # the first stops cleanly: its calls all landed
         first.wait()
     assert second.returncode == 1, second.stdout + second.stderr
     assert (
@@ -253,11 +255,36 @@ def test_a_second_apply_on_one_state_directory_refuses_at_once(served, orgs, tmp
     assert "Traceback" not in second.stderr
     assert [r for r in served.requests() if r["caller"] == "user-root"] == []
 
-    # The kill -9 left no stale lock: the next apply runs and converges, each invite once.
+    # Released: the next apply runs and converges, each user invited exactly once.
     served.clear_rules()
     rerun = dxorg(*command[1:], env=served.env())
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert sorted(set(served.invited())) == INVITEES
+    assert sorted(served.invited()) == INVITEES
+
+
+def test_a_holder_killed_with_sigkill_leaves_no_stale_lock(tmp_path):
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from reconciler.apply.lock import apply_lock\n"
+            f"with apply_lock(Path({str(tmp_path)!r})):\n"
+            "    print('held', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(ApplyLocked, match=f"pid {holder.pid} on "), apply_lock(tmp_path):
+            pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with apply_lock(tmp_path) as lock:  # taken at once: the kernel released the dead holder's
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+    assert lock.read_text() == ""  # released: no holder left in the file
 
 
 # ---------------------------------------------------------------- 19.8: a journal that fails
