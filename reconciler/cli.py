@@ -3,8 +3,8 @@
 This is the only module that knows about typer, and `main()` is the one error
 boundary. Exit codes (the README's table): 0 success; 1 an error of any kind, a usage
 error included (the parser's own message; never 2, which `plan --detailed-exitcode` keeps for
-"changes present" and `apply` for "applied, but the org still differs"); 130 Ctrl-C,
-saying what was applied. A traceback means a bug in dxorg, never a user mistake.
+"changes present" and `apply` for "applied, but the org still differs"); 130 Ctrl-C
+and 143 SIGTERM, saying what was applied. A traceback means a bug in dxorg, never a user mistake.
 """
 
 from __future__ import annotations
@@ -410,7 +410,7 @@ def apply_command(
     with the same options, gives exactly it; the plan shown is checked the same way after
     the confirmation. Exit 0: converged; 2: applied but the org still differs (or removals
     were left out); 1: an error, a refused (unsafe, stale or changed) plan, no confirmation,
-    or a failed action; 130: interrupted.
+    or a failed action; 130: interrupted (Ctrl-C); 143: stopped by SIGTERM.
     """
     from reconciler.apply.journal import created_accounts
     from reconciler.apply.lock import apply_lock
@@ -558,10 +558,10 @@ def _stop_on_interrupt(calls: AppliedCalls) -> Iterator[None]:
     finish, sends no more and ends the journal's run; a second one exits at once."""
 
     def interrupted(signum: int) -> None:
-        name = "Interrupt" if signum == signal.SIGINT else signal.Signals(signum).name
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         if calls.stop.is_set():
             sys.stderr.write(
-                f"\n{name} again: exiting now. Calls in flight may still land; "
+                f"\nInterrupted again ({name}): exiting now. Calls in flight may still land; "
                 "the journal has every call that was sent.\n"
             )
             sys.stderr.flush()
@@ -569,8 +569,8 @@ def _stop_on_interrupt(calls: AppliedCalls) -> Iterator[None]:
         calls.stopped_by = 128 + signum
         calls.stop.set()
         sys.stderr.write(
-            f"\n{name} received: finishing the calls in flight, sending no more "
-            "(again to exit at once).\n"
+            f"\n{'Interrupt' if signum == signal.SIGINT else name} received: finishing the "
+            f"calls in flight, sending no more ({name} again to exit at once).\n"
         )
         sys.stderr.flush()
 
