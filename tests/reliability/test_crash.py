@@ -157,7 +157,7 @@ def crash_trial(
                     f"re-run exit {rerun.returncode}: {rerun.stdout[-2000:]} {rerun.stderr[-2000:]}"
                 )
             plan = subprocess.run(
-                [DXORG, "plan", str(orgs), "--detailed-exitcode"],
+                [DXORG, "plan", str(orgs), "--detailed-exitcode", "--journal", str(journal)],
                 env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
             )  # fmt: skip
             if plan.returncode != 0:
@@ -225,7 +225,8 @@ def test_a_journal_with_torn_or_hostile_lines_still_names_the_accounts_dxorg_cre
     path = tmp_path / "journal.jsonl"
     journal = Journal(path)
     body = {"username": "Newbie", "email": "newbie@example.com", "first": "N", "last": "B"}
-    journal.write("call", route="/user/new", body=body)
+    journal.write("call", route="/user/new", step="org-demo#1", body=body)
+    journal.write("call-done", route="/user/new", step="org-demo#1", response={"id": "x"})
     with path.open("a") as handle:
         handle.write("[" * 100_000 + "\n")  # deeper than the JSON parser goes
         handle.write('{"event": "call", "route": "/user/new", "body": {"username": "x"')  # torn
