@@ -283,3 +283,24 @@ def newbie_invites_served(served: Served) -> list[dict[str, Any]]:
         if r["route"] == "/org-demo/invite"
         and (r.get("body") or {}).get("invitee") == "user-newbie"
     ]
+
+
+def test_only_an_answered_user_new_in_the_journal_names_an_account_dxorg_created(
+    tmp_path: Path,
+) -> None:
+    """A `call` line alone (killed while out), a failed call, and "landed by check" are
+    what dxorg asked for, never proof that the account there now is the one it got."""
+    path = tmp_path / "journal.jsonl"
+    journal = Journal(path)
+
+    def asked(step: str, username: str, outcome: str | None, **fields: Any) -> None:
+        body = {"username": username, "email": f"{username.lower()}@example.com"}
+        journal.write("call", route="/user/new", step=step, body=body)
+        if outcome is not None:
+            journal.write(outcome, route="/user/new", step=step, **fields)
+
+    asked("org-demo#1", "Killed", None)
+    asked("org-demo#2", "Taken", "call-failed", error="The username 'Taken' is already taken")
+    asked("org-demo#3", "Checked", "call-done", response={}, landedByCheck=True)
+    asked("org-demo#4", "Answered", "call-done", response={"id": "user-answered"})
+    assert created_accounts(path) == {"user-answered": "answered@example.com"}
