@@ -151,8 +151,12 @@ def _end_torn_line(path: Path) -> None:
                 handle.write(b"\n")
 
 
-def created_accounts(path: Path | None) -> dict[str, str]:
-    """Accounts this journal shows the platform created for dxorg: user id -> email.
+def created_accounts(path: Path | None, platform: str) -> dict[str, str]:
+    """Accounts this journal shows `platform` created for dxorg: user id -> email.
+
+    `platform` is where the platform is, as a run's `run-start` line names it
+    (`PlatformIdentity.where`): an account the sandbox made is no evidence about the
+    platform's account of that username, which may be somebody else's.
 
     Only a `/user/new` the platform answered counts (`call-done` without `landedByCheck`,
     matched to its `call` line, which holds the body, by run and step). A `call` alone (a
@@ -164,13 +168,18 @@ def created_accounts(path: Path | None) -> dict[str, str]:
     if path is None or not path.is_file():
         return found
     asked: dict[tuple[object, object], tuple[str, str]] = {}
+    runs_here: set[object] = set()
     with path.open(encoding="utf-8", errors="replace") as handle:
         for line in handle:
             try:
                 record = json.loads(line)
             except (ValueError, RecursionError):  # a torn or foreign line
                 continue
-            if not isinstance(record, dict) or record.get("route") != "/user/new":
+            if not isinstance(record, dict):
+                continue
+            if record.get("event") == "run-start" and record.get("platform") == platform:
+                runs_here.add(record.get("run"))
+            if record.get("route") != "/user/new" or record.get("run") not in runs_here:
                 continue
             key = (record.get("run"), record.get("step"))
             body = record.get("body")

@@ -16,7 +16,7 @@ from reconciler.errors import StalePlanError, UnsafePlanError
 from reconciler.manifest import Fleet
 from reconciler.plan import Plan
 from reconciler.platform import Connection, ReadClient
-from reconciler.read_and_plan import plan_fleet
+from reconciler.read_and_plan import plan_fleet, platform_where
 from tests.integration.conftest import (
     APP1,
     FAST_RETRY,
@@ -263,7 +263,7 @@ def test_expired_self_grants_are_revoked_and_active_ones_granted(
         {"user-alice": None},
     ]
     # newbie, provisioned by the first apply, is the entry's account by its journal.
-    created = created_accounts(journal)
+    created = created_accounts(journal, platform_where(connection.config))
     assert (
         apply(revoke, fleet, connection, journal, now=later, created_accounts=created).exit_code
         == 0

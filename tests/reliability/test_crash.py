@@ -269,10 +269,13 @@ def test_a_journal_with_torn_or_hostile_lines_still_names_the_accounts_dxorg_cre
 
     path = tmp_path / "journal.jsonl"
     journal = Journal(path)
+    journal.write("run-start", platform="https://api.example.test:443")
     body = {"username": "Newbie", "email": "newbie@example.com", "first": "N", "last": "B"}
     journal.write("call", route="/user/new", step="org-demo#1", body=body)
     journal.write("call-done", route="/user/new", step="org-demo#1", response={"id": "x"})
     with path.open("a") as handle:
         handle.write("[" * 100_000 + "\n")  # deeper than the JSON parser goes
         handle.write('{"event": "call", "route": "/user/new", "body": {"username": "x"')  # torn
-    assert created_accounts(path) == {"user-newbie": "newbie@example.com"}
+    assert created_accounts(path, "https://api.example.test:443") == {
+        "user-newbie": "newbie@example.com"
+    }

@@ -23,7 +23,7 @@ from reconciler.emulator import Emulator
 from reconciler.errors import DxorgError
 from reconciler.manifest import load_fleet
 from reconciler.platform import Connection, PlatformConfig, RetryPolicy, WriteClient
-from reconciler.read_and_plan import plan_fleet
+from reconciler.read_and_plan import plan_fleet, platform_where
 from tests.reliability.big_org import (
     API_TOKEN,
     CALLER,
@@ -193,7 +193,9 @@ def converge_under_faults(
         ) as client:
             for applies in range(1, runs + 1):
                 run = applies  # how many applies it took, once the loop ends
-                created = created_accounts(journal_path)
+                created = created_accounts(
+                    journal_path, platform_where(config(url) if url else config())
+                )
                 plan = plan_fleet(fleet, client, now=now, env=ENV, created_accounts=created)
                 org_plan = plan.orgs[0]
                 actions = actions or len(org_plan.actions)
@@ -222,7 +224,9 @@ def converge_under_faults(
                 problems.append(failure)
             seconds = time.monotonic() - started
             control.post("/_emulator/faults/clear").raise_for_status()
-            created = created_accounts(journal_path)
+            created = created_accounts(
+                journal_path, platform_where(config(url) if url else config())
+            )
             again = plan_fleet(fleet, client, now=now, env=ENV, created_accounts=created).orgs[0]
             problems += [f"still planned: {a.summary}" for a in again.actions]
         requests = control.get("/_emulator/requests").json()["requests"]

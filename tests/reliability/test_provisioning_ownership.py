@@ -22,13 +22,14 @@ from reconciler.apply.run import apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.manifest import load_fleet
 from reconciler.platform import Connection, ReadClient
-from reconciler.read_and_plan import plan_fleet
+from reconciler.read_and_plan import plan_fleet, platform_where
 from tests.integration.conftest import CONTROL_TOKEN, FAST_RETRY, base_seed, config_for
 from tests.reliability.conftest import CliRunner, Served
 from tests.reliability.test_crash import DXORG, journal_lines
 
 ENTRY = "  - {username: newbie, email: newbie@example.com, first: New, last: Bie}\n"
 PROVISION = "org: org-demo\nprovisioning:\n" + ENTRY
+HERE = platform_where(config_for())  # where the in-process emulator is, as the journal says
 STRANGER = {"username": "Newbie", "email": "stranger@example.com", "first": "Not", "last": "Us"}
 
 
@@ -71,7 +72,7 @@ def apply_once(
 ) -> Any:
     fleet = load_fleet([orgs])
     with ReadClient(config_for(), transport=emu.transport(), retry=FAST_RETRY) as reader:
-        plan = plan_fleet(fleet, reader, created_accounts=created_accounts(journal))
+        plan = plan_fleet(fleet, reader, created_accounts=created_accounts(journal, HERE))
     connection = Connection(config_for(), transport=transport or emu.transport(), retry=FAST_RETRY)
     return apply_reviewed(
         plan,
@@ -79,7 +80,7 @@ def apply_once(
         connection,
         journal=Journal(journal),
         env={},
-        created_accounts=created_accounts(journal),
+        created_accounts=created_accounts(journal, HERE),
     )
 
 
@@ -121,7 +122,7 @@ def test_a_lost_user_new_answer_while_a_stranger_registers_never_invites_the_str
     # The next plan does not take the account for dxorg's either: a violation, no invite.
     fleet = load_fleet([orgs])
     with ReadClient(config_for(), transport=emulator.transport(), retry=FAST_RETRY) as reader:
-        plan = plan_fleet(fleet, reader, created_accounts=created_accounts(journal))
+        plan = plan_fleet(fleet, reader, created_accounts=created_accounts(journal, HERE))
     assert plan.orgs[0].actions == ()
     (violation,) = plan.orgs[0].violations
     assert violation.rule == "provisioning" and "members.users" in violation.message
@@ -138,10 +139,10 @@ def test_a_user_new_refused_as_taken_is_never_read_as_created(
     report = apply_once(emulator, orgs, journal, StrangerRegistersFirst(emulator))
     assert report.exit_code != 0
     assert "already taken" in (report.orgs[0].outcomes[0].detail or "")
-    assert created_accounts(journal) == {}
+    assert created_accounts(journal, HERE) == {}
     fleet = load_fleet([orgs])
     with ReadClient(config_for(), transport=emulator.transport(), retry=FAST_RETRY) as reader:
-        plan = plan_fleet(fleet, reader, created_accounts=created_accounts(journal))
+        plan = plan_fleet(fleet, reader, created_accounts=created_accounts(journal, HERE))
     assert plan.orgs[0].actions == () and not plan.applyable
     assert [v.rule for v in plan.orgs[0].violations] == ["provisioning"]
     assert newbie_invites(emulator) == []
@@ -292,6 +293,7 @@ def test_only_an_answered_user_new_in_the_journal_names_an_account_dxorg_created
     what dxorg asked for, never proof that the account there now is the one it got."""
     path = tmp_path / "journal.jsonl"
     journal = Journal(path)
+    journal.write("run-start", platform=HERE)
 
     def asked(step: str, username: str, outcome: str | None, **fields: Any) -> None:
         body = {"username": username, "email": f"{username.lower()}@example.com"}
@@ -303,4 +305,7 @@ def test_only_an_answered_user_new_in_the_journal_names_an_account_dxorg_created
     asked("org-demo#2", "Taken", "call-failed", error="The username 'Taken' is already taken")
     asked("org-demo#3", "Checked", "call-done", response={}, landedByCheck=True)
     asked("org-demo#4", "Answered", "call-done", response={"id": "user-answered"})
-    assert created_accounts(path) == {"user-answered": "answered@example.com"}
+    assert created_accounts(path, HERE) == {"user-answered": "answered@example.com"}
+    # The same answers from a run against another platform (the sandbox, say) are no
+    # evidence about this platform's accounts.
+    assert created_accounts(path, "the sandbox /tmp/elsewhere/sandbox.db") == {}
