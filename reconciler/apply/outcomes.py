@@ -46,10 +46,14 @@ class UnknownCall:
     resolution: Resolution | None = None  # None: not settled (verification could not read)
 
 
-def settle(calls: Iterable[UnknownCall], fresh_steps: Sequence[Step]) -> tuple[UnknownCall, ...]:
-    """Each unknown call settled against the plan made from the verification read: it
-    landed when that plan no longer asks for its change (no call on the same route asks
-    for any part of it), and did not when it still does."""
+def settle(
+    calls: Iterable[UnknownCall], fresh_steps: Sequence[Step], *, plan_is_whole: bool
+) -> tuple[UnknownCall, ...]:
+    """Each unknown call settled against the plan made from the verification read: it did
+    not land when that plan still asks for its change, and landed when it no longer asks
+    for any part of it (no call on the same route does), but only if that plan is whole
+    (`plan_is_whole`: no safety violation held a change back), since a change a rail held
+    back is not asked for either. Otherwise it stays unknown."""
     wanted: dict[str, list[Mapping[str, object]]] = {}
     for step in fresh_steps:
         wanted.setdefault(step.call.route, []).append(step.call.body)
@@ -65,9 +69,12 @@ def settle(calls: Iterable[UnknownCall], fresh_steps: Sequence[Step]) -> tuple[U
             )
         return any(body == call.body for body in bodies)
 
-    return tuple(
-        replace(call, resolution="not-landed" if still_wanted(call) else "landed") for call in calls
-    )
+    def resolution(call: UnknownCall) -> Resolution | None:
+        if still_wanted(call):
+            return "not-landed"
+        return "landed" if plan_is_whole else None
+
+    return tuple(replace(call, resolution=resolution(call)) for call in calls)
 
 
 @dataclass(frozen=True)
@@ -79,8 +86,10 @@ class OrgApplyReport:
     unchecked: tuple[str, ...] = ()  # what could not be compared (forwarding without its token)
     error: str | None = None
     unknown_calls: tuple[UnknownCall, ...] = ()
-    # The calls the verification read still asks for (None: verification did not plan).
+    # The calls the verification read still asks for (None: verification did not plan),
+    # and whether that plan is whole (no violation held a change back).
     verified: tuple[Step, ...] | None = field(default=None, compare=False, repr=False)
+    verified_whole: bool = field(default=False, compare=False, repr=False)
 
     def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status == status)

@@ -267,7 +267,13 @@ def _verify(
         unchecked=list(again.unchecked),
     )
     return OrgApplyReport(
-        org.org_id, outcomes, remaining, again.left_out, again.unchecked, verified=again.steps
+        org.org_id,
+        outcomes,
+        remaining,
+        again.left_out,
+        again.unchecked,
+        verified=again.steps,
+        verified_whole=not again.blocking_violations,
     )
 
 
@@ -279,7 +285,7 @@ def _settle_unknown(
     if not calls:
         return report
     if report.verified is not None:
-        calls = settle(calls, report.verified)
+        calls = settle(calls, report.verified, plan_is_whole=report.verified_whole)
     for call in calls:
         journal.write(
             "call-resolved",
