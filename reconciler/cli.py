@@ -31,6 +31,7 @@ from reconciler.apply.executor import ProgressHook
 from reconciler.apply.journal import DEFAULT_JOURNAL, Journal
 from reconciler.errors import ConfigError, DxorgError, ManifestError
 from reconciler.platform.client import DEFAULT_CONCURRENCY
+from reconciler.render import inert
 from reconciler.sandbox import DEFAULT_STATE
 
 if TYPE_CHECKING:
@@ -77,7 +78,9 @@ def _root(
 
 def _console() -> Console:
     """A console on the current stdout. rich leaves colours out when NO_COLOR is set, TERM
-    is dumb, or the output is not a terminal; soft wrap keeps long lines whole."""
+    is dumb, or the output is not a terminal; soft wrap keeps long lines whole. Markup is
+    off: a `[red]` or `[link=...]` in a name is text (and every foreign value is already
+    made inert by render.inert)."""
     from rich.console import Console
 
     return Console(soft_wrap=True, highlight=False, emoji=False, markup=False)
@@ -551,8 +554,9 @@ class AppliedCalls:
 
 
 def call_line(step: Step, status: str, detail: str | None) -> str:
-    suffix = f": {detail}" if detail else ""
-    return f"{status:>8} {step.id} {step.call.route}{suffix}"
+    # The detail is the platform's error message: foreign text.
+    suffix = f": {inert.terminal(detail)}" if detail else ""
+    return f"{status:>8} {inert.terminal(step.id)} {inert.terminal(step.call.route)}{suffix}"
 
 
 @contextmanager
@@ -627,19 +631,21 @@ def _apply_summary(report: ApplyReport, calls: AppliedCalls) -> str:
 
 def _report_apply(report: ApplyReport, calls: AppliedCalls, journal: Path) -> None:
     interrupted = calls.stop.is_set()
+    t = inert.terminal
     for org_report in report.orgs:
+        org_id = t(org_report.org_id)
         if org_report.error:
-            typer.echo(f"{org_report.org_id}: error: {org_report.error}", err=True)
+            typer.echo(f"{org_id}: error: {t(org_report.error)}", err=True)
         for outcome in org_report.outcomes:
             if outcome.status != "done" and outcome.detail != NOT_SENT:
                 typer.echo(
-                    f"{org_report.org_id}: {outcome.status}: {outcome.action_id}: {outcome.detail}",
+                    f"{org_id}: {t(outcome.status)}: {t(outcome.action_id)}: {t(outcome.detail)}",
                     err=True,
                 )
         for remaining in org_report.remaining:
-            typer.echo(f"{org_report.org_id}: still differs: {remaining}")
+            typer.echo(f"{org_id}: still differs: {t(remaining)}")
         for left_out in org_report.left_out:
-            typer.echo(f"{org_report.org_id}: left out (--skip-removals): {left_out}")
+            typer.echo(f"{org_id}: left out (--skip-removals): {t(left_out)}")
     typer.echo(_apply_summary(report, calls))
     if interrupted:
         done = calls.count("done")
@@ -781,7 +787,8 @@ def report_command(
         typer.echo(f"wrote {out}", err=True)
     for org_review in report.orgs:
         if org_review.error:
-            typer.echo(f"{org_review.org_id}: not read: {org_review.error}", err=True)
+            org_id, error = inert.terminal(org_review.org_id), inert.terminal(org_review.error)
+            typer.echo(f"{org_id}: not read: {error}", err=True)
     if report.has_errors:
         raise typer.Exit(1)
 
@@ -836,7 +843,8 @@ def _run(args: list[str] | None) -> int:
         typer.echo(f"{len(exc.problems)} problem(s) found", err=True)
         return 1
     except DxorgError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        # Messages quote the platform's answers and the manifests: foreign text.
+        typer.echo(f"error: {inert.terminal_lines(exc)}", err=True)
         return 1
     except OSError as exc:
         # A path the user gave that cannot be read or written (permissions, a full disk).
