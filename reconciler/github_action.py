@@ -152,9 +152,7 @@ def log_plan(log: Log, plan: Plan) -> None:
     t = inert.terminal
     for org in plan.orgs:
         if org.error:
-            log.annotate(
-                "error", f"{t(org.org_id)}: not planned: {t(org.error)}", file=org.source
-            )
+            log.annotate("error", f"{t(org.org_id)}: not planned: {t(org.error)}", file=org.source)
         for violation in org.blocking_violations:
             log.annotate(
                 "error",

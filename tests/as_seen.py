@@ -89,10 +89,10 @@ def blocks(text: str) -> list[Block]:
 
 def section(found: list[Block], heading: str) -> list[Block]:
     """The blocks after the first heading that starts with `heading`, up to the next one."""
-    start = next(i for i, b in enumerate(found) if b.kind == "heading" and b.text.startswith(heading))
-    end = next(
-        (i for i in range(start + 1, len(found)) if found[i].kind == "heading"), len(found)
+    start = next(
+        i for i, b in enumerate(found) if b.kind == "heading" and b.text.startswith(heading)
     )
+    end = next((i for i in range(start + 1, len(found)) if found[i].kind == "heading"), len(found))
     return found[start + 1 : end]
 
 
@@ -194,11 +194,7 @@ def assert_plan_markdown(text: str, removed: list[str], own_links: tuple[str, ..
     headings = [b.text for b in found if b.kind == "heading" and b.text.startswith("Removals (")]
     shown: list[str] = []
     for heading in headings:
-        items = [
-            b.text
-            for b in section(found, heading)
-            if b.kind == "list_item" and b.level == 1
-        ]
+        items = [b.text for b in section(found, heading) if b.kind == "list_item" and b.level == 1]
         count = re.match(r"Removals \((\d+)", heading)
         assert count and len(items) == int(count[1]), (heading, items)
         shown += items

@@ -125,8 +125,9 @@ def code_span(text: object, *, in_table: bool = False, limit: int | None = MARKD
     if in_table:
         value = value.replace("|", "\\|")
     fence = "`" * (max((len(run) for run in _BACKTICKS.findall(value)), default=0) + 1)
-    if value.startswith(("`", " ")) or value.endswith(("`", " ")):
-        value = f" {value} "  # CommonMark strips one space each side
+    edges = value.startswith(("`", " ")) or value.endswith(("`", " "))
+    if edges and value.strip(" "):
+        value = f" {value} "  # CommonMark strips one space each side (not from all-space text)
     return f"{fence}{value}{fence}"
 
 

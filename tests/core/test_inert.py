@@ -272,7 +272,9 @@ def test_each_medium_keeps_foreign_text_to_itself(text: str) -> None:
     assert [c.type for c in tokens(paragraph)[1].children or []] == ["text"]
     assert mentions(paragraph) == []
     # At the start of a line, too.
-    assert [t.type for t in tokens(inert.markdown_text(text) or "x")][0] == "paragraph_open"
+    line = f"{inert.markdown_text(text)} b"
+    assert [t.type for t in tokens(line)] == ["paragraph_open", "inline", "paragraph_close"]
+    assert [c.type for c in tokens(line)[1].children or []] == ["text"]
     # A code span holds it all, and only one span opens.
     span = inert.code_span(text)
     if span:

@@ -27,7 +27,7 @@ HOSTILE = [
     "<details><summary>x</summary>| a | b |\n|---|---|\n[x](https://evil.example) @acme/admins",
     "\x1b[2K\x1b[1A\u202eevil\u200b ```` ~~~ **bold** _i_ \\",
     '=HYPERLINK("http://evil")',
-    "-->\"' onmouseover=alert(1) x=\"</td></tr><tr><td>",
+    '-->"\' onmouseover=alert(1) x="</td></tr><tr><td>',
     "\r\n::add-mask::x\n##[error]y",
 ]
 
