@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import replace
 from unittest import mock
 
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -298,3 +299,21 @@ def test_printable_is_the_one_escape_the_manifest_errors_use_too() -> None:
     assert problem.message == "bad \\x1b[2K value \\u202e"
     assert inert.printable("zero\u200bwidth") == "zero\\u200bwidth"
     assert inert.printable("ok é ü 名前") == "ok é ü 名前"
+
+
+@settings(max_examples=100, deadline=None)
+@given(error=hostile)
+def test_a_refusal_lists_one_line_per_problem_whatever_the_messages(error: str) -> None:
+    from reconciler.apply.review import refuse_unsafe
+    from reconciler.errors import UnsafePlanError
+
+    orgs = [
+        OrgPlan(org_id=f"org-{i}", source="orgs/a.yaml", caller="user-alice", error=f"x {error}")
+        for i in range(3)
+    ]
+    with pytest.raises(UnsafePlanError) as refused:
+        refuse_unsafe(orgs)
+    lines = str(refused.value).split("\n")
+    assert lines[0] == "the plan cannot be applied:"
+    assert [line[:9] for line in lines[1:]] == ["  org-0: ", "  org-1: ", "  org-2: "]
+    assert all(line.isprintable() for line in lines)
