@@ -635,7 +635,9 @@ def _report_apply(report: ApplyReport, calls: AppliedCalls, journal: Path) -> No
     for org_report in report.orgs:
         org_id = t(org_report.org_id)
         if org_report.error:
-            typer.echo(f"{org_id}: error: {t(org_report.error)}", err=True)
+            typer.echo(
+                f"{org_id}: error: {t(org_report.error, limit=inert.MESSAGE_LIMIT)}", err=True
+            )
         for outcome in org_report.outcomes:
             if outcome.status != "done" and outcome.detail != NOT_SENT:
                 typer.echo(
@@ -787,7 +789,10 @@ def report_command(
         typer.echo(f"wrote {out}", err=True)
     for org_review in report.orgs:
         if org_review.error:
-            org_id, error = inert.terminal(org_review.org_id), inert.terminal(org_review.error)
+            org_id, error = (
+                inert.terminal(org_review.org_id),
+                inert.terminal(org_review.error, limit=inert.MESSAGE_LIMIT),
+            )
             typer.echo(f"{org_id}: not read: {error}", err=True)
     if report.has_errors:
         raise typer.Exit(1)

@@ -152,11 +152,15 @@ def log_plan(log: Log, plan: Plan) -> None:
     t = inert.terminal
     for org in plan.orgs:
         if org.error:
-            log.annotate("error", f"{t(org.org_id)}: not planned: {t(org.error)}", file=org.source)
+            log.annotate(
+                "error",
+                f"{t(org.org_id)}: not planned: {t(org.error, limit=inert.MESSAGE_LIMIT)}",
+                file=org.source,
+            )
         for violation in org.blocking_violations:
             log.annotate(
                 "error",
-                f"{t(org.org_id)}: {t(violation.rule)}: {t(violation.message)}",
+                f"{t(org.org_id)}: {t(violation.rule)}: {t(violation.message, limit=inert.MESSAGE_LIMIT)}",
                 file=org.source,
             )
 
@@ -301,7 +305,7 @@ def run_report(ctx: Context) -> int:
         if org.error:
             ctx.log.annotate(
                 "error",
-                f"{inert.terminal(org.org_id)}: not read: {inert.terminal(org.error)}",
+                f"{inert.terminal(org.org_id)}: not read: {inert.terminal(org.error, limit=inert.MESSAGE_LIMIT)}",
                 file=org.source,
             )
     for presence in report.departed:
@@ -376,7 +380,10 @@ def run_apply(ctx: Context) -> int:
     line = report.summary()
     for org in report.orgs:
         if org.error:
-            ctx.log.annotate("error", f"{inert.terminal(org.org_id)}: {inert.terminal(org.error)}")
+            ctx.log.annotate(
+                "error",
+                f"{inert.terminal(org.org_id)}: {inert.terminal(org.error, limit=inert.MESSAGE_LIMIT)}",
+            )
     ctx.log.line(line)
     ctx.files.summary(render_apply_markdown(report, ctx.runner.provenance()))
     ctx.files.outputs({"summary": line})

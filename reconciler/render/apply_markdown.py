@@ -12,7 +12,7 @@ from reconciler.render import inert
 
 def _result(org: OrgApplyReport) -> str:
     if org.error:
-        return f"❌ {inert.markdown_text(org.error)}"
+        return f"❌ {inert.markdown_text(org.error, limit=inert.MESSAGE_LIMIT)}"
     if org.count("failed") or org.count("skipped"):
         return "❌ not all done"
     if org.remaining:

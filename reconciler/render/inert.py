@@ -38,6 +38,8 @@ import unicodedata
 # their start and end (where the org and level of a removal are) with the middle left out.
 TERMINAL_LIMIT = 400
 MARKDOWN_LIMIT = 1000
+# Error messages and rail violations are longer, and each word of them may matter.
+MESSAGE_LIMIT = 4000
 # Combining marks stacked on one character beyond this are shown escaped: a long stack
 # draws over the lines above and below it in a browser.
 MAX_COMBINING = 2

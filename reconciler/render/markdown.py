@@ -34,7 +34,7 @@ def _org_sections(org: OrgPlan, limit: int) -> list[str]:
         f"planned as {code(org.caller)}"
     ]
     if org.error:
-        blocks.append(f"#### ❌ Not planned\n\n{text(org.error)}")
+        blocks.append(f"#### ❌ Not planned\n\n{text(org.error, limit=inert.MESSAGE_LIMIT)}")
         return blocks
     if org.violations:
         lines = ["#### ⛔ Safety violations"]
@@ -44,7 +44,9 @@ def _org_sections(org: OrgPlan, limit: int) -> list[str]:
             )
         for v in org.violations:
             state = " *(overridden)*" if v.overridden else ""
-            lines.append(f"- **{text(v.rule)}**{state}: {text(v.message)}")
+            lines.append(
+                f"- **{text(v.rule)}**{state}: {text(v.message, limit=inert.MESSAGE_LIMIT)}"
+            )
         blocks.append("\n".join(lines))
     removals = [a for a in org.actions if a.removals]
     removal_lines = [f"- `{a.symbol}` {text(a.summary)} — {text(a.reason)}" for a in removals]
@@ -60,7 +62,10 @@ def _org_sections(org: OrgPlan, limit: int) -> list[str]:
                 "Still differences; this plan does not make them.\n\n" + chunk
             )
     if org.warnings:
-        blocks.append("#### Warnings\n\n" + "\n".join(f"- {text(w.message)}" for w in org.warnings))
+        blocks.append(
+            "#### Warnings\n\n"
+            + "\n".join(f"- {text(w.message, limit=inert.MESSAGE_LIMIT)}" for w in org.warnings)
+        )
     if not org.actions:
         blocks.append(
             "No changes to make; the removals above were left out."

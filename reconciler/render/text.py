@@ -64,7 +64,7 @@ def styled_org(org: OrgPlan, *, full_bodies: bool = False) -> Text:
     t = inert.terminal
     line(f"{t(org.org_id)}  ({t(org.source)}, as {t(org.caller)})")
     if org.error:
-        line(f"  ! error: {t(org.error)}", "!")
+        line(f"  ! error: {t(org.error, limit=inert.MESSAGE_LIMIT)}", "!")
         return out
     if not org.actions:
         line("  no changes")
@@ -82,9 +82,12 @@ def styled_org(org: OrgPlan, *, full_bodies: bool = False) -> Text:
             line(f"    {t(step.id)} [{t(step.phase)}] {call}{after}")
     for violation in org.violations:
         state = " (overridden)" if violation.overridden else ""
-        line(f"  ! {t(violation.rule)}{state}: {t(violation.message)}", "!")
+        line(
+            f"  ! {t(violation.rule)}{state}: {t(violation.message, limit=inert.MESSAGE_LIMIT)}",
+            "!",
+        )
     for warning in org.warnings:
-        line(f"  warning: {t(warning.message)}", "warn")
+        line(f"  warning: {t(warning.message, limit=inert.MESSAGE_LIMIT)}", "warn")
     return out
 
 

@@ -162,7 +162,7 @@ def test_a_terminal_shows_every_line_of_the_plan_whatever_the_names(
     plan = hostile_plan(carol, dave, org_name, error, warning)
     written = on_terminal(plan)
     assert "\x1b[" in written  # in colour: the styles are escape codes of dxorg's own
-    rows = screen(written)
+    rows = screen(written, columns=inert.MESSAGE_LIMIT + 200)  # wide enough: no line wraps
     assert_plan_on_screen(rows, REMOVED)
     # Exactly the plain text, line for line: nothing moved, erased, overwritten or added
     # (a terminal composes a letter and its combining marks into one character).
