@@ -469,7 +469,8 @@ def apply_command(
                 typer.echo(f"{plan.left_out} removal(s) were left out (--skip-removals).")
             for org_plan in plan.orgs:
                 for unchecked in org_plan.unchecked:
-                    typer.echo(f"{org_plan.org_id}: not checked: {unchecked}")
+                    org_id = inert.terminal(org_plan.org_id)
+                    typer.echo(f"{org_id}: not checked: {inert.terminal(unchecked)}")
             if plan.differs:
                 raise typer.Exit(2)
             return

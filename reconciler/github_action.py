@@ -166,7 +166,7 @@ def log_plan(log: Log, plan: Plan) -> None:
                 file=org.source,
             )
         for unchecked in org.unchecked:
-            ctx.log.annotate("warning", f"{org.org_id}: {unchecked}", file=org.source)
+            log.annotate("warning", f"{t(org.org_id)}: {t(unchecked)}", file=org.source)
 
 
 def _github(ctx: Context) -> GitHubClient:
@@ -222,14 +222,19 @@ def _report_foreign(ctx: Context, found: Sequence[Comment | Issue], what: str) -
     """Someone else's comment or issue carrying dxorg's marker: named, never trusted."""
     if not found:
         return
-    lines = []
-    for item in found:
-        text = (
-            f"a {what} posing as dxorg's was written by {item.author} ({item.url or 'no url'}): "
+
+    def said(author: str, url: str) -> str:
+        return (
+            f"a {what} posing as dxorg's was written by {author} ({url}): "
             "not edited and not trusted; dxorg's own is posted separately"
         )
-        ctx.log.annotate("warning", text)
-        lines.append(f"- {text}")
+
+    lines = []
+    for item in found:
+        # The author and the address are GitHub's text: inert, in each medium.
+        url = item.url or "no url"
+        ctx.log.annotate("warning", said(inert.terminal(item.author), inert.terminal(url)))
+        lines.append(f"- {said(inert.markdown_text(item.author), inert.code_span(url))}")
     ctx.files.summary("### ⚠️ Not written by dxorg\n\n" + "\n".join(lines))
 
 

@@ -44,7 +44,10 @@ MESSAGE_LIMIT = 4000
 # draws over the lines above and below it in a browser.
 MAX_COMBINING = 2
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]~|#!])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]~|#!])")
+# `_` inside a word (SPLUNK_HEC_TOKEN) can neither open nor close emphasis in CommonMark:
+# left as it is, so identifiers read as themselves in the Markdown source too.
+_UNDERSCORES = re.compile(r"_+")
 _MARKDOWN_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 # A line that starts with one of these could become a list, a heading, a quote, a
 # setext underline or a thematic break: its first character is escaped.
@@ -104,6 +107,7 @@ def markdown_text(text: object, *, limit: int | None = MARKDOWN_LIMIT) -> str:
     value = capped(printable(_str(text)), limit)
     value = "".join(_MARKDOWN_ENTITIES.get(c, c) for c in value)
     value = _MARKDOWN_SPECIAL.sub(r"\\\1", value)
+    value = _UNDERSCORES.sub(lambda run: _underscores(run, value), value)
     # GitHub turns @name into a notification and a link; a zero-width space after the @
     # (written as an entity: the source stays plain ASCII) keeps it plain text.
     value = value.replace("@", "@&#8203;")
@@ -112,6 +116,14 @@ def markdown_text(text: object, *, limit: int | None = MARKDOWN_LIMIT) -> str:
     if value.startswith(" "):
         value = "&#32;" + value[1:]  # four leading spaces would make a code block
     return value
+
+
+def _underscores(run: re.Match[str], text: str) -> str:
+    before = text[run.start() - 1] if run.start() else " "
+    after = text[run.end()] if run.end() < len(text) else " "
+    if before.isalnum() and after.isalnum():
+        return run.group()
+    return run.group().replace("_", "\\_")
 
 
 def code_span(text: object, *, in_table: bool = False, limit: int | None = MARKDOWN_LIMIT) -> str:

@@ -22,7 +22,7 @@ from reconciler.github.issues import drift_body, drift_title
 from reconciler.github.runner import Log, Secrets
 from reconciler.github_action import log_plan
 from reconciler.model import LiveMember
-from reconciler.plan import OrgPlan, Plan, PlanWarning
+from reconciler.plan import OrgPlan, Plan, PlanWarning, PlatformIdentity
 from reconciler.planner import plan_org
 from reconciler.render import inert
 from reconciler.render.apply_markdown import render_apply_markdown
@@ -141,7 +141,12 @@ def hostile_plan(carol: str, dave: str, org_name: str, error: str, warning: str)
     lab = OrgPlan(
         org_id="org-lab", source="orgs/lab.yaml", caller="user-alice", error=f"failed: {error}"
     )
-    return Plan(orgs=(demo, lab), created_at="2026-11-26T10:00:00+00:00", tool_version="0.1.0")
+    return Plan(
+        orgs=(demo, lab),
+        created_at="2026-11-26T10:00:00+00:00",
+        tool_version="0.1.0",
+        platform=PlatformIdentity("https://api.dnanexus.com", "user-alice"),
+    )
 
 
 def on_terminal(plan: Plan) -> str:
