@@ -25,7 +25,6 @@ from typing import Any
 from reconciler.errors import DxorgError
 from reconciler.model import normalise_user_id
 
-DEFAULT_JOURNAL = Path(".dxorg") / "journal.jsonl"
 _SECRET_KEYS = frozenset({"token", "auth_token", "authorization"})
 
 

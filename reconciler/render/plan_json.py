@@ -69,6 +69,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             for person in plan.offboarding()
         ],
         "orgs": [_org_json(org) for org in plan.orgs],
+        **({"root": plan.root} if plan.root is not None else {}),
     }
 
 
@@ -170,6 +171,7 @@ def load_plan(path: Path) -> Plan:
         overrides=tuple(data["overrides"]),
         skip_removals=data["skipRemovals"],
         format_version=data["formatVersion"],
+        root=data.get("root"),
     )
 
 
