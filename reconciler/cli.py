@@ -106,7 +106,7 @@ def _check_file_target(path: Path, option: str) -> None:
             return
 
 
-@emulator_app.command("serve")
+@emulator_app.command("serve", short_help="Serve the emulated API over HTTP.")
 def emulator_serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8124,
@@ -349,7 +349,7 @@ def _render(plan: Plan, fmt: str) -> str:
     raise DxorgError(f"--format {fmt}: choose text, markdown or json")
 
 
-@app.command("plan")
+@app.command("plan", short_help="Show the API calls that would make the orgs match.")
 @with_platform_options
 def plan_command(
     paths: Annotated[
@@ -419,7 +419,7 @@ def plan_command(
 # ---------------------------------------------------------------- apply
 
 
-@app.command("apply")
+@app.command("apply", short_help="Make the changes a plan shows, then verify.")
 @with_platform_options
 def apply_command(
     paths: Annotated[
@@ -675,16 +675,13 @@ def _progress(calls: AppliedCalls) -> Iterator[ProgressHook]:
 
 
 def _apply_summary(report: ApplyReport, calls: AppliedCalls) -> str:
-    """One line counting API calls, like the lines above it; then what verification found."""
-    text = (
-        f"Apply: {calls.count('done')} of {calls.planned} API call(s) done, "
-        f"{calls.count('failed')} failed, {calls.count('skipped')} skipped"
-    )
-    unknown = calls.count("unknown")
-    text += f", {unknown} unknown" if unknown else ""
-    not_sent = calls.count("not sent")
-    text += f", {not_sent} not sent." if not_sent else "."
-    return text + report.verdict()
+    """The summary line the Action and the journal write (it counts actions), with the API
+    calls listed above it counted in brackets; then what verification found."""
+    text = f"{calls.count('done')} of {calls.planned} API call(s) made"
+    for status in ("failed", "skipped", "unknown", "not sent"):
+        count = calls.count(status)
+        text += f", {count} {status}" if count else ""
+    return report.summary(calls=text)
 
 
 def _report_apply(report: ApplyReport, calls: AppliedCalls, journal: Journal) -> None:
@@ -753,7 +750,7 @@ class Terminated(BaseException):  # like KeyboardInterrupt: not an error
 # ---------------------------------------------------------------- export
 
 
-@app.command("export")
+@app.command("export", short_help="Write the manifest of a live org.")
 @with_platform_options
 def export_command(
     org: Annotated[
@@ -864,7 +861,7 @@ def _write_exported(texts: dict[Path, str], directory: Path) -> None:
 # ---------------------------------------------------------------- init
 
 
-@app.command("init")
+@app.command("init", short_help="Start a config repository from the live orgs.")
 @with_platform_options
 def init_command(
     directory: Annotated[
@@ -925,7 +922,7 @@ class ReportFormat(StrEnum):
     html = "html"
 
 
-@app.command("report")
+@app.command("report", short_help="The access review: who has what, and why.")
 @with_platform_options
 def report_command(
     paths: Annotated[
@@ -975,7 +972,7 @@ def report_command(
         raise typer.Exit(1)
 
 
-@app.command("validate")
+@app.command("validate", short_help="Check manifests; contacts nothing.")
 def validate(
     paths: Annotated[
         list[Path], typer.Argument(metavar="PATH", help="Manifest files or directories.")

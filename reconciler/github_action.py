@@ -32,6 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from reconciler.config_repo import (
+    JOURNAL_NAME,
+    config_root,
+    plan_for_file,
+    plan_from_file,
+    plan_root,
+    state_dir,
+)
 from reconciler.errors import (
     DivergedPlanError,
     DxorgError,
@@ -130,9 +138,12 @@ def _plan_path(ctx: Context, default_name: str) -> Path:
     return (ctx.runner.temp_dir or Path.cwd()) / default_name
 
 
-def _save_plan(plan: Plan, path: Path) -> Path:
+def _save_plan(ctx: Context, plan: Plan, path: Path) -> Path:
+    """Saved with its manifest paths relative to the config repository's root, so the
+    apply job finds them wherever it checks the repository out."""
+    root = config_root([Path(p) for p in ctx.inputs.paths])
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dumps_plan(plan), encoding="utf-8")
+    path.write_text(dumps_plan(plan_for_file(plan, root)), encoding="utf-8")
     return path.resolve()
 
 
@@ -190,7 +201,7 @@ def run_validate(ctx: Context) -> int:
 def run_plan(ctx: Context) -> int:
     fleet = _load(ctx, ctx.inputs.paths)
     plan = _plan_read_only(ctx, fleet)
-    path = _save_plan(plan, _plan_path(ctx, "dxorg-plan.json"))
+    path = _save_plan(ctx, plan, _plan_path(ctx, "dxorg-plan.json"))
     line = summary_line(plan)
     log_plan(ctx.log, plan)
     ctx.files.summary(_plan_markdown(ctx, plan))
@@ -273,7 +284,7 @@ def _comment(ctx: Context, number: int, plan: Plan) -> None:
 def run_drift(ctx: Context) -> int:
     fleet = _load(ctx, ctx.inputs.paths)
     plan = _plan_read_only(ctx, fleet)
-    path = _save_plan(plan, _plan_path(ctx, "dxorg-drift.json"))
+    path = _save_plan(ctx, plan, _plan_path(ctx, "dxorg-drift.json"))
     # Changes to make, or drift only a person can resolve (an unrevokable expired grant).
     drifted = [o.org_id for o in plan.orgs if o.has_changes or o.unresolved]
     line = (
@@ -395,7 +406,10 @@ def run_apply(ctx: Context) -> int:
 
     if not ctx.inputs.plan_file:
         raise DxorgError("apply needs the plan-file input: the saved plan that was reviewed")
-    plan = load_plan(Path(ctx.inputs.plan_file))
+    plan_file = Path(ctx.inputs.plan_file)
+    plan = load_plan(plan_file)
+    root = plan_root(plan_file, plan, None)
+    plan = plan_from_file(plan, root)
     orgs = reviewed_orgs(plan, ctx.inputs.orgs or None)
     has_changes = any(o.actions for o in orgs)
     ctx.files.outputs(
@@ -419,7 +433,11 @@ def run_apply(ctx: Context) -> int:
         ctx.files.summary(f"# dxorg apply\n\n{line}\n{listed}")
         ctx.files.outputs({"summary": line})
         return EXIT_ERROR if unchecked else EXIT_OK
-    journal = Path(ctx.inputs.journal)
+    journal = (
+        Path(ctx.inputs.journal)
+        if ctx.inputs.journal
+        else state_dir(root, env=ctx.env) / JOURNAL_NAME
+    )
     # One apply per state directory on this runner (the workflow's concurrency group
     # serialises runners); the kernel's lock, gone with the process.
     with apply_lock(journal.parent):

@@ -123,14 +123,17 @@ class ApplyReport:
             return 2
         return 0
 
-    def summary(self) -> str:
-        """One line; it counts actions (the `+ ~ -` lines of the plan), like the plan's own."""
+    def summary(self, calls: str = "") -> str:
+        """One line; it counts actions (the `+ ~ -` lines of the plan), like the plan's own,
+        whoever prints it (the CLI, the Action, the journal). `calls`: what the CLI adds
+        about the API calls it listed, in brackets before the verdict."""
         done = sum(o.count("done") for o in self.orgs)
         failed = sum(o.count("failed") for o in self.orgs)
         skipped = sum(o.count("skipped") for o in self.orgs)
         unknown = sum(o.count("unknown") for o in self.orgs)
         text = f"Apply: {done} action(s) done, {failed} failed, {skipped} skipped"
-        text += f", {unknown} unknown." if unknown else "."
+        text += f", {unknown} unknown" if unknown else ""
+        text += f" ({calls})." if calls else "."
         return text + self.verdict()
 
     def verdict(self) -> str:

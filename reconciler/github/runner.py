@@ -88,7 +88,8 @@ class Inputs:
             comment=_flag("comment", get("COMMENT"), True),
             fail_on_drift=_flag("fail-on-drift", get("FAIL_ON_DRIFT"), False),
             plan_file=get("PLAN_FILE"),
-            journal=get("JOURNAL") or str(Path(".dxorg") / "journal.jsonl"),
+            # Empty: journal.jsonl in the config repository's state directory.
+            journal=get("JOURNAL"),
             github_token=env.get("INPUT_GITHUB_TOKEN", "").strip(),
             report_dir=get("REPORT_DIR"),
         )

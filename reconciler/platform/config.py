@@ -132,7 +132,8 @@ class PlatformConfig:
             where = "; ".join(self.searched) if self.searched else "nowhere"
             raise ConfigError(
                 "no API token configured: set DX_SECURITY_CONTEXT "
-                '(\'{"auth_token_type":"Bearer","auth_token":"..."}\') or pass a token option; '
+                '(\'{"auth_token_type":"Bearer","auth_token":"..."}\'), or log in with '
+                "`dx login` (its ~/.dnanexus_config, or DX_USER_CONF_DIR), or use --sandbox; "
                 f"searched: {where}"
             )
         return self.token

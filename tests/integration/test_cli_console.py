@@ -41,6 +41,7 @@ def env() -> dict[str, str]:
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("DX_", "NO_COLOR", "FORCE_COLOR", "TERM", "COLUMNS", "CI"))
+        and k != "DXORG_STATE_DIR"  # these tests look for the default: work/.dxorg
     }
     clean.update(SPLUNK_HEC_TOKEN="demo-hec-token", TERM="xterm-256color")
     return clean
