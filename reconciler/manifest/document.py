@@ -171,10 +171,8 @@ def parse_text(text: str, shown: str) -> Document | list[Problem]:
 def _tab_at(text: str, index: int) -> bool:
     """A tab where the parser stopped, or in the indentation of that line."""
     start = text.rfind("\n", 0, index) + 1
-    return (
-        text[index : index + 1] == "\t"
-        or "\t" in text[start:index]
-        and not text[start:index].replace("\t", "").strip()
+    return text[index : index + 1] == "\t" or (
+        "\t" in text[start:index] and not text[start:index].replace("\t", "").strip()
     )
 
 

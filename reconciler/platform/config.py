@@ -239,7 +239,9 @@ def discover(
         port = DEFAULT_PORT
 
     searched = [
-        overrides.origin_of("token"),
+        # The CLI has no token option (a token on a command line ends up in shell
+        # histories): only the Action's token input is searched first.
+        *([overrides.origin_of("token")] if overrides.kind == "input" else []),
         *(_origin_text("DX_SECURITY_CONTEXT", s) for s, _ in reversed(layers)),
     ]
     token: str | None

@@ -29,7 +29,8 @@ def summary_line(plan: Plan) -> str:
     if plan.has_changes:
         text = f"Plan: {counts['+']} to add, {counts['~']} to change, {counts['-']} to remove."
     elif errors and errors == len(plan.orgs):
-        text = "No org could be planned."
+        # Not "no changes": nothing is known about any org (its error is shown above).
+        text = f"No org could be planned ({errors} org(s), the errors above): nothing is known."
     elif errors:
         text = "No changes in the orgs that could be planned."
     elif plan.left_out or plan.unresolved or plan.unchecked:
@@ -46,7 +47,7 @@ def summary_line(plan: Plan) -> str:
             f" Job-log forwarding was not checked in {unchecked} org(s): its token variable "
             "is unset (see the warnings)."
         )
-    if errors:
+    if errors and errors < len(plan.orgs):
         text += f" {errors} org(s) could not be planned."
     if blocked:
         text += f" {blocked} org(s) violate safety rails: the plan cannot be applied."

@@ -110,9 +110,7 @@ def test_a_saved_plan_applies_from_any_directory(run, config_repo, tmp_path, mon
     assert not (elsewhere / ".dxorg").exists()
 
 
-def test_the_plan_file_moved_with_its_repository_still_applies(
-    run, served, config_repo, tmp_path
-):
+def test_the_plan_file_moved_with_its_repository_still_applies(run, served, config_repo, tmp_path):
     """The root a plan records is a fallback: the one holding the plan file comes first (a
     CI job checks the repository out wherever its runner does)."""
     shutil.rmtree(config_repo / "orgs")
