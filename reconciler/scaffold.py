@@ -72,9 +72,13 @@ def token_envs(manifests: Iterable[str]) -> list[str]:
     return sorted(names)
 
 
-def adapt_workflow(text: str, *, action: str, tokens: list[str]) -> str:
+def adapt_workflow(name: str, text: str, *, action: str, tokens: list[str]) -> str:
     """An example workflow as a config repository uses it (see the module's docstring)."""
-    out: list[str] = []
+    out = [
+        f"# Written by dxorg init from its example workflow {name} (dxorg {__version__}), with",
+        f"# the Action pinned as {action} and the forwarding tokens the manifests name.",
+        "# What the comments below say about `uses: ./` is done here already.",
+    ]
     for line in text.splitlines():
         uses = _USES_HERE.match(line)
         token = _TOKEN_LINE.match(line)
@@ -91,7 +95,7 @@ def workflow_files(*, action: str, tokens: list[str]) -> dict[str, str]:
     """Every shipped example workflow, adapted, by its path in the config repository."""
     return {
         f".github/workflows/{WORKFLOW_PREFIX}{source.name}": adapt_workflow(
-            source.read_text(encoding="utf-8"), action=action, tokens=tokens
+            source.name, source.read_text(encoding="utf-8"), action=action, tokens=tokens
         )
         for source in sorted(WORKFLOWS.iterdir(), key=lambda s: s.name)
         if source.name.endswith((".yml", ".yaml"))
