@@ -146,8 +146,9 @@ class Runner:
 
     @property
     def pull_request_number(self) -> int | None:
-        """The pull request of a ``pull_request`` event (its head commit, planned read-only)."""
-        if self.event_name != "pull_request":
+        """The pull request of a ``pull_request`` event, or of the ``pull_request_target``
+        one the example plan workflow runs on (its head commit, planned read-only)."""
+        if self.event_name not in ("pull_request", "pull_request_target"):
             return None
         pr = self.event.get("pull_request")
         number = pr.get("number") if isinstance(pr, dict) else self.event.get("number")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -64,14 +65,21 @@ def evaluate(value: str, known: dict[str, str]) -> str:
     return re.sub(r"\$\{\{(.*?)\}\}", one, str(value))
 
 
-def as_the_runner(action, step: dict[str, Any], command: str, known: dict[str, str], **extra):
+def as_the_runner(
+    action,
+    step: dict[str, Any],
+    command: str,
+    known: dict[str, str],
+    event: str = "push",
+    **extra: str,
+):
     """Run one `uses: <dxorg>` step: its `with:` as INPUT_*, its `env:` as the environment."""
     inputs = {k: evaluate(v, known) for k, v in (step.get("with") or {}).items()}
     inputs.pop("command")
     env = {k: evaluate(v, known) for k, v in (step.get("env") or {}).items()}
     # The harness's own defaults the workflow does not set are not the workflow's.
-    unset = {"SPLUNK_HEC_TOKEN": None, "INPUT_JOURNAL": None, **env}
-    return action.run(command, unset, **{**inputs, **extra})
+    unset: dict[str, str | None] = {"SPLUNK_HEC_TOKEN": None, "INPUT_JOURNAL": None, **env}
+    return action.run(command, unset, event=event, **{**inputs, **extra})
 
 
 def test_init_writes_a_config_repository_whose_workflows_plan_apply_and_drift_clean(
@@ -133,6 +141,8 @@ def test_init_writes_a_config_repository_whose_workflows_plan_apply_and_drift_cl
         cwd=repo,
         check=True,
     )
+    # plan.yml's second checkout: the pull request's head in pr/, read as data.
+    subprocess.run(["git", "clone", "-q", str(repo), str(repo / "pr")], check=True)
     action.root = repo
     monkeypatch.chdir(repo)  # the runner's workspace is the checkout
     secrets = {
@@ -146,22 +156,22 @@ def test_init_writes_a_config_repository_whose_workflows_plan_apply_and_drift_cl
     # plan.yml on a pull request: validate, then plan (a clean plan: nothing to change).
     plan_steps = dxorg_steps(workflows["dxorg-plan.yml"], "plan")
     assert [s["with"]["command"] for s in plan_steps] == ["validate", "plan"]
-    validated = as_the_runner(action, plan_steps[0], "validate", secrets)
+    target = {"event": "pull_request_target"}
+    validated = as_the_runner(action, plan_steps[0], "validate", secrets, **target)
     assert validated.code == 0, validated.log
-    planned = as_the_runner(action, plan_steps[1], "plan", secrets)
+    planned = as_the_runner(action, plan_steps[1], "plan", secrets, **target)
     assert planned.code == 0, planned.log
     assert planned.outputs["has-changes"] == "false", planned.log
     assert "not checked" not in planned.log  # every forwarding token was there to compare
 
-    # apply.yml after the merge: the reviewed plan, nothing to do, no write sent.
+    # apply.yml after the merge: the reviewed plan downloaded into reviewed/ of the main
+    # checkout (its paths resolve there, not in pr/), nothing to do, no write sent.
     [apply_step] = dxorg_steps(workflows["dxorg-apply.yml"], "apply")
-    applied = as_the_runner(
-        action,
-        apply_step,
-        "apply",
-        {**secrets, "matrix.org": "org-demo"},
-        **{"plan-file": planned.outputs["plan-file"]},
-    )
+    assert apply_step["with"]["plan-file"] == "reviewed/dxorg-plan.json"
+    (repo / "reviewed").mkdir()
+    shutil.copy(planned.outputs["plan-file"], repo / "reviewed" / "dxorg-plan.json")
+    shutil.rmtree(repo / "pr")
+    applied = as_the_runner(action, apply_step, "apply", {**secrets, "matrix.org": "org-demo"})
     assert applied.code == 0, applied.log
     assert action.platform.write_calls() == []
 
