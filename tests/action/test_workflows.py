@@ -347,7 +347,7 @@ def _lock() -> dict[str, tuple[str, list[str]]]:
     from packaging.utils import canonicalize_name
 
     text = (ROOT / "requirements-action.lock").read_text().replace("\\\n", " ")
-    pinned = {}
+    pinned: dict[str, tuple[str, list[str]]] = {}
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
         if not line:
