@@ -803,7 +803,8 @@ def export_command(
         _check_file_target(out, "-o")
         if not force:
             _refuse_overwrite([out])
-    root = config_root([out] if out is not None else [])
+    # The repository the manifests go to (a file in the directory --all writes into).
+    root = config_root([] if out is None else [out / "org.yaml" if all_orgs else out])
     with platform.read_client(root) as client:
         caller = client.whoami()
         if org is not None and out is None:
@@ -896,7 +897,7 @@ def init_command(
     elif directory.exists() and not directory.is_dir():
         raise ConfigError(f"{directory}: not a directory")
     orgs_dir = directory / "orgs"
-    with platform.read_client(config_root([directory])) as client:
+    with platform.read_client(config_root([orgs_dir / "org.yaml"])) as client:
         caller = client.whoami()
         texts = _export_orgs(client, caller, None, orgs_dir, keep_caller=True)
     files = scaffold_files(texts.values(), action=action)
