@@ -50,6 +50,7 @@ from reconciler.platform import (
     ReadClient,
     RetryPolicy,
     discover,
+    limits_from_env,
     retry_policy_from_env,
 )
 from reconciler.render.apply_markdown import render_apply_markdown
@@ -94,7 +95,16 @@ def _retry(env: Mapping[str, str]) -> RetryPolicy:
 
 
 def read_client(ctx: Context) -> ReadClient:
-    return ReadClient(_platform_config(ctx.inputs, ctx.env), retry=_retry(ctx.env))
+    return _connection(ctx).read_client()
+
+
+def _connection(ctx: Context) -> Connection:
+    """The run's one way to the platform: its config, retry policy and DXORG_* limits."""
+    return Connection(
+        _platform_config(ctx.inputs, ctx.env),
+        retry=_retry(ctx.env),
+        limits=limits_from_env(ctx.env),
+    )
 
 
 # ---------------------------------------------------------------- shared steps
@@ -340,7 +350,7 @@ def run_apply(ctx: Context) -> int:
         ctx.files.outputs({"summary": line})
         return EXIT_OK
     fleet = _load(ctx, sorted({o.source for o in orgs}))
-    connection = Connection(_platform_config(ctx.inputs, ctx.env), retry=_retry(ctx.env))
+    connection = _connection(ctx)
     journal = Path(ctx.inputs.journal)
     with ctx.log.group("dxorg apply"):
 
