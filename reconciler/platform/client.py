@@ -211,8 +211,12 @@ class ReadClient:
         return self._health.clock_skew()
 
     def stop_reason(self) -> str | None:
-        """Why this run sends nothing more (an outage, its deadline), or None."""
+        """Why this run may send nothing more (an outage, its deadline), or None: checked now."""
         return self._health.stop_reason()
+
+    def stopped(self) -> str | None:
+        """Why this run stopped sending, if a call has found it had to."""
+        return self._health.stopped
 
     # -- lifecycle ---------------------------------------------------------------
 

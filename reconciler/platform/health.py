@@ -113,6 +113,12 @@ class PlatformHealth:
                     log.warning("%s", self._stopped)
             return self._stopped
 
+    @property
+    def stopped(self) -> str | None:
+        """Why this run stopped sending, if it has (unlike `stop_reason`, checks nothing)."""
+        with self._lock:
+            return self._stopped
+
     def seconds_until_stop(self) -> float:
         """How long, at most, a retry may wait before the run would have to stop."""
         with self._lock:
