@@ -171,9 +171,9 @@ def _parse_http_date(value: str | None) -> datetime | None:
 
 
 def _duration(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [(days, "d"), (hours, "h"), (minutes, "min"), (seconds, "s")]
-    return " ".join(f"{n} {unit}" for n, unit in parts if n) or "0 s"
+    """``1 d 2 h 5 min``, to the minute (a Date header only has whole seconds anyway)."""
+    minutes = round(delta.total_seconds() / 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "min")]
+    return " ".join(f"{n} {unit}" for n, unit in parts if n) or "under a minute"
