@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,12 +39,12 @@ from reconciler.errors import (
     StalePlanError,
     UnsafePlanError,
 )
-from reconciler.github.api import GitHubClient, GitHubError
+from reconciler.github.api import Actor, Comment, GitHubClient, GitHubError, Issue
 from reconciler.github.comments import sync_plan_comments
 from reconciler.github.issues import sync_drift_issues
 from reconciler.github.runner import SUMMARY_LIMIT, Inputs, Log, Runner, Secrets, StepFiles
 from reconciler.manifest import Fleet, load_fleet
-from reconciler.plan import Plan, Step
+from reconciler.plan import OrgPlan, Plan, Step
 from reconciler.platform import (
     ConfigOverrides,
     Connection,
@@ -54,7 +56,7 @@ from reconciler.platform import (
     retry_policy_from_env,
 )
 from reconciler.render.apply_markdown import render_apply_markdown
-from reconciler.render.markdown import render_markdown
+from reconciler.render.markdown import platform_markdown, render_markdown
 from reconciler.render.plan_json import PlanFileError, dumps_plan, load_plan
 from reconciler.render.text import render_text, summary_line
 
@@ -162,6 +164,8 @@ def _log_plan(ctx: Context, plan: Plan) -> None:
             ctx.log.annotate(
                 "error", f"{org.org_id}: {violation.rule}: {violation.message}", file=org.source
             )
+        for unchecked in org.unchecked:
+            ctx.log.annotate("warning", f"{org.org_id}: {unchecked}", file=org.source)
 
 
 def _github(ctx: Context) -> GitHubClient:
@@ -200,14 +204,48 @@ def run_plan(ctx: Context) -> int:
     return EXIT_ERROR if plan.has_errors or not plan.applyable else EXIT_OK
 
 
+def _identity(ctx: Context, github: GitHubClient, what: str) -> Actor | None:
+    """Whom the github-token acts as: dxorg touches only comments and issues it wrote."""
+    me = github.whoami()
+    if me is None:
+        ctx.log.annotate(
+            "warning",
+            f"cannot tell which {what} dxorg wrote: GitHub did not say whom the github-token "
+            f"acts as (GraphQL viewer, GET /user); no {what} were touched",
+        )
+    return me
+
+
+def _report_foreign(ctx: Context, found: Sequence[Comment | Issue], what: str) -> None:
+    """Someone else's comment or issue carrying dxorg's marker: named, never trusted."""
+    if not found:
+        return
+    lines = []
+    for item in found:
+        text = (
+            f"a {what} posing as dxorg's was written by {item.author} ({item.url or 'no url'}): "
+            "not edited and not trusted; dxorg's own is posted separately"
+        )
+        ctx.log.annotate("warning", text)
+        lines.append(f"- {text}")
+    ctx.files.summary("### ⚠️ Not written by dxorg\n\n" + "\n".join(lines))
+
+
 def _comment(ctx: Context, number: int, plan: Plan) -> None:
     try:
         with _github(ctx) as github:
+            me = _identity(ctx, github, "pull-request comments")
+            if me is None:
+                return
             result = sync_plan_comments(
                 github,
                 number,
                 plan.orgs,
-                provenance=ctx.runner.provenance(),
+                me=me,
+                # Which platform, as whom: the apply of this plan refuses any other.
+                provenance=" · ".join(
+                    p for p in (ctx.runner.provenance(), f"on {platform_markdown(plan)}") if p
+                ),
                 # Comments of orgs left out of this plan say "no longer planned" only when
                 # the whole fleet was planned: no org filter, directories only.
                 all_planned=not ctx.inputs.orgs and all(Path(p).is_dir() for p in ctx.inputs.paths),
@@ -218,6 +256,7 @@ def _comment(ctx: Context, number: int, plan: Plan) -> None:
             ctx.log.annotate("warning", f"cannot comment on the pull request: {exc}")
             return
         raise
+    _report_foreign(ctx, result.foreign, "plan comment")
     ctx.log.line(
         f"PR #{number} comments: {len(result.created)} posted, {len(result.updated)} edited, "
         f"{len(result.unchanged)} unchanged, {len(result.deleted)} deleted"
@@ -240,13 +279,24 @@ def run_drift(ctx: Context) -> int:
         {"has-changes": _bool(plan.has_changes), "plan-file": str(path), "summary": line}
     )
     with _github(ctx) as github:
-        result = sync_drift_issues(
-            github, plan.orgs, provenance=ctx.runner.provenance(), scrub=ctx.secrets.scrub
+        me = _identity(ctx, github, "drift issues")
+        result = (
+            sync_drift_issues(
+                github,
+                plan.orgs,
+                me=me,
+                provenance=ctx.runner.provenance(),
+                scrub=ctx.secrets.scrub,
+            )
+            if me is not None
+            else None
         )
-    ctx.log.line(
-        f"drift issues: {len(result.opened)} opened, {len(result.updated)} updated, "
-        f"{len(result.closed)} closed"
-    )
+    if result is not None:
+        _report_foreign(ctx, result.foreign, "drift issue")
+        ctx.log.line(
+            f"drift issues: {len(result.opened)} opened, {len(result.updated)} updated, "
+            f"{len(result.closed)} closed"
+        )
     for org_id in drifted:
         ctx.log.annotate("warning", f"{org_id} has drifted from its manifest")
     if plan.has_errors:
@@ -329,8 +379,8 @@ def run_apply(ctx: Context) -> int:
     must give exactly it, and pass every rail) with a read-only client; a client that can
     write exists only after that.
     """
-    from reconciler.apply.journal import Journal, created_accounts
-    from reconciler.apply.run import apply_reviewed, reviewed_orgs
+    from reconciler.apply.lock import apply_lock
+    from reconciler.apply.run import reviewed_orgs
 
     if not ctx.inputs.plan_file:
         raise DxorgError("apply needs the plan-file input: the saved plan that was reviewed")
@@ -345,14 +395,45 @@ def run_apply(ctx: Context) -> int:
     )
     if not orgs:
         line = "Nothing to apply: the reviewed plan has no changes."
+        unchecked = [(o.org_id, u) for o in plan.orgs for u in o.unchecked]
+        if unchecked:
+            line += f" Job-log forwarding was not checked in {len(unchecked)} org(s)."
+        for org_id, message in unchecked:
+            ctx.log.annotate("warning", f"{org_id}: {message}")
         ctx.log.line(line)
-        ctx.files.summary(f"# dxorg apply\n\n{line}")
+        listed = "".join(f"\n- `{org_id}`: {message}" for org_id, message in unchecked)
+        ctx.files.summary(f"# dxorg apply\n\n{line}\n{listed}")
         ctx.files.outputs({"summary": line})
-        return EXIT_OK
+        return EXIT_ERROR if unchecked else EXIT_OK
+    journal = Path(ctx.inputs.journal)
+    # One apply per state directory on this runner (the workflow's concurrency group
+    # serialises runners); the kernel's lock, gone with the process.
+    with apply_lock(journal.parent):
+        return _apply_locked(ctx, plan, orgs, journal)
+
+
+def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path) -> int:
+    from reconciler.apply.journal import created_accounts
+    from reconciler.apply.run import apply_reviewed
+    from reconciler.apply.stopping import StoppingJournal, stop_on_signals
+
     fleet = _load(ctx, sorted({o.source for o in orgs}))
     connection = _connection(ctx)
-    journal = Path(ctx.inputs.journal)
-    with ctx.log.group("dxorg apply"):
+    stop = threading.Event()
+    stopped_by: list[int] = []
+
+    def cancelled(signum: int) -> None:
+        # A cancelled run gets SIGINT, then SIGTERM: the first stops the sending; the calls
+        # in flight finish and the journal's run ends (the runner kills the job later).
+        if not stop.is_set():
+            stopped_by.append(128 + signum)
+            stop.set()
+            ctx.log.line(
+                f"{signal.Signals(signum).name}: finishing the calls in flight, sending no more"
+            )
+
+    audit = StoppingJournal(journal, stop)
+    with ctx.log.group("dxorg apply"), stop_on_signals(cancelled):
 
         def progress(org_id: str, step: Step, status: str, detail: str | None) -> None:
             suffix = f": {detail}" if detail else ""
@@ -364,7 +445,7 @@ def run_apply(ctx: Context) -> int:
             plan,
             fleet,
             connection,
-            journal=Journal(journal),
+            journal=audit,
             env=ctx.env,
             only=ctx.inputs.orgs or None,
             created_accounts=created_accounts(journal),
@@ -374,9 +455,19 @@ def run_apply(ctx: Context) -> int:
     for org in report.orgs:
         if org.error:
             ctx.log.annotate("error", f"{org.org_id}: {org.error}")
+        for message in org.unchecked:
+            ctx.log.annotate("warning", f"{org.org_id}: {message}")
     ctx.log.line(line)
     ctx.files.summary(render_apply_markdown(report, ctx.runner.provenance()))
     ctx.files.outputs({"summary": line})
+    failure = audit.failure_message()
+    if failure is not None:
+        raise DxorgError(failure)
+    if stopped_by:
+        ctx.log.annotate(
+            "error", "cancelled: no more calls were sent; the journal has every call; plan again"
+        )
+        return stopped_by[0]
     return EXIT_OK if report.exit_code == 0 else EXIT_ERROR
 
 

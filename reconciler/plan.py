@@ -17,7 +17,8 @@ from typing import Literal
 
 # 2.0: a plan records the live values its actions were planned from, the manifests' digests
 # and the removals left out; apply no longer trusts a plan's own verdict (it re-plans).
-FORMAT_VERSION = "2.0"
+# 3.0: a plan names the platform and the user it was read from; apply refuses another.
+FORMAT_VERSION = "3.0"
 
 Symbol = Literal["+", "~", "-"]
 Server = Literal["api", "auth"]
@@ -107,6 +108,11 @@ class PlanWarning:
     message: str
 
 
+# The warning of an org whose job-log forwarding could not be checked (its token variable
+# is unset): the org may differ there, so it is never "no changes" nor "converged".
+FORWARDING_UNCHECKED = "forwarding-unchecked"
+
+
 @dataclass(frozen=True)
 class OrgPlan:
     org_id: str
@@ -138,9 +144,15 @@ class OrgPlan:
         return bool(self.actions)
 
     @property
+    def unchecked(self) -> tuple[str, ...]:
+        """What the plan could not compare (forwarding without its token): may differ."""
+        return tuple(w.message for w in self.warnings if w.code == FORWARDING_UNCHECKED)
+
+    @property
     def differs(self) -> bool:
-        """The live org differs from its manifest: changes to make, or removals left out."""
-        return bool(self.actions or self.left_out)
+        """The live org differs, or may, from its manifest: changes to make, removals left
+        out, or something left unchecked."""
+        return bool(self.actions or self.left_out or self.unchecked)
 
     def counts(self) -> dict[str, int]:
         out = {"+": 0, "~": 0, "-": 0}
@@ -150,10 +162,36 @@ class OrgPlan:
 
 
 @dataclass(frozen=True)
+class PlatformIdentity:
+    """The platform a plan was read from and the token's user there; never the token.
+
+    `api_server` is the API server's URL, or SANDBOX for the embedded emulator, which
+    `sandbox_state` (its state file, resolved) tells apart from every other sandbox.
+    """
+
+    api_server: str
+    user: str
+    sandbox_state: str | None = None
+
+    @property
+    def where(self) -> str:
+        if self.api_server == SANDBOX:
+            return f"the sandbox {self.sandbox_state}"
+        return self.api_server
+
+    def describe(self) -> str:
+        return f"{self.where} as {self.user}"
+
+
+SANDBOX = "sandbox"
+
+
+@dataclass(frozen=True)
 class Plan:
     orgs: tuple[OrgPlan, ...]
     created_at: str  # ISO 8601, UTC
     tool_version: str
+    platform: PlatformIdentity
     overrides: tuple[str, ...] = ()
     skip_removals: bool = False
     format_version: str = FORMAT_VERSION
@@ -173,6 +211,10 @@ class Plan:
     @property
     def left_out(self) -> int:
         return sum(len(o.left_out) for o in self.orgs)
+
+    @property
+    def unchecked(self) -> int:
+        return sum(len(o.unchecked) for o in self.orgs)
 
     @property
     def has_errors(self) -> bool:

@@ -18,11 +18,12 @@ from tests.action.conftest import (
     assert_no_secret,
     seed,
 )
+from tests.action.fake_github import BOT
 
 MARKER = "<!-- dxorg-plan:org-demo -->"
 
 
-def test_plan_posts_one_comment_per_org_with_marker_counts_and_removals(action, github):
+def test_plan_posts_one_comment_per_org_with_marker_counts_and_removals(action, github, platform):
     result = action.run("plan", sha="1111111111aaaa")
     assert result.code == 0, result.log
     comments = github.comments_on(PR_NUMBER)
@@ -30,6 +31,8 @@ def test_plan_posts_one_comment_per_org_with_marker_counts_and_removals(action, 
     body = comments[0]["body"]
     assert body.startswith(MARKER + "\n")
     assert "commit `1111111111aa`" in body
+    # The platform and the user the plan was read from: its apply refuses any other.
+    assert f"on `http://127.0.0.1:{platform.port}` as `user-alice`" in body.splitlines()[1]
     assert "https://github.example/acme/org-manifests/actions/runs/" in body
     assert "**2** to add, **2** to change, **1** to remove" in body
     assert "#### Removals (2)" in body
@@ -102,7 +105,7 @@ def test_no_changes_posts_nothing_new_but_updates_an_old_comment(action, github,
     assert result.outputs["has-changes"] == "false"
     assert github.writes() == []  # nothing to say: no comment noise
 
-    old = github.add_comment(PR_NUMBER, f"{MARKER}\nan old plan with changes")
+    old = github.add_comment(PR_NUMBER, f"{MARKER}\nan old plan with changes", author=BOT)
     action.run("plan")
     assert "No changes" in github.comments[old]["body"]
     assert len(github.comments_on(PR_NUMBER)) == 1
@@ -250,8 +253,8 @@ def test_a_long_plan_is_split_and_stale_parts_are_deleted(action, github, long_m
 
 def test_a_comment_of_an_org_no_longer_planned_says_so(action, github):
     action.write_manifest(MANIFEST.replace("org-demo", "org-gone"), name="org-gone.yaml")
-    github.add_comment(PR_NUMBER, "<!-- dxorg-plan:org-gone -->\nold")
-    github.add_comment(PR_NUMBER, "<!-- dxorg-plan:org-gone part 2 -->\nold part")
+    github.add_comment(PR_NUMBER, "<!-- dxorg-plan:org-gone -->\nold", author=BOT)
+    github.add_comment(PR_NUMBER, "<!-- dxorg-plan:org-gone part 2 -->\nold part", author=BOT)
     (action.root / "orgs" / "org-gone.yaml").unlink()
     action.run("plan")
     gone = [c for c in github.comments_on(PR_NUMBER) if "org-gone" in c["body"]]
