@@ -100,13 +100,14 @@ def test_a_black_holed_platform_stops_the_apply_within_the_bound(tmp_path: Path)
     assert skipped and all("not sent" in (o.detail or "") for o in skipped)
     assert sum(o.status == "done" for o in outcomes) >= 1
 
-    # Nothing was sent after the breaker opened: the calls that reached the dark
-    # platform are the ones already in flight then, no more than the concurrency.
+    # Nothing was sent after the breaker opened: the calls it marked "not sent" never
+    # reached the platform, and all that did reach the dark platform were sent before:
+    # at most one attempt per worker, and one retry each if the silence was not yet long.
     hung = [c for c in calls if c["fault"] == "hang"]
-    assert 1 <= len(hung) <= 8
+    assert 1 <= len(hung) <= 2 * 8
+    arrived = {c["body"].get("invitee") for c in calls if c["route"] == "/org-demo/invite"}
+    never_sent = {o.action_id.split("/")[2] for o in skipped}
+    assert never_sent and not never_sent & arrived
     records = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()]
     not_sent = [r for r in records if r["event"] == "not-sent"]
-    assert not_sent and len(not_sent) == len(skipped)
-    first_refusal = min(r["time"] for r in not_sent)
-    last_hung_ms = max(c["at"] for c in hung)
-    assert time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(last_hung_ms / 1000)) <= first_refusal
+    assert len(not_sent) == len(skipped)
