@@ -32,6 +32,7 @@ from reconciler.apply.journal import DEFAULT_JOURNAL, Journal
 from reconciler.apply.stopping import StoppingJournal, stop_on_signals
 from reconciler.errors import ConfigError, DxorgError, ManifestError
 from reconciler.platform.client import DEFAULT_CONCURRENCY
+from reconciler.render import inert
 from reconciler.sandbox import DEFAULT_STATE
 
 if TYPE_CHECKING:
@@ -79,7 +80,9 @@ def _root(
 
 def _console() -> Console:
     """A console on the current stdout. rich leaves colours out when NO_COLOR is set, TERM
-    is dumb, or the output is not a terminal; soft wrap keeps long lines whole."""
+    is dumb, or the output is not a terminal; soft wrap keeps long lines whole. Markup is
+    off: a `[red]` or `[link=...]` in a name is text (and every foreign value is already
+    made inert by render.inert)."""
     from rich.console import Console
 
     return Console(soft_wrap=True, highlight=False, emoji=False, markup=False)
@@ -357,7 +360,7 @@ def plan_command(
     violation.
     """
     from reconciler.apply.journal import created_accounts
-    from reconciler.read_and_plan import plan_fleet
+    from reconciler.read_and_plan import plan_fleet, platform_where
     from reconciler.render.plan_json import dumps_plan
 
     overrides = override or []
@@ -365,14 +368,15 @@ def plan_command(
     if out is not None:
         _check_file_target(out, "--out")
     fleet = _load(paths)
-    with platform.read_client() as client:
+    connection = platform.connection()
+    with connection.read_client() as client:
         plan = plan_fleet(
             fleet,
             client,
             only=org,
             overrides=overrides,
             skip_removals=skip_removals,
-            created_accounts=created_accounts(journal),
+            created_accounts=created_accounts(journal, platform_where(connection.config)),
         )
     # A big plan's JSON takes a while to write: once, when both --out and --format json want it.
     plan_json = dumps_plan(plan) if out is not None or fmt == "json" else ""
@@ -429,7 +433,7 @@ def apply_command(
     from reconciler.apply.lock import apply_lock
     from reconciler.apply.review import refuse_other_platform, refuse_unsafe
     from reconciler.apply.run import apply_reviewed
-    from reconciler.read_and_plan import plan_fleet, platform_identity
+    from reconciler.read_and_plan import plan_fleet, platform_identity, platform_where
     from reconciler.render.plan_json import load_plan
 
     overrides = override or []
@@ -449,7 +453,7 @@ def apply_command(
     # verification (see reconciler.apply.lock).
     with apply_lock(journal.parent):
         connection = platform.connection()
-        created = created_accounts(journal)
+        created = created_accounts(journal, platform_where(connection.config))
         if plan_file is not None:
             plan = load_plan(plan_file)
             # The manifests the plan names: their digests must match what the plan recorded.
@@ -477,7 +481,8 @@ def apply_command(
                 typer.echo(f"{plan.left_out} removal(s) were left out (--skip-removals).")
             for org_plan in plan.orgs:
                 for unchecked in org_plan.unchecked:
-                    typer.echo(f"{org_plan.org_id}: not checked: {unchecked}")
+                    org_id = inert.terminal(org_plan.org_id)
+                    typer.echo(f"{org_id}: not checked: {inert.terminal(unchecked)}")
             if plan.differs:
                 raise typer.Exit(2)
             return
@@ -565,8 +570,9 @@ def _not_sent(detail: str | None) -> bool:
 
 
 def call_line(step: Step, status: str, detail: str | None) -> str:
-    suffix = f": {detail}" if detail else ""
-    return f"{status:>8} {step.id} {step.call.route}{suffix}"
+    # The detail is the platform's error message: foreign text.
+    suffix = f": {inert.terminal(detail)}" if detail else ""
+    return f"{status:>8} {inert.terminal(step.id)} {inert.terminal(step.call.route)}{suffix}"
 
 
 @contextmanager
@@ -637,21 +643,25 @@ def _apply_summary(report: ApplyReport, calls: AppliedCalls) -> str:
 
 def _report_apply(report: ApplyReport, calls: AppliedCalls, journal: Journal) -> None:
     interrupted = calls.stop.is_set()
+    t = inert.terminal
     for org_report in report.orgs:
+        org_id = t(org_report.org_id)
         if org_report.error:
-            typer.echo(f"{org_report.org_id}: error: {org_report.error}", err=True)
+            typer.echo(
+                f"{org_id}: error: {t(org_report.error, limit=inert.MESSAGE_LIMIT)}", err=True
+            )
         for outcome in org_report.outcomes:
             if outcome.status != "done" and not _not_sent(outcome.detail):
                 typer.echo(
-                    f"{org_report.org_id}: {outcome.status}: {outcome.action_id}: {outcome.detail}",
+                    f"{org_id}: {t(outcome.status)}: {t(outcome.action_id)}: {t(outcome.detail)}",
                     err=True,
                 )
         for remaining in org_report.remaining:
-            typer.echo(f"{org_report.org_id}: still differs: {remaining}")
+            typer.echo(f"{org_id}: still differs: {t(remaining)}")
         for left_out in org_report.left_out:
-            typer.echo(f"{org_report.org_id}: left out (--skip-removals): {left_out}")
+            typer.echo(f"{org_id}: left out (--skip-removals): {t(left_out)}")
         for unchecked in org_report.unchecked:
-            typer.echo(f"{org_report.org_id}: not checked: {unchecked}")
+            typer.echo(f"{org_id}: not checked: {t(unchecked)}")
     typer.echo(_apply_summary(report, calls))
     failure = journal.failure_message()
     if failure is not None:
@@ -805,7 +815,11 @@ def report_command(
         typer.echo(f"wrote {out}", err=True)
     for org_review in report.orgs:
         if org_review.error:
-            typer.echo(f"{org_review.org_id}: not read: {org_review.error}", err=True)
+            org_id, error = (
+                inert.terminal(org_review.org_id),
+                inert.terminal(org_review.error, limit=inert.MESSAGE_LIMIT),
+            )
+            typer.echo(f"{org_id}: not read: {error}", err=True)
     if report.has_errors:
         raise typer.Exit(1)
 
@@ -882,7 +896,8 @@ def _run(args: list[str] | None) -> int:
         typer.echo(f"{len(exc.problems)} problem(s) found", err=True)
         return 1
     except DxorgError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        # Messages quote the platform's answers and the manifests: foreign text.
+        typer.echo(f"error: {inert.terminal_lines(exc)}", err=True)
         return 1
     except OSError as exc:
         # A path the user gave that cannot be read or written (permissions, a full disk).
