@@ -1,8 +1,8 @@
 """Two-call actions stopped half-way: a real `dxorg apply` process against the emulator over
 HTTP (state in a SQLite file), stopped right after the first call of each self-grant and
 revocation that takes two calls, either by SIGKILL or by its second call running out of
-retries (a 500 each time: throttling is waited out, not counted). Whatever the state left, either the next run completes it (apply again, then the
-plan is empty), or `plan --detailed-exitcode` reports it as drift (exit 2); access never
+retries (a 500 each time: throttling is waited out, not counted). Whatever the state left,
+either the next run completes it (apply again, then the plan is empty), or `plan --detailed-exitcode` reports it as drift (exit 2); access never
 outlives its grant's expiry unreported, and nothing ever goes below what the admin had
 before the grant.
 
