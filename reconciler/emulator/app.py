@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
+from werkzeug.http import http_date
 from werkzeug.wrappers import Request, Response
 
 from reconciler.emulator.access import record_admin_count
@@ -249,6 +250,7 @@ class EmulatorApp:
         else:
             response = self.handle_api(request, environ, request_id)
         response.headers["X-Request-ID"] = request_id
+        stamp_date(response, self.clock())
         return response(environ, start_response)
 
     # -- control plane
@@ -359,3 +361,10 @@ class EmulatorApp:
                 if isinstance(org_id, str):
                     record_admin_count(conn, org_id, route.method_name, now)
         return result
+
+
+def stamp_date(response: Response, now_ms: int) -> None:
+    """The `Date` header every HTTP server sends (RFC 9110, 6.6.1), from the emulator's
+    clock, also in process: `dxorg doctor` reads the platform's clock from it. Werkzeug's
+    server sends this one rather than adding its own."""
+    response.headers["Date"] = http_date(now_ms / 1000)

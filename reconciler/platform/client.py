@@ -135,6 +135,8 @@ class ReadClient:
         self._reached: set[str] = set()
         self._auth_probe_lock = threading.Lock()
         self._auth_probe: tuple[str | None] | None = None
+        # The API server's last `Date` header: its clock, for `dxorg doctor`'s skew check.
+        self._server_date: str | None = None
         headers = {
             "DNAnexus-API": "1.0.0",
             "User-Agent": f"dxorg/{__version__}",
@@ -158,6 +160,12 @@ class ReadClient:
     @property
     def config(self) -> PlatformConfig:
         return self._config
+
+    @property
+    def server_date(self) -> str | None:
+        """The `Date` header of the API server's latest answer (None before one, or if it
+        sends none)."""
+        return self._server_date
 
     @property
     def concurrency(self) -> int:
@@ -186,11 +194,15 @@ class ReadClient:
     # -- typed reads ---------------------------------------------------------------
 
     def whoami(self) -> str:
-        body = self._post("/system/whoami", {}).body
+        body = self.whoami_response()
         user_id = body.get("id")
         if not isinstance(user_id, str):
             raise TransportError("/system/whoami", "response has no user id")
         return user_id
+
+    def whoami_response(self) -> dict:
+        """`/system/whoami`'s whole answer (doctor checks its fields against the contract)."""
+        return self._post("/system/whoami", {}).body
 
     def describe_user(self, user_id: str, fields: Mapping[str, bool] | None = None) -> dict:
         request: dict[str, Any] = {}
@@ -474,6 +486,8 @@ class ReadClient:
             )
 
         self._reached.add(server)
+        if server == "api":
+            self._server_date = response.headers.get("Date") or self._server_date
         request_id = response.headers.get("X-Request-ID")
         status = response.status_code
         log.debug("%s -> HTTP %d (request %s)", route, status, request_id or "-")

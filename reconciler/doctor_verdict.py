@@ -1,0 +1,235 @@
+"""`dxorg doctor`'s verdicts: what was observed -> ok, warn or fail, with a remedy. Pure.
+
+reconciler/doctor.py makes the read-only calls and hands what it saw to the functions
+here; rendering is reconciler/render/doctor.py. A failure blocks a plan or an apply (exit
+1); a warning is shown and does not.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from reconciler.errors import printable
+
+Status = Literal["ok", "warn", "fail"]
+
+# A clock this far from the platform's is worth knowing about; a day off makes dated
+# decisions (self-grant expiry, the org's expiry) on the wrong day.
+SKEW_WARN = timedelta(seconds=60)
+SKEW_FAIL = timedelta(days=1)
+# An org expiring this soon is a warning.
+EXPIRY_WARN = timedelta(days=30)
+
+# Prefixes of variables that hold credentials or runner state: a forwarding token read
+# from one would send that credential to the Splunk endpoint.
+CREDENTIAL_PREFIXES = ("DX_", "GITHUB_", "INPUT_", "ACTIONS_", "RUNNER_")
+
+PLATFORM = "platform"  # the scope of checks that are not about one org
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the doctor's report. `detail` and `remedy` may quote the platform (names,
+    error messages): made printable here, so no control character reaches a terminal."""
+
+    scope: str  # PLATFORM or an org id
+    name: str
+    status: Status
+    detail: str
+    remedy: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scope", printable(self.scope))
+        object.__setattr__(self, "detail", printable(self.detail))
+        if self.remedy is not None:
+            object.__setattr__(self, "remedy", printable(self.remedy))
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    api_server: str  # the URL, and where each part of it came from
+    caller: str | None  # the token's user, if the token worked
+    clock_skew_seconds: float | None
+    checks: tuple[Check, ...] = field(default_factory=tuple)
+
+    @property
+    def blocks(self) -> bool:
+        """Would a plan or an apply fail, or be unsafe to make, on this platform?"""
+        return any(c.status == "fail" for c in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.blocks else 0
+
+    def count(self, status: Status) -> int:
+        return sum(1 for c in self.checks if c.status == status)
+
+    def summary(self) -> str:
+        ok, warn, fail = self.count("ok"), self.count("warn"), self.count("fail")
+        verdict = (
+            "plan and apply would fail or be unsafe here: fix the failures first."
+            if fail
+            else "ready to plan."
+        )
+        return (
+            f"Doctor: {ok} ok, {warn} warning(s), {fail} failure(s) on {self.api_server}: {verdict}"
+        )
+
+
+# ---------------------------------------------------------------- the platform
+
+
+def clock_check(skew: timedelta | None) -> Check:
+    if skew is None:
+        return Check(
+            PLATFORM,
+            "clock",
+            "warn",
+            "the API server sent no usable Date header: clock skew unknown",
+        )
+    off = abs(skew)
+    text = f"local clock is {off.total_seconds():.0f} s {'behind' if skew > timedelta(0) else 'ahead of'} the platform's"
+    if off > SKEW_FAIL:
+        return Check(
+            PLATFORM,
+            "clock",
+            "fail",
+            text,
+            "set this machine's clock (NTP): self-grant expiry dates and the org's expiry are "
+            "judged by it",
+        )
+    if off > SKEW_WARN:
+        return Check(
+            PLATFORM, "clock", "warn", text, "set this machine's clock (NTP) to the real time"
+        )
+    return Check(PLATFORM, "clock", "ok", text)
+
+
+def scope_check(own_describe: Mapping[str, object]) -> Check:
+    """The token's scope, as far as the platform shows it. `/system/whoami` answers only the
+    id; a user's describe shows their own `email` only to a full-scope token of theirs
+    (the API reference, 6.2), and org admin calls need one."""
+    if isinstance(own_describe.get("email"), str):
+        return Check(
+            PLATFORM,
+            "token scope",
+            "ok",
+            "full scope: the platform shows the account's own email to this token "
+            "(no API call shows a token's scope itself)",
+        )
+    return Check(
+        PLATFORM,
+        "token scope",
+        "warn",
+        "the platform hides the account's own email from this token: it may be a "
+        "limited-scope token, and the org admin calls need a full-scope one",
+        "use a full-scope API token of an org admin",
+    )
+
+
+# ---------------------------------------------------------------- one org
+
+
+def admin_check(org_id: str, caller: str, level: object) -> Check:
+    if level == "ADMIN":
+        return Check(org_id, "admin", "ok", f"{caller} is an ADMIN of {org_id}")
+    shown = level if isinstance(level, str) else "none shown"
+    return Check(
+        org_id,
+        "admin",
+        "fail",
+        f"{caller} is not an ADMIN of {org_id} (level: {shown})",
+        f"use the token of an ADMIN of {org_id}, or have one promote {caller}",
+    )
+
+
+def expiry_check(org_id: str, expires_at: object, now: datetime) -> Check:
+    """`expiresAt` (epoch milliseconds), as `dx describe org` shows it when set."""
+    if expires_at is None:
+        return Check(org_id, "expiry", "ok", "no expiry date set")
+    if not isinstance(expires_at, int) or isinstance(expires_at, bool):
+        return Check(org_id, "expiry", "fail", "expiresAt is not a timestamp")
+    when = datetime.fromtimestamp(expires_at / 1000, UTC)
+    shown = when.strftime("%Y-%m-%d %H:%M UTC")
+    if when <= now:
+        return Check(
+            org_id,
+            "expiry",
+            "fail",
+            f"the org expired on {shown}: billable operations fail (OrgExpired)",
+            "ask DNAnexus Support about the org's expiry date",
+        )
+    if when - now <= EXPIRY_WARN:
+        return Check(
+            org_id,
+            "expiry",
+            "warn",
+            f"the org expires on {shown}, in {(when - now).days} day(s); its data is then deleted",
+            "ask DNAnexus Support about the org's expiry date",
+        )
+    return Check(org_id, "expiry", "ok", f"the org expires on {shown}")
+
+
+def forwarding_checks(
+    org_id: str, token_env: str, env: Mapping[str, str], api_token: str | None
+) -> list[Check]:
+    """The forwarding token's variable: set, and not a credential dxorg or the runner holds."""
+    for prefix in CREDENTIAL_PREFIXES:
+        if token_env.startswith(prefix):
+            return [
+                Check(
+                    org_id,
+                    "forwarding",
+                    "fail",
+                    f"tokenEnv {token_env} names a {prefix}* variable: that is a platform, "
+                    "GitHub or runner credential, which forwarding would send to the Splunk URL",
+                    "put the Splunk HEC token in a variable of its own (e.g. SPLUNK_HEC_TOKEN) "
+                    "and name that",
+                )
+            ]
+    value = env.get(token_env)
+    if not value:
+        return [
+            Check(
+                org_id,
+                "forwarding",
+                "fail",
+                f"tokenEnv {token_env} is not set: the token cannot be compared or sent",
+                f"export {token_env} (in the Action: from a secret, in the step's env)",
+            )
+        ]
+    if api_token and hmac.compare_digest(value.strip().encode(), api_token.encode()):
+        return [
+            Check(
+                org_id,
+                "forwarding",
+                "fail",
+                f"{token_env} holds the DNAnexus API token: forwarding would send it to Splunk",
+                f"set {token_env} to the Splunk HEC token",
+            )
+        ]
+    return [Check(org_id, "forwarding", "ok", f"{token_env} is set (value not shown)")]
+
+
+def contract_check(scope: str, route: str, problems: list[str]) -> Check:
+    if not problems:
+        return Check(scope, "contract", "ok", f"{route}: every field dxorg reads is as expected")
+    shown = "; ".join(problems[:3]) + (
+        f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+    )
+    return Check(
+        scope,
+        "contract",
+        "fail",
+        shown,
+        "this platform answers differently from what dxorg was built against: report it "
+        "(dxorg's issue tracker) with this line; do not plan or apply until it is understood",
+    )
+
+
+def same_token(a: str | None, b: str | None) -> bool:
+    return bool(a and b and hmac.compare_digest(a.encode(), b.encode()))
