@@ -817,7 +817,7 @@ def doctor_command(
 
     Exit 0: nothing blocks a plan or an apply (warnings allowed); 1: a check failed.
     """
-    from reconciler.doctor import doctor_orgs, examine
+    from reconciler.doctor import doctor_orgs, examine_platform
     from reconciler.render.doctor import doctor_json, doctor_text
 
     fleet = _load(paths) if paths else None
@@ -825,8 +825,7 @@ def doctor_command(
     api_server = None
     if platform.sandbox:
         api_server = f"the embedded sandbox ({platform.sandbox_state}, --sandbox)"
-    with platform.read_client() as client:
-        report = examine(orgs, client, env=os.environ, api_server=api_server)
+    report = examine_platform(orgs, platform.read_client, env=os.environ, api_server=api_server)
     if fmt == DoctorFormat.json:
         typer.echo(doctor_json(report), nl=False)
     else:

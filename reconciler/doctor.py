@@ -51,6 +51,36 @@ MAX_PROBLEMS = 20
 ORG_ID = re.compile(r"org-[A-Za-z0-9._-]+")
 
 
+def examine_platform(
+    orgs: Sequence[DesiredOrg],
+    connect: Callable[[], ReadClient],
+    *,
+    env: Mapping[str, str],
+    api_server: str | None = None,
+) -> DoctorReport:
+    """`examine` through the client `connect()` opens; a configuration it cannot make (a
+    malformed DX_SECURITY_CONTEXT, a bad port) is the report's failure, not an error."""
+    try:
+        client = connect()
+    except ConfigError as exc:
+        return DoctorReport(
+            api_server or "(not configured)",
+            None,
+            None,
+            (
+                Check(
+                    PLATFORM,
+                    "api server",
+                    "fail",
+                    f"the platform configuration cannot be used: {exc}",
+                    "fix the DX_* variables, the dx configuration files or the options named",
+                ),
+            ),
+        )
+    with client:
+        return examine(orgs, client, env=env, api_server=api_server)
+
+
 def examine(
     orgs: Sequence[DesiredOrg],
     client: ReadClient,

@@ -4,7 +4,8 @@ action.yml sets the inputs as ``INPUT_*`` variables; the runner sets ``GITHUB_*`
 command is one of:
 
 - ``validate``: check the manifests; problems become ``::error`` annotations on their lines.
-- ``plan``: plan read-only, save the JSON plan, write the Markdown plan to the job summary
+- ``doctor``: check the platform read-only (``dxorg doctor``): the report to the job summary.
+- ``plan``: run the doctor first (a failure stops the step), then plan read-only, save the JSON plan, write the Markdown plan to the job summary
   and, on a pull request, keep one comment per org up to date.
 - ``apply``: apply a saved, reviewed plan, only if it is still exactly what the manifests
   and the live orgs give now; otherwise refuse, writing nothing.
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from reconciler.doctor_verdict import DoctorReport
 from reconciler.errors import (
     DivergedPlanError,
     DxorgError,
@@ -172,8 +174,36 @@ def run_validate(ctx: Context) -> int:
     return EXIT_OK
 
 
+def _doctor(ctx: Context, fleet: Fleet) -> DoctorReport:
+    """`dxorg doctor` on the platform and the manifests: to the log and the job summary."""
+    from reconciler.doctor import doctor_orgs, examine
+    from reconciler.render.doctor import doctor_markdown, doctor_text
+
+    with read_client(ctx) as client:
+        report = examine(doctor_orgs(fleet, ctx.inputs.orgs), client, env=ctx.env)
+    with ctx.log.group("dxorg doctor"):
+        for line in doctor_text(report).plain.rstrip("\n").splitlines():
+            ctx.log.line(line)
+    for check in report.checks:
+        if check.status == "fail":
+            ctx.log.annotate("error", f"doctor: {check.scope}: {check.name}: {check.detail}")
+    ctx.files.summary(doctor_markdown(report))
+    return report
+
+
+def run_doctor(ctx: Context) -> int:
+    report = _doctor(ctx, _load(ctx, ctx.inputs.paths))
+    ctx.files.outputs({"summary": report.summary(), "has-changes": "false", "plan-file": ""})
+    return report.exit_code
+
+
 def run_plan(ctx: Context) -> int:
     fleet = _load(ctx, ctx.inputs.paths)
+    # The platform is checked first: a plan is not made where it would fail or mislead.
+    doctor = _doctor(ctx, fleet)
+    if doctor.blocks:
+        ctx.files.outputs({"summary": doctor.summary(), "has-changes": "false", "plan-file": ""})
+        return EXIT_ERROR
     plan = _plan_read_only(ctx, fleet)
     path = _save_plan(plan, _plan_path(ctx, "dxorg-plan.json"))
     line = summary_line(plan)
@@ -378,6 +408,7 @@ def _bool(value: bool) -> str:
 
 COMMANDS = {
     "validate": run_validate,
+    "doctor": run_doctor,
     "plan": run_plan,
     "apply": run_apply,
     "drift": run_drift,

@@ -98,7 +98,7 @@ def _cell(text: str) -> str:
     mentions take effect. (To be replaced by the shared inert-text module.)"""
     out = []
     for char in text:
-        if char in "\\`*_{}[]<>()#+!|@~&":
+        if char in "\\`*_{}[]<>|@~&":
             out.append("\\" + char)
         else:
             out.append(char)
