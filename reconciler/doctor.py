@@ -14,10 +14,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
+from reconciler.diff import grantee_allowed
 from reconciler.doctor_verdict import (
     PLATFORM,
     Check,
     DoctorReport,
+    Status,
     admin_check,
     clock_check,
     contract_check,
@@ -197,8 +199,8 @@ class _Org:
         # route template -> problems, in the order the routes were read
         self.contract: dict[str, list[str]] = {}
 
-    def add(self, name: str, status: str, detail: str, remedy: str | None = None) -> None:
-        self.checks.append(Check(self.org_id, name, status, detail, remedy))  # type: ignore[arg-type]
+    def add(self, name: str, status: Status, detail: str, remedy: str | None = None) -> None:
+        self.checks.append(Check(self.org_id, name, status, detail, remedy))
 
     def read(self, name: str, route: str, read: Callable[[], T]) -> T | None:
         """`read()`, or None with a failed check: a malformed listing is a contract failure."""
@@ -287,7 +289,7 @@ def _org(
         org.rows(f"/{org_id}/findApps", apps)
         org.add("apps", "ok", f"{len(apps)} app(s) listed")
 
-    _self_grants(org, desired, projects, apps)
+    _self_grants(org, desired, caller, projects, apps)
     if desired.provisioning:
         _provisioning(org, desired)
     forwarding = desired.forwarding
@@ -310,11 +312,21 @@ def _named(rows: Sequence[Mapping[str, object]] | None) -> list[tuple[str, str]]
 def _self_grants(
     org: _Org,
     desired: DesiredOrg,
+    caller: str,
     projects: Sequence[Mapping[str, object]] | None,
     apps: Sequence[Mapping[str, object]] | None,
 ) -> None:
     grants = desired.self_grants
     if grants is None:
+        return
+    if not grantee_allowed(desired, caller):
+        org.add(
+            "self-grants",
+            "fail",
+            f"selfGrants.admin is {grants.admin}, but the token is {caller}'s: the platform "
+            "lets an org admin grant only themselves",
+            f"plan with {grants.admin}'s token, or set selfGrants.admin to {caller}",
+        )
         return
     if grants.projects and projects is not None:
         listed = _named(projects)
@@ -334,6 +346,7 @@ def _self_grants(
         chosen = [
             aid for aid, name in listed if any(selects(g.selector, aid, name) for g in grants.apps)
         ]
+        empty_apps = [g for g in grants.apps if not any(selects(g.selector, *a) for a in listed)]
         route = "/app-xxxx/listDevelopers"
 
         def developers(app_id: str) -> list[str] | None:
@@ -348,8 +361,12 @@ def _self_grants(
         if all(r is not None for r in read):
             org.add(
                 "self-grants",
-                "ok",
-                f"the app self-grants select {len(chosen)} listed app(s); their developers are readable",
+                "warn" if empty_apps else "ok",
+                f"the app self-grants select {len(chosen)} listed app(s); their developers are "
+                "readable" + (f"; {len(empty_apps)} grant(s) select none" if empty_apps else ""),
+                "check the grants' ids, names and globs against the org's apps"
+                if empty_apps
+                else None,
             )
 
 

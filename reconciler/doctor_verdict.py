@@ -229,7 +229,3 @@ def contract_check(scope: str, route: str, problems: list[str]) -> Check:
         "this platform answers differently from what dxorg was built against: report it "
         "(dxorg's issue tracker) with this line; do not plan or apply until it is understood",
     )
-
-
-def same_token(a: str | None, b: str | None) -> bool:
-    return bool(a and b and hmac.compare_digest(a.encode(), b.encode()))

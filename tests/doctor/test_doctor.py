@@ -525,3 +525,23 @@ def test_names_from_the_platform_are_printed_inert(served: Served, cli: CliRunne
     assert "\x1b" not in result.out
     assert "Evil\\x1b[2J\\nFAIL  token  forged" in result.out
     assert not any(line.startswith("FAIL  token  forged") for line in result.out.splitlines())
+
+
+def test_self_grants_for_another_admin_fail_and_a_grant_selecting_nothing_warns(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    other = fleet_of(
+        tmp_path,
+        FULL.replace("selfGrants:\n", "selfGrants:\n  admin: root\n").replace(
+            "    alice: ADMIN\n", "    alice: ADMIN\n    root: ADMIN\n"
+        ),
+    )
+    report = run(emulator, list(other.orgs.values()))
+    (grants,) = check(report, "org-demo", "self-grants")
+    assert grants.status == "fail"
+    assert "selfGrants.admin is user-root, but the token is user-alice's" in grants.detail
+    none = fleet_of(tmp_path, FULL.replace('glob: "clinical-*"', 'glob: "nothing-*"'))
+    report = run(emulator, list(none.orgs.values()))
+    projects = check(report, "org-demo", "self-grants")[0]
+    assert projects.status == "warn" and "1 grant(s) select none" in projects.detail
+    assert report.exit_code == 0
