@@ -48,6 +48,7 @@ from reconciler.errors import (
 )
 from reconciler.model import FLAGS, Access, FlagValue, Level
 from reconciler.platform.config import PlatformConfig
+from reconciler.platform.contract import contract_problems
 from reconciler.platform.retry import (
     AttemptFailed,
     RetryPolicy,
@@ -195,10 +196,11 @@ class ReadClient:
 
     def whoami(self) -> str:
         body = self.whoami_response()
-        user_id = body.get("id")
-        if not isinstance(user_id, str):
-            raise TransportError("/system/whoami", "response has no user id")
-        return user_id
+        problems = contract_problems("/system/whoami", body)
+        if problems:
+            field = problems[0].removeprefix("/system/whoami: ")
+            raise TransportError("/system/whoami", f"response has no user id ({field})")
+        return str(body["id"])
 
     def whoami_response(self) -> dict:
         """`/system/whoami`'s whole answer (doctor checks its fields against the contract)."""
@@ -278,10 +280,12 @@ class ReadClient:
 
     def list_app_developers(self, app_id: str) -> list[str]:
         route = f"/{app_id}/listDevelopers"
-        developers = self._post(route, {}).body.get("developers")
-        if not isinstance(developers, list) or not all(isinstance(d, str) for d in developers):
-            raise ReadIncompleteError(f"{route}: response has no list of developer ids")
-        return developers
+        body = self._post(route, {}).body
+        problems = contract_problems("/app-xxxx/listDevelopers", body)
+        if problems:
+            field = problems[0].removeprefix("/app-xxxx/listDevelopers: ")
+            raise ReadIncompleteError(f"{route}: no list of developer ids ({field})")
+        return list(body["developers"])
 
     def auth_server_problem(self) -> str | None:
         """Why ``/user/new`` could not be sent, or None if it could. Read-only.

@@ -4,7 +4,8 @@ Every field the live read (reconciler/live.py), the client (client.py) and apply
 landed checks read from an answer is here, with the type they expect. `dxorg doctor`
 checks the real platform's answers against it, so that a platform that differs from the
 emulator is found by a read-only check, not by a half-made apply.
-`tests/platform/test_contract.py` checks that every key those modules read is declared.
+The client validates the answers it reads whole (``whoami``, ``listDevelopers``) against
+it; `tests/platform/test_contract.py` checks that every key those modules read is declared.
 
 A field a reader requires (its absence fails the read) is ``required``; a field it reads
 when present is typed but optional. Extra fields are always allowed: the platform
@@ -55,7 +56,7 @@ RESPONSES: Mapping[str, Schema] = {
     "/system/whoami": {
         "type": "object",
         "required": ["id"],
-        "properties": {"id": {"type": "string", "pattern": "^user-"}},
+        "properties": {"id": _ID},
     },
     "/user-xxxx/describe": {
         "type": "object",

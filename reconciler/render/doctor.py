@@ -37,7 +37,7 @@ def doctor_text(report: DoctorReport) -> Text:
             text.append(f"  {label:<4}", style=style)
             text.append(f"  {check.name:<12}  {check.detail}\n")
             if check.remedy and check.status != "ok":
-                text.append(f"{'':20}remedy: {check.remedy}\n", style="dim")
+                text.append(f"{'':22}remedy: {check.remedy}\n", style="dim")
     text.append(f"\n{report.summary()}\n", style="bold red" if report.blocks else "bold green")
     return text
 

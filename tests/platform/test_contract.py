@@ -11,10 +11,13 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import httpx
 import pytest
 
 import reconciler
+from reconciler.errors import ReadIncompleteError, TransportError
 from reconciler.model import FLAGS
+from reconciler.platform import PlatformConfig, ReadClient
 from reconciler.platform.contract import RESPONSES, contract_problems, declared_fields
 from reconciler.platform.routes import RETRYABLE
 
@@ -106,3 +109,26 @@ def test_problems_name_the_route_the_row_and_the_field_never_the_value() -> None
     ]
     # An ADMIN row may leave the flags out (the level forces them).
     assert contract_problems("/org-xxxx/findMembers", {"id": "user-a", "level": "ADMIN"}) == []
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "call", "error", "text"),
+    [
+        ("/system/whoami", {"id": 5}, "whoami", TransportError, "field 'id' is not a string"),
+        (
+            "/app-a/listDevelopers",
+            {"developers": ["user-a", 3]},
+            "developers",
+            ReadIncompleteError,
+            "field 'developers.1' is not a string",
+        ),
+    ],
+)
+def test_the_client_reads_whole_answers_through_the_contract(
+    route: str, body: dict, call: str, error: type[Exception], text: str
+) -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=body))
+    config = PlatformConfig(protocol="http", host="x.invalid", port=None, token="t")
+    with ReadClient(config, transport=transport) as client, pytest.raises(error) as raised:
+        client.whoami() if call == "whoami" else client.list_app_developers("app-a")
+    assert route in str(raised.value) and text in str(raised.value)
