@@ -339,8 +339,9 @@ def plan_command(
 ) -> None:
     """Show the ordered API calls that would make the live orgs match the manifests.
 
-    Exit 0: no changes; 2: changes, or removals --skip-removals left out (with
-    --detailed-exitcode); 1: an error or a safety violation.
+    Exit 0: no changes; 2: changes, removals --skip-removals left out, or forwarding not
+    checked for want of its token (with --detailed-exitcode); 1: an error or a safety
+    violation.
     """
     from reconciler.apply.journal import created_accounts
     from reconciler.read_and_plan import plan_fleet
@@ -407,8 +408,9 @@ def apply_command(
     A saved plan (--plan) is applied only if planning again now, from the same manifests
     with the same options, gives exactly it; the plan shown is checked the same way after
     the confirmation. Exit 0: converged; 2: applied but the org still differs (or removals
-    were left out); 1: an error, a refused (unsafe, stale or changed) plan, no confirmation,
-    or a failed action; 130: interrupted.
+    were left out, or forwarding was not checked for want of its token); 1: an error, a
+    refused (unsafe, stale or changed) plan, no confirmation, or a failed action; 130:
+    interrupted.
     """
     from reconciler.apply.journal import created_accounts
     from reconciler.apply.review import refuse_unsafe
@@ -450,8 +452,12 @@ def apply_command(
     if plan_file is None:
         refuse_unsafe(plan.orgs)  # the plan just made: never ask about one apply refuses
     if not plan.has_changes:
-        if plan.differs:
+        if plan.left_out:
             typer.echo(f"{plan.left_out} removal(s) were left out (--skip-removals).")
+        for org_plan in plan.orgs:
+            for unchecked in org_plan.unchecked:
+                typer.echo(f"{org_plan.org_id}: not checked: {unchecked}")
+        if plan.differs:
             raise typer.Exit(2)
         return
     if not auto_approve:
@@ -640,6 +646,8 @@ def _report_apply(report: ApplyReport, calls: AppliedCalls, journal: Path) -> No
             typer.echo(f"{org_report.org_id}: still differs: {remaining}")
         for left_out in org_report.left_out:
             typer.echo(f"{org_report.org_id}: left out (--skip-removals): {left_out}")
+        for unchecked in org_report.unchecked:
+            typer.echo(f"{org_report.org_id}: not checked: {unchecked}")
     typer.echo(_apply_summary(report, calls))
     if interrupted:
         done = calls.count("done")

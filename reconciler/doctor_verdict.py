@@ -7,13 +7,13 @@ here; rendering is reconciler/render/doctor.py. A failure blocks a plan or an ap
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from reconciler.errors import printable
+from reconciler.forwarding_token import credentials_in, token_env_credential_problem
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -23,10 +23,6 @@ SKEW_WARN = timedelta(seconds=60)
 SKEW_FAIL = timedelta(days=1)
 # An org expiring this soon is a warning.
 EXPIRY_WARN = timedelta(days=30)
-
-# Prefixes of variables that hold credentials or runner state: a forwarding token read
-# from one would send that credential to the Splunk endpoint.
-CREDENTIAL_PREFIXES = ("DX_", "GITHUB_", "INPUT_", "ACTIONS_", "RUNNER_")
 
 PLATFORM = "platform"  # the scope of checks that are not about one org
 
@@ -177,39 +173,29 @@ def expiry_check(org_id: str, expires_at: object, now: datetime) -> Check:
 def forwarding_checks(
     org_id: str, token_env: str, env: Mapping[str, str], api_token: str | None
 ) -> list[Check]:
-    """The forwarding token's variable: set, and not a credential dxorg or the runner holds."""
-    for prefix in CREDENTIAL_PREFIXES:
-        if token_env.startswith(prefix):
-            return [
-                Check(
-                    org_id,
-                    "forwarding",
-                    "fail",
-                    f"tokenEnv {token_env} names a {prefix}* variable: that is a platform, "
-                    "GitHub or runner credential, which forwarding would send to the Splunk URL",
-                    "put the Splunk HEC token in a variable of its own (e.g. SPLUNK_HEC_TOKEN) "
-                    "and name that",
-                )
-            ]
-    value = env.get(token_env)
-    if not value:
+    """The forwarding token's variable: not a credential of this run (the same rule plan and
+    apply apply, `forwarding_token`), and set."""
+    problem = token_env_credential_problem(token_env, env, credentials_in(env, api_token))
+    if problem is not None:
         return [
             Check(
                 org_id,
                 "forwarding",
                 "fail",
-                f"tokenEnv {token_env} is not set: the token cannot be compared or sent",
-                f"export {token_env} (in the Action: from a secret, in the step's env)",
+                problem,
+                "put the Splunk HEC token in a variable of its own (e.g. SPLUNK_HEC_TOKEN) "
+                "and name that in tokenEnv",
             )
         ]
-    if api_token and hmac.compare_digest(value.strip().encode(), api_token.encode()):
+    if not env.get(token_env):
         return [
             Check(
                 org_id,
                 "forwarding",
-                "fail",
-                f"{token_env} holds the DNAnexus API token: forwarding would send it to Splunk",
-                f"set {token_env} to the Splunk HEC token",
+                "warn",
+                f"tokenEnv {token_env} is not set: forwarding will be left unchecked (plan "
+                "--detailed-exitcode exits 2, apply never says converged)",
+                f"export {token_env} (in the Action: from a secret, in the step's env)",
             )
         ]
     return [Check(org_id, "forwarding", "ok", f"{token_env} is set (value not shown)")]

@@ -39,7 +39,7 @@ from reconciler.errors import (
     StalePlanError,
     UnsafePlanError,
 )
-from reconciler.github.api import GitHubClient, GitHubError
+from reconciler.github.api import Actor, Comment, GitHubClient, GitHubError, Issue
 from reconciler.github.comments import sync_plan_comments
 from reconciler.github.issues import sync_drift_issues
 from reconciler.github.runner import SUMMARY_LIMIT, Inputs, Log, Runner, Secrets, StepFiles
@@ -154,6 +154,8 @@ def _log_plan(ctx: Context, plan: Plan) -> None:
             ctx.log.annotate(
                 "error", f"{org.org_id}: {violation.rule}: {violation.message}", file=org.source
             )
+        for unchecked in org.unchecked:
+            ctx.log.annotate("warning", f"{org.org_id}: {unchecked}", file=org.source)
 
 
 def _github(ctx: Context) -> GitHubClient:
@@ -220,13 +222,44 @@ def run_plan(ctx: Context) -> int:
     return EXIT_ERROR if plan.has_errors or not plan.applyable else EXIT_OK
 
 
+def _identity(ctx: Context, github: GitHubClient, what: str) -> Actor | None:
+    """Whom the github-token acts as: dxorg touches only comments and issues it wrote."""
+    me = github.whoami()
+    if me is None:
+        ctx.log.annotate(
+            "warning",
+            f"cannot tell which {what} dxorg wrote: GitHub did not say whom the github-token "
+            f"acts as (GraphQL viewer, GET /user); no {what} were touched",
+        )
+    return me
+
+
+def _report_foreign(ctx: Context, found: Sequence[Comment | Issue], what: str) -> None:
+    """Someone else's comment or issue carrying dxorg's marker: named, never trusted."""
+    if not found:
+        return
+    lines = []
+    for item in found:
+        text = (
+            f"a {what} posing as dxorg's was written by {item.author} ({item.url or 'no url'}): "
+            "not edited and not trusted; dxorg's own is posted separately"
+        )
+        ctx.log.annotate("warning", text)
+        lines.append(f"- {text}")
+    ctx.files.summary("### ⚠️ Not written by dxorg\n\n" + "\n".join(lines))
+
+
 def _comment(ctx: Context, number: int, plan: Plan) -> None:
     try:
         with _github(ctx) as github:
+            me = _identity(ctx, github, "pull-request comments")
+            if me is None:
+                return
             result = sync_plan_comments(
                 github,
                 number,
                 plan.orgs,
+                me=me,
                 provenance=ctx.runner.provenance(),
                 # Comments of orgs left out of this plan say "no longer planned" only when
                 # the whole fleet was planned: no org filter, directories only.
@@ -238,6 +271,7 @@ def _comment(ctx: Context, number: int, plan: Plan) -> None:
             ctx.log.annotate("warning", f"cannot comment on the pull request: {exc}")
             return
         raise
+    _report_foreign(ctx, result.foreign, "plan comment")
     ctx.log.line(
         f"PR #{number} comments: {len(result.created)} posted, {len(result.updated)} edited, "
         f"{len(result.unchanged)} unchanged, {len(result.deleted)} deleted"
@@ -260,13 +294,24 @@ def run_drift(ctx: Context) -> int:
         {"has-changes": _bool(plan.has_changes), "plan-file": str(path), "summary": line}
     )
     with _github(ctx) as github:
-        result = sync_drift_issues(
-            github, plan.orgs, provenance=ctx.runner.provenance(), scrub=ctx.secrets.scrub
+        me = _identity(ctx, github, "drift issues")
+        result = (
+            sync_drift_issues(
+                github,
+                plan.orgs,
+                me=me,
+                provenance=ctx.runner.provenance(),
+                scrub=ctx.secrets.scrub,
+            )
+            if me is not None
+            else None
         )
-    ctx.log.line(
-        f"drift issues: {len(result.opened)} opened, {len(result.updated)} updated, "
-        f"{len(result.closed)} closed"
-    )
+    if result is not None:
+        _report_foreign(ctx, result.foreign, "drift issue")
+        ctx.log.line(
+            f"drift issues: {len(result.opened)} opened, {len(result.updated)} updated, "
+            f"{len(result.closed)} closed"
+        )
     for org_id in drifted:
         ctx.log.annotate("warning", f"{org_id} has drifted from its manifest")
     if plan.has_errors:
@@ -365,10 +410,16 @@ def run_apply(ctx: Context) -> int:
     )
     if not orgs:
         line = "Nothing to apply: the reviewed plan has no changes."
+        unchecked = [(o.org_id, u) for o in plan.orgs for u in o.unchecked]
+        if unchecked:
+            line += f" Job-log forwarding was not checked in {len(unchecked)} org(s)."
+        for org_id, message in unchecked:
+            ctx.log.annotate("warning", f"{org_id}: {message}")
         ctx.log.line(line)
-        ctx.files.summary(f"# dxorg apply\n\n{line}")
+        listed = "".join(f"\n- `{org_id}`: {message}" for org_id, message in unchecked)
+        ctx.files.summary(f"# dxorg apply\n\n{line}\n{listed}")
         ctx.files.outputs({"summary": line})
-        return EXIT_OK
+        return EXIT_ERROR if unchecked else EXIT_OK
     fleet = _load(ctx, sorted({o.source for o in orgs}))
     connection = Connection(_platform_config(ctx.inputs, ctx.env), retry=_retry(ctx.env))
     journal = Path(ctx.inputs.journal)
@@ -394,6 +445,8 @@ def run_apply(ctx: Context) -> int:
     for org in report.orgs:
         if org.error:
             ctx.log.annotate("error", f"{org.org_id}: {org.error}")
+        for message in org.unchecked:
+            ctx.log.annotate("warning", f"{org.org_id}: {message}")
     ctx.log.line(line)
     ctx.files.summary(render_apply_markdown(report, ctx.runner.provenance()))
     ctx.files.outputs({"summary": line})

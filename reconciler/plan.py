@@ -107,6 +107,11 @@ class PlanWarning:
     message: str
 
 
+# The warning of an org whose job-log forwarding could not be checked (its token variable
+# is unset): the org may differ there, so it is never "no changes" nor "converged".
+FORWARDING_UNCHECKED = "forwarding-unchecked"
+
+
 @dataclass(frozen=True)
 class OrgPlan:
     org_id: str
@@ -138,9 +143,15 @@ class OrgPlan:
         return bool(self.actions)
 
     @property
+    def unchecked(self) -> tuple[str, ...]:
+        """What the plan could not compare (forwarding without its token): may differ."""
+        return tuple(w.message for w in self.warnings if w.code == FORWARDING_UNCHECKED)
+
+    @property
     def differs(self) -> bool:
-        """The live org differs from its manifest: changes to make, or removals left out."""
-        return bool(self.actions or self.left_out)
+        """The live org differs, or may, from its manifest: changes to make, removals left
+        out, or something left unchecked."""
+        return bool(self.actions or self.left_out or self.unchecked)
 
     def counts(self) -> dict[str, int]:
         out = {"+": 0, "~": 0, "-": 0}
@@ -173,6 +184,10 @@ class Plan:
     @property
     def left_out(self) -> int:
         return sum(len(o.left_out) for o in self.orgs)
+
+    @property
+    def unchecked(self) -> int:
+        return sum(len(o.unchecked) for o in self.orgs)
 
     @property
     def has_errors(self) -> bool:

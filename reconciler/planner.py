@@ -7,13 +7,20 @@ plan may not do) -> warnings -> the OrgPlan value, with what it was planned from
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 from reconciler.diff import DiffInput, ForwardingTokenMissing, diff_org
 from reconciler.fingerprints import live_fingerprints, touched_values
 from reconciler.model import DesiredOrg, LiveOrg
-from reconciler.plan import Action, OrgPlan, Violation, phase_index
+from reconciler.plan import (
+    FORWARDING_UNCHECKED,
+    Action,
+    OrgPlan,
+    PlanWarning,
+    Violation,
+    phase_index,
+)
 from reconciler.plan_warnings import plan_warnings
 from reconciler.rails import OVERRIDABLE_RULES, check_rails
 from reconciler.steps import MEMBER_ACCESS_BATCH, build_steps, kind_order
@@ -24,6 +31,8 @@ class PlanOptions:
     today: date
     now_ms: int
     token_signatures: Mapping[str, str | None] = field(default_factory=dict)
+    # Why a forwarding token variable may not be used (it holds a credential), by name.
+    token_problems: Mapping[str, str] = field(default_factory=dict)
     overrides: frozenset[str] = frozenset()
     skip_removals: bool = False
     batch_size: int = MEMBER_ACCESS_BATCH
@@ -37,6 +46,7 @@ class PlanOptions:
         now: datetime,
         *,
         token_signatures: Mapping[str, str | None] | None = None,
+        token_problems: Mapping[str, str] | None = None,
         overrides: frozenset[str] = frozenset(),
         skip_removals: bool = False,
         created_accounts: Mapping[str, str] | None = None,
@@ -47,6 +57,7 @@ class PlanOptions:
             today=utc.date(),
             now_ms=int(utc.timestamp() * 1000),
             token_signatures=token_signatures or {},
+            token_problems=token_problems or {},
             overrides=overrides,
             skip_removals=skip_removals,
             created_accounts=created_accounts or {},
@@ -55,6 +66,23 @@ class PlanOptions:
 
 
 def plan_org(desired: DesiredOrg, live: LiveOrg, options: PlanOptions) -> OrgPlan:
+    forwarding = desired.forwarding
+    token_env = forwarding.token_env if forwarding and forwarding.enabled else None
+    if token_env and token_env in options.token_problems:
+        return failed_org_plan(desired, live.caller, options.token_problems[token_env])
+    unchecked: list[PlanWarning] = []
+    if token_env and options.token_signatures.get(token_env) is None:
+        # A missing secret is local: forwarding goes unchecked (and unwritten), the rest
+        # of the org is planned. The plan still "differs": nobody may read "no changes".
+        unchecked.append(
+            PlanWarning(
+                FORWARDING_UNCHECKED,
+                f"job-log forwarding was not checked: environment variable {token_env} "
+                f"(jobLogsForwarding.tokenEnv in {desired.source}) is not set, so the "
+                "token cannot be compared or sent; set it and plan again",
+            )
+        )
+        desired = replace(desired, forwarding=None)
     inputs = DiffInput(options.today, options.token_signatures, options.created_accounts)
     try:
         actions = diff_org(desired, live, inputs)
@@ -86,7 +114,7 @@ def plan_org(desired: DesiredOrg, live: LiveOrg, options: PlanOptions) -> OrgPla
             auth_server_problem=options.auth_server_problem,
         )
     ]
-    warnings = plan_warnings(
+    warnings = unchecked + plan_warnings(
         desired, live, today=options.today, now_ms=options.now_ms, left_out=left_out
     )
     touched = [key for action in actions for key in action.touches]

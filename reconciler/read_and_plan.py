@@ -1,7 +1,9 @@
 """Plan a fleet: read each org's live state (concurrently) and plan it. The I/O side of `plan`.
 
-One org's failure (a read error, an unset token variable) becomes that org's error in
-the plan: it blocks applying, but the other orgs are still planned and shown.
+One org's failure (a read error, a forwarding token variable that holds a credential)
+becomes that org's error in the plan: it blocks applying, but the other orgs are still
+planned and shown. An unset forwarding token variable leaves only that org's forwarding
+unchecked (a warning); the rest of the org is planned.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from reconciler import __version__
 from reconciler.errors import DxorgError, ReadIncompleteError
+from reconciler.forwarding_token import credentials_in, token_env_credential_problem
 from reconciler.live import read_org
 from reconciler.model import DesiredOrg, LiveOrg
 from reconciler.plan import OrgPlan, Plan
@@ -36,6 +39,21 @@ def token_signatures(orgs: Collection[DesiredOrg], env: Mapping[str, str]) -> di
             name = org.forwarding.token_env
             value = env.get(name)
             out[name] = hashlib.sha256(value.encode()).hexdigest() if value else None
+    return out
+
+
+def token_problems(
+    orgs: Collection[DesiredOrg], env: Mapping[str, str], credentials: Collection[str]
+) -> dict[str, str]:
+    """Per forwarding token variable that may not be used (it names or holds a credential
+    of this run), why: each such org is not planned, and nothing is sent from it."""
+    out: dict[str, str] = {}
+    for org in orgs:
+        if org.forwarding and org.forwarding.token_env:
+            name = org.forwarding.token_env
+            problem = token_env_credential_problem(name, env, credentials)
+            if problem is not None:
+                out[name] = problem
     return out
 
 
@@ -87,9 +105,11 @@ def plan_options(
     created_accounts: Mapping[str, str] | None = None,
 ) -> PlanOptions:
     """Everything a plan depends on besides the manifests and the live orgs."""
+    credentials = credentials_in(env, client.config.token)
     return PlanOptions.at(
         now,
         token_signatures=token_signatures(orgs, env),
+        token_problems=token_problems(orgs, env, credentials),
         overrides=frozenset(overrides),
         skip_removals=skip_removals,
         created_accounts=created_accounts,

@@ -21,6 +21,7 @@ class OrgApplyReport:
     outcomes: tuple[ActionOutcome, ...] = ()
     remaining: tuple[str, ...] = ()  # summaries of what still differs after verification
     left_out: tuple[str, ...] = ()  # removals --skip-removals left out: still differences
+    unchecked: tuple[str, ...] = ()  # what could not be compared (forwarding without its token)
     error: str | None = None
 
     def count(self, status: Status) -> int:
@@ -32,7 +33,7 @@ class OrgApplyReport:
 
     @property
     def converged(self) -> bool:
-        return not self.failed and not self.remaining and not self.left_out
+        return not self.failed and not self.remaining and not self.left_out and not self.unchecked
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,11 @@ class ApplyReport:
 
     @property
     def exit_code(self) -> int:
-        """1: something failed; 2: all sent, but an org still differs; 0: converged."""
+        """1: something failed; 2: all sent, but an org still differs (or was not all
+        checked); 0: converged."""
         if any(o.failed for o in self.orgs):
             return 1
-        if any(o.remaining or o.left_out for o in self.orgs):
+        if any(o.remaining or o.left_out or o.unchecked for o in self.orgs):
             return 2
         return 0
 
@@ -67,6 +69,9 @@ class ApplyReport:
             text += f" {differs} org(s) still differ."
         if left_out:
             text += f" {left_out} removal(s) were left out (--skip-removals)."
+        unchecked = sum(1 for o in self.orgs if o.unchecked)
+        if unchecked:
+            text += f" Job-log forwarding was not checked in {unchecked} org(s) (token unset)."
         # Convergence is claimed only when nothing failed and nothing was left.
         if self.exit_code == 0:
             text += " Verified: converged."

@@ -9,13 +9,15 @@
 3. Run each org's steps (`executor`), the admin rails checked once more on a fresh read
    right before the first demotion or removal; one org's failure never stops the others.
 4. Read and plan each org again: converged, or what still differs (including removals
-   `--skip-removals` left out).
+   `--skip-removals` left out) or was not checked (forwarding whose token variable is
+   unset; it stays unchecked at apply if the reviewed plan left it so).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -79,7 +81,7 @@ def apply_reviewed(
     refuse_other_options(reviewed, overrides, skip_removals)
     orgs = reviewed_orgs(reviewed, only)
     if not orgs:
-        return ApplyReport(())
+        return ApplyReport(unchecked_elsewhere(reviewed, ()))
     # A plan with an org it could not plan was never a complete review (this only refuses).
     refuse_unsafe([o for o in orgs if o.error])
     missing = [o.org_id for o in orgs if o.org_id not in fleet.orgs]
@@ -98,14 +100,18 @@ def apply_reviewed(
             planCreatedAt=reviewed.created_at,
             orgs=[o.org_id for o in orgs],
         )
-        options = plan_options(
-            list(desired.values()),
-            reader,
-            now=now or datetime.now(UTC),
-            env=env,
-            overrides=overrides,
-            skip_removals=skip_removals,
-            created_accounts=created_accounts,
+        options = _unchecked_as_reviewed(
+            orgs,
+            desired,
+            plan_options(
+                list(desired.values()),
+                reader,
+                now=now or datetime.now(UTC),
+                env=env,
+                overrides=overrides,
+                skip_removals=skip_removals,
+                created_accounts=created_accounts,
+            ),
         )
         fresh = _plan_again(orgs, desired, reader, options, caller)
     try:
@@ -136,9 +142,39 @@ def apply_reviewed(
 
         workers = max(1, min(ORG_CONCURRENCY, writer.concurrency, len(orgs)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            report = ApplyReport(tuple(pool.map(one, orgs)))
+            report = ApplyReport(tuple(pool.map(one, orgs)) + unchecked_elsewhere(reviewed, orgs))
     journal.write("run-end", exitCode=report.exit_code, summary=report.summary())
     return report
+
+
+def unchecked_elsewhere(
+    reviewed: Plan, acted_on: Collection[OrgPlan]
+) -> tuple[OrgApplyReport, ...]:
+    """Orgs apply leaves alone whose plan left something unchecked: reported as such, so
+    an apply never says "converged" over them."""
+    acted = {o.org_id for o in acted_on}
+    return tuple(
+        OrgApplyReport(o.org_id, unchecked=o.unchecked)
+        for o in reviewed.orgs
+        if o.unchecked and o.org_id not in acted
+    )
+
+
+def _unchecked_as_reviewed(
+    orgs: Collection[OrgPlan], desired: Mapping[str, DesiredOrg], options: PlanOptions
+) -> PlanOptions:
+    """Forwarding the reviewed plan left unchecked stays unchecked now, even if its token
+    variable is set at apply: no reviewer saw that change, so it is neither sent nor a
+    reason to refuse the rest. (A plan file can only take a write away this way.)"""
+    names = set()
+    for org in orgs:
+        forwarding = desired[org.org_id].forwarding
+        if org.unchecked and forwarding is not None and forwarding.token_env:
+            names.add(forwarding.token_env)
+    if not names:
+        return options
+    signatures = {k: (None if k in names else v) for k, v in options.token_signatures.items()}
+    return replace(options, token_signatures=signatures)
 
 
 def _plan_again(
@@ -205,11 +241,12 @@ def _verify(
     journal.write(
         "verify",
         org=org.org_id,
-        converged=not remaining and not again.left_out,
+        converged=not remaining and not again.left_out and not again.unchecked,
         remaining=list(remaining),
         leftOut=list(again.left_out),
+        unchecked=list(again.unchecked),
     )
-    return OrgApplyReport(org.org_id, outcomes, remaining, again.left_out)
+    return OrgApplyReport(org.org_id, outcomes, remaining, again.left_out, again.unchecked)
 
 
 def shrunk_members(org: OrgPlan, live: LiveOrg, desired: DesiredOrg) -> str | None:

@@ -1,4 +1,5 @@
-"""The few GitHub REST endpoints dxorg's delivery uses: issue comments and issues.
+"""The few GitHub endpoints dxorg's delivery uses: issue comments, issues, and who the
+token is (GraphQL `viewer`, else REST `GET /user`).
 
 Every call carries the workflow's token as ``Authorization: Bearer``; list endpoints are
 followed page by page through the ``Link`` header, and only while the next page stays on
@@ -63,10 +64,34 @@ class GitHubError(DxorgError):
 
 
 @dataclass(frozen=True)
+class Actor:
+    """Who wrote a comment or an issue, or whom a token acts as.
+
+    REST names an app's bot `slug[bot]` (type "Bot"); GraphQL names it `slug` (typename
+    "Bot"). `same` compares the login without that suffix, bot with bot, case-insensitively
+    as GitHub does: a user can never be taken for an app, nor the reverse.
+    """
+
+    login: str
+    bot: bool = False
+
+    @property
+    def key(self) -> tuple[str, bool]:
+        return (self.login.removesuffix("[bot]").lower(), self.bot)
+
+    def same(self, other: Actor) -> bool:
+        return bool(self.login) and self.key == other.key
+
+    def __str__(self) -> str:
+        return self.login if not self.bot or self.login.endswith("[bot]") else f"{self.login}[bot]"
+
+
+@dataclass(frozen=True)
 class Comment:
     id: int
     body: str
-    author: str
+    author: Actor
+    url: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,6 +101,7 @@ class Issue:
     body: str
     state: str
     url: str
+    author: Actor = Actor("")
 
 
 class GitHubClient:
@@ -100,6 +126,11 @@ class GitHubClient:
             raise DxorgError(f"GITHUB_REPOSITORY={repository!r}: expected owner/name")
         self.repository = repository
         self._origin = httpx.URL(api_url.rstrip("/") + "/")
+        # GitHub Enterprise Server serves REST under /api/v3 and GraphQL at /api/graphql.
+        base = api_url.rstrip("/")
+        self._graphql = (
+            base.removesuffix("/v3") + "/graphql" if base.endswith("/api/v3") else base + "/graphql"
+        )
         self._retry = retry or RetryPolicy()
         self._wall_clock = wall_clock
         self._http = httpx.Client(
@@ -136,9 +167,10 @@ class GitHubClient:
         *,
         json: Mapping[str, Any] | None = None,
         params: Mapping[str, str | int] | None = None,
+        read_only: bool = False,
     ) -> httpx.Response:
         shown = httpx.URL(url).path
-        repeatable = method in REPEATABLE_VERBS
+        repeatable = read_only or method in REPEATABLE_VERBS
         earlier_unknown = False
 
         def attempt() -> httpx.Response:
@@ -176,6 +208,32 @@ class GitHubClient:
 
     def _json(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
         return _decode(self._send(method, path, json=body))
+
+    # -- who this token is -------------------------------------------------------------
+
+    def whoami(self) -> Actor | None:
+        """Whom the token acts as, to tell dxorg's own comments and issues from others';
+        None when GitHub says neither way.
+
+        GraphQL's `viewer` answers for every kind of token, the workflow's GITHUB_TOKEN
+        (an app installation token: the `github-actions` bot) included; REST `GET /user`
+        answers only for a user's token, and is the fallback where GraphQL is missing.
+        """
+        query = {"query": "{ viewer { login __typename } }"}
+        try:  # a query: sending it again changes nothing
+            data = _decode(self._send("POST", self._graphql, json=query, read_only=True))
+        except GitHubError:
+            data = None
+        viewer = _field(_field(data, "data"), "viewer")
+        if isinstance(viewer, dict) and isinstance(viewer.get("login"), str) and viewer["login"]:
+            return Actor(viewer["login"], viewer.get("__typename") == "Bot")
+        try:
+            user = _decode(self._send("GET", "/user"))
+        except GitHubError:
+            return None
+        if isinstance(user, dict) and isinstance(user.get("login"), str) and user["login"]:
+            return _actor(user)
+        return None
 
     def _pages(self, path: str, params: Mapping[str, str | int]) -> Iterator[dict[str, Any]]:
         """Every item of a list endpoint, following ``Link: <...>; rel="next"``."""
@@ -290,12 +348,23 @@ def _message(response: httpx.Response) -> str:
     return str(message)[:300] if message else response.reason_phrase or "error"
 
 
+def _field(data: Any, name: str) -> Any:
+    return data.get(name) if isinstance(data, dict) else None
+
+
+def _actor(user: Any) -> Actor:
+    user = user if isinstance(user, dict) else {}
+    login = str(user.get("login") or "")
+    return Actor(login, user.get("type") == "Bot" or login.endswith("[bot]"))
+
+
 def _comment(data: Any) -> Comment:
     try:
         return Comment(
             id=int(data["id"]),
             body=str(data.get("body") or ""),
-            author=str((data.get("user") or {}).get("login", "")),
+            author=_actor(data.get("user")),
+            url=str(data.get("html_url") or ""),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise GitHubError("GET", "comment", f"unexpected comment JSON: {exc}") from exc
@@ -309,6 +378,7 @@ def _issue(data: Any) -> Issue:
             body=str(data.get("body") or ""),
             state=str(data.get("state") or "open"),
             url=str(data.get("html_url") or ""),
+            author=_actor(data.get("user")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise GitHubError("GET", "issue", f"unexpected issue JSON: {exc}") from exc

@@ -5,6 +5,10 @@ of a long plan: ``<!-- dxorg-plan:org-demo part 2 -->``). A new run finds its co
 that marker, edits them in place, posts the parts it lacks, and deletes parts a previous,
 longer plan left behind, so the thread holds exactly the current plan. The marker must
 open the comment: a person quoting it in a reply starts with ``>`` and is never edited.
+
+A comment is dxorg's only if its author is also the token's own identity (`me`): anyone
+can post a comment opening with the marker. Such a comment by someone else is reported
+(`foreign`), never edited, deleted or trusted, and dxorg posts its own beside it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from reconciler.github.api import Comment, GitHubClient
+from reconciler.github.api import Actor, Comment, GitHubClient
 from reconciler.plan import OrgPlan
 from reconciler.render.markdown import render_org_markdown
 
@@ -33,6 +37,8 @@ def comment_bodies(org: OrgPlan, provenance: str) -> list[str]:
         state = "⛔ **cannot be applied**: safety violations"
     elif org.has_changes:
         state = "merging applies exactly this plan (or refuses it as stale)"
+    elif org.unchecked:
+        state = "⚠️ no changes to make, but job-log forwarding was not checked"
     else:
         state = "no changes"
     header = (
@@ -60,20 +66,35 @@ class CommentSync:
     updated: list[int] = field(default_factory=list)
     unchanged: list[int] = field(default_factory=list)
     deleted: list[int] = field(default_factory=list)
+    # Comments opening with a dxorg marker written by someone else: left alone, reported.
+    foreign: list[Comment] = field(default_factory=list)
 
 
-def _index(comments: Sequence[Comment]) -> dict[str, dict[int, list[Comment]]]:
-    """org -> part -> its comments (more than one only after a race between two runs)."""
+def _index(
+    comments: Sequence[Comment], me: Actor
+) -> tuple[dict[str, dict[int, list[Comment]]], list[Comment]]:
+    """org -> part -> our comments (more than one only after a race between two runs), and
+    the comments with a marker that someone else wrote."""
     found: dict[str, dict[int, list[Comment]]] = {}
+    foreign: list[Comment] = []
     for comment in comments:
         match = PLAN_MARKER.match(comment.body)
-        if match:
-            part = int(match["part"] or 1)
-            found.setdefault(match["org"], {}).setdefault(part, []).append(comment)
+        if not match:
+            continue
+        if not me.same(comment.author):
+            foreign.append(comment)
+            continue
+        part = int(match["part"] or 1)
+        found.setdefault(match["org"], {}).setdefault(part, []).append(comment)
     for parts in found.values():
         for same in parts.values():
             same.sort(key=lambda c: c.id)
-    return found
+    return found, foreign
+
+
+def foreign_org(comment: Comment) -> str:
+    match = PLAN_MARKER.match(comment.body)
+    return match["org"] if match else ""
 
 
 def sync_plan_comments(
@@ -81,22 +102,25 @@ def sync_plan_comments(
     number: int,
     orgs: Sequence[OrgPlan],
     *,
+    me: Actor,
     provenance: str,
     all_planned: bool,
     scrub: Callable[[str], str],
 ) -> CommentSync:
-    """Make the PR's dxorg comments say exactly the plan of `orgs`.
+    """Make the PR's dxorg comments (those `me` wrote) say exactly the plan of `orgs`.
 
     An org with nothing to say (no changes, no error, no violation) gets no new comment,
-    but a comment it already has is updated, so an old plan never lingers. With
-    `all_planned` (no org filter), comments of orgs no longer planned say so.
+    but a comment it already has is updated, so an old plan never lingers; nor does one
+    that someone else's comment claims to speak for. With `all_planned` (no org filter),
+    comments of orgs no longer planned say so.
     """
-    existing = _index(client.list_comments(number))
-    result = CommentSync()
+    existing, foreign = _index(client.list_comments(number), me)
+    result = CommentSync(foreign=foreign)
+    impersonated = {foreign_org(c) for c in foreign}
     wanted: dict[str, list[str]] = {}
     for org in orgs:
-        quiet = not org.has_changes and org.error is None and not org.violations
-        if quiet and org.org_id not in existing:
+        quiet = not org.differs and org.error is None and not org.violations
+        if quiet and org.org_id not in existing and org.org_id not in impersonated:
             continue
         wanted[org.org_id] = [scrub(b) for b in comment_bodies(org, provenance)]
     if all_planned:

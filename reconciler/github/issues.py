@@ -2,7 +2,9 @@
 closed with a comment when it is gone.
 
 An org's issue is found again among the open issues labelled ``dxorg-drift`` by the
-marker that opens its body, ``<!-- dxorg-drift:org-demo -->``. An org whose plan failed
+marker that opens its body, ``<!-- dxorg-drift:org-demo -->``, and by its author: the
+token's own identity (`me`). An issue with the marker opened by someone else is reported
+(`foreign`), never edited, closed or trusted; dxorg opens its own. An org whose plan failed
 (a read error) is left as it is: its drift is unknown, not gone.
 """
 
@@ -12,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from reconciler.github.api import GitHubClient, Issue
+from reconciler.github.api import Actor, GitHubClient, Issue
 from reconciler.plan import OrgPlan
 from reconciler.render.markdown import render_org_markdown
 
@@ -52,21 +54,27 @@ class DriftSync:
     opened: list[int] = field(default_factory=list)
     updated: list[int] = field(default_factory=list)
     closed: list[int] = field(default_factory=list)
+    foreign: list[Issue] = field(default_factory=list)
 
 
 def sync_drift_issues(
     client: GitHubClient,
     orgs: Sequence[OrgPlan],
     *,
+    me: Actor,
     provenance: str,
     scrub: Callable[[str], str],
 ) -> DriftSync:
     existing: dict[str, Issue] = {}
+    result = DriftSync()
     for found in client.list_issues(label=DRIFT_LABEL, state="open"):
         match = DRIFT_MARKER.match(found.body)
-        if match:
-            existing.setdefault(match["org"], found)  # oldest first: keep the first found
-    result = DriftSync()
+        if not match:
+            continue
+        if not me.same(found.author):
+            result.foreign.append(found)
+            continue
+        existing.setdefault(match["org"], found)  # oldest first: keep the first found
     for org in orgs:
         issue = existing.get(org.org_id)
         if org.error is not None:

@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any, Literal, cast
 
 from reconciler.errors import Problem
+from reconciler.forwarding_token import reserved_name_problem
 from reconciler.manifest.document import Document, JsonPath, dotted
 from reconciler.model import (
     BUDGET_COLLECTIONS,
@@ -424,6 +425,9 @@ class _OrgBuilder:
                 "looks like a literal token, not an environment variable name; put the token "
                 "in an environment variable and give its name here (value not shown)",
             )
+        reserved = reserved_name_problem(token_env)
+        if reserved is not None:
+            self.problem(("jobLogsForwarding", "tokenEnv"), reserved)
         return Forwarding(enabled=True, url=section["url"], token_env=token_env)
 
     # ------------------------------------------------------------------ provisioning

@@ -2,7 +2,8 @@
 
 A directory contributes each `*.yaml` / `*.yml` file directly inside it (sorted by name,
 hidden files skipped, not recursive) except its fleet defaults file, `_defaults.yaml` (or
-`_defaults.yml`). The defaults file of an org file's own directory applies to it however
+`_defaults.yml`). A symbolic link (an org file, a defaults file, or the path given) that
+resolves outside the directory holding it is an error naming both paths, and is not read. The defaults file of an org file's own directory applies to it however
 the file was named, so `dxorg plan dir/` and `dxorg plan dir/org.yaml` agree.
 
 Nothing here contacts the platform.
@@ -47,8 +48,32 @@ class _FleetLoader:
         self.defaults_files: list[Path] = []
         self.org_lines: dict[str, tuple[int, int]] = {}  # file -> where its `org:` value is
 
+    def escapes(self, path: Path, root: Path) -> bool:
+        """True (and a problem recorded) when `path` is a symbolic link that resolves
+        outside `root`: a manifest tree may not pull in files from elsewhere on the
+        machine, and nothing of such a file is read, not even for an error message."""
+        if not path.is_symlink():
+            return False
+        target, inside = path.resolve(), root.resolve()
+        if target.is_relative_to(inside):
+            return False
+        self.problems.append(
+            Problem(
+                str(path),
+                1,
+                1,
+                f"a symbolic link to {target}, outside the manifest directory {inside}: "
+                "not read (a link may only point within its directory)",
+            )
+        )
+        return True
+
     def collect(self, paths: Sequence[Path]) -> None:
         for path in paths:
+            # The path given may be a link too (a pull request can replace `orgs/` by
+            # one): it must stay within the directory that holds it.
+            if self.escapes(path, path.absolute().parent):
+                continue
             if path.is_dir():
                 self.defaults_for(path)
                 found = sorted(
@@ -57,6 +82,7 @@ class _FleetLoader:
                     if child.suffix in MANIFEST_SUFFIXES
                     and not child.name.startswith(".")
                     and child.name not in DEFAULTS_FILE_NAMES
+                    and not self.escapes(child, path)
                     and child.is_file()
                 )
                 if not found:
@@ -84,7 +110,11 @@ class _FleetLoader:
         key = directory.resolve()
         if key in self.defaults_by_dir:
             return self.defaults_by_dir[key]
-        present = [directory / name for name in DEFAULTS_FILE_NAMES if (directory / name).is_file()]
+        present = [
+            directory / name
+            for name in DEFAULTS_FILE_NAMES
+            if not self.escapes(directory / name, directory) and (directory / name).is_file()
+        ]
         result: FleetDefaults | None = None
         if len(present) > 1:
             self.problems.append(

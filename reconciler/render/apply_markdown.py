@@ -14,6 +14,8 @@ def _result(org: OrgApplyReport) -> str:
         return f"⚠️ still differs: {len(org.remaining)}"
     if org.left_out:
         return f"⚠️ {len(org.left_out)} removal(s) left out"
+    if org.unchecked:
+        return "⚠️ job-log forwarding not checked"
     return "✅ converged"
 
 
@@ -32,6 +34,7 @@ def render_apply_markdown(report: ApplyReport, provenance: str = "") -> str:
         ]
         details += [f"- `{org.org_id}` still differs: {r}" for r in org.remaining]
         details += [f"- `{org.org_id}` left out (--skip-removals): {r}" for r in org.left_out]
+        details += [f"- `{org.org_id}` not checked: {r}" for r in org.unchecked]
     lead = f"{provenance}\n\n" if provenance else ""
     body = f"# dxorg apply\n\n{lead}**{report.summary()}**\n\n" + "\n".join(rows)
     if details:

@@ -58,6 +58,8 @@ def _org_sections(org: OrgPlan, limit: int) -> list[str]:
         blocks.append(
             "No changes to make; the removals above were left out."
             if org.left_out
+            else "No changes to make, but job-log forwarding was not checked (see the warnings)."
+            if org.unchecked
             else "No changes: the live org matches the manifest."
         )
         return blocks

@@ -26,12 +26,18 @@ def summary_line(plan: Plan) -> str:
         text = f"Plan: {counts['+']} to add, {counts['~']} to change, {counts['-']} to remove."
     elif errors:
         text = "No changes in the orgs that could be planned."
-    elif plan.left_out:
+    elif plan.left_out or plan.unchecked:
         text = "No changes to make."
     else:
         text = "No changes. The live orgs match the manifests."
     if plan.left_out:
         text += f" {plan.left_out} removal(s) left out (--skip-removals)."
+    unchecked = sum(1 for o in plan.orgs if o.unchecked)
+    if unchecked:
+        text += (
+            f" Job-log forwarding was not checked in {unchecked} org(s): its token variable "
+            "is unset (see the warnings)."
+        )
     if errors:
         text += f" {errors} org(s) could not be planned."
     if blocked:
@@ -60,7 +66,7 @@ def styled_org(org: OrgPlan, *, full_bodies: bool = False) -> Text:
         line(f"  ! error: {org.error}", "!")
         return out
     if not org.actions:
-        line("  no changes")
+        line("  no changes (forwarding not checked)" if org.unchecked else "  no changes")
     for action in org.actions:
         line(f"  {action.symbol} {action.summary}", action.symbol)
         line(f"      why: {action.reason}", "dim")

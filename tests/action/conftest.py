@@ -11,7 +11,7 @@ import json
 import re
 import tempfile
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,12 +182,20 @@ class Action:
     def run(
         self,
         command: str,
+        env_changes: Mapping[str, str | None] | None = None,
+        /,
         *,
         event: str = "pull_request",
         sha: str = "a1b2c3d4e5f6a7b8",
         **inputs: str,
     ) -> Result:
+        """`env_changes`: variables to set (or, with None, to unset) beyond the defaults."""
         env = self.env(command, event=event, sha=sha, inputs=inputs)
+        for name, value in (env_changes or {}).items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         out = io.StringIO()
         code = main(env=env, stdout=out)
         return Result(

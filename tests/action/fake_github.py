@@ -5,6 +5,13 @@ filters, create, edit), with GitHub's paging (``per_page``, ``page``, ``Link: re
 capped at `page_size` so tests cross page boundaries with a handful of items. Every
 request is recorded, including its Authorization header, so tests can check both that
 the token was sent and that no body carried a secret.
+
+Authorship as GitHub has it: what the token writes is authored by the token's identity,
+by default the workflow's GITHUB_TOKEN, an app installation token whose bot is
+``github-actions[bot]`` (REST ``user.type`` "Bot", and ``performed_via_github_app``).
+GraphQL ``viewer`` answers for any token (a bot by its slug, typename "Bot"); REST
+``GET /user`` refuses an installation token, as GitHub does ("Resource not accessible by
+integration"), and answers for a user's token (`user_token=True`).
 """
 
 from __future__ import annotations
@@ -39,6 +46,9 @@ class FakeGitHub:
     repository: str = "acme/org-manifests"
     page_size: int = 100
     forbid_writes: bool = False  # a fork's pull request: the token may only read
+    identity: str = BOT  # whom the token acts as: the author of what it writes
+    user_token: bool = False  # a person's token (GET /user answers), not an app's
+    graphql: bool = True  # GraphQL answers (False: a server without it)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
@@ -48,6 +58,16 @@ class FakeGitHub:
 
     # -- state helpers for tests -----------------------------------------------------
 
+    def user(self, login: str) -> dict[str, Any]:
+        return {"login": login, "type": "Bot" if login.endswith("[bot]") else "User"}
+
+    def authored(self, login: str) -> dict[str, Any]:
+        """The author fields of what `login` writes."""
+        fields: dict[str, Any] = {"user": self.user(login)}
+        if login.endswith("[bot]"):
+            fields["performed_via_github_app"] = {"slug": login.removesuffix("[bot]")}
+        return fields
+
     def add_comment(self, issue: int, body: str, author: str = "someone") -> int:
         with self._lock:
             self._next_id += 1
@@ -56,7 +76,9 @@ class FakeGitHub:
                 "id": cid,
                 "issue": issue,
                 "body": body,
-                "user": {"login": author},
+                "html_url": f"https://github.example/{self.repository}/pull/{issue}"
+                f"#issuecomment-{cid}",
+                **self.authored(author),
             }
         return cid
 
@@ -68,6 +90,7 @@ class FakeGitHub:
         *,
         state: str = "open",
         pull_request: bool = False,
+        author: str = "someone",
     ) -> int:
         with self._lock:
             number = len(self.issues) + 1
@@ -78,6 +101,7 @@ class FakeGitHub:
                 "state": state,
                 "labels": [{"name": n} for n in labels],
                 "html_url": f"https://github.example/{self.repository}/issues/{number}",
+                **self.authored(author),
             }
             if pull_request:
                 issue["pull_request"] = {"url": "..."}
@@ -90,7 +114,8 @@ class FakeGitHub:
         )
 
     def writes(self) -> list[Recorded]:
-        return [r for r in self.requests if r.method != "GET"]
+        """Requests that change something (a GraphQL `viewer` query is a POST that reads)."""
+        return [r for r in self.requests if r.method != "GET" and r.path != "/graphql"]
 
     # -- WSGI ------------------------------------------------------------------------
 
@@ -112,6 +137,12 @@ class FakeGitHub:
     def _route(self, request: Request, body: Any) -> Response:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return _json({"message": "Bad credentials"}, 401)
+        if request.path == "/graphql" and request.method == "POST" and self.graphql:
+            return self._viewer(body)
+        if request.path == "/user" and request.method == "GET":
+            if not self.user_token:
+                return _json({"message": "Resource not accessible by integration"}, 403)
+            return _json(self.user(self.identity))
         prefix = f"/repos/{self.repository}"
         if not request.path.startswith(prefix + "/"):
             return _json({"message": "Not Found"}, 404)
@@ -141,7 +172,9 @@ class FakeGitHub:
                 "id": self._next_id,
                 "issue": number,
                 "body": body["body"],
-                "user": {"login": BOT},
+                "html_url": f"https://github.example/{self.repository}/pull/{number}"
+                f"#issuecomment-{self._next_id}",
+                **self.authored(self.identity),
             }
             self.comments[comment["id"]] = comment
             return _json(comment, 201)
@@ -179,6 +212,7 @@ class FakeGitHub:
                 "state": "open",
                 "labels": [{"name": n} for n in body.get("labels", [])],
                 "html_url": f"https://github.example/{self.repository}/issues/{number}",
+                **self.authored(self.identity),
             }
             self.issues[number] = issue
             return _json(issue, 201)
@@ -194,6 +228,14 @@ class FakeGitHub:
                 existing["state_reason"] = body["state_reason"]
             return _json(existing)
         return None
+
+    def _viewer(self, body: Any) -> Response:
+        """GraphQL's `viewer`: the only query dxorg sends. A bot is named by its slug."""
+        if not isinstance(body, dict) or "viewer" not in str(body.get("query")):
+            return _json({"errors": [{"message": "unsupported query"}]})
+        bot = self.identity.endswith("[bot]")
+        login = self.identity.removesuffix("[bot]")
+        return _json({"data": {"viewer": {"login": login, "__typename": "Bot" if bot else "User"}}})
 
     def _page(self, request: Request, items: list[dict[str, Any]]) -> Response:
         per_page = min(int(request.args.get("per_page", 30)), self.page_size)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from tests.action.conftest import MANIFEST, assert_no_secret
+from tests.action.conftest import assert_no_secret
 
 
 def test_doctor_command_reports_to_the_job_summary_and_writes_nothing(action, platform):
@@ -28,15 +28,12 @@ def test_plan_runs_the_doctor_first_and_both_are_in_the_summary(action, platform
 
 
 def test_a_doctor_failure_stops_the_plan_with_the_remedy_in_the_summary(action, platform):
-    action.write_manifest(MANIFEST.replace("SPLUNK_HEC_TOKEN", "OTHER_HEC_TOKEN"))
-    result = action.run("plan")
+    result = action.run("plan", token="bob-token")  # bob is a MEMBER of org-demo
     assert result.code == 1
     assert "## dxorg plan" not in result.summary
-    assert "| ❌ | forwarding | tokenEnv OTHER\\_HEC\\_TOKEN is not set" in result.summary
-    assert "export OTHER\\_HEC\\_TOKEN" in result.summary
-    assert (
-        "::error::doctor: org-demo: forwarding: tokenEnv OTHER_HEC_TOKEN is not set" in result.log
-    )
+    assert "| ❌ | admin | user-bob is not an ADMIN of org-demo (level: MEMBER) |" in result.summary
+    assert "use the token of an ADMIN of org-demo" in result.summary
+    assert "::error::doctor: org-demo: admin: user-bob is not an ADMIN of org-demo" in result.log
     assert result.outputs["summary"].startswith("Doctor: ")
     assert result.outputs["plan-file"] == ""
     assert platform.write_calls() == []

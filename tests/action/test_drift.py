@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.action.conftest import MANIFEST, assert_no_secret
+from tests.action.fake_github import BOT
 
 MARKER = "<!-- dxorg-drift:org-demo -->"
 
@@ -84,7 +85,7 @@ def test_the_issue_is_found_across_pages_ignoring_prs_closed_issues_and_other_or
 def test_an_org_that_cannot_be_read_fails_the_run_and_keeps_its_issue(action, github, platform):
     action.write_manifest(MANIFEST.replace("org-demo", "org-ghost"), name="org-ghost.yaml")
     ghost = github.add_issue(
-        "dxorg drift: org-ghost", "<!-- dxorg-drift:org-ghost -->\nold", ["dxorg-drift"]
+        "dxorg drift: org-ghost", "<!-- dxorg-drift:org-ghost -->\nold", ["dxorg-drift"], author=BOT
     )
     result = action.run("drift", event="schedule")
     assert result.code == 1  # a failed read is an error, never "no drift"

@@ -278,3 +278,42 @@ def test_a_github_token_no_header_can_carry_is_refused_before_any_request(token:
         GitHubClient("https://api.github.example", token, "acme/orgs",
                      transport=httpx.MockTransport(handler))  # fmt: skip
     assert "abc" not in str(caught.value) and calls == []
+
+
+@pytest.mark.parametrize(
+    ("api_url", "graphql"),
+    [
+        ("https://api.github.example", "https://api.github.example/graphql"),
+        ("https://ghes.example/api/v3", "https://ghes.example/api/graphql"),
+    ],
+)
+def test_whoami_asks_graphql_on_the_apis_own_origin_and_retries_the_query(api_url, graphql):
+    """GitHub Enterprise Server serves GraphQL beside /api/v3; the viewer query is a read,
+    so a lost answer is asked again (a POST that creates never is)."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        if len(seen) == 1:
+            return httpx.Response(502)
+        return httpx.Response(200, json={"data": {"viewer": {"login": "x", "__typename": "Bot"}}})
+
+    github = GitHubClient(
+        api_url,
+        TOKEN,
+        "acme/orgs",
+        transport=httpx.MockTransport(handler),
+        retry=RetryPolicy(sleep=lambda s: None, jitter=lambda upper: upper),
+    )
+    me = github.whoami()
+    assert me is not None and (me.login, me.bot, str(me)) == ("x", True, "x[bot]")
+    assert seen == [graphql, graphql]
+
+
+def test_whoami_is_none_when_github_will_not_say():
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/graphql"):
+            return httpx.Response(200, json={"errors": [{"message": "no"}]})
+        return httpx.Response(403, json={"message": "Resource not accessible by integration"})
+
+    assert client(handler).whoami() is None

@@ -18,6 +18,7 @@ from tests.action.conftest import (
     assert_no_secret,
     seed,
 )
+from tests.action.fake_github import BOT
 
 MARKER = "<!-- dxorg-plan:org-demo -->"
 
@@ -102,7 +103,7 @@ def test_no_changes_posts_nothing_new_but_updates_an_old_comment(action, github,
     assert result.outputs["has-changes"] == "false"
     assert github.writes() == []  # nothing to say: no comment noise
 
-    old = github.add_comment(PR_NUMBER, f"{MARKER}\nan old plan with changes")
+    old = github.add_comment(PR_NUMBER, f"{MARKER}\nan old plan with changes", author=BOT)
     action.run("plan")
     assert "No changes" in github.comments[old]["body"]
     assert len(github.comments_on(PR_NUMBER)) == 1
@@ -250,8 +251,8 @@ def test_a_long_plan_is_split_and_stale_parts_are_deleted(action, github, long_m
 
 def test_a_comment_of_an_org_no_longer_planned_says_so(action, github):
     action.write_manifest(MANIFEST.replace("org-demo", "org-gone"), name="org-gone.yaml")
-    github.add_comment(PR_NUMBER, "<!-- dxorg-plan:org-gone -->\nold")
-    github.add_comment(PR_NUMBER, "<!-- dxorg-plan:org-gone part 2 -->\nold part")
+    github.add_comment(PR_NUMBER, "<!-- dxorg-plan:org-gone -->\nold", author=BOT)
+    github.add_comment(PR_NUMBER, "<!-- dxorg-plan:org-gone part 2 -->\nold part", author=BOT)
     (action.root / "orgs" / "org-gone.yaml").unlink()
     action.run("plan")
     gone = [c for c in github.comments_on(PR_NUMBER) if "org-gone" in c["body"]]

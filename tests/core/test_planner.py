@@ -413,8 +413,20 @@ def test_forwarding_compares_token_by_sha256_and_never_holds_the_token():
     ]
     assert "differs" in plan.actions[0].reason
     assert token not in json.dumps(calls(plan)) + repr(plan)
+    # An unset variable leaves forwarding unchecked, never the whole org unplanned.
     unset = plan_org(desired, drifted, options(token_signatures={"SPLUNK_TOKEN": None}))
-    assert unset.error and "SPLUNK_TOKEN is not set" in unset.error and not unset.applyable
+    assert unset.error is None and unset.applyable and unset.actions == ()
+    assert len(unset.unchecked) == 1 and "SPLUNK_TOKEN" in unset.unchecked[0]
+    assert unset.differs and unset.steps == ()
+    # A variable that holds a credential makes the org unplannable, with the reason given.
+    refused = plan_org(
+        desired,
+        drifted,
+        options(
+            token_signatures={"SPLUNK_TOKEN": signature}, token_problems={"SPLUNK_TOKEN": "no"}
+        ),
+    )
+    assert refused.error == "no" and not refused.applyable and refused.actions == ()
 
 
 def test_disabled_forwarding_sends_an_empty_object():

@@ -101,7 +101,7 @@ def test_no_token_in_any_output_file_log_or_record(
     assert codes == {
         "validate": 0, "plan-text": 0, "plan-markdown": 0, "plan-json": 0, "plan-detailed": 2,
         "apply-other-hec": 1, "apply": 0, "export": 0, "export-all": 0,
-        "wrong-token": 1, "hec-unset": 1, "plan-again": 0, "apply-stale": 1, "unreachable": 1,
+        "wrong-token": 1, "hec-unset": 0, "plan-again": 0, "apply-stale": 1, "unreachable": 1,
         "bad-context": 1,
     }  # fmt: skip
     assert "the token is not the one the plan was made with" in texts[6]
