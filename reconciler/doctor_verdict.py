@@ -58,6 +58,16 @@ class DoctorReport:
         return any(c.status == "fail" for c in self.checks)
 
     @property
+    def stops_planning(self) -> bool:
+        """A failure that a plan would not report itself: the platform-wide checks (the
+        server, the token, the clock) and the contract. An org's own failure (not an ADMIN,
+        a forwarding token that is a credential) is one the plan reports for that org."""
+        return any(
+            c.status == "fail" and (c.scope == PLATFORM or c.name == "contract")
+            for c in self.checks
+        )
+
+    @property
     def exit_code(self) -> int:
         return 1 if self.blocks else 0
 

@@ -201,9 +201,11 @@ def run_doctor(ctx: Context) -> int:
 
 def run_plan(ctx: Context) -> int:
     fleet = _load(ctx, ctx.inputs.paths)
-    # The platform is checked first: a plan is not made where it would fail or mislead.
+    # The platform is checked first. Where a plan would mislead (the platform answers
+    # differently from what dxorg reads, the token or the clock is wrong) none is made; an
+    # org's own failure the plan reports itself, for that org (and the step still fails).
     doctor = _doctor(ctx, fleet)
-    if doctor.blocks:
+    if doctor.stops_planning:
         ctx.files.outputs({"summary": doctor.summary(), "has-changes": "false", "plan-file": ""})
         return EXIT_ERROR
     plan = _plan_read_only(ctx, fleet)
@@ -219,7 +221,7 @@ def run_plan(ctx: Context) -> int:
         _comment(ctx, number, plan)
     elif ctx.inputs.comment:
         ctx.log.line(f"not a pull_request event ({ctx.runner.event_name or 'none'}): no comment")
-    return EXIT_ERROR if plan.has_errors or not plan.applyable else EXIT_OK
+    return EXIT_ERROR if doctor.blocks or plan.has_errors or not plan.applyable else EXIT_OK
 
 
 def _identity(ctx: Context, github: GitHubClient, what: str) -> Actor | None:

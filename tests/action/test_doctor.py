@@ -27,13 +27,23 @@ def test_plan_runs_the_doctor_first_and_both_are_in_the_summary(action, platform
     assert platform.write_calls() == []
 
 
-def test_a_doctor_failure_stops_the_plan_with_the_remedy_in_the_summary(action, platform):
-    result = action.run("plan", token="bob-token")  # bob is a MEMBER of org-demo
+def test_a_platform_failure_stops_the_plan_with_the_remedy_in_the_summary(action, platform):
+    result = action.run("plan", token="not-a-valid-token")
     assert result.code == 1
     assert "## dxorg plan" not in result.summary
+    assert "| ❌ | token | the token from the token input is not valid" in result.summary
+    assert "get a new API token" in result.summary
+    assert "::error::doctor: platform: token: the token from the token input" in result.log
+    assert result.outputs["summary"].startswith("Doctor: ")
+    assert result.outputs["plan-file"] == ""
+    assert platform.write_calls() == []
+
+
+def test_an_orgs_own_failure_is_left_to_the_plan_and_fails_the_step(action, platform):
+    result = action.run("plan", token="bob-token")  # bob is a MEMBER of org-demo
+    assert result.code == 1
     assert "| ❌ | admin | user-bob is not an ADMIN of org-demo (level: MEMBER) |" in result.summary
     assert "use the token of an ADMIN of org-demo" in result.summary
     assert "::error::doctor: org-demo: admin: user-bob is not an ADMIN of org-demo" in result.log
-    assert result.outputs["summary"].startswith("Doctor: ")
-    assert result.outputs["plan-file"] == ""
+    assert result.summary.index("## dxorg doctor") < result.summary.index("## dxorg plan")
     assert platform.write_calls() == []
