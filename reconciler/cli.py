@@ -3,8 +3,8 @@
 This is the only module that knows about typer, and `main()` is the one error
 boundary. Exit codes (the README's table): 0 success; 1 an error of any kind, a usage
 error included (the parser's own message; never 2, which `plan --detailed-exitcode` keeps for
-"changes present" and `apply` for "applied, but the org still differs"); 130 Ctrl-C,
-saying what was applied. A traceback means a bug in dxorg, never a user mistake.
+"changes present" and `apply` for "applied, but the org still differs"); 130 Ctrl-C
+and 143 SIGTERM, saying what was applied. A traceback means a bug in dxorg, never a user mistake.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import typer
 from reconciler import __version__
 from reconciler.apply.executor import ProgressHook
 from reconciler.apply.journal import DEFAULT_JOURNAL, Journal
+from reconciler.apply.stopping import StoppingJournal, stop_on_signals
 from reconciler.errors import ConfigError, DxorgError, ManifestError
 from reconciler.platform.client import DEFAULT_CONCURRENCY
 from reconciler.sandbox import DEFAULT_STATE
@@ -41,7 +42,8 @@ if TYPE_CHECKING:
     from reconciler.plan import Plan, Step
     from reconciler.platform import Connection, ReadClient
 
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
+EXIT_TERMINATED = 143  # 128 + SIGTERM: what a CI cancel or a service manager sends
 
 app = typer.Typer(
     name="dxorg",
@@ -410,12 +412,13 @@ def apply_command(
     the confirmation. Exit 0: converged; 2: applied but the org still differs (or removals
     were left out, or forwarding was not checked for want of its token); 1: an error, a
     refused (unsafe, stale or changed) plan, no confirmation, or a failed action; 130:
-    interrupted.
+    interrupted (Ctrl-C); 143: stopped by SIGTERM.
     """
     from reconciler.apply.journal import created_accounts
-    from reconciler.apply.review import refuse_unsafe
+    from reconciler.apply.lock import apply_lock
+    from reconciler.apply.review import refuse_other_platform, refuse_unsafe
     from reconciler.apply.run import apply_reviewed
-    from reconciler.read_and_plan import plan_fleet
+    from reconciler.read_and_plan import plan_fleet, platform_identity
     from reconciler.render.plan_json import load_plan
 
     overrides = override or []
@@ -431,55 +434,63 @@ def apply_command(
         raise DxorgError("not a terminal: refusing to apply without --auto-approve")
     _check_file_target(journal, "--journal")
 
-    connection = platform.connection()
-    created = created_accounts(journal)
-    if plan_file is not None:
-        plan = load_plan(plan_file)
-        # The manifests the plan names: their digests must match what the plan recorded.
-        fleet = _load(sorted({Path(o.source) for o in plan.orgs}))
-    else:
-        fleet = _load(paths or [])
-        with connection.read_client() as client:
-            plan = plan_fleet(
-                fleet,
-                client,
-                only=org,
-                overrides=overrides,
-                skip_removals=skip_removals,
-                created_accounts=created,
-            )
-    _show_plan(plan)
-    if plan_file is None:
-        refuse_unsafe(plan.orgs)  # the plan just made: never ask about one apply refuses
-    if not plan.has_changes:
-        if plan.left_out:
-            typer.echo(f"{plan.left_out} removal(s) were left out (--skip-removals).")
-        for org_plan in plan.orgs:
-            for unchecked in org_plan.unchecked:
-                typer.echo(f"{org_plan.org_id}: not checked: {unchecked}")
-        if plan.differs:
-            raise typer.Exit(2)
-        return
-    if not auto_approve:
-        _confirm(plan)
+    # One apply at a time per state directory, from before the first read to after
+    # verification (see reconciler.apply.lock).
+    with apply_lock(journal.parent):
+        connection = platform.connection()
+        created = created_accounts(journal)
+        if plan_file is not None:
+            plan = load_plan(plan_file)
+            # The manifests the plan names: their digests must match what the plan recorded.
+            fleet = _load(sorted({Path(o.source) for o in plan.orgs}))
+            # A plan from another platform, or another user, is refused before it is shown
+            # for a `yes` (apply_reviewed checks it again).
+            with connection.read_client() as client:
+                refuse_other_platform(plan, platform_identity(client.config, client.whoami()))
+        else:
+            fleet = _load(paths or [])
+            with connection.read_client() as client:
+                plan = plan_fleet(
+                    fleet,
+                    client,
+                    only=org,
+                    overrides=overrides,
+                    skip_removals=skip_removals,
+                    created_accounts=created,
+                )
+        _show_plan(plan)
+        if plan_file is None:
+            refuse_unsafe(plan.orgs)  # the plan just made: never ask about one apply refuses
+        if not plan.has_changes:
+            if plan.left_out:
+                typer.echo(f"{plan.left_out} removal(s) were left out (--skip-removals).")
+            for org_plan in plan.orgs:
+                for unchecked in org_plan.unchecked:
+                    typer.echo(f"{org_plan.org_id}: not checked: {unchecked}")
+            if plan.differs:
+                raise typer.Exit(2)
+            return
+        if not auto_approve:
+            _confirm(plan)
 
-    calls = AppliedCalls(plan, terminal=sys.stdout.isatty())
-    with _stop_on_interrupt(calls.stop), _progress(calls) as progress:
-        # Plans again on what is live now (after the confirmation) and applies only the
-        # same plan: see reconciler.apply.run.
-        report = apply_reviewed(
-            plan,
-            fleet,
-            connection,
-            journal=StoppingJournal(journal, calls.stop),
-            env=os.environ,
-            overrides=frozenset(overrides),
-            skip_removals=skip_removals,
-            only=org,
-            created_accounts=created,
-            progress=progress,
-        )
-    _report_apply(report, calls, journal)
+        calls = AppliedCalls(plan, terminal=sys.stdout.isatty())
+        audit = StoppingJournal(journal, calls.stop)
+        with _stop_on_interrupt(calls), _progress(calls) as progress:
+            # Plans again on what is live now (after the confirmation) and applies only the
+            # same plan: see reconciler.apply.run.
+            report = apply_reviewed(
+                plan,
+                fleet,
+                connection,
+                journal=audit,
+                env=os.environ,
+                overrides=frozenset(overrides),
+                skip_removals=skip_removals,
+                only=org,
+                created_accounts=created,
+                progress=progress,
+            )
+        _report_apply(report, calls, audit)
 
 
 def _confirm(plan: Plan) -> None:
@@ -501,28 +512,7 @@ def _confirm(plan: Plan) -> None:
     typer.echo("")
 
 
-# What a call that apply meant to send after Ctrl-C fails with (it was never sent).
-NOT_SENT = "not sent: interrupted"
 _STATUS_STYLES = {"done": "green", "failed": "red", "skipped": "yellow", "not sent": "dim"}
-
-
-class CallNotSent(DxorgError):
-    pass
-
-
-class StoppingJournal(Journal):
-    """The audit journal, which also stops apply after Ctrl-C: apply journals each call just
-    before it sends it, so refusing that record keeps the call from being sent (it fails as
-    NOT_SENT, and its dependants are skipped). Calls already in flight finish."""
-
-    def __init__(self, path: Path, stop: threading.Event) -> None:
-        super().__init__(path)
-        self._stop = stop
-
-    def write(self, event: str, **fields: Any) -> None:
-        if event == "call" and self._stop.is_set():
-            raise CallNotSent(NOT_SENT)
-        super().write(event, **fields)
 
 
 @dataclass
@@ -533,6 +523,8 @@ class AppliedCalls:
     plan: Plan
     terminal: bool
     stop: threading.Event = field(default_factory=threading.Event)
+    # The exit code of the signal that stopped apply (130 Ctrl-C, 143 SIGTERM), once one did.
+    stopped_by: int | None = None
     results: dict[tuple[str, str], tuple[str, str | None]] = field(default_factory=dict)
 
     @property
@@ -540,7 +532,7 @@ class AppliedCalls:
         return sum(len(o.steps) for o in self.plan.orgs)
 
     def record(self, org_id: str, step: Step, status: str, detail: str | None) -> str:
-        shown = "not sent" if status == "failed" and detail == NOT_SENT else status
+        shown = "not sent" if status == "failed" and _not_sent(detail) else status
         self.results[(org_id, step.id)] = (shown, None if shown == "not sent" else detail)
         return shown
 
@@ -556,39 +548,40 @@ class AppliedCalls:
                     yield result[0], call_line(step, *result)
 
 
+def _not_sent(detail: str | None) -> bool:
+    """A call refused before it was sent: after Ctrl-C or SIGTERM, or by a broken journal."""
+    return detail is not None and detail.startswith("not sent")
+
+
 def call_line(step: Step, status: str, detail: str | None) -> str:
     suffix = f": {detail}" if detail else ""
     return f"{status:>8} {step.id} {step.call.route}{suffix}"
 
 
 @contextmanager
-def _stop_on_interrupt(stop: threading.Event) -> Iterator[None]:
-    """While apply runs, the first Ctrl-C lets the calls in flight finish and sends no more;
-    a second one exits at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+def _stop_on_interrupt(calls: AppliedCalls) -> Iterator[None]:
+    """While apply runs, the first Ctrl-C or SIGTERM (a CI cancel) lets the calls in flight
+    finish, sends no more and ends the journal's run; a second one exits at once."""
 
-    def interrupted(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
+    def interrupted(signum: int) -> None:
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        if calls.stop.is_set():
             sys.stderr.write(
-                "\nInterrupted again: exiting now. Calls in flight may still land; "
+                f"\nInterrupted again ({name}): exiting now. Calls in flight may still land; "
                 "the journal has every call that was sent.\n"
             )
             sys.stderr.flush()
-            os._exit(EXIT_INTERRUPTED)
-        stop.set()
+            os._exit(128 + signum)
+        calls.stopped_by = 128 + signum
+        calls.stop.set()
         sys.stderr.write(
-            "\nInterrupt received: finishing the calls in flight, sending no more "
-            "(Ctrl-C again to exit at once).\n"
+            f"\n{'Interrupt' if signum == signal.SIGINT else name} received: finishing the "
+            f"calls in flight, sending no more ({name} again to exit at once).\n"
         )
         sys.stderr.flush()
 
-    previous = signal.signal(signal.SIGINT, interrupted)
-    try:
+    with stop_on_signals(interrupted):
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager
@@ -631,13 +624,13 @@ def _apply_summary(report: ApplyReport, calls: AppliedCalls) -> str:
     return text + report.verdict()
 
 
-def _report_apply(report: ApplyReport, calls: AppliedCalls, journal: Path) -> None:
+def _report_apply(report: ApplyReport, calls: AppliedCalls, journal: Journal) -> None:
     interrupted = calls.stop.is_set()
     for org_report in report.orgs:
         if org_report.error:
             typer.echo(f"{org_report.org_id}: error: {org_report.error}", err=True)
         for outcome in org_report.outcomes:
-            if outcome.status != "done" and outcome.detail != NOT_SENT:
+            if outcome.status != "done" and not _not_sent(outcome.detail):
                 typer.echo(
                     f"{org_report.org_id}: {outcome.status}: {outcome.action_id}: {outcome.detail}",
                     err=True,
@@ -649,6 +642,9 @@ def _report_apply(report: ApplyReport, calls: AppliedCalls, journal: Path) -> No
         for unchecked in org_report.unchecked:
             typer.echo(f"{org_report.org_id}: not checked: {unchecked}")
     typer.echo(_apply_summary(report, calls))
+    failure = journal.failure_message()
+    if failure is not None:
+        raise DxorgError(failure)
     if interrupted:
         done = calls.count("done")
         raise ApplyInterrupted(
@@ -658,14 +654,23 @@ def _report_apply(report: ApplyReport, calls: AppliedCalls, journal: Path) -> No
                 if done
                 else "Interrupted: nothing was applied"
             )
-            + f"; the journal {journal} has every call; plan again to see what is left"
+            + f"; the journal {journal.path} has every call; plan again to see what is left",
+            calls.stopped_by or EXIT_INTERRUPTED,
         )
     if report.exit_code:
         raise typer.Exit(report.exit_code)
 
 
 class ApplyInterrupted(DxorgError):
-    """Ctrl-C during apply, after the calls in flight finished: exit 130."""
+    """Ctrl-C (exit 130) or SIGTERM (143) during apply, after the calls in flight finished."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Terminated(BaseException):  # like KeyboardInterrupt: not an error
+    """SIGTERM outside apply's writes: stops like Ctrl-C does there."""
 
 
 # ---------------------------------------------------------------- export
@@ -864,9 +869,28 @@ def main(args: list[str] | None = None) -> None:
     sys.exit(_run(args))
 
 
+@contextmanager
+def _terminate_on_sigterm() -> Iterator[None]:
+    """SIGTERM raises Terminated, as SIGINT raises KeyboardInterrupt: the error boundary
+    says what was applied (nothing, outside apply's writes) instead of dying silently."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, frame: FrameType | None) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run(args: list[str] | None) -> int:
     try:
-        code = app(args=args, prog_name="dxorg", standalone_mode=False)
+        with _terminate_on_sigterm():
+            code = app(args=args, prog_name="dxorg", standalone_mode=False)
     except typer.TyperException as exc:
         # Usage errors (typer's vendored click): shown with its own message, but exit 1.
         show = getattr(exc, "show", None)
@@ -884,7 +908,10 @@ def _run(args: list[str] | None) -> int:
         return _interrupted()
     except ApplyInterrupted as exc:
         typer.echo(f"{exc}", err=True)
-        return EXIT_INTERRUPTED
+        return exc.exit_code
+    except Terminated:
+        typer.echo("\nTerminated (SIGTERM): nothing was applied.", err=True)
+        return EXIT_TERMINATED
     except ManifestError as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)

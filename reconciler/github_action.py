@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +46,7 @@ from reconciler.github.comments import sync_plan_comments
 from reconciler.github.issues import sync_drift_issues
 from reconciler.github.runner import SUMMARY_LIMIT, Inputs, Log, Runner, Secrets, StepFiles
 from reconciler.manifest import Fleet, load_fleet
-from reconciler.plan import Plan, Step
+from reconciler.plan import OrgPlan, Plan, Step
 from reconciler.platform import (
     ConfigOverrides,
     Connection,
@@ -55,7 +57,7 @@ from reconciler.platform import (
     retry_policy_from_env,
 )
 from reconciler.render.apply_markdown import render_apply_markdown
-from reconciler.render.markdown import render_markdown
+from reconciler.render.markdown import platform_markdown, render_markdown
 from reconciler.render.plan_json import PlanFileError, dumps_plan, load_plan
 from reconciler.render.text import render_text, summary_line
 
@@ -262,7 +264,10 @@ def _comment(ctx: Context, number: int, plan: Plan) -> None:
                 number,
                 plan.orgs,
                 me=me,
-                provenance=ctx.runner.provenance(),
+                # Which platform, as whom: the apply of this plan refuses any other.
+                provenance=" · ".join(
+                    p for p in (ctx.runner.provenance(), f"on {platform_markdown(plan)}") if p
+                ),
                 # Comments of orgs left out of this plan say "no longer planned" only when
                 # the whole fleet was planned: no org filter, directories only.
                 all_planned=not ctx.inputs.orgs and all(Path(p).is_dir() for p in ctx.inputs.paths),
@@ -396,8 +401,8 @@ def run_apply(ctx: Context) -> int:
     must give exactly it, and pass every rail) with a read-only client; a client that can
     write exists only after that.
     """
-    from reconciler.apply.journal import Journal, created_accounts
-    from reconciler.apply.run import apply_reviewed, reviewed_orgs
+    from reconciler.apply.lock import apply_lock
+    from reconciler.apply.run import reviewed_orgs
 
     if not ctx.inputs.plan_file:
         raise DxorgError("apply needs the plan-file input: the saved plan that was reviewed")
@@ -422,10 +427,35 @@ def run_apply(ctx: Context) -> int:
         ctx.files.summary(f"# dxorg apply\n\n{line}\n{listed}")
         ctx.files.outputs({"summary": line})
         return EXIT_ERROR if unchecked else EXIT_OK
+    journal = Path(ctx.inputs.journal)
+    # One apply per state directory on this runner (the workflow's concurrency group
+    # serialises runners); the kernel's lock, gone with the process.
+    with apply_lock(journal.parent):
+        return _apply_locked(ctx, plan, orgs, journal)
+
+
+def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path) -> int:
+    from reconciler.apply.journal import created_accounts
+    from reconciler.apply.run import apply_reviewed
+    from reconciler.apply.stopping import StoppingJournal, stop_on_signals
+
     fleet = _load(ctx, sorted({o.source for o in orgs}))
     connection = Connection(_platform_config(ctx.inputs, ctx.env), retry=_retry(ctx.env))
-    journal = Path(ctx.inputs.journal)
-    with ctx.log.group("dxorg apply"):
+    stop = threading.Event()
+    stopped_by: list[int] = []
+
+    def cancelled(signum: int) -> None:
+        # A cancelled run gets SIGINT, then SIGTERM: the first stops the sending; the calls
+        # in flight finish and the journal's run ends (the runner kills the job later).
+        if not stop.is_set():
+            stopped_by.append(128 + signum)
+            stop.set()
+            ctx.log.line(
+                f"{signal.Signals(signum).name}: finishing the calls in flight, sending no more"
+            )
+
+    audit = StoppingJournal(journal, stop)
+    with ctx.log.group("dxorg apply"), stop_on_signals(cancelled):
 
         def progress(org_id: str, step: Step, status: str, detail: str | None) -> None:
             suffix = f": {detail}" if detail else ""
@@ -437,7 +467,7 @@ def run_apply(ctx: Context) -> int:
             plan,
             fleet,
             connection,
-            journal=Journal(journal),
+            journal=audit,
             env=ctx.env,
             only=ctx.inputs.orgs or None,
             created_accounts=created_accounts(journal),
@@ -452,6 +482,14 @@ def run_apply(ctx: Context) -> int:
     ctx.log.line(line)
     ctx.files.summary(render_apply_markdown(report, ctx.runner.provenance()))
     ctx.files.outputs({"summary": line})
+    failure = audit.failure_message()
+    if failure is not None:
+        raise DxorgError(failure)
+    if stopped_by:
+        ctx.log.annotate(
+            "error", "cancelled: no more calls were sent; the journal has every call; plan again"
+        )
+        return stopped_by[0]
     return EXIT_OK if report.exit_code == 0 else EXIT_ERROR
 
 

@@ -17,7 +17,8 @@ from typing import Literal
 
 # 2.0: a plan records the live values its actions were planned from, the manifests' digests
 # and the removals left out; apply no longer trusts a plan's own verdict (it re-plans).
-FORMAT_VERSION = "2.0"
+# 3.0: a plan names the platform and the user it was read from; apply refuses another.
+FORMAT_VERSION = "3.0"
 
 Symbol = Literal["+", "~", "-"]
 Server = Literal["api", "auth"]
@@ -161,10 +162,36 @@ class OrgPlan:
 
 
 @dataclass(frozen=True)
+class PlatformIdentity:
+    """The platform a plan was read from and the token's user there; never the token.
+
+    `api_server` is the API server's URL, or SANDBOX for the embedded emulator, which
+    `sandbox_state` (its state file, resolved) tells apart from every other sandbox.
+    """
+
+    api_server: str
+    user: str
+    sandbox_state: str | None = None
+
+    @property
+    def where(self) -> str:
+        if self.api_server == SANDBOX:
+            return f"the sandbox {self.sandbox_state}"
+        return self.api_server
+
+    def describe(self) -> str:
+        return f"{self.where} as {self.user}"
+
+
+SANDBOX = "sandbox"
+
+
+@dataclass(frozen=True)
 class Plan:
     orgs: tuple[OrgPlan, ...]
     created_at: str  # ISO 8601, UTC
     tool_version: str
+    platform: PlatformIdentity
     overrides: tuple[str, ...] = ()
     skip_removals: bool = False
     format_version: str = FORMAT_VERSION

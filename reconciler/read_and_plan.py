@@ -20,12 +20,20 @@ from reconciler.errors import DxorgError, ReadIncompleteError
 from reconciler.forwarding_token import credentials_in, token_env_credential_problem
 from reconciler.live import read_org
 from reconciler.model import DesiredOrg, LiveOrg
-from reconciler.plan import OrgPlan, Plan
+from reconciler.plan import SANDBOX, OrgPlan, Plan, PlatformIdentity
 from reconciler.planner import PlanOptions, failed_org_plan, plan_org
 
 if TYPE_CHECKING:
     from reconciler.manifest import Fleet
     from reconciler.platform.client import ReadClient
+    from reconciler.platform.config import PlatformConfig
+
+
+def platform_identity(config: PlatformConfig, user: str) -> PlatformIdentity:
+    """Which platform `config` reaches, and as whom: what a plan is bound to."""
+    if config.sandbox_state is not None:
+        return PlatformIdentity(SANDBOX, user, config.sandbox_state)
+    return PlatformIdentity(config.server_id, user)
 
 
 def token_signatures(orgs: Collection[DesiredOrg], env: Mapping[str, str]) -> dict[str, str | None]:
@@ -139,11 +147,13 @@ def plan_fleet(
         skip_removals=skip_removals,
         created_accounts=created_accounts,
     )
-    planned = read_and_plan_orgs(orgs, client, options, client.whoami())
+    caller = client.whoami()
+    planned = read_and_plan_orgs(orgs, client, options, caller)
     return Plan(
         orgs=tuple(org_plan for _, org_plan in planned),
         created_at=moment.astimezone(UTC).isoformat(timespec="seconds"),
         tool_version=__version__,
+        platform=platform_identity(client.config, caller),
         overrides=tuple(sorted(overrides)),
         skip_removals=skip_removals,
     )

@@ -112,5 +112,6 @@ def open_sandbox(
         port=None,
         token=token,
         auth_server_url="http://sandbox.invalid",
+        sandbox_state=str(state.resolve()),
     )
     return emulator.transport(), config

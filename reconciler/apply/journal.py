@@ -3,11 +3,16 @@
 Every call is written before it is sent and after it returns, so after a crash the
 journal says what the killed run had started. Secrets never reach it: values under
 secret-named keys are replaced, and a token in a plan is only ever ``{"$env": NAME}``.
+
+A journal that cannot be written (a full disk, a file-size limit, a read-only file) stops
+the apply before its next call: no call is sent that the journal does not record. Each
+line goes whole or not at all (a short write is taken back off the file).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import threading
@@ -17,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from reconciler.errors import DxorgError
 from reconciler.model import normalise_user_id
 
 DEFAULT_JOURNAL = Path(".dxorg") / "journal.jsonl"
@@ -39,6 +45,18 @@ def is_env_ref(value: object) -> bool:
     return isinstance(value, Mapping) and set(value) == {"$env"}
 
 
+class JournalWriteError(DxorgError):
+    """The journal could not be written: the call it was to record is not sent."""
+
+
+# How the journal's last call record reads in the message of a journal that failed.
+_CALL_STATES = {
+    "call": "sent, its answer not journaled",
+    "call-done": "done",
+    "call-failed": "failed",
+}
+
+
 class Journal:
     """Append-only JSON Lines audit journal; one line per event, flushed as written."""
 
@@ -46,11 +64,17 @@ class Journal:
         self.path = path
         self.run_id = uuid.uuid4().hex[:12]
         self._lock = threading.Lock()
+        # Why the journal could not be written, once it could not: no call is sent after.
+        self.failure: str | None = None
+        self.last_call: str | None = None  # the last call record written, as a person reads it
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             _end_torn_line(path)
 
     def write(self, event: str, **fields: Any) -> None:
+        """Append one record. A `call` record that cannot be written raises
+        JournalWriteError (the call must not be sent); after a failure, other records are
+        dropped and every `call` is refused."""
         if self.path is None:
             return
         record = {
@@ -60,9 +84,60 @@ class Journal:
         }
         record.update(redact(fields))
         line = json.dumps(record, default=str, sort_keys=False)
-        with self._lock, self.path.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-            handle.flush()
+        with self._lock:
+            if self.failure is None:
+                try:
+                    _append_whole(self.path, (line + "\n").encode("utf-8"))
+                except OSError as exc:
+                    self.failure = f"{self.path}: {exc.strerror or exc}"
+                else:
+                    if event in _CALL_STATES:
+                        self.last_call = (
+                            f"{fields.get('step')} {fields.get('route')} ({_CALL_STATES[event]})"
+                        )
+                    return
+            if event == "call":
+                raise JournalWriteError(f"not sent: the journal cannot be written ({self.failure})")
+
+    def check_writable(self) -> None:
+        """Refuse to start writing to the platform on a journal that already failed."""
+        if self.failure is not None:
+            raise JournalWriteError(
+                f"the journal {self.failure}: nothing was sent (make room for it, then apply again)"
+            )
+
+    def failure_message(self) -> str | None:
+        """What to tell the operator after an apply whose journal failed, if it did."""
+        if self.failure is None:
+            return None
+        last = self.last_call or "none in this run"
+        return (
+            f"the journal could not be written ({self.failure}): the apply stopped before "
+            f"its next call. The last call journaled: {last}. No call after it was sent; "
+            "make room for the journal, then plan again to see what is left."
+        )
+
+
+def _append_whole(path: Path, data: bytes) -> None:
+    """Append `data` as one piece or not at all: a write cut short (a full disk, a
+    file-size limit) is taken back off, so no torn line is left for the next reader."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        start = os.fstat(fd).st_size
+        done = 0
+        try:
+            while done < len(data):
+                written = os.write(fd, data[done:])
+                if written <= 0:
+                    raise OSError(errno.EIO, "the write made no progress")
+                done += written
+        except OSError:
+            if done:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+            raise
+    finally:
+        os.close(fd)
 
 
 def _end_torn_line(path: Path) -> None:

@@ -15,7 +15,24 @@ from collections.abc import Mapping, Sequence
 from deepdiff import DeepDiff
 
 from reconciler.errors import DivergedPlanError, StalePlanError, UnsafePlanError
-from reconciler.plan import OrgPlan, Plan, fingerprint
+from reconciler.plan import OrgPlan, Plan, PlatformIdentity, fingerprint
+
+
+def refuse_other_platform(reviewed: Plan, here: PlatformIdentity) -> None:
+    """A plan is bound to the platform and the user it was read from: org ids are not
+    unique across platforms (a sandbox, a staging server and production can all have
+    `org-demo`), and another user's token is another review."""
+    planned = reviewed.platform
+    problems = []
+    if (planned.api_server, planned.sandbox_state) != (here.api_server, here.sandbox_state):
+        problems.append(f"the plan was read from {planned.where}; this apply is on {here.where}")
+    if planned.user != here.user:
+        problems.append(f"the plan was made as {planned.user}; this apply's token is {here.user}'s")
+    if problems:
+        raise DivergedPlanError(
+            "the plan was made on another platform or as another user, nothing was applied "
+            "(plan again here):\n  " + "\n  ".join(problems)
+        )
 
 
 def refuse_other_options(reviewed: Plan, overrides: frozenset[str], skip_removals: bool) -> None:

@@ -27,6 +27,7 @@ from reconciler.apply.outcomes import ActionOutcome, ApplyReport, OrgApplyReport
 from reconciler.apply.review import (
     refuse_changed_manifests,
     refuse_other_options,
+    refuse_other_platform,
     refuse_unless_same,
     refuse_unsafe,
 )
@@ -37,7 +38,7 @@ from reconciler.model import DesiredOrg, LiveOrg
 from reconciler.plan import OrgPlan, Plan, fingerprint
 from reconciler.planner import PlanOptions, plan_org
 from reconciler.rails import percent_allowance
-from reconciler.read_and_plan import plan_options, read_and_plan_orgs
+from reconciler.read_and_plan import plan_options, platform_identity, read_and_plan_orgs
 
 if TYPE_CHECKING:
     from reconciler.manifest import Fleet
@@ -94,12 +95,19 @@ def apply_reviewed(
 
     with connection.read_client() as reader:
         caller = reader.whoami()
+        here = platform_identity(connection.config, caller)
         journal.write(
             "run-start",
             user=caller,
+            platform=here.where,
             planCreatedAt=reviewed.created_at,
             orgs=[o.org_id for o in orgs],
         )
+        try:
+            refuse_other_platform(reviewed, here)
+        except DxorgError as exc:
+            journal.write("refused", reason=str(exc))
+            raise
         options = _unchecked_as_reviewed(
             orgs,
             desired,
@@ -124,6 +132,7 @@ def apply_reviewed(
         journal.write("refused", reason=str(exc))
         raise
 
+    journal.check_writable()
     # Only now, every check passed, is a client that can write made.
     with connection.write_client() as writer:
         executor = Executor(writer, journal, env, caller, progress)

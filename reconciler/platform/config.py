@@ -109,6 +109,9 @@ class PlatformConfig:
     # Where each setting came from, for errors: keys "protocol", "host", "port", "token",
     # "auth_server"; values like "the environment variable DX_APISERVER_PORT".
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # The embedded sandbox's state file (resolved), when this config reaches the sandbox:
+    # what tells one sandbox from another, as the URL tells one API server from another.
+    sandbox_state: str | None = None
 
     def __post_init__(self) -> None:
         # Every config is checked, however it was made, before any client can send its token.
@@ -133,6 +136,14 @@ class PlatformConfig:
                 f"searched: {where}"
             )
         return self.token
+
+    @property
+    def server_id(self) -> str:
+        """The API server as one canonical URL (host lowercased, a protocol's default port
+        left out), so two spellings of one server compare equal."""
+        default = {"https": 443, "http": 80}.get(self.protocol.lower())
+        port = "" if self.port is None or self.port == default else f":{self.port}"
+        return f"{self.protocol.lower()}://{self.host.lower()}{port}"
 
     def describe_api_server(self) -> str:
         """``http://h:9 (host from ..., port from ...)``: the URL and where it came from."""

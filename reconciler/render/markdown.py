@@ -114,9 +114,18 @@ def render_org_markdown(org: OrgPlan, *, limit: int = PART_LIMIT) -> list[str]:
     return parts
 
 
+def platform_markdown(plan: Plan) -> str:
+    """Where the plan was read from, and as whom, for a headline or a comment header."""
+    where = plan.platform
+    server = (
+        f"the sandbox `{where.sandbox_state}`" if where.sandbox_state else f"`{where.api_server}`"
+    )
+    return f"{server} as `{where.user}`"
+
+
 def render_markdown(plan: Plan, *, limit: int = PART_LIMIT) -> list[str]:
     """The whole plan as Markdown parts: a headline, then each org's parts."""
-    head = f"## dxorg plan\n\n{summary_line(plan)}"
+    head = f"## dxorg plan\n\nPlatform: {platform_markdown(plan)}\n\n{summary_line(plan)}"
     if plan.overrides:
         head += f"\n\nOverrides: {', '.join(f'`{o}`' for o in plan.overrides)}"
     offboarding = offboarding_markdown(plan)

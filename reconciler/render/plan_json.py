@@ -23,6 +23,7 @@ from reconciler.plan import (
     OrgPlan,
     Plan,
     PlanWarning,
+    PlatformIdentity,
     Step,
     Violation,
 )
@@ -50,6 +51,11 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "formatVersion": plan.format_version,
         "createdAt": plan.created_at,
         "toolVersion": plan.tool_version,
+        "platform": {
+            "apiServer": plan.platform.api_server,
+            "sandboxState": plan.platform.sandbox_state,
+            "user": plan.platform.user,
+        },
         "overrides": list(plan.overrides),
         "skipRemovals": plan.skip_removals,
         "applyable": plan.applyable,
@@ -155,6 +161,11 @@ def load_plan(path: Path) -> Plan:
         orgs=tuple(_org_from_json(o) for o in data["orgs"]),
         created_at=data["createdAt"],
         tool_version=data["toolVersion"],
+        platform=PlatformIdentity(
+            api_server=data["platform"]["apiServer"],
+            user=data["platform"]["user"],
+            sandbox_state=data["platform"]["sandboxState"],
+        ),
         overrides=tuple(data["overrides"]),
         skip_removals=data["skipRemovals"],
         format_version=data["formatVersion"],

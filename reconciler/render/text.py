@@ -45,6 +45,11 @@ def summary_line(plan: Plan) -> str:
     return text
 
 
+def platform_line(plan: Plan) -> str:
+    """Where the plan was read from, and as whom: apply --plan refuses it anywhere else."""
+    return f"Platform: {plan.platform.describe()}"
+
+
 def call_text(step: Step, *, preview: int | None = BODY_PREVIEW) -> str:
     body = json.dumps(step.call.body, separators=(",", ":"))
     if preview is not None and len(body) > preview:
@@ -89,7 +94,8 @@ def styled_org(org: OrgPlan, *, full_bodies: bool = False) -> Text:
 def styled_text(plan: Plan, *, full_bodies: bool = False) -> Text:
     offboarding = offboarding_text(plan)
     # Departures first: one decision for the whole fleet, reviewed as one.
-    parts = [Text("\n".join(offboarding), style=STYLES["-"])] if offboarding else []
+    parts = [Text(platform_line(plan))]
+    parts += [Text("\n".join(offboarding), style=STYLES["-"])] if offboarding else []
     parts += [styled_org(org, full_bodies=full_bodies) for org in plan.orgs]
     if plan.overrides:
         parts.append(Text(f"Overrides: {', '.join(plan.overrides)}"))

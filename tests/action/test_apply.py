@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from reconciler.apply.lock import apply_lock
 from tests.action.conftest import MANIFEST, assert_no_secret, seed
 
 
@@ -166,3 +173,50 @@ def test_drift_since_review_in_an_org_without_changes_does_not_block_the_others(
     assert {c["route"].split("/")[1] for c in platform.write_calls()} == {"org-demo", "org-lab"}
     lab_writes = [c for c in platform.write_calls() if c["route"].startswith("/org-lab")]
     assert len(lab_writes) == 1  # only the change made by hand
+
+
+def test_an_apply_while_another_holds_the_state_directory_is_refused_at_once(action, platform):
+    plan_file = reviewed_plan(action)
+    with apply_lock(action.root):  # the journal input's directory: another apply running
+        result = action.run("apply", event="push", **{"plan-file": plan_file})
+    assert result.code == 1, result.log
+    assert f"another dxorg apply is running with this state directory (pid {os.getpid()}" in (
+        result.log
+    )
+    assert platform.write_calls() == []
+    # Released, the same plan applies.
+    assert action.run("apply", event="push", **{"plan-file": plan_file}).code == 0
+
+
+def test_a_cancelled_apply_finishes_the_calls_in_flight_and_ends_the_run(action, platform):
+    """A cancelled workflow run sends SIGINT, then SIGTERM: the Action stops sending, lets
+    the calls in flight finish, and the journal's run ends with every call answered."""
+    plan_file = reviewed_plan(action)
+    platform.control.post(
+        "/rules",
+        json={"route": "/org-demo/*", "count": 100, "fault": "latency", "latencyMs": 300},
+    ).raise_for_status()
+    env = action.env("apply", event="push", sha="beefbeefbeef", inputs={"plan-file": plan_file})
+    journal = Path(env["INPUT_JOURNAL"])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler.github_action"],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:  # the latch: one call sent
+        if journal.exists() and b'"event": "call"' in journal.read_bytes():
+            break
+        time.sleep(0.005)
+    process.send_signal(signal.SIGTERM)
+    log, _ = process.communicate(timeout=60)
+    assert process.returncode == 143, log
+    assert "SIGTERM: finishing the calls in flight" in log and "Traceback" not in log
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert records[-1]["event"] == "run-end"
+    sent = sorted(r["step"] for r in records if r["event"] == "call")
+    answered = sorted(r["step"] for r in records if r["event"] in ("call-done", "call-failed"))
+    assert sent and sent == answered
+    assert len(platform.write_calls()) == len(sent) < 5

@@ -23,7 +23,7 @@ from tests.action.fake_github import BOT
 MARKER = "<!-- dxorg-plan:org-demo -->"
 
 
-def test_plan_posts_one_comment_per_org_with_marker_counts_and_removals(action, github):
+def test_plan_posts_one_comment_per_org_with_marker_counts_and_removals(action, github, platform):
     result = action.run("plan", sha="1111111111aaaa")
     assert result.code == 0, result.log
     comments = github.comments_on(PR_NUMBER)
@@ -31,6 +31,8 @@ def test_plan_posts_one_comment_per_org_with_marker_counts_and_removals(action, 
     body = comments[0]["body"]
     assert body.startswith(MARKER + "\n")
     assert "commit `1111111111aa`" in body
+    # The platform and the user the plan was read from: its apply refuses any other.
+    assert f"on `http://127.0.0.1:{platform.port}` as `user-alice`" in body.splitlines()[1]
     assert "https://github.example/acme/org-manifests/actions/runs/" in body
     assert "**2** to add, **2** to change, **1** to remove" in body
     assert "#### Removals (2)" in body

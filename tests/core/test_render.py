@@ -7,7 +7,7 @@ import pytest
 
 from reconciler.errors import DxorgError
 from reconciler.model import Budget, SafetySettings
-from reconciler.plan import Plan
+from reconciler.plan import Plan, PlatformIdentity
 from reconciler.planner import plan_org
 from reconciler.render.markdown import render_markdown, render_org_markdown
 from reconciler.render.plan_json import (
@@ -33,12 +33,19 @@ def sample_plan(n_members: int = 3, *, strict: bool = False) -> Plan:
     members["user-new"] = want("user-new")
     safety = SafetySettings(budgets={"members": Budget(count=0)} if strict else {})
     org = plan_org(desired_org(members, safety=safety, name="New name"), live, options())
-    return Plan(orgs=(org,), created_at="2026-11-26T10:00:00+00:00", tool_version="0.1.0")
+    return Plan(
+        orgs=(org,),
+        created_at="2026-11-26T10:00:00+00:00",
+        tool_version="0.1.0",
+        platform=PlatformIdentity("https://api.dnanexus.com", "user-admin"),
+    )
 
 
 def test_text_groups_by_org_with_symbols_reasons_calls_and_summary():
     text = render_text(sample_plan())
-    assert text.startswith("org-demo  (orgs/demo.yaml, as user-alice)")
+    assert text.startswith(
+        "Platform: https://api.dnanexus.com as user-admin\n\norg-demo  (orgs/demo.yaml, as user-alice)"
+    )
     assert "  + invite user-new as MEMBER" in text
     assert "  ~ update user-m0: projectAccess CONTRIBUTE -> VIEW" in text
     assert "  - remove user-gone (MEMBER) from org-demo" in text
@@ -100,12 +107,14 @@ def test_json_plan_validates_and_round_trips(tmp_path):
     ("content", "message"),
     [
         ("{not json", "not JSON"),
-        ('{"formatVersion": "2.0"}', "not a dxorg plan"),
+        ('{"formatVersion": "3.0"}', "not a dxorg plan"),
         ('{"formatVersion": "1.0"}', "plan format 1.0 is not supported"),
-        (json.dumps({**plan_to_json(sample_plan()), "formatVersion": "3.0"}), "not supported"),
+        # 2.x plans name no platform: nothing to bind them to.
+        ('{"formatVersion": "2.0"}', "plan format 2.0 is not supported"),
+        (json.dumps({**plan_to_json(sample_plan()), "formatVersion": "4.0"}), "not supported"),
         ("[]", "not a dxorg plan"),
         ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
-        ('{"formatVersion": "2.0", "orgs": ' + "[" * 100_000, "nested too deeply"),
+        ('{"formatVersion": "3.0", "orgs": ' + "[" * 100_000, "nested too deeply"),
     ],
 )
 def test_a_bad_plan_file_is_refused_with_its_name(tmp_path, content, message):

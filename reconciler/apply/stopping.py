@@ -1,0 +1,59 @@
+"""Stopping an apply on a signal (Ctrl-C, or the SIGTERM a CI cancel sends) without losing
+track of a call: the calls in flight finish and are journaled, no more are sent, and the
+run's end record is written. The CLI and the Action share it.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from reconciler.apply.journal import Journal
+from reconciler.errors import DxorgError
+
+# What a call that apply meant to send after the stop fails with (it was never sent).
+NOT_SENT = "not sent: interrupted"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class CallNotSent(DxorgError):
+    pass
+
+
+class StoppingJournal(Journal):
+    """The audit journal, which also stops apply: apply journals each call just before it
+    sends it, so refusing that record keeps the call from being sent (it fails as
+    NOT_SENT, and its dependants are skipped). Calls already in flight finish."""
+
+    def __init__(self, path: Path, stop: threading.Event) -> None:
+        super().__init__(path)
+        self._stop = stop
+
+    def write(self, event: str, **fields: Any) -> None:
+        if event == "call" and self._stop.is_set():
+            raise CallNotSent(NOT_SENT)
+        super().write(event, **fields)
+
+
+@contextmanager
+def stop_on_signals(on_signal: Callable[[int], None]) -> Iterator[None]:
+    """While the context lasts, SIGINT and SIGTERM call `on_signal(signum)` instead of
+    their usual effect (outside the main thread, where handlers cannot be set: nothing)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        on_signal(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
