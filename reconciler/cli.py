@@ -346,7 +346,7 @@ def plan_command(
     violation.
     """
     from reconciler.apply.journal import created_accounts
-    from reconciler.read_and_plan import plan_fleet
+    from reconciler.read_and_plan import plan_fleet, platform_where
     from reconciler.render.plan_json import dumps_plan
 
     overrides = override or []
@@ -354,14 +354,15 @@ def plan_command(
     if out is not None:
         _check_file_target(out, "--out")
     fleet = _load(paths)
-    with platform.read_client() as client:
+    connection = platform.connection()
+    with connection.read_client() as client:
         plan = plan_fleet(
             fleet,
             client,
             only=org,
             overrides=overrides,
             skip_removals=skip_removals,
-            created_accounts=created_accounts(journal),
+            created_accounts=created_accounts(journal, platform_where(connection.config)),
         )
     # A big plan's JSON takes a while to write: once, when both --out and --format json want it.
     plan_json = dumps_plan(plan) if out is not None or fmt == "json" else ""
@@ -418,7 +419,7 @@ def apply_command(
     from reconciler.apply.lock import apply_lock
     from reconciler.apply.review import refuse_other_platform, refuse_unsafe
     from reconciler.apply.run import apply_reviewed
-    from reconciler.read_and_plan import plan_fleet, platform_identity
+    from reconciler.read_and_plan import plan_fleet, platform_identity, platform_where
     from reconciler.render.plan_json import load_plan
 
     overrides = override or []
@@ -438,7 +439,7 @@ def apply_command(
     # verification (see reconciler.apply.lock).
     with apply_lock(journal.parent):
         connection = platform.connection()
-        created = created_accounts(journal)
+        created = created_accounts(journal, platform_where(connection.config))
         if plan_file is not None:
             plan = load_plan(plan_file)
             # The manifests the plan names: their digests must match what the plan recorded.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from reconciler.errors import DxorgError
 from reconciler.model import (
@@ -356,20 +356,28 @@ def _removal(org: str, source: str, have: LiveMember) -> Action:
 # ---------------------------------------------------------------- provisioning
 
 
-def adoptable(account: NewAccount, live: LiveOrg, created: Mapping[str, str]) -> bool:
-    """May an existing account with this username be invited as the one to provision?
+# How dxorg knows an existing account is the one a provisioning entry asks for.
+Ownership = Literal["platform-email", "created-by-dxorg"]
 
-    Only when dxorg can show it is that account: the platform shows the same email, or
-    dxorg's journal shows dxorg itself created it with that email (a provisioning run that
-    stopped between creating the account and inviting it). Anything else is somebody
-    else's account, and inviting it would give a stranger access.
+
+def account_ownership(
+    account: NewAccount, live: LiveOrg, created: Mapping[str, str]
+) -> Ownership | None:
+    """Why the account under this entry's username is the one the entry provisions, or None.
+
+    Only two things count: the platform shows the entry's email for it (which it does only
+    to the account itself), or dxorg's journal holds the answer `/user/new` gave dxorg for
+    that username and email (see `journal.created_accounts`). That a username exists never
+    counts: anyone may register one, and inviting it would give a stranger access.
     """
     want = account.email.strip().lower()
     shown = live.existing_accounts.get(account.user_id)
+    if shown is not None and shown.strip().lower() == want:
+        return "platform-email"
     made = created.get(account.user_id)
-    return (shown is not None and shown.strip().lower() == want) or (
-        made is not None and made.strip().lower() == want
-    )
+    if made is not None and made.strip().lower() == want:
+        return "created-by-dxorg"
+    return None
 
 
 def _diff_provisioning(
@@ -380,12 +388,20 @@ def _diff_provisioning(
     for account in desired.provisioning:
         user_id = account.user_id
         if user_id in live.members:
-            continue  # provisioned already; access is set once, at creation
+            # Provisioned already (access is set once, at creation), or a member the entry
+            # cannot claim: the rails refuse that one, plan warnings tell of an adoption.
+            continue
         exists = user_id in live.existing_accounts
-        if exists and not adoptable(account, live, created):
-            continue  # a taken username: a violation of the rails, never an invite
+        ownership = account_ownership(account, live, created) if exists else None
+        if exists and ownership is None:
+            continue  # an account dxorg cannot show is this one: a violation, never an invite
         access = target_access(account.level, account.flags, None)
         at = _at(account.where, desired.source)
+        proof = (
+            "the platform shows the same email for it"
+            if ownership == "platform-email"
+            else "dxorg's journal has the answer /user/new gave when dxorg created it"
+        )
         actions.append(
             Action(
                 id=f"{org}/provision/{user_id}",
@@ -398,8 +414,8 @@ def _diff_provisioning(
                     else f"create account {user_id} <{account.email}> and invite it as {access.level}"
                 ),
                 reason=(
-                    f"listed for provisioning at {at}; the account exists with the same email "
-                    "but is not a member"
+                    f"listed for provisioning at {at}; the account exists and is not a member, "
+                    f"and it is this entry's: {proof}"
                     if exists
                     else f"listed for provisioning at {at}; no such account yet"
                 ),

@@ -438,6 +438,7 @@ def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path) 
     from reconciler.apply.journal import created_accounts
     from reconciler.apply.run import apply_reviewed
     from reconciler.apply.stopping import StoppingJournal, stop_on_signals
+    from reconciler.read_and_plan import platform_where
 
     fleet = _load(ctx, sorted({o.source for o in orgs}))
     connection = Connection(_platform_config(ctx.inputs, ctx.env), retry=_retry(ctx.env))
@@ -470,7 +471,7 @@ def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path) 
             journal=audit,
             env=ctx.env,
             only=ctx.inputs.orgs or None,
-            created_accounts=created_accounts(journal),
+            created_accounts=created_accounts(journal, platform_where(connection.config)),
             progress=progress,
         )
     line = report.summary()

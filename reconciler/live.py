@@ -85,7 +85,9 @@ def _read(client: ReadClient, desired: DesiredOrg, caller: str, check_invitees: 
     )
 
     # Accounts to provision, and users to invite: do they exist (and can the token see them)?
-    accounts = [a.user_id for a in desired.provisioning if a.user_id not in members]
+    # A provisioning entry that names a member is described too: only the email the
+    # platform shows for it can make that member the account the entry provisions.
+    accounts = [a.user_id for a in desired.provisioning]
     invitees = [
         u
         for u in (desired.membership.members if desired.membership and check_invitees else ())

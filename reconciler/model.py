@@ -509,8 +509,9 @@ class LiveOrg:
     # Which collections were read: a section the manifest leaves out is not read at all.
     projects_read: bool = False
     apps_read: bool = False
-    # Accounts to provision that already exist on the platform (but are not members yet),
-    # with the email the platform shows for each (None: not visible to this token).
+    # Accounts to provision that already exist on the platform (members or not), with the
+    # email the platform shows for each (None: not visible to this token, which is every
+    # account but the token's own: the platform shows an email only to its owner).
     existing_accounts: Mapping[str, str | None] = field(default_factory=dict)
     # Users the manifest lists who are not members: no such account at all, or an account
     # the token is not allowed to see.

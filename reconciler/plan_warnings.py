@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
-from reconciler.diff import read_only_differences, unrecorded_expired_grants
+from reconciler.diff import account_ownership, read_only_differences, unrecorded_expired_grants
 from reconciler.model import DesiredOrg, LiveOrg, ProjectGrant, selects
 from reconciler.plan import Action, PlanWarning
 
@@ -20,6 +20,7 @@ def plan_warnings(
         *_org_expiry(desired, live, now_ms),
         *_few_admins(desired, live),
         *_hidden_users(live),
+        *_adopted_members(desired, live),
         *_read_only_flags(desired, live),
         *_grants_matching_nothing(desired, live),
         *_unrecorded_grants(desired, live, today),
@@ -67,6 +68,22 @@ def _hidden_users(live: LiveOrg) -> list[PlanWarning]:
             "hidden-user", f"{user_id} exists but this token may not see it: its invite may fail"
         )
         for user_id in sorted(live.hidden_users)
+    ]
+
+
+def _adopted_members(desired: DesiredOrg, live: LiveOrg) -> list[PlanWarning]:
+    """A provisioning entry naming a member the platform shows with the entry's email: the
+    member is adopted as that entry's account (nothing to send; its access is not changed)."""
+    return [
+        PlanWarning(
+            "provisioning-adopted",
+            f"{account.user_id} (provisioning at {account.where or desired.source}) is already "
+            f"a member ({live.members[account.user_id].access.level}) and the platform shows "
+            f"{account.email} for it: adopted as this entry's account, its access unchanged",
+        )
+        for account in desired.provisioning
+        if account.user_id in live.members
+        and account_ownership(account, live, {}) == "platform-email"
     ]
 
 

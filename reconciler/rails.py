@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from reconciler.diff import adoptable, grantee_allowed
+from reconciler.diff import account_ownership, grantee_allowed
 from reconciler.model import BUDGET_COLLECTIONS, FLAGS, DesiredOrg, LiveOrg
 from reconciler.plan import Action, Step, Violation
 
@@ -195,27 +195,45 @@ def _unknown_users(desired: DesiredOrg, live: LiveOrg) -> list[Violation]:
 def _taken_usernames(
     desired: DesiredOrg, live: LiveOrg, created: Mapping[str, str]
 ) -> list[Violation]:
+    """A provisioning entry whose username is an account dxorg cannot show is the entry's
+    (see `diff.account_ownership`): inviting it, or calling an existing member
+    "provisioned", could hand a stranger access or launder a member nobody declared."""
     out = []
     for account in desired.provisioning:
         user_id = account.user_id
-        if user_id in live.members or user_id not in live.existing_accounts:
+        member = live.members.get(user_id)
+        if member is None and user_id not in live.existing_accounts:
+            continue  # no such account: plan creates it
+        if account_ownership(account, live, created) is not None:
             continue
-        if adoptable(account, live, created):
-            continue
-        shown = live.existing_accounts[user_id]
-        seen = (
-            "with another email"
-            if shown is not None
-            else "and this token cannot see its email to show it is the same person"
-        )
-        out.append(
-            Violation(
-                "provisioning",
-                f"{user_id} (provisioning at {account.where or desired.source}) already exists "
-                f"{seen}: dxorg would be inviting somebody else's account. Choose another "
-                "username, or list the account under members.users if it is the right person",
+        at = account.where or desired.source
+        shown = live.existing_accounts.get(user_id)
+        if member is not None:
+            message = (
+                f"{user_id} (provisioning at {at}) is already a member of {desired.org_id} "
+                f"({member.access.level}), and the platform does not show {account.email} for "
+                "it: a provisioning entry never takes over an existing member. If it is the "
+                "right person (an account dxorg provisioned earlier, or one who already had an "
+                "account), move the entry to members.users; otherwise remove it"
             )
-        )
+        elif shown is not None:
+            message = (
+                f"{user_id} (provisioning at {at}) already exists with another email: dxorg "
+                "would be inviting somebody else's account. Choose another username"
+            )
+        else:
+            message = (
+                f"{user_id} (provisioning at {at}) already exists, and dxorg cannot show it is "
+                f"the account this entry provisions (the platform shows an account's email "
+                "only to its owner, and no apply journal here holds the answer /user/new gave "
+                "dxorg for it): it may be one an earlier apply created and was stopped before "
+                "inviting, or somebody else's. Nobody is invited. Verify it is the right "
+                f"person's (the journal of the apply that created it has a call-done for "
+                f"/user/new {account.username}; or {account.email} received the platform's "
+                f"activation email for {user_id}), then move the entry to members.users; "
+                "otherwise choose another username"
+            )
+        out.append(Violation("provisioning", message))
     return out
 
 

@@ -36,6 +36,11 @@ def platform_identity(config: PlatformConfig, user: str) -> PlatformIdentity:
     return PlatformIdentity(config.server_id, user)
 
 
+def platform_where(config: PlatformConfig) -> str:
+    """Where `config` reaches, as a plan's binding and the journal's `run-start` name it."""
+    return platform_identity(config, user="").where  # `where` does not depend on the user
+
+
 def token_signatures(orgs: Collection[DesiredOrg], env: Mapping[str, str]) -> dict[str, str | None]:
     """sha256 of each forwarding token the manifests name, read from the environment.
 

@@ -151,27 +151,46 @@ def _end_torn_line(path: Path) -> None:
                 handle.write(b"\n")
 
 
-def created_accounts(path: Path | None) -> dict[str, str]:
-    """Accounts this journal shows dxorg asked the platform to create: user id -> email.
+def created_accounts(path: Path | None, platform: str) -> dict[str, str]:
+    """Accounts this journal shows `platform` created for dxorg: user id -> email.
 
-    A `call` event is written before `/user/new` is sent, so a run killed before the answer
-    still counts: the account that exists now under that username is the one dxorg asked
-    for, with that email. Unreadable lines (a torn write) are skipped.
+    `platform` is where the platform is, as a run's `run-start` line names it
+    (`PlatformIdentity.where`): an account the sandbox made is no evidence about the
+    platform's account of that username, which may be somebody else's.
+
+    Only a `/user/new` the platform answered counts (`call-done` without `landedByCheck`,
+    matched to its `call` line, which holds the body, by run and step). A `call` alone (a
+    run killed while the request was out, or before it was sent), or one that failed
+    ("username already taken", an answer lost), says what dxorg asked for, not that the
+    account there now is the one it got. Unreadable lines (a torn write) are skipped.
     """
     found: dict[str, str] = {}
     if path is None or not path.is_file():
         return found
+    asked: dict[tuple[object, object], tuple[str, str]] = {}
+    runs_here: set[object] = set()
     with path.open(encoding="utf-8", errors="replace") as handle:
         for line in handle:
             try:
                 record = json.loads(line)
             except (ValueError, RecursionError):  # a torn or foreign line
                 continue
-            if not isinstance(record, dict) or record.get("route") != "/user/new":
+            if not isinstance(record, dict):
                 continue
+            if record.get("event") == "run-start" and record.get("platform") == platform:
+                runs_here.add(record.get("run"))
+            if record.get("route") != "/user/new" or record.get("run") not in runs_here:
+                continue
+            key = (record.get("run"), record.get("step"))
             body = record.get("body")
             if record.get("event") == "call" and isinstance(body, dict):
                 username, email = body.get("username"), body.get("email")
                 if isinstance(username, str) and isinstance(email, str):
-                    found[normalise_user_id(username)] = email
+                    asked[key] = (normalise_user_id(username), email)
+            elif record.get("event") == "call-done" and key in asked:
+                user_id, email = asked.pop(key)
+                # "Landed by check" is no answer (and older dxorg checked only that the
+                # username existed): the platform's own answer is what counts here.
+                if record.get("landedByCheck") is not True:
+                    found[user_id] = email
     return found

@@ -41,7 +41,6 @@ from reconciler.errors import (
     ConfigError,
     DxorgError,
     ReadIncompleteError,
-    ResourceNotFound,
     TransportError,
     WriteRefusedError,
     printable,
@@ -736,20 +735,19 @@ class WriteClient(ReadClient):
     # -- users -----------------------------------------------------------------------
 
     def new_user(self, body: Mapping) -> dict:
-        """Create a user through the AUTH server's ``/user/new``."""
+        """Create a user through the AUTH server's ``/user/new``. After a lost answer the
+        account counts as made only when the platform shows the requested email for it: a
+        username that exists may be somebody else's (`reconciler.apply.landed`)."""
+        from reconciler.apply.landed import landed_check  # apply builds on this module
+
         request = dict(body)
-        username = request.get("username")
-        landed: Callable[[], bool] | None = None
+        username, email = request.get("username"), request.get("email")
         user_id = f"user-{username.lower()}" if isinstance(username, str) and username else None
-        if user_id is not None:
-
-            def landed() -> bool:
-                try:
-                    self.describe_user(user_id)
-                except ResourceNotFound:
-                    return False
-                return True
-
+        landed = (
+            landed_check("/user/new", request, self)
+            if user_id is not None and isinstance(email, str)
+            else None
+        )
         outcome = self._post("/user/new", request, landed=landed)
         if outcome.landed_by_check:
             return {"id": user_id}

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Literal
 
-from reconciler.diff import DiffInput, access_json, diff_org
+from reconciler.diff import DiffInput, access_json, account_ownership, diff_org
 from reconciler.model import (
     FLAGS_BY_NAME,
     Access,
@@ -26,6 +26,7 @@ from reconciler.model import (
     DesiredOrg,
     LiveOrg,
     Location,
+    NewAccount,
     ProjectGrant,
     selects,
 )
@@ -131,7 +132,11 @@ def _org(desired: DesiredOrg, live: LiveOrg, today: date, lines: _Lines) -> OrgR
     for user_id in sorted(set(live.members) | set(declared)):
         have = live.members.get(user_id)
         want = declared.get(user_id)
+        # A provisioning entry speaks for a member only when the platform shows its email
+        # for that member: otherwise the member is what the platform shows, no more.
         account = provisioning.get(user_id)
+        if have is not None and account is not None and not _shown_ours(account, live):
+            account = None
         departure = desired.departed.get(user_id)
         action = drift_of.get(user_id)
         status: Status
@@ -174,7 +179,7 @@ def _org(desired: DesiredOrg, live: LiveOrg, today: date, lines: _Lines) -> OrgR
                 user_id=account.user_id,
                 email=account.email,
                 level=account.level,
-                state=_account_state(account.user_id, live),
+                state=_account_state(account, live),
                 where=lines(account.where),
             )
             for account in desired.provisioning
@@ -234,10 +239,14 @@ def _note(departure: Departure, lines: _Lines) -> DepartureNote:
     )
 
 
-def _account_state(user_id: str, live: LiveOrg) -> AccountState:
-    if user_id in live.members:
-        return "member"
-    return "not-a-member" if user_id in live.existing_accounts else "not-created"
+def _shown_ours(account: NewAccount, live: LiveOrg) -> bool:
+    return account_ownership(account, live, {}) == "platform-email"
+
+
+def _account_state(account: NewAccount, live: LiveOrg) -> AccountState:
+    if account.user_id in live.members:
+        return "member" if _shown_ours(account, live) else "unverified"
+    return "not-a-member" if account.user_id in live.existing_accounts else "not-created"
 
 
 # ---------------------------------------------------------------- self-grants

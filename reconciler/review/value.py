@@ -19,13 +19,16 @@ LineState = Literal["committed", "uncommitted", "not-in-git"]
 # declared: listed, and the live access matches; drifted: the live org differs from the
 # manifest (the plan would change it); unmanaged: the manifest does not own this member
 # (no members section, or additive and not listed); departed: in the fleet's departed
-# list and still a member; provisioned: created by the manifest's provisioning list.
+# list and still a member; provisioned: a member a provisioning entry names, for whom the
+# platform shows that entry's email (else the member is reviewed as what the platform shows).
 Status = Literal["declared", "drifted", "unmanaged", "departed", "provisioned"]
 STATUSES: tuple[str, ...] = ("declared", "drifted", "unmanaged", "departed", "provisioned")
 # Where a flag's manifest value comes from.
 FlagSource = Literal["member", "org-defaults", "fleet-defaults", "admin", "unmanaged"]
 GrantState = Literal["active", "expiring", "expired"]
-AccountState = Literal["member", "not-a-member", "not-created"]
+# unverified: an account with the entry's username is a member, but the platform does not
+# show the entry's email for it, so it is not shown to be the account the entry provisions.
+AccountState = Literal["member", "unverified", "not-a-member", "not-created"]
 
 
 @dataclass(frozen=True)

@@ -489,8 +489,23 @@ def test_provisioning_creates_then_invites_and_skips_existing_members():
         assert refused.actions == () and not refused.applyable
         assert [v.rule for v in refused.violations] == ["provisioning"]
         assert "user-erin" in refused.violations[0].message
-    member_already = plan_org(desired, live_org({**ADMINS, "user-erin": member()}), options())
-    assert member_already.actions == ()
+    # A member is never "provisioned" on the entry's word: only the platform showing the
+    # entry's email for it (adopted, and the plan says so) or dxorg's own record.
+    members = {**ADMINS, "user-erin": member()}
+    member_already = plan_org(desired, live_org(members), options())
+    assert member_already.actions == () and not member_already.applyable
+    assert [v.rule for v in member_already.violations] == ["provisioning"]
+    assert "already a member of org-demo (MEMBER)" in member_already.violations[0].message
+    shown = live_org(members, existing_accounts={"user-erin": "erin@example.com"})
+    adopted = plan_org(desired, shown, options())
+    assert adopted.actions == () and adopted.applyable
+    assert [w.code for w in adopted.warnings] == ["provisioning-adopted"]
+    ours = plan_org(
+        desired,
+        live_org(members, existing_accounts={"user-erin": None}),
+        options(created_accounts={"user-erin": "erin@example.com"}),
+    )
+    assert ours.actions == () and ours.applyable and ours.warnings == ()
 
 
 def test_provisioning_without_an_auth_server_is_a_violation_at_plan_time():

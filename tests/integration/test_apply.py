@@ -9,14 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.apply.journal import Journal
+from reconciler.apply.journal import Journal, created_accounts
 from reconciler.apply.outcomes import ApplyReport
 from reconciler.apply.run import apply_reviewed
 from reconciler.errors import StalePlanError, UnsafePlanError
 from reconciler.manifest import Fleet
 from reconciler.plan import Plan
 from reconciler.platform import Connection, ReadClient
-from reconciler.read_and_plan import plan_fleet
+from reconciler.read_and_plan import plan_fleet, platform_where
 from tests.integration.conftest import (
     APP1,
     FAST_RETRY,
@@ -151,6 +151,10 @@ def test_faults_on_every_write_route_still_converge_without_duplicates(
     fleet = write_manifest(tmp_path / "orgs", MANIFEST)
     plan = plan_fleet(fleet, read_client, now=NOW)
     for route in {s.call.route for s in plan.orgs[0].steps}:
+        if fault == "drop-after" and route == "/user/new":
+            # An account made but its answer lost cannot be shown to be dxorg's: that case
+            # ends unknown, never invited (tests/reliability/test_provisioning_ownership.py).
+            continue
         control.post("rules", {"route": route, "count": 2, "fault": fault, "retryAfter": 0})
     path = tmp_path / "journal.jsonl"
     report = apply(plan, fleet, connection, path)
@@ -240,7 +244,8 @@ def test_expired_self_grants_are_revoked_and_active_ones_granted(
     assert set(kinds) == {"grant-project", "grant-app"}, (
         "alice holds only VIEW on the expired-grant project"
     )
-    apply(plan, fleet, connection)
+    journal = tmp_path / "journal.jsonl"
+    apply(plan, fleet, connection, journal)
     state = control.get("state")
     perms = {p["id"]: p["permissions"] for p in state["projects"]}
     assert perms[P1]["user-alice"] == "ADMINISTER"
@@ -257,7 +262,12 @@ def test_expired_self_grants_are_revoked_and_active_ones_granted(
         {"properties": {record: None}},
         {"user-alice": None},
     ]
-    assert apply(revoke, fleet, connection, now=later).exit_code == 0
+    # newbie, provisioned by the first apply, is the entry's account by its journal.
+    created = created_accounts(journal, platform_where(connection.config))
+    assert (
+        apply(revoke, fleet, connection, journal, now=later, created_accounts=created).exit_code
+        == 0
+    )
     after = control.get("state")
     project = next(p for p in after["projects"] if p["id"] == P1)
     assert "user-alice" not in project["permissions"] and project["properties"] == {}

@@ -208,7 +208,9 @@ class BigOrg:
 
     # ------------------------------------------------------------ what the manifest wants
 
-    def manifest(self) -> str:
+    def manifest(self, adopted: frozenset[str] = frozenset()) -> str:
+        """The manifest; `adopted` accounts (verified by a person after a kill left them
+        unclaimable) are listed under members.users instead of provisioning."""
         lines = [
             f"org: {ORG}",
             "name: Big Org (managed)",
@@ -223,7 +225,7 @@ class BigOrg:
         ]
         desired = self.expected_members()
         for user, row in sorted(desired.items()):
-            if user in (CALLER, "user-root") or user in self.accounts:
+            if user in (CALLER, "user-root") or (user in self.accounts and user not in adopted):
                 continue
             if row["level"] == "ADMIN":
                 lines.append(f"    {user}: ADMIN")
@@ -245,9 +247,11 @@ class BigOrg:
             f"  url: {HEC_URL}",
             f"  tokenEnv: {HEC_ENV}",
         ]
-        if self.provision:
+        if set(self.accounts) - adopted:
             lines.append("provisioning:")
         for i, user in enumerate(self.accounts):
+            if user in adopted:
+                continue
             name = user[5:]
             access = PROJECT_ACCESS[i % 5]
             lines.append(

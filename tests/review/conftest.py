@@ -5,7 +5,8 @@
       alice, root ADMIN: declared, match (root also has treManagement, on its own line)
       bob: the manifest (Ben's commit) lowers him to VIEW, live CONTRIBUTE: drifted
       carol: MEMBER, flags from the org's and the fleet's member defaults: declared, inherited
-      erin: provisioned by the manifest, a member now; zoe: to provision, no account yet
+      erin: a provisioning entry, a member now, whose email the platform does not show
+      alice (unverified: reviewed as what the platform shows); zoe: to provision, no account
       eve: departed (fleet list), still a member
       alice holds self-grants: clinical-1 (expires in 10 days), scratch (expired 1 day
       ago, still held), the app `tool` (no expiry)

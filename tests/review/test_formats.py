@@ -81,7 +81,7 @@ def test_csv_has_one_row_per_user_and_org_with_stable_columns(
         "project " + P1 + " (clinical-1) ADMINISTER until 2026-12-06 (10 days left, expiring)"
         in alice["self_grants"]
     )
-    assert by["org-demo", "user-erin"]["provisioned_at"].endswith("org-demo.yaml:18")
+    assert by["org-demo", "user-erin"]["provisioned_at"] == ""  # not shown to be the entry's
 
 
 def test_csv_cells_never_start_a_formula(tmp_path, fleet_repo: FleetRepo) -> None:
@@ -135,7 +135,7 @@ def test_json_matches_its_schema_and_carries_the_whole_report(
         APP1: "active",
     }
     assert [(a["user"], a["state"]) for a in demo["provisioned"]] == [
-        ("user-erin", "member"),
+        ("user-erin", "unverified"),
         ("user-zoe", "not-created"),
     ]
     assert data["departed"][0]["presentIn"] == [

@@ -212,13 +212,16 @@ def test_self_grants_held_with_days_left_and_expiry_state(
 def test_provisioned_accounts(report: AccessReport, fleet_repo: FleetRepo) -> None:
     demo = report.orgs[0]
     assert [(a.user_id, a.state) for a in demo.provisioned] == [
-        ("user-erin", "member"),
+        ("user-erin", "unverified"),
         ("user-zoe", "not-created"),
     ]
+    # erin is a member, but the platform does not show her the entry's email (it shows an
+    # email only to its owner): the review says what the platform shows, not the entry.
     erin = member(report, "org-demo", "user-erin")
-    line = fleet_repo.line("org-demo.yaml", "username: erin")
-    assert erin.status == "provisioned" and erin.drift is None
-    assert str(erin.provisioned) == str(erin.declared) == f"{fleet_repo.orgs}/org-demo.yaml:{line}"
+    assert erin.status == "unmanaged" and erin.drift is None
+    assert erin.provisioned is None and erin.declared is None
+    assert erin.level == "MEMBER" and erin.live is not None
+    assert erin.live["projectAccess"] == "VIEW" and erin.live["allowBillableActivities"] is True
 
 
 def test_an_org_that_cannot_be_read_is_an_error_never_an_empty_org(
