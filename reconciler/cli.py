@@ -32,6 +32,7 @@ from reconciler.apply.journal import DEFAULT_JOURNAL, Journal
 from reconciler.apply.stopping import StoppingJournal, stop_on_signals
 from reconciler.errors import ConfigError, DxorgError, ManifestError
 from reconciler.platform.client import DEFAULT_CONCURRENCY
+from reconciler.render import inert
 from reconciler.sandbox import DEFAULT_STATE
 
 if TYPE_CHECKING:
@@ -79,7 +80,9 @@ def _root(
 
 def _console() -> Console:
     """A console on the current stdout. rich leaves colours out when NO_COLOR is set, TERM
-    is dumb, or the output is not a terminal; soft wrap keeps long lines whole."""
+    is dumb, or the output is not a terminal; soft wrap keeps long lines whole. Markup is
+    off: a `[red]` or `[link=...]` in a name is text (and every foreign value is already
+    made inert by render.inert)."""
     from rich.console import Console
 
     return Console(soft_wrap=True, highlight=False, emoji=False, markup=False)
@@ -467,7 +470,8 @@ def apply_command(
                 typer.echo(f"{plan.left_out} removal(s) were left out (--skip-removals).")
             for org_plan in plan.orgs:
                 for unchecked in org_plan.unchecked:
-                    typer.echo(f"{org_plan.org_id}: not checked: {unchecked}")
+                    org_id = inert.terminal(org_plan.org_id)
+                    typer.echo(f"{org_id}: not checked: {inert.terminal(unchecked)}")
             if plan.differs:
                 raise typer.Exit(2)
             return
@@ -555,8 +559,9 @@ def _not_sent(detail: str | None) -> bool:
 
 
 def call_line(step: Step, status: str, detail: str | None) -> str:
-    suffix = f": {detail}" if detail else ""
-    return f"{status:>8} {step.id} {step.call.route}{suffix}"
+    # The detail is the platform's error message: foreign text.
+    suffix = f": {inert.terminal(detail)}" if detail else ""
+    return f"{status:>8} {inert.terminal(step.id)} {inert.terminal(step.call.route)}{suffix}"
 
 
 @contextmanager
@@ -627,21 +632,25 @@ def _apply_summary(report: ApplyReport, calls: AppliedCalls) -> str:
 
 def _report_apply(report: ApplyReport, calls: AppliedCalls, journal: Journal) -> None:
     interrupted = calls.stop.is_set()
+    t = inert.terminal
     for org_report in report.orgs:
+        org_id = t(org_report.org_id)
         if org_report.error:
-            typer.echo(f"{org_report.org_id}: error: {org_report.error}", err=True)
+            typer.echo(
+                f"{org_id}: error: {t(org_report.error, limit=inert.MESSAGE_LIMIT)}", err=True
+            )
         for outcome in org_report.outcomes:
             if outcome.status != "done" and not _not_sent(outcome.detail):
                 typer.echo(
-                    f"{org_report.org_id}: {outcome.status}: {outcome.action_id}: {outcome.detail}",
+                    f"{org_id}: {t(outcome.status)}: {t(outcome.action_id)}: {t(outcome.detail)}",
                     err=True,
                 )
         for remaining in org_report.remaining:
-            typer.echo(f"{org_report.org_id}: still differs: {remaining}")
+            typer.echo(f"{org_id}: still differs: {t(remaining)}")
         for left_out in org_report.left_out:
-            typer.echo(f"{org_report.org_id}: left out (--skip-removals): {left_out}")
+            typer.echo(f"{org_id}: left out (--skip-removals): {t(left_out)}")
         for unchecked in org_report.unchecked:
-            typer.echo(f"{org_report.org_id}: not checked: {unchecked}")
+            typer.echo(f"{org_id}: not checked: {t(unchecked)}")
     typer.echo(_apply_summary(report, calls))
     failure = journal.failure_message()
     if failure is not None:
@@ -795,7 +804,11 @@ def report_command(
         typer.echo(f"wrote {out}", err=True)
     for org_review in report.orgs:
         if org_review.error:
-            typer.echo(f"{org_review.org_id}: not read: {org_review.error}", err=True)
+            org_id, error = (
+                inert.terminal(org_review.org_id),
+                inert.terminal(org_review.error, limit=inert.MESSAGE_LIMIT),
+            )
+            typer.echo(f"{org_id}: not read: {error}", err=True)
     if report.has_errors:
         raise typer.Exit(1)
 
@@ -919,7 +932,8 @@ def _run(args: list[str] | None) -> int:
         typer.echo(f"{len(exc.problems)} problem(s) found", err=True)
         return 1
     except DxorgError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        # Messages quote the platform's answers and the manifests: foreign text.
+        typer.echo(f"error: {inert.terminal_lines(exc)}", err=True)
         return 1
     except OSError as exc:
         # A path the user gave that cannot be read or written (permissions, a full disk).

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from reconciler.errors import printable
 from reconciler.forwarding_token import credentials_in, token_env_credential_problem
 
 Status = Literal["ok", "warn", "fail"]
@@ -30,19 +29,13 @@ PLATFORM = "platform"  # the scope of checks that are not about one org
 @dataclass(frozen=True)
 class Check:
     """One line of the doctor's report. `detail` and `remedy` may quote the platform (names,
-    error messages): made printable here, so no control character reaches a terminal."""
+    error messages): foreign text, which the renderers make inert (render.inert)."""
 
     scope: str  # PLATFORM or an org id
     name: str
     status: Status
     detail: str
     remedy: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "scope", printable(self.scope))
-        object.__setattr__(self, "detail", printable(self.detail))
-        if self.remedy is not None:
-            object.__setattr__(self, "remedy", printable(self.remedy))
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Foreign text made visible lives in render.inert (one home); the platform client and
+# the manifest problems use it from here.
+from reconciler.render.inert import printable
+
 
 class DxorgError(Exception):
     """Base of every error dxorg reports to the user without a traceback."""
@@ -43,13 +47,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}: {self.message}"
-
-
-def printable(text: str) -> str:
-    """`text` with every non-printable character written as its escape (\\x1b, \\n, ...)."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 class ManifestError(DxorgError):

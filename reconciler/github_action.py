@@ -56,6 +56,7 @@ from reconciler.platform import (
     discover,
     retry_policy_from_env,
 )
+from reconciler.render import inert
 from reconciler.render.apply_markdown import render_apply_markdown
 from reconciler.render.markdown import platform_markdown, render_markdown
 from reconciler.render.plan_json import PlanFileError, dumps_plan, load_plan
@@ -145,19 +146,29 @@ def _plan_markdown(ctx: Context, plan: Plan, head: str = "") -> str:
     return f"{lead}\n\n{body}" if lead else body
 
 
-def _log_plan(ctx: Context, plan: Plan) -> None:
-    with ctx.log.group("dxorg plan"):
-        for line in render_text(plan).rstrip("\n").splitlines():
-            ctx.log.line(line)
+def log_plan(log: Log, plan: Plan) -> None:
+    """The text plan in the log. Its foreign values are one visible line each (see
+    render.inert), and it is written inside a stop-commands window: no line of it is run
+    as a workflow command."""
+    with log.group("dxorg plan"), log.commands_stopped():
+        for line in render_text(plan).rstrip("\n").split("\n"):
+            log.line(inert.log_line(line))
+    t = inert.terminal
     for org in plan.orgs:
         if org.error:
-            ctx.log.annotate("error", f"{org.org_id}: not planned: {org.error}", file=org.source)
+            log.annotate(
+                "error",
+                f"{t(org.org_id)}: not planned: {t(org.error, limit=inert.MESSAGE_LIMIT)}",
+                file=org.source,
+            )
         for violation in org.blocking_violations:
-            ctx.log.annotate(
-                "error", f"{org.org_id}: {violation.rule}: {violation.message}", file=org.source
+            log.annotate(
+                "error",
+                f"{t(org.org_id)}: {t(violation.rule)}: {t(violation.message, limit=inert.MESSAGE_LIMIT)}",
+                file=org.source,
             )
         for unchecked in org.unchecked:
-            ctx.log.annotate("warning", f"{org.org_id}: {unchecked}", file=org.source)
+            log.annotate("warning", f"{t(org.org_id)}: {t(unchecked)}", file=org.source)
 
 
 def _github(ctx: Context) -> GitHubClient:
@@ -185,19 +196,23 @@ def _doctor(ctx: Context, fleet: Fleet) -> DoctorReport:
 
     with read_client(ctx) as client:
         report = examine(doctor_orgs(fleet, ctx.inputs.orgs), client, env=ctx.env)
-    with ctx.log.group("dxorg doctor"):
-        for line in doctor_text(report).plain.rstrip("\n").splitlines():
-            ctx.log.line(line)
+    # Its lines quote the platform: one visible line each, in a stop-commands window.
+    with ctx.log.group("dxorg doctor"), ctx.log.commands_stopped():
+        for line in doctor_text(report).plain.rstrip("\n").split("\n"):
+            ctx.log.line(inert.log_line(line))
+    t = inert.terminal
     for check in report.checks:
         if check.status == "fail":
-            ctx.log.annotate("error", f"doctor: {check.scope}: {check.name}: {check.detail}")
+            detail = t(check.detail, limit=inert.MESSAGE_LIMIT)
+            ctx.log.annotate("error", f"doctor: {t(check.scope)}: {check.name}: {detail}")
     ctx.files.summary(doctor_markdown(report))
     return report
 
 
 def run_doctor(ctx: Context) -> int:
     report = _doctor(ctx, _load(ctx, ctx.inputs.paths))
-    ctx.files.outputs({"summary": report.summary(), "has-changes": "false", "plan-file": ""})
+    summary = inert.terminal(report.summary(), limit=inert.MESSAGE_LIMIT)
+    ctx.files.outputs({"summary": summary, "has-changes": "false", "plan-file": ""})
     return report.exit_code
 
 
@@ -208,12 +223,13 @@ def run_plan(ctx: Context) -> int:
     # org's own failure the plan reports itself, for that org (and the step still fails).
     doctor = _doctor(ctx, fleet)
     if doctor.stops_planning:
-        ctx.files.outputs({"summary": doctor.summary(), "has-changes": "false", "plan-file": ""})
+        summary = inert.terminal(doctor.summary(), limit=inert.MESSAGE_LIMIT)
+        ctx.files.outputs({"summary": summary, "has-changes": "false", "plan-file": ""})
         return EXIT_ERROR
     plan = _plan_read_only(ctx, fleet)
     path = _save_plan(plan, _plan_path(ctx, "dxorg-plan.json"))
     line = summary_line(plan)
-    _log_plan(ctx, plan)
+    log_plan(ctx.log, plan)
     ctx.files.summary(_plan_markdown(ctx, plan))
     ctx.files.outputs(
         {"has-changes": _bool(plan.has_changes), "plan-file": str(path), "summary": line}
@@ -222,7 +238,8 @@ def run_plan(ctx: Context) -> int:
     if ctx.inputs.comment and number is not None:
         _comment(ctx, number, plan)
     elif ctx.inputs.comment:
-        ctx.log.line(f"not a pull_request event ({ctx.runner.event_name or 'none'}): no comment")
+        event = inert.terminal(ctx.runner.event_name or "none")
+        ctx.log.line(f"not a pull_request event ({event}): no comment")
     return EXIT_ERROR if doctor.blocks or plan.has_errors or not plan.applyable else EXIT_OK
 
 
@@ -242,14 +259,19 @@ def _report_foreign(ctx: Context, found: Sequence[Comment | Issue], what: str) -
     """Someone else's comment or issue carrying dxorg's marker: named, never trusted."""
     if not found:
         return
-    lines = []
-    for item in found:
-        text = (
-            f"a {what} posing as dxorg's was written by {item.author} ({item.url or 'no url'}): "
+
+    def said(author: str, url: str) -> str:
+        return (
+            f"a {what} posing as dxorg's was written by {author} ({url}): "
             "not edited and not trusted; dxorg's own is posted separately"
         )
-        ctx.log.annotate("warning", text)
-        lines.append(f"- {text}")
+
+    lines = []
+    for item in found:
+        # The author and the address are GitHub's text: inert, in each medium.
+        url = item.url or "no url"
+        ctx.log.annotate("warning", said(inert.terminal(item.author), inert.terminal(url)))
+        lines.append(f"- {said(inert.markdown_text(item.author), inert.code_span(url))}")
     ctx.files.summary("### ⚠️ Not written by dxorg\n\n" + "\n".join(lines))
 
 
@@ -295,7 +317,7 @@ def run_drift(ctx: Context) -> int:
         if drifted
         else f"No drift in {len(plan.orgs)} org(s). {summary_line(plan)}"
     )
-    _log_plan(ctx, plan)
+    log_plan(ctx.log, plan)
     ctx.files.summary(_plan_markdown(ctx, plan, f"# dxorg drift\n\n**{line}**"))
     ctx.files.outputs(
         {"has-changes": _bool(plan.has_changes), "plan-file": str(path), "summary": line}
@@ -320,7 +342,7 @@ def run_drift(ctx: Context) -> int:
             f"{len(result.closed)} closed"
         )
     for org_id in drifted:
-        ctx.log.annotate("warning", f"{org_id} has drifted from its manifest")
+        ctx.log.annotate("warning", f"{inert.terminal(org_id)} has drifted from its manifest")
     if plan.has_errors:
         return EXIT_ERROR
     return EXIT_DRIFT if drifted and ctx.inputs.fail_on_drift else EXIT_OK
@@ -373,13 +395,16 @@ def run_report(ctx: Context) -> int:
     ctx.log.line(line)
     for org in report.orgs:
         if org.error:
-            ctx.log.annotate("error", f"{org.org_id}: not read: {org.error}", file=org.source)
+            ctx.log.annotate(
+                "error",
+                f"{inert.terminal(org.org_id)}: not read: {inert.terminal(org.error, limit=inert.MESSAGE_LIMIT)}",
+                file=org.source,
+            )
     for presence in report.departed:
         if presence.present_in:
-            orgs = ", ".join(org for org, _ in presence.present_in)
-            ctx.log.annotate(
-                "warning", f"{presence.departure.user_id} has departed and is still in {orgs}"
-            )
+            orgs = inert.terminal(", ".join(org for org, _ in presence.present_in))
+            user = inert.terminal(presence.departure.user_id)
+            ctx.log.annotate("warning", f"{user} has departed and is still in {orgs}")
     ctx.files.outputs(
         {
             "summary": line,
@@ -421,9 +446,12 @@ def run_apply(ctx: Context) -> int:
         if unchecked:
             line += f" Job-log forwarding was not checked in {len(unchecked)} org(s)."
         for org_id, message in unchecked:
-            ctx.log.annotate("warning", f"{org_id}: {message}")
+            ctx.log.annotate("warning", f"{inert.terminal(org_id)}: {inert.terminal(message)}")
         ctx.log.line(line)
-        listed = "".join(f"\n- `{org_id}`: {message}" for org_id, message in unchecked)
+        listed = "".join(
+            f"\n- {inert.code_span(org_id)}: {inert.markdown_text(message)}"
+            for org_id, message in unchecked
+        )
         ctx.files.summary(f"# dxorg apply\n\n{line}\n{listed}")
         ctx.files.outputs({"summary": line})
         return EXIT_ERROR if unchecked else EXIT_OK
@@ -456,11 +484,13 @@ def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path) 
             )
 
     audit = StoppingJournal(journal, stop)
-    with ctx.log.group("dxorg apply"), stop_on_signals(cancelled):
+    # Progress lines carry the platform's error messages: inside a stop-commands window.
+    with ctx.log.group("dxorg apply"), stop_on_signals(cancelled), ctx.log.commands_stopped():
 
         def progress(org_id: str, step: Step, status: str, detail: str | None) -> None:
-            suffix = f": {detail}" if detail else ""
-            ctx.log.line(f"{status:>7} {step.id} {step.call.route}{suffix}")
+            suffix = f": {inert.terminal(detail)}" if detail else ""
+            line = f"{status:>7} {inert.terminal(step.id)} {inert.terminal(step.call.route)}"
+            ctx.log.line(inert.log_line(line + suffix))
 
         # Overrides and --skip-removals are a human's decision at a terminal: the Action
         # never gives them, so a plan made with either is refused.
@@ -477,9 +507,12 @@ def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path) 
     line = report.summary()
     for org in report.orgs:
         if org.error:
-            ctx.log.annotate("error", f"{org.org_id}: {org.error}")
+            ctx.log.annotate(
+                "error",
+                f"{inert.terminal(org.org_id)}: {inert.terminal(org.error, limit=inert.MESSAGE_LIMIT)}",
+            )
         for message in org.unchecked:
-            ctx.log.annotate("warning", f"{org.org_id}: {message}")
+            ctx.log.annotate("warning", f"{inert.terminal(org.org_id)}: {inert.terminal(message)}")
     ctx.log.line(line)
     ctx.files.summary(render_apply_markdown(report, ctx.runner.provenance()))
     ctx.files.outputs({"summary": line})
@@ -560,7 +593,9 @@ def main(env: Mapping[str, str] | None = None, *, stdout: TextIO | None = None) 
         log.line(f"{len(exc.problems)} problem(s) found")
         if files is not None:
             listed = "\n".join(
-                f"- `{p.file}:{p.line}:{p.column}`: {p.message}" for p in exc.problems
+                f"- {inert.code_span(f'{p.file}:{p.line}:{p.column}')}: "
+                f"{inert.markdown_text(p.message)}"
+                for p in exc.problems
             )
             files.summary(
                 f"# dxorg {command}\n\n❌ **{len(exc.problems)} problem(s) in the manifests**\n\n{listed}"
@@ -568,22 +603,25 @@ def main(env: Mapping[str, str] | None = None, *, stdout: TextIO | None = None) 
             files.outputs({"summary": f"{len(exc.problems)} problem(s) in the manifests"})
         return EXIT_ERROR
     except (StalePlanError, UnsafePlanError, PlanFileError, DivergedPlanError) as exc:
-        log.annotate("error", f"refused: {exc}")
+        # The messages quote the plan's summaries and the platform's answers: foreign text.
+        log.annotate("error", f"refused: {inert.terminal_lines(exc)}")
         if files is not None:
             kind = REFUSALS.get(type(exc), "refused")
             first, _, rest = str(exc).partition("\n")
+            details = inert.code_block(rest.strip().split("\n")) + "\n\n" if rest.strip() else ""
             files.summary(
-                f"# dxorg {command}\n\n⛔ **Refused ({kind}): {first}**\n\n"
-                + (f"```\n{rest.strip()}\n```\n\n" if rest.strip() else "")
+                f"# dxorg {command}\n\n⛔ **Refused ({kind}): {inert.markdown_text(first)}**\n\n"
+                + details
                 + REMEDY
             )
-            files.outputs({"summary": f"Refused ({kind}): {first}"})
+            files.outputs({"summary": f"Refused ({kind}): {inert.terminal(first)}"})
         return EXIT_ERROR
     except (DxorgError, OSError) as exc:  # OSError: a path input that cannot be written
-        text = str(exc) or type(exc).__name__
+        text = inert.terminal_lines(str(exc) or type(exc).__name__)
         log.annotate("error", text)
         if files is not None:
-            files.summary(f"# dxorg {command}\n\n❌ **Failed**\n\n```\n{text}\n```")
+            block = inert.code_block(text.split("\n"))
+            files.summary(f"# dxorg {command}\n\n❌ **Failed**\n\n{block}")
             files.outputs({"summary": f"Failed: {text.splitlines()[0]}"})
         return EXIT_ERROR
 

@@ -8,13 +8,15 @@ published schema URL to point at).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.errors import ReadIncompleteError
 from reconciler.live import read_org
 from reconciler.manifest import load_defaults
 from reconciler.manifest.export import render_manifest
-from reconciler.manifest.schema import ORG_SCHEMA, SCHEMA_DIR
+from reconciler.manifest.schema import ORG_SCHEMA, SCHEMA_DIR, read_schema
 from reconciler.model import Departure, DesiredOrg
 
 if TYPE_CHECKING:
@@ -48,5 +50,16 @@ def write_schema_beside(directory: Path) -> Path:
 
 
 def administered_orgs(client: ReadClient) -> list[str]:
-    """Every org the token's user administers, sorted."""
-    return sorted(str(row["id"]) for row in client.find_orgs("ADMIN", describe=False))
+    """Every org the token's user administers, sorted.
+
+    Each id becomes a file name (`<id>.yaml`), so an id the platform returns that is not
+    an org id as a manifest may name it (`../x`, `/etc/y`) fails the export before any
+    file is written.
+    """
+    org_id = re.compile(read_schema(ORG_SCHEMA)["$defs"]["orgId"]["pattern"])
+    ids = sorted(str(row["id"]) for row in client.find_orgs("ADMIN", describe=False))
+    for bad in (i for i in ids if not org_id.fullmatch(i)):
+        raise ReadIncompleteError(
+            f"/system/findOrgs returned {bad!r}, which is not an org id: nothing written"
+        )
+    return ids

@@ -16,6 +16,13 @@ from deepdiff import DeepDiff
 
 from reconciler.errors import DivergedPlanError, StalePlanError, UnsafePlanError
 from reconciler.plan import OrgPlan, Plan, PlatformIdentity, fingerprint
+from reconciler.render import inert
+
+
+def _listed(lines: Sequence[str]) -> str:
+    """A refusal's list, one line per item: the names and values in an item are foreign
+    text, and a line break in one must not fake another item (render.inert)."""
+    return "\n  " + "\n  ".join(inert.terminal(line, limit=None) for line in lines)
 
 
 def refuse_other_platform(reviewed: Plan, here: PlatformIdentity) -> None:
@@ -31,7 +38,7 @@ def refuse_other_platform(reviewed: Plan, here: PlatformIdentity) -> None:
     if problems:
         raise DivergedPlanError(
             "the plan was made on another platform or as another user, nothing was applied "
-            "(plan again here):\n  " + "\n  ".join(problems)
+            "(plan again here):" + _listed(problems)
         )
 
 
@@ -54,7 +61,7 @@ def refuse_other_options(reviewed: Plan, overrides: frozenset[str], skip_removal
             + " (the option must be the same for both)"
         )
     if problems:
-        raise DivergedPlanError("the plan cannot be applied:\n  " + "\n  ".join(problems))
+        raise DivergedPlanError("the plan cannot be applied:" + _listed(problems))
 
 
 def refuse_changed_manifests(
@@ -83,7 +90,7 @@ def refuse_changed_manifests(
     if changed:
         raise DivergedPlanError(
             "the manifests are not the ones the plan was made from, nothing was applied "
-            "(plan again):\n  " + "\n  ".join(changed)
+            "(plan again):" + _listed(changed)
         )
 
 
@@ -101,7 +108,8 @@ def refuse_unless_same(
     for org in reviewed:
         current = fresh[org.org_id]
         if current.error:
-            raise UnsafePlanError(f"{org.org_id}: cannot plan the live org again: {current.error}")
+            error = inert.terminal(current.error, limit=None)
+            raise UnsafePlanError(f"{org.org_id}: cannot plan the live org again: {error}")
         if current.caller != org.caller:
             stale.append(f"{org.org_id}: planned as {org.caller}, applying as {current.caller}")
             continue
@@ -112,13 +120,12 @@ def refuse_unless_same(
     if stale:
         raise StalePlanError(
             "the plan is stale: these live objects changed since it was made, nothing was "
-            "applied (plan again):\n  " + "\n  ".join(stale)
+            "applied (plan again):" + _listed(stale)
         )
     if diverged:
         raise DivergedPlanError(
             "the plan is not what the manifests and the live orgs give now (a changed plan "
-            "file, or changes made since), nothing was applied (plan again):\n  "
-            + "\n  ".join(diverged)
+            "file, or changes made since), nothing was applied (plan again):" + _listed(diverged)
         )
 
 
@@ -130,7 +137,7 @@ def refuse_unsafe(orgs: Sequence[OrgPlan]) -> None:
             problems.append(f"{org.org_id}: not planned: {org.error}")
         problems += [f"{org.org_id}: {v.rule}: {v.message}" for v in org.blocking_violations]
     if problems:
-        raise UnsafePlanError("the plan cannot be applied:\n  " + "\n  ".join(problems))
+        raise UnsafePlanError("the plan cannot be applied:" + _listed(problems))
 
 
 def signature(org: OrgPlan) -> tuple[object, ...]:

@@ -15,10 +15,18 @@ class ApiError(Exception):
     error_type = "InvalidInput"
     status = 422
 
-    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        # Response headers the error carries (a method's own 503 sends Retry-After).
+        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"type": self.error_type, "message": self.message}
@@ -69,6 +77,15 @@ class RequestTooLarge(ApiError):
 
 class InvalidInput(ApiError):
     error_type = "InvalidInput"
+    status = 422
+
+
+class AuthServerInvalidInput(ApiError):
+    """`user/new` input the auth server refuses. dx-toolkit's test_create_user_account_and_set_
+    bill_to_negative shows `dx` printing these as a plain DXAPIError, so the platform's type is
+    one dxpy has no class for; which one is UNKNOWN, and this name is the emulator's own."""
+
+    error_type = "AuthServerInvalidInput"
     status = 422
 
 

@@ -318,7 +318,7 @@ class EmulatorApp:
             response = json_response(200, self.process(request, route, data, trace))
             error_type = None
         except ApiError as error:
-            response, error_type = error_response(error), error.error_type
+            response, error_type = error_response(error, error.headers), error.error_type
         except Exception as exc:
             if isinstance(exc, sqlite3.OperationalError) and is_busy(exc):
                 logger.warning("database busy on %s: %s", path, exc)

@@ -48,9 +48,12 @@ from reconciler.emulator.paging import (
 from reconciler.emulator.routing import Call, Method
 from reconciler.emulator.views import app_view, org_view, project_view, select_fields
 
+# org/new's policies when the input leaves them out. dx-toolkit's test_org_update makes an
+# org with no policies and then asserts that restrictProjectTransfer is not ADMIN (and that
+# memberListVisibility is not MEMBER); `dx new org` always sends both, ADMIN by default.
 DEFAULT_POLICIES: dict[str, Any] = {
     "memberListVisibility": "ADMIN",
-    "restrictProjectTransfer": "ADMIN",
+    "restrictProjectTransfer": "MEMBER",
 }
 _ORG_HANDLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 

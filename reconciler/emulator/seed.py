@@ -273,7 +273,8 @@ def load_seed(conn: sqlite3.Connection, seed: Mapping[str, Any], now: int) -> No
     orgs = seed.get("orgs", [])
     conn.executemany(
         "INSERT INTO orgs (id, handle, name, policies, expires_at, user_provisioning,"
-        " job_logs_forwarding, saml_idp, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " job_logs_forwarding, saml_idp, created, phi_features)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 org["id"],
@@ -285,6 +286,7 @@ def load_seed(conn: sqlite3.Connection, seed: Mapping[str, Any], now: int) -> No
                 stored_forwarding(org.get("jobLogsForwarding"), now),
                 org.get("samlIdP"),
                 org.get("created", now),
+                int(org.get("phiFeatures", False)),
             )
             for org in orgs
         ],
@@ -449,6 +451,8 @@ def dump_state(conn: sqlite3.Connection) -> dict[str, Any]:
             org["jobLogsForwarding"] = json.loads(row["job_logs_forwarding"])
         if row["saml_idp"] is not None:
             org["samlIdP"] = row["saml_idp"]
+        if row["phi_features"]:
+            org["phiFeatures"] = True
         orgs.append(org)
     permissions: dict[str, dict[str, str]] = {}
     for row in conn.execute("SELECT * FROM project_permissions ORDER BY project_id, entity_id"):

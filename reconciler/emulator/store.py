@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS orgs (
     user_provisioning INTEGER NOT NULL,
     job_logs_forwarding TEXT,
     saml_idp TEXT,
-    created INTEGER NOT NULL
+    created INTEGER NOT NULL,
+    phi_features INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS members (
     org_id TEXT NOT NULL,
@@ -79,7 +80,9 @@ CREATE TABLE IF NOT EXISTS projects (
     tags TEXT NOT NULL,
     properties TEXT NOT NULL,
     settings TEXT NOT NULL,
-    version INTEGER NOT NULL
+    version INTEGER NOT NULL,
+    -- Every folder path, "/" always; the emulator holds no data objects in them.
+    folders TEXT NOT NULL DEFAULT '["/"]'
 );
 CREATE INDEX IF NOT EXISTS projects_by_bill_to ON projects (bill_to, id);
 CREATE INDEX IF NOT EXISTS projects_by_name ON projects (name);
@@ -125,6 +128,13 @@ CREATE TABLE IF NOT EXISTS nonces (
     at INTEGER NOT NULL,
     PRIMARY KEY (caller, route, nonce)
 ) WITHOUT ROWID;
+-- Projects project-x/destroy removed, and by whom: a repeat of that call (destroy is
+-- retryable) is answered again instead of ResourceNotFound.
+CREATE TABLE IF NOT EXISTS destroyed_projects (
+    id TEXT PRIMARY KEY,
+    destroyed_by TEXT NOT NULL,
+    at INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS admin_history (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     org_id TEXT NOT NULL,
@@ -149,10 +159,13 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
         )
     ),
     ("apps", "tags", "TEXT NOT NULL DEFAULT '[]'"),
+    ("orgs", "phi_features", "INTEGER NOT NULL DEFAULT 0"),
+    ("projects", "folders", "TEXT NOT NULL DEFAULT '[\"/\"]'"),
 )
 
 # Wiped by a reset, in an order that never leaves dangling rows mid-way.
 ENTITY_TABLES = (
+    "destroyed_projects",
     "nonces",
     "app_developers",
     "apps",

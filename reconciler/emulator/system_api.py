@@ -1,7 +1,9 @@
-"""System methods: whoami and the caller-centred finds (orgs, projects, apps, workflows)."""
+"""System methods: whoami, the caller-centred finds (orgs, projects, apps, workflows) and
+comeBackLater."""
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from typing import Any
 
@@ -12,7 +14,7 @@ from reconciler.emulator.access import (
     membership_from_row,
     project_levels,
 )
-from reconciler.emulator.api_errors import InvalidInput
+from reconciler.emulator.api_errors import InvalidInput, ServiceUnavailable
 from reconciler.emulator.inputs import Fields
 from reconciler.emulator.org_api import (
     app_filters,
@@ -167,10 +169,26 @@ def find_global_workflows(call: Call, conn: sqlite3.Connection) -> dict[str, Any
     return {"results": [], "next": None}
 
 
+def come_back_later(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
+    """dxpy's own retry tests (test_dxpy.py TestHTTPResponses.test_retry_after*): `{}` answers
+    the server's `currentTime` (ms); with `waitUntil` in the future the call is 503 with
+    `Retry-After` in whole seconds until then (none when `setRetryAfter` is false), and
+    succeeds once the time has come."""
+    wait_until = call.body.optional_int("waitUntil")
+    set_retry_after = call.body.bool_or("setRetryAfter", True)
+    if wait_until is not None and call.now < wait_until:
+        headers = {}
+        if set_retry_after:
+            headers["Retry-After"] = str(math.ceil((wait_until - call.now) / 1000))
+        raise ServiceUnavailable(f"Come back at {wait_until}", headers=headers)
+    return {"currentTime": call.now}
+
+
 METHODS: tuple[Method, ...] = (
     Method("system", "whoami", whoami, writes=False),
     Method("system", "findOrgs", find_orgs, writes=False),
     Method("system", "findProjects", find_projects, writes=False),
     Method("system", "findApps", find_apps, writes=False),
     Method("system", "findGlobalWorkflows", find_global_workflows, writes=False),
+    Method("system", "comeBackLater", come_back_later, writes=False),
 )

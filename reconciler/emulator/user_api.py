@@ -7,8 +7,8 @@ import sqlite3
 from typing import Any
 
 from reconciler.emulator.access import ensure_not_expired, load_org, load_user, membership_of
-from reconciler.emulator.api_errors import InvalidInput, PermissionDenied
-from reconciler.emulator.routing import Call, Method
+from reconciler.emulator.api_errors import AuthServerInvalidInput, InvalidInput, PermissionDenied
+from reconciler.emulator.routing import Call, Handler, Method
 from reconciler.emulator.views import select_fields, user_view
 
 # At least three characters: dx-toolkit lists `--username bu` among the inputs the API refuses.
@@ -106,9 +106,34 @@ def user_new(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
     return {"id": user_id, "userId": user_id, "emailSentTo": email, "status": "created"}
 
 
+def as_auth_server(handler: Handler) -> Handler:
+    """user/new is the auth server's: its refusals of the input reach dxpy as a type it has no
+    class for (dx-toolkit's test_create_user_account_and_set_bill_to_negative expects
+    `DXAPIError` for a missing name, a bad email, a short username, and a `billTo` org that
+    does not exist, while `--on-behalf-of org-does_not_exist` stays ResourceNotFound)."""
+
+    def answer(call: Call, conn: sqlite3.Connection) -> dict[str, Any]:
+        bill_to = call.body.raw("billTo")
+        unknown_org = (
+            isinstance(bill_to, str)
+            and bill_to.startswith("org-")
+            and conn.execute("SELECT 1 FROM orgs WHERE id = ?", (bill_to,)).fetchone() is None
+        )
+        if unknown_org:
+            raise AuthServerInvalidInput(f"Field 'billTo': the org {bill_to} does not exist")
+        try:
+            return handler(call, conn)
+        except InvalidInput as error:
+            if type(error) is not InvalidInput:
+                raise
+            raise AuthServerInvalidInput(error.message, details=error.details) from error
+
+    return answer
+
+
 METHODS: tuple[Method, ...] = (
     Method("user", "describe", user_describe, writes=False),
     Method("user", "update", user_update, writes=True, retryable=False),
     # Served by the auth server; `dx new user` sends it with max_retries=0.
-    Method("user", "new", user_new, writes=True, retryable=False),
+    Method("user", "new", as_auth_server(user_new), writes=True, retryable=False),
 )

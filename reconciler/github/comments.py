@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from reconciler.github.api import Actor, Comment, GitHubClient
 from reconciler.plan import OrgPlan
+from reconciler.render import inert
 from reconciler.render.markdown import render_org_markdown
 
 PLAN_MARKER = re.compile(r"\A<!-- dxorg-plan:(?P<org>\S+?)(?: part (?P<part>[0-9]+))? -->")
@@ -53,7 +54,7 @@ def comment_bodies(org: OrgPlan, provenance: str) -> list[str]:
 def gone_body(org_id: str, provenance: str) -> str:
     return (
         f"{plan_marker(org_id)}\n**dxorg plan** · {provenance}\n\n"
-        f"### `{org_id}`\n\nNo longer planned by this pull request "
+        f"### {inert.code_span(org_id)}\n\nNo longer planned by this pull request "
         "(its manifest was removed, or no longer declares this org)."
     )
 

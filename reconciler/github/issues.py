@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from reconciler.github.api import Actor, GitHubClient, Issue
 from reconciler.plan import OrgPlan
+from reconciler.render import inert
 from reconciler.render.markdown import render_org_markdown
 
 DRIFT_LABEL = "dxorg-drift"
@@ -27,7 +28,7 @@ def drift_marker(org_id: str) -> str:
 
 
 def drift_title(org_id: str) -> str:
-    return f"dxorg drift: {org_id} differs from its manifest"
+    return f"dxorg drift: {inert.terminal(org_id)} differs from its manifest"
 
 
 def drift_body(org: OrgPlan, provenance: str) -> str:
@@ -42,7 +43,7 @@ def drift_body(org: OrgPlan, provenance: str) -> str:
         more = f"\n\n*…and {len(parts) - 1} more part(s): see the job summary of the workflow run.*"
     return (
         f"{drift_marker(org.org_id)}\n"
-        f"The live org `{org.org_id}` differs from its manifest ({provenance}). "
+        f"The live org {inert.code_span(org.org_id)} differs from its manifest ({provenance}). "
         "This is the plan that would make it match again: apply the manifest, or change the "
         "manifest to adopt the live state. This issue is updated by each drift run and "
         f"closed when the drift is gone.\n\n{parts[0]}{more}"
@@ -91,7 +92,7 @@ def sync_drift_issues(
             client.create_comment(
                 issue.number,
                 scrub(
-                    f"The drift is gone: `{org.org_id}` matches its manifest again "
+                    f"The drift is gone: {inert.code_span(org.org_id)} matches its manifest again "
                     f"({provenance}). Closing."
                 ),
             )

@@ -12,6 +12,7 @@ message is replaced before it reaches a log, a summary, an output or a comment.
 from __future__ import annotations
 
 import json
+import secrets as random_tokens
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from reconciler.errors import DxorgError
+from reconciler.render import inert
 
 COMMANDS = ("validate", "plan", "apply", "drift", "report", "doctor")
 # GitHub shows at most 1 MiB of summary per step; keep a margin for the truncation note.
@@ -170,7 +172,7 @@ class Runner:
         """One Markdown line: which commit, which run."""
         bits = []
         if self.head_sha:
-            bits.append(f"commit `{self.head_sha[:12]}`")
+            bits.append(f"commit {inert.code_span(self.head_sha[:12])}")
         if self.run_url:
             bits.append(f"[workflow run {self.run_id}]({self.run_url})")
         return " · ".join(bits)
@@ -240,6 +242,20 @@ class Log:
             yield
         finally:
             self.line("::endgroup::")
+
+    @contextmanager
+    def commands_stopped(self) -> Iterator[None]:
+        """Lines written inside are never run as workflow commands, whatever they say: for
+        text that carries foreign values (the plan, apply's progress). The window's token is
+        fresh and random, so no foreign text can close it early. Workflow commands of
+        dxorg's own (a group, an annotation, a mask) go outside it."""
+        token = random_tokens.token_hex(16)
+        self._stream.write(f"::stop-commands::{token}\n")
+        try:
+            yield
+        finally:
+            self._stream.write(f"::{token}::\n")
+            self._stream.flush()
 
     def mask(self, values: Iterable[str]) -> None:
         """Ask the runner to mask values in its log (the runner hides these lines)."""

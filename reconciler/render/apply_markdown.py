@@ -1,13 +1,18 @@
-"""An apply's outcome as Markdown, for the GitHub job summary."""
+"""An apply's outcome as Markdown, for the GitHub job summary.
+
+Ids, error details and what still differs are foreign text: they enter through
+render.inert (`code_span`, `markdown_text`), so none can break the table or hide a line.
+"""
 
 from __future__ import annotations
 
 from reconciler.apply.outcomes import ApplyReport, OrgApplyReport
+from reconciler.render import inert
 
 
 def _result(org: OrgApplyReport) -> str:
     if org.error:
-        return f"❌ {org.error}"
+        return f"❌ {inert.markdown_text(org.error, limit=inert.MESSAGE_LIMIT)}"
     if org.count("failed") or org.count("skipped"):
         return "❌ not all done"
     if org.remaining:
@@ -22,19 +27,21 @@ def _result(org: OrgApplyReport) -> str:
 def render_apply_markdown(report: ApplyReport, provenance: str = "") -> str:
     rows = ["| org | done | failed | skipped | result |", "| --- | ---: | ---: | ---: | --- |"]
     details: list[str] = []
+    code, text = inert.code_span, inert.markdown_text
     for org in report.orgs:
         rows.append(
-            f"| `{org.org_id}` | {org.count('done')} | {org.count('failed')} | "
+            f"| {code(org.org_id, in_table=True)} | {org.count('done')} | {org.count('failed')} | "
             f"{org.count('skipped')} | {_result(org)} |"
         )
+        org_id = code(org.org_id)
         details += [
-            f"- `{org.org_id}` {o.status}: `{o.action_id}`: {o.detail}"
+            f"- {org_id} {text(o.status)}: {code(o.action_id)}: {text(o.detail)}"
             for o in org.outcomes
             if o.status != "done"
         ]
-        details += [f"- `{org.org_id}` still differs: {r}" for r in org.remaining]
-        details += [f"- `{org.org_id}` left out (--skip-removals): {r}" for r in org.left_out]
-        details += [f"- `{org.org_id}` not checked: {r}" for r in org.unchecked]
+        details += [f"- {org_id} still differs: {text(r)}" for r in org.remaining]
+        details += [f"- {org_id} left out (--skip-removals): {text(r)}" for r in org.left_out]
+        details += [f"- {org_id} not checked: {text(r)}" for r in org.unchecked]
     lead = f"{provenance}\n\n" if provenance else ""
     body = f"# dxorg apply\n\n{lead}**{report.summary()}**\n\n" + "\n".join(rows)
     if details:

@@ -8,7 +8,8 @@ The JSON shape (`schemas/doctor.schema.json`)::
      "checks": [{"scope": "platform" | "org-x", "check": "token", "status": "ok",
                  "detail": "...", "remedy": "..." | null}, ...]}
 
-Every detail and remedy was made printable when the check was made (doctor_verdict.Check).
+Details, remedies and scopes may quote the platform: each passes through render.inert for
+the medium it is written to (in JSON, `inert.printable`: no invisible character).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from itertools import groupby
 from rich.text import Text
 
 from reconciler.doctor_verdict import DoctorReport
+from reconciler.render import inert
 
 JSON_VERSION = 1
 _LABELS = {"ok": ("ok", "green"), "warn": ("warn", "yellow"), "fail": ("FAIL", "bold red")}
@@ -29,16 +31,16 @@ def doctor_text(report: DoctorReport) -> Text:
     """One line per check (its status, its name, what was seen), a remedy under each
     failure or warning that has one, and the verdict."""
     text = Text()
-    text.append(f"dxorg doctor: {report.api_server}\n", style="bold")
+    text.append(f"dxorg doctor: {_t(report.api_server)}\n", style="bold")
     for scope, checks in groupby(report.checks, key=lambda c: c.scope):
-        text.append(f"\n{scope}\n", style="bold")
+        text.append(f"\n{_t(scope)}\n", style="bold")
         for check in checks:
             label, style = _LABELS[check.status]
             text.append(f"  {label:<4}", style=style)
-            text.append(f"  {check.name:<12}  {check.detail}\n")
+            text.append(f"  {check.name:<12}  {_t(check.detail)}\n")
             if check.remedy and check.status != "ok":
-                text.append(f"{'':22}remedy: {check.remedy}\n", style="dim")
-    text.append(f"\n{report.summary()}\n", style="bold red" if report.blocks else "bold green")
+                text.append(f"{'':22}remedy: {_t(check.remedy)}\n", style="dim")
+    text.append(f"\n{_t(report.summary())}\n", style="bold red" if report.blocks else "bold green")
     return text
 
 
@@ -70,18 +72,18 @@ def doctor_json(report: DoctorReport) -> str:
         json.dumps(
             {
                 "version": JSON_VERSION,
-                "apiServer": report.api_server,
-                "caller": report.caller,
+                "apiServer": inert.printable(report.api_server),
+                "caller": None if report.caller is None else inert.printable(report.caller),
                 "clockSkewSeconds": report.clock_skew_seconds,
                 "blocks": report.blocks,
                 "counts": {s: report.count(s) for s in ("ok", "warn", "fail")},
                 "checks": [
                     {
-                        "scope": c.scope,
+                        "scope": inert.printable(c.scope),
                         "check": c.name,
                         "status": c.status,
-                        "detail": c.detail,
-                        "remedy": c.remedy,
+                        "detail": inert.printable(c.detail),
+                        "remedy": None if c.remedy is None else inert.printable(c.remedy),
                     }
                     for c in report.checks
                 ],
@@ -93,13 +95,10 @@ def doctor_json(report: DoctorReport) -> str:
     )
 
 
+def _t(text: str) -> str:
+    return inert.terminal(text, limit=inert.MESSAGE_LIMIT)
+
+
 def _cell(text: str) -> str:
-    """Text from the platform, inert in a Markdown table cell: no markup, links, HTML or
-    mentions take effect. (To be replaced by the shared inert-text module.)"""
-    out = []
-    for char in text:
-        if char in "\\`*_{}[]<>|@~&":
-            out.append("\\" + char)
-        else:
-            out.append(char)
-    return "".join(out)
+    """Foreign text in a Markdown table cell: plain text, `|` cannot end the cell."""
+    return inert.markdown_text(text, limit=inert.MESSAGE_LIMIT)

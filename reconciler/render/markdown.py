@@ -3,11 +3,16 @@
 Counts first; safety violations and removals in their own sections, never folded
 away; details collapsible. Each org renders to one or more parts, each under the
 size GitHub accepts for a comment, so a long plan is split rather than cut.
+
+Every foreign value enters through render.inert: `markdown_text` in prose (a summary or
+a reason can open no comment, `<details>`, table, link or mention, so every removal line
+and API call stays visible), `code_span` for ids, `code_block` for the fenced lists.
 """
 
 from __future__ import annotations
 
 from reconciler.plan import OrgPlan, Plan
+from reconciler.render import inert
 from reconciler.render.offboarding import offboarding_markdown
 from reconciler.render.text import call_text, summary_line
 
@@ -23,11 +28,13 @@ def _counts(org: OrgPlan) -> str:
 
 def _org_sections(org: OrgPlan, limit: int) -> list[str]:
     """The org's Markdown as a list of blocks; parts are cut between blocks."""
+    code, text = inert.code_span, inert.markdown_text
     blocks = [
-        f"### `{org.org_id}`\n\n{_counts(org)} · manifest `{org.source}` · planned as `{org.caller}`"
+        f"### {code(org.org_id)}\n\n{_counts(org)} · manifest {code(org.source)} · "
+        f"planned as {code(org.caller)}"
     ]
     if org.error:
-        blocks.append(f"#### ❌ Not planned\n\n{org.error}")
+        blocks.append(f"#### ❌ Not planned\n\n{text(org.error, limit=inert.MESSAGE_LIMIT)}")
         return blocks
     if org.violations:
         lines = ["#### ⛔ Safety violations"]
@@ -37,15 +44,17 @@ def _org_sections(org: OrgPlan, limit: int) -> list[str]:
             )
         for v in org.violations:
             state = " *(overridden)*" if v.overridden else ""
-            lines.append(f"- **{v.rule}**{state}: {v.message}")
+            lines.append(
+                f"- **{text(v.rule)}**{state}: {text(v.message, limit=inert.MESSAGE_LIMIT)}"
+            )
         blocks.append("\n".join(lines))
     removals = [a for a in org.actions if a.removals]
-    removal_lines = [f"- `{a.symbol}` {a.summary} — {a.reason}" for a in removals]
+    removal_lines = [f"- `{a.symbol}` {text(a.summary)} — {text(a.reason)}" for a in removals]
     for index, chunk in enumerate(_chunk_lines(removal_lines, _chunk_size(limit))):
         more = f", continued {index + 1}" if index else ""
         blocks.append(f"#### Removals ({len(removals)}{more})\n\n{chunk}")
     if org.left_out:
-        left_out = [f"- {summary}" for summary in org.left_out]
+        left_out = [f"- {text(summary)}" for summary in org.left_out]
         for index, chunk in enumerate(_chunk_lines(left_out, _chunk_size(limit))):
             more = f", continued {index + 1}" if index else ""
             blocks.append(
@@ -53,7 +62,10 @@ def _org_sections(org: OrgPlan, limit: int) -> list[str]:
                 "Still differences; this plan does not make them.\n\n" + chunk
             )
     if org.warnings:
-        blocks.append("#### Warnings\n\n" + "\n".join(f"- {w.message}" for w in org.warnings))
+        blocks.append(
+            "#### Warnings\n\n"
+            + "\n".join(f"- {text(w.message, limit=inert.MESSAGE_LIMIT)}" for w in org.warnings)
+        )
     if not org.actions:
         blocks.append(
             "No changes to make; the removals above were left out."
@@ -63,16 +75,21 @@ def _org_sections(org: OrgPlan, limit: int) -> list[str]:
             else "No changes: the live org matches the manifest."
         )
         return blocks
-    change_lines = [f"{a.symbol} {a.summary}\n    why: {a.reason}" for a in org.actions]
+    # In the fenced blocks, each value is one line (inert.terminal): no line of foreign
+    # text can start a line, so none can close the fence.
+    t = inert.terminal
+    change_lines = [f"{a.symbol} {t(a.summary)}\n    why: {t(a.reason)}" for a in org.actions]
     for index, chunk in enumerate(_chunk_lines(change_lines, _chunk_size(limit))):
         title = f"All changes ({len(org.actions)})" + (f", continued {index + 1}" if index else "")
-        blocks.append(f"<details><summary>{title}</summary>\n\n```diff\n{chunk}\n```\n</details>")
-    call_lines = [f"{s.id} [{s.phase}] {call_text(s, preview=2000)}" for s in org.steps]
+        block = inert.code_block(chunk.split("\n"), info="diff")
+        blocks.append(f"<details><summary>{title}</summary>\n\n{block}\n</details>")
+    call_lines = [f"{t(s.id)} [{t(s.phase)}] {call_text(s, preview=2000)}" for s in org.steps]
     for index, chunk in enumerate(_chunk_lines(call_lines, _chunk_size(limit))):
         title = f"API calls in order ({len(org.steps)})" + (
             f", continued {index + 1}" if index else ""
         )
-        blocks.append(f"<details><summary>{title}</summary>\n\n```\n{chunk}\n```\n</details>")
+        block = inert.code_block(chunk.split("\n"))
+        blocks.append(f"<details><summary>{title}</summary>\n\n{block}\n</details>")
     return blocks
 
 
@@ -106,7 +123,7 @@ def render_org_markdown(org: OrgPlan, *, limit: int = PART_LIMIT) -> list[str]:
             block = block[: room - 40] + "\n…(truncated)\n```\n</details>"
         if current and len(current) + len(block) + 2 > room:
             parts.append(current)
-            current = f"### `{org.org_id}` (continued)"
+            current = f"### {inert.code_span(org.org_id)} (continued)"
         current = f"{current}\n\n{block}" if current else block
     parts.append(current)
     if len(parts) > 1:
@@ -127,7 +144,7 @@ def render_markdown(plan: Plan, *, limit: int = PART_LIMIT) -> list[str]:
     """The whole plan as Markdown parts: a headline, then each org's parts."""
     head = f"## dxorg plan\n\nPlatform: {platform_markdown(plan)}\n\n{summary_line(plan)}"
     if plan.overrides:
-        head += f"\n\nOverrides: {', '.join(f'`{o}`' for o in plan.overrides)}"
+        head += f"\n\nOverrides: {', '.join(inert.code_span(o) for o in plan.overrides)}"
     offboarding = offboarding_markdown(plan)
     if offboarding:
         head += f"\n\n{offboarding}"

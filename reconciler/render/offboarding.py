@@ -6,13 +6,17 @@ why (the `departed` entry), and every org they are removed from.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from reconciler.plan import Departing, Plan
+from reconciler.render import inert
 
 
-def _headline(person: Departing) -> str:
-    since = f" since {person.departure['since']}" if person.departure.get("since") else ""
-    reason = f": {person.departure['reason']}" if person.departure.get("reason") else ""
-    return f"{person.user_id} (departed at {person.departure['where']}{since}{reason})"
+def _departed(person: Departing, shown: Callable[[object], str]) -> str:
+    """Where and why they departed, each value written by `shown` (the medium's escape)."""
+    since = f" since {shown(person.departure['since'])}" if person.departure.get("since") else ""
+    reason = f": {shown(person.departure['reason'])}" if person.departure.get("reason") else ""
+    return f"departed at {shown(person.departure['where'])}{since}{reason}"
 
 
 def offboarding_text(plan: Plan) -> list[str]:
@@ -21,9 +25,10 @@ def offboarding_text(plan: Plan) -> list[str]:
     if not people:
         return []
     lines = [f"Offboarding: {len(people)} departed person(s), removed from every org of the fleet"]
+    t = inert.terminal
     for person in people:
-        lines.append(f"  {_headline(person)}")
-        lines += [f"    - {org_id}: {action.summary}" for org_id, action in person.removals]
+        lines.append(f"  {t(person.user_id)} ({_departed(person, t)})")
+        lines += [f"    - {t(org_id)}: {t(action.summary)}" for org_id, action in person.removals]
     return lines
 
 
@@ -40,7 +45,8 @@ def offboarding_markdown(plan: Plan) -> str:
         "",
     ]
     for person in people:
-        orgs = ", ".join(f"`{org_id}`" for org_id, _ in person.removals)
-        lines.append(f"- **`{person.user_id}`**: {_headline(person).split(' ', 1)[1]} — {orgs}")
-        lines += [f"  - `-` {action.summary}" for _, action in person.removals]
+        orgs = ", ".join(inert.code_span(org_id) for org_id, _ in person.removals)
+        departed = _departed(person, inert.markdown_text)
+        lines.append(f"- **{inert.code_span(person.user_id)}**: ({departed}) — {orgs}")
+        lines += [f"  - `-` {inert.markdown_text(action.summary)}" for _, action in person.removals]
     return "\n".join(lines)

@@ -3,6 +3,10 @@
 `styled_text` carries the colours as rich styles; the console that prints it decides whether
 to show them (not when NO_COLOR is set, TERM=dumb, or the output is not a terminal).
 `render_text` is the same text without styles.
+
+Every foreign value (names, ids, reasons, messages: see render.inert) is written through
+`inert.terminal`, so none can move the cursor, erase a line or fake one; rich prints the
+text as given (Text objects, no markup parsed).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 from rich.text import Text
 
 from reconciler.plan import OrgPlan, Plan, Step
+from reconciler.render import inert
 from reconciler.render.offboarding import offboarding_text
 
 STYLES = {"+": "green", "~": "yellow", "-": "red", "!": "bold red", "warn": "magenta", "dim": "dim"}
@@ -55,7 +60,8 @@ def call_text(step: Step, *, preview: int | None = BODY_PREVIEW) -> str:
     if preview is not None and len(body) > preview:
         body = body[:preview] + f"… ({len(body)} chars)"
     server = " [auth server]" if step.call.server == "auth" else ""
-    return f"POST {step.call.route}{server} {body}"
+    # The body is JSON with every non-ASCII character escaped; the route holds ids.
+    return f"POST {inert.terminal(step.call.route)}{server} {body}"
 
 
 def styled_org(org: OrgPlan, *, full_bodies: bool = False) -> Text:
@@ -66,28 +72,33 @@ def styled_org(org: OrgPlan, *, full_bodies: bool = False) -> Text:
             out.append("\n")
         out.append(text, style=STYLES[style] if style else None)
 
-    line(f"{org.org_id}  ({org.source}, as {org.caller})")
+    t = inert.terminal
+    line(f"{t(org.org_id)}  ({t(org.source)}, as {t(org.caller)})")
     if org.error:
-        line(f"  ! error: {org.error}", "!")
+        line(f"  ! error: {t(org.error, limit=inert.MESSAGE_LIMIT)}", "!")
         return out
     if not org.actions:
         line("  no changes (forwarding not checked)" if org.unchecked else "  no changes")
     for action in org.actions:
-        line(f"  {action.symbol} {action.summary}", action.symbol)
-        line(f"      why: {action.reason}", "dim")
+        line(f"  {action.symbol} {t(action.summary)}", action.symbol)
+        line(f"      why: {t(action.reason)}", "dim")
     for summary in org.left_out:
-        line(f"  (left out: --skip-removals) - {summary}", "dim")
+        line(f"  (left out: --skip-removals) - {t(summary)}", "dim")
     if org.steps:
         line("  API calls, in order:")
         for step in org.steps:
-            after = f" (after {', '.join(step.depends_on)})" if step.depends_on else ""
+            after = f" (after {t(', '.join(step.depends_on))})" if step.depends_on else ""
             preview = None if full_bodies else BODY_PREVIEW
-            line(f"    {step.id} [{step.phase}] {call_text(step, preview=preview)}{after}")
+            call = call_text(step, preview=preview)
+            line(f"    {t(step.id)} [{t(step.phase)}] {call}{after}")
     for violation in org.violations:
         state = " (overridden)" if violation.overridden else ""
-        line(f"  ! {violation.rule}{state}: {violation.message}", "!")
+        line(
+            f"  ! {t(violation.rule)}{state}: {t(violation.message, limit=inert.MESSAGE_LIMIT)}",
+            "!",
+        )
     for warning in org.warnings:
-        line(f"  warning: {warning.message}", "warn")
+        line(f"  warning: {t(warning.message, limit=inert.MESSAGE_LIMIT)}", "warn")
     return out
 
 
@@ -98,7 +109,7 @@ def styled_text(plan: Plan, *, full_bodies: bool = False) -> Text:
     parts += [Text("\n".join(offboarding), style=STYLES["-"])] if offboarding else []
     parts += [styled_org(org, full_bodies=full_bodies) for org in plan.orgs]
     if plan.overrides:
-        parts.append(Text(f"Overrides: {', '.join(plan.overrides)}"))
+        parts.append(Text(f"Overrides: {inert.terminal(', '.join(plan.overrides))}"))
     parts.append(Text(summary_line(plan)))
     return Text("\n\n").join(parts).append("\n")
 

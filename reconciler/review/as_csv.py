@@ -3,7 +3,8 @@
 The column names are stable; one column per permission flag comes from the report's
 flag list, so a flag the model gains adds its column after the existing flag columns.
 A cell that a spreadsheet would run as a formula (it starts with = + - @ or a tab) is
-prefixed with an apostrophe: names come from the platform, and an audit file must not
+prefixed with an apostrophe, and control characters are written as their escapes
+(render.inert.csv_cell): names come from the platform, and an audit file must not
 execute anything when an auditor opens it.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 
+from reconciler.render import inert
 from reconciler.review.value import AccessReport, HeldGrant, MemberReview, OrgReview
 
 LEADING_COLUMNS: tuple[str, ...] = (
@@ -39,7 +41,6 @@ TRAILING_COLUMNS: tuple[str, ...] = (
     "provisioned_at",
     "error",
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def columns(report: AccessReport) -> list[str]:
@@ -47,12 +48,7 @@ def columns(report: AccessReport) -> list[str]:
 
 
 def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return inert.csv_cell(value)
 
 
 def _grant(grant: HeldGrant) -> str:

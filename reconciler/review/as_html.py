@@ -3,7 +3,7 @@
 One file, nothing fetched: the CSS and the script are inline, and a Content-Security-
 Policy forbids every network request, so the page works offline and a value that slipped
 through could not call home. Every value (names come from the platform and the
-manifests) is escaped with `html.escape`; the script never turns text into markup, it
+manifests) enters through render.inert.html_text (`e`); the script never turns text into markup, it
 only shows, hides and reorders the rows already in the page.
 
 The page: counts, what needs attention, a users x orgs matrix coloured by level (drift,
@@ -14,10 +14,10 @@ departures. Without the script the tables are all there, in their first order.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable
 from functools import lru_cache
 
+from reconciler.render import inert
 from reconciler.review.value import (
     STATUSES,
     AccessReport,
@@ -34,12 +34,9 @@ MATRIX_CELL_LIMIT = 200_000
 
 
 def e(value: object) -> str:
-    """Escaped text (and attribute value): nothing from the data becomes markup."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return html.escape(str(value), quote=True)
+    """Escaped text (and attribute value): nothing from the data becomes markup, and no
+    control or bidi character reorders or hides what is shown (render.inert)."""
+    return inert.html_text(value)
 
 
 def _where(where: Where | None) -> str:

@@ -7,15 +7,15 @@ size GitHub accepts for a comment, cut between blocks and between table rows (a 
 table starts again with its header). `members=False` leaves out the member tables and
 caps the lists: a summary of a big fleet that still fits a job summary.
 
-Every value from the platform or the manifests is escaped: a name cannot close a table
-cell, start a link, or inject HTML.
+Every value from the platform or the manifests enters through render.inert (`md`,
+`code`): a name cannot close a table cell, start a link, or inject HTML.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 
+from reconciler.render import inert
 from reconciler.render.markdown import PART_LIMIT
 from reconciler.review.value import (
     AccessReport,
@@ -30,29 +30,17 @@ from reconciler.review.value import (
 # A compact summary lists at most this many items per section.
 COMPACT_ITEMS = 50
 _FOOTER_ROOM = 40
-_SPECIAL = re.compile(r"([\\`*_\[\]~|])")
-_SPACE = re.compile(r"\s+")
 
 
 def md(text: object) -> str:
     """Plain text for a Markdown table cell or list item: nothing in it is markup."""
-    value = _SPACE.sub(" ", _show(text)).strip()
-    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _SPECIAL.sub(r"\\\1", value)
+    return inert.markdown_text(text)
 
 
 def code(text: object) -> str:
-    """An identifier in a code span; a backtick or a line break in it cannot end the span."""
-    value = _SPACE.sub(" ", _show(text)).replace("`", "'").replace("|", "\\|").strip()
-    return f"`{value}`" if value else ""
-
-
-def _show(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    """An identifier in a code span, in a table cell or a list item: a backtick, a `|` or a
+    line break in it cannot end the span or the cell."""
+    return inert.code_span(text, in_table=True)
 
 
 def where_text(where: Where | None) -> str:

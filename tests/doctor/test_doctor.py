@@ -24,6 +24,7 @@ from reconciler.manifest.schema import SCHEMA_DIR
 from reconciler.model import DesiredOrg, Forwarding
 from reconciler.platform import ReadClient
 from reconciler.platform.clock_skew import clock_skew
+from reconciler.render.doctor import doctor_json, doctor_markdown
 from tests.integration.conftest import (
     APP1,
     CONTROL_TOKEN,
@@ -564,3 +565,23 @@ def test_self_grants_for_another_admin_fail_and_a_grant_selecting_nothing_warns(
     projects = check(report, "org-demo", "self-grants")[0]
     assert projects.status == "warn" and "1 grant(s) select none" in projects.detail
     assert report.exit_code == 0
+
+
+def test_names_from_the_platform_are_plain_text_in_the_markdown_and_json(
+    emulator: Emulator,
+) -> None:
+    hostile = "Acme | <!-- hide --> @security-team [click](https://evil.example) \u202e"
+    root = httpx.Client(transport=emulator.transport(), base_url="http://emulator.invalid")
+    answer = root.post(
+        "/org-demo/update", json={"name": hostile}, headers={"Authorization": "Bearer root-token"}
+    )
+    assert answer.status_code == 200
+    report = run(emulator, [DesiredOrg("org-demo", "x")])
+    markdown = doctor_markdown(report)
+    (line,) = [row for row in markdown.splitlines() if row.startswith("| ✅ | org |")]
+    assert line.count(" | ") == 3  # the name's `|` does not open a cell
+    assert "<!--" not in markdown and "@security-team" not in markdown
+    assert "[click](" not in markdown and "\u202e" not in markdown
+    shown = json.loads(doctor_json(report))
+    (org,) = [c for c in shown["checks"] if c["check"] == "org"]
+    assert "\\u202e" in org["detail"] and "\u202e" not in org["detail"]

@@ -222,7 +222,7 @@ def test_describe_org_shows_expiry(dx: DxSandbox) -> None:
 def test_invite_and_uninvite(dx: DxSandbox) -> None:
     # carol, an org-demo ADMIN without a grant, gives herself access (the guide's self-grant)
     assert dx.out("invite", "user-carol", MY_PROJECT, "--no-email", token="carol-token") == (
-        f"Invited user-carol to {MY_PROJECT} (ACCEPTED)\n"
+        f"Invited user-carol to {MY_PROJECT} (accepted)\n"
     )
     assert dx.permissions(MY_PROJECT)["user-carol"] == "VIEW"
     dx.out("invite", "user-carol", MY_PROJECT, "ADMINISTER", "--no-email", token="carol-token")

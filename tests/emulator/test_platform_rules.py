@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
+from reconciler.emulator import Emulator
 from tests.emulator.sandbox import (
     ALICE,
     BOB,
     CAROL,
+    CONTROL_TOKEN,
     DAVE,
     ERIN,
     EXAMPLE_APP,
@@ -20,6 +22,7 @@ from tests.emulator.sandbox import (
     QC_APP_1_0,
     QC_APP_1_1,
     REFERENCE_PROJECT,
+    SANDBOX_SEED,
     VARIANT_APP,
     Api,
 )
@@ -218,22 +221,25 @@ def test_user_new_without_an_org_creates_a_bare_account(api: Api) -> None:
 @pytest.mark.parametrize(
     ("body", "error"),
     [
-        ({"username": "nameless", "email": "n@example.com"}, (422, "InvalidInput", "first")),
+        (
+            {"username": "nameless", "email": "n@example.com"},
+            (422, "AuthServerInvalidInput", "first"),
+        ),
         (
             {"username": "blank", "email": "b@x.io", "first": " ", "last": ""},
-            (422, "InvalidInput", "first"),
+            (422, "AuthServerInvalidInput", "first"),
         ),
         (
             {"username": "bu", "email": "bu@example.com", "first": "B"},
-            (422, "InvalidInput", "username"),
+            (422, "AuthServerInvalidInput", "username"),
         ),
         (
             {"username": "bademail", "email": "bad_email", "first": "B"},
-            (422, "InvalidInput", "email"),
+            (422, "AuthServerInvalidInput", "email"),
         ),
         (
             {"username": "pork", "email": "p@x.io", "first": "P", "billTo": "does_not_exist"},
-            (422, "InvalidInput", "billTo"),
+            (422, "AuthServerInvalidInput", "billTo"),
         ),
         (
             {
@@ -305,3 +311,91 @@ def test_org_settings_are_stored_and_described(api: Api) -> None:
     }
     assert api.org("org-demo")["samlIdP"] == "samlprovider"
     assert api.fails(ALICE, "/org-demo/update", {"samlIdP": 7})[:2] == (422, "InvalidInput")
+
+
+# -- system/comeBackLater (test_dxpy.py TestHTTPResponses.test_retry_after*), on a clock the
+# test moves
+
+
+def test_come_back_later_answers_503_with_retry_after_until_the_time_comes() -> None:
+    now = [1_700_000_000_000]
+    with Emulator(seed=SANDBOX_SEED, control_token=CONTROL_TOKEN, clock=lambda: now[0]) as emu:
+        api = Api(emu)
+        assert api.ok(ALICE, "/system/comeBackLater") == {"currentTime": now[0]}
+        wait = {"waitUntil": now[0] + 2_500}
+        response = api.call(ALICE, "/system/comeBackLater", wait)
+        assert (response.status_code, response.json()["error"]["type"]) == (
+            503,
+            "ServiceUnavailable",
+        )
+        assert response.headers["Retry-After"] == "3"  # whole seconds, rounded up
+        silent = api.call(ALICE, "/system/comeBackLater", {**wait, "setRetryAfter": False})
+        assert silent.status_code == 503 and "Retry-After" not in silent.headers
+        now[0] += 2_500
+        assert api.ok(ALICE, "/system/comeBackLater", wait) == {"currentTime": now[0]}
+        assert api.fails(None, "/system/comeBackLater")[:2] == (401, "InvalidAuthentication")
+
+
+# -- folders and destroy: what `dx cd`, `dx ls`, `dx mkdir` and `dx rmproject` send
+
+
+def test_folders(api: Api) -> None:
+    assert api.ok(BOB, f"/{MY_PROJECT}/listFolder") == {"objects": [], "folders": []}
+    api.ok(ALICE, f"/{MY_PROJECT}/newFolder", {"folder": "/runs/2024/", "parents": True})
+    api.ok(ALICE, f"/{MY_PROJECT}/newFolder", {"folder": "/runs"})  # exists: fine
+    assert api.ok(BOB, f"/{MY_PROJECT}/listFolder", {"folder": "/runs", "only": "folders"}) == {
+        "folders": ["/runs/2024"]
+    }
+    assert api.ok(ALICE, f"/{MY_PROJECT}/listFolder", {"only": "objects"}) == {"objects": []}
+    assert api.fails(ALICE, f"/{MY_PROJECT}/listFolder", {"folder": "/nope"})[:2] == (
+        404,
+        "ResourceNotFound",
+    )
+    assert api.fails(ALICE, f"/{MY_PROJECT}/newFolder", {"folder": "/a/b"})[:2] == (
+        404,
+        "ResourceNotFound",
+    )
+    for bad in ("relative", "/a//b", "/a/../b"):
+        assert api.fails(ALICE, f"/{MY_PROJECT}/newFolder", {"folder": bad})[:2] == (
+            422,
+            "InvalidInput",
+        )
+    # bob only views my_new_project; erin has no access at all
+    assert api.fails(BOB, f"/{MY_PROJECT}/newFolder", {"folder": "/b"})[:2] == (
+        401,
+        "PermissionDenied",
+    )
+    assert api.fails(ERIN, f"/{MY_PROJECT}/listFolder")[:2] == (401, "PermissionDenied")
+
+
+def test_destroy(api: Api) -> None:
+    assert api.fails(BOB, f"/{MY_PROJECT}/destroy")[:2] == (401, "PermissionDenied")
+    assert api.ok(ALICE, f"/{MY_PROJECT}/destroy", {"terminateJobs": True}) == {"id": MY_PROJECT}
+    assert MY_PROJECT not in {p["id"] for p in api.state()["projects"]}
+    assert api.fails(BOB, f"/{MY_PROJECT}/describe")[:2] == (404, "ResourceNotFound")
+    # the same caller's repeat (destroy is retryable) is answered again; nobody else's
+    assert api.ok(ALICE, f"/{MY_PROJECT}/destroy") == {"id": MY_PROJECT}
+    assert api.fails(BOB, f"/{MY_PROJECT}/destroy")[:2] == (404, "ResourceNotFound")
+
+
+def test_decrease_permissions_names_only_entities(api: Api) -> None:
+    for key, error in (
+        ("user-ghost", (404, "ResourceNotFound")),
+        ("org-ghost", (404, "ResourceNotFound")),
+        ("ghost@example.com", (422, "InvalidInput")),
+    ):
+        assert api.fails(ALICE, f"/{MY_PROJECT}/decreasePermissions", {key: None})[:2] == error
+    assert api.project(MY_PROJECT)["permissions"]["user-bob"] == "VIEW"
+
+
+def test_new_project_input_checks(api: Api) -> None:
+    for body, error in (
+        ({"name": "p", "tags": ["ok", ""]}, (422, "InvalidInput")),
+        ({"name": "p", "properties": {"": "x"}}, (422, "InvalidInput")),
+        ({"name": "p", "properties": {"k": 1}}, (422, "InvalidInput")),
+        ({"name": "p", "region": "aws:nowhere"}, (422, "InvalidInput")),
+        ({"name": "p", "containsPHI": True}, (401, "PermissionDenied")),
+        ({"name": "p", "billTo": "user-ghost"}, (422, "InvalidInput")),
+    ):
+        assert api.fails(ALICE, "/project/new", body)[:2] == error, body
+    assert "p" not in {p["name"] for p in api.state()["projects"]}

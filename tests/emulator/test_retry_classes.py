@@ -18,6 +18,7 @@ from reconciler.emulator import Emulator
 from reconciler.emulator.routing import Method
 from tests.emulator.sandbox import (
     ALICE,
+    ALICE_SCRATCH,
     BOB,
     CAROL,
     CONTROL_TOKEN,
@@ -52,6 +53,10 @@ def test_each_method_declares_the_retry_class_dxpy_uses(emu: Emulator) -> None:
             # The auth server's route: not in the wrapper table; `dx new user` never retries.
             assert wrapper is None and not method.retryable and not method.nonce
             continue
+        if (method.entity_class, method.name) == ("system", "comeBackLater"):
+            # A test route (dxpy's own retry tests call it through DXHTTPRequest): no wrapper.
+            assert wrapper is None and method.retryable and not method.writes
+            continue
         assert wrapper is not None, method.key
         always_retry = inspect.signature(wrapper).parameters["always_retry"].default
         adds_nonce = "update_nonce" in inspect.getsource(wrapper)
@@ -59,7 +64,7 @@ def test_each_method_declares_the_retry_class_dxpy_uses(emu: Emulator) -> None:
             method.key
         )
         checked += 1
-    assert checked == len(methods(emu)) - 1
+    assert checked == len(methods(emu)) - 2
 
 
 # One sample call per retryable write, made twice: the repeat must be accepted and change
@@ -93,6 +98,12 @@ REPEATS: dict[tuple[str, str], tuple[str, str, dict[str, Any]]] = {
         {"properties": {"team": None, "grant": "user-alice"}},
     ),
     ("project", "addTags"): (ALICE, f"/{MY_PROJECT}/addTags", {"tags": ["audit"]}),
+    ("project", "newFolder"): (
+        ALICE,
+        f"/{MY_PROJECT}/newFolder",
+        {"folder": "/runs/2024", "parents": True},
+    ),
+    ("project", "destroy"): (ALICE, f"/{ALICE_SCRATCH}/destroy", {"terminateJobs": True}),
     ("project", "removeTags"): (ALICE, f"/{MY_PROJECT}/removeTags", {"tags": ["wgs"]}),
     ("app", "addDevelopers"): (
         ALICE,
@@ -210,7 +221,7 @@ def test_non_retryable_writes_stay_strict(api: Api) -> None:
     )
     body = {"username": "zed", "email": "zed@example.com", "first": "Zed"}
     api.ok(ALICE, "/user/new", body)
-    assert api.fails(ALICE, "/user/new", body)[:2] == (422, "InvalidInput")
+    assert api.fails(ALICE, "/user/new", body)[:2] == (422, "AuthServerInvalidInput")
     assert len([u for u in api.state()["users"] if u["id"] == "user-zed"]) == 1
 
 
@@ -252,5 +263,6 @@ def test_the_readme_lists_the_retry_class_of_every_method(emu: Emulator) -> None
             route = f"/system/{method.name}"
         else:
             route = f"/{method.entity_class}-xxxx/{method.name}"
-        retry_class = "(not in the table)" if method.key == ("user", "new") else str(method.retryable).lower()  # fmt: skip
+        untabled = method.key in (("user", "new"), ("system", "comeBackLater"))
+        retry_class = "(not in the table)" if untabled else str(method.retryable).lower()
         assert f"| `{route}` | {retry_class} |" in readme, route

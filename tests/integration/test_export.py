@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
 
 from reconciler.emulator import Emulator
+from reconciler.errors import ReadIncompleteError
 from reconciler.manifest import load_fleet
 from reconciler.platform import ReadClient
 from reconciler.read_and_export import administered_orgs, export_org, write_schema_beside
@@ -122,3 +127,35 @@ def test_export_into_a_fleet_directory_never_writes_departed_users_back(tmp_path
         "user-eve",
         "user-frank",
     }
+
+
+class _OrgIdsRewritten(httpx.BaseTransport):
+    """The emulator's transport, with /system/findOrgs answering the given ids."""
+
+    def __init__(self, inner: httpx.BaseTransport, ids: list[str]) -> None:
+        self.inner, self.ids = inner, ids
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.url.path != "/system/findOrgs":
+            return response
+        rows = [{"id": i, "level": "ADMIN"} for i in self.ids]
+        return httpx.Response(200, json={"results": rows, "next": None})
+
+
+@pytest.mark.parametrize("bad", ["../../escaped", "org-demo/../../x", "/tmp/abs", "org-.hidden"])
+def test_an_org_id_that_is_no_org_id_fails_export_all_before_a_file_is_written(
+    tmp_path: Path, bad: str
+) -> None:
+    # Export --all names each file after an id the platform returned: one that could
+    # leave the output directory is a read failure, not a path.
+    emu = Emulator(state_path=":memory:", seed=base_seed())
+    transport = _OrgIdsRewritten(emu.transport(), ["org-demo", bad])
+    with (
+        ReadClient(config_for(), transport=transport, retry=FAST_RETRY) as client,
+        pytest.raises(ReadIncompleteError, match="not an org id"),
+    ):
+        administered_orgs(client)
+    with ReadClient(config_for(), transport=emu.transport(), retry=FAST_RETRY) as client:
+        assert administered_orgs(client) == ["org-demo"]
+    emu.close()
