@@ -45,25 +45,20 @@ def doctor_text(report: DoctorReport) -> Text:
 
 
 def doctor_markdown(report: DoctorReport) -> str:
-    """For a job summary: the verdict first, then a table per scope."""
+    """For a job summary: the verdict first, then one list item per check, under a heading
+    per scope, with the remedy of a failure or a warning below it. (No table: the plan's
+    Markdown has none either, so a table in a summary could only come from foreign text.)"""
     lines = [
         "## dxorg doctor",
         "",
-        f"{'❌' if report.blocks else '✅'} **{_cell(report.summary())}**",
+        f"{'❌' if report.blocks else '✅'} **{_md(report.summary())}**",
     ]
     for scope, checks in groupby(report.checks, key=lambda c: c.scope):
-        lines += [
-            "",
-            f"### {_cell(scope)}",
-            "",
-            "| | check | result | remedy |",
-            "|---|---|---|---|",
-        ]
+        lines += ["", f"### {_md(scope)}", ""]
         for check in checks:
-            remedy = _cell(check.remedy) if check.remedy and check.status != "ok" else ""
-            lines.append(
-                f"| {_ICONS[check.status]} | {check.name} | {_cell(check.detail)} | {remedy} |"
-            )
+            lines.append(f"- {_ICONS[check.status]} **{check.name}**: {_md(check.detail)}")
+            if check.remedy and check.status != "ok":
+                lines.append(f"  - remedy: {_md(check.remedy)}")
     return "\n".join(lines) + "\n"
 
 
@@ -99,6 +94,6 @@ def _t(text: str) -> str:
     return inert.terminal(text, limit=inert.MESSAGE_LIMIT)
 
 
-def _cell(text: str) -> str:
-    """Foreign text in a Markdown table cell: plain text, `|` cannot end the cell."""
+def _md(text: str) -> str:
+    """Foreign text as plain text in the Markdown."""
     return inert.markdown_text(text, limit=inert.MESSAGE_LIMIT)

@@ -11,7 +11,7 @@ def test_doctor_command_reports_to_the_job_summary_and_writes_nothing(action, pl
     assert result.code == 0, result.log
     assert result.summary.startswith("## dxorg doctor")
     assert "✅ **Doctor: " in result.summary
-    assert "| ✅ | admin | user-alice is an ADMIN of org-demo |" in result.summary
+    assert "- ✅ **admin**: user-alice is an ADMIN of org-demo\n" in result.summary
     assert result.outputs["summary"].startswith("Doctor: ")
     assert "ready to plan" in result.outputs["summary"]
     assert platform.write_calls() == []
@@ -31,8 +31,8 @@ def test_a_platform_failure_stops_the_plan_with_the_remedy_in_the_summary(action
     result = action.run("plan", token="not-a-valid-token")
     assert result.code == 1
     assert "## dxorg plan" not in result.summary
-    assert "| ❌ | token | the token from the token input is not valid" in result.summary
-    assert "get a new API token" in result.summary
+    assert "- ❌ **token**: the token from the token input is not valid" in result.summary
+    assert "  - remedy: get a new API token" in result.summary
     assert "::error::doctor: platform: token: the token from the token input" in result.log
     assert result.outputs["summary"].startswith("Doctor: ")
     assert result.outputs["plan-file"] == ""
@@ -42,7 +42,9 @@ def test_a_platform_failure_stops_the_plan_with_the_remedy_in_the_summary(action
 def test_an_orgs_own_failure_is_left_to_the_plan_and_fails_the_step(action, platform):
     result = action.run("plan", token="bob-token")  # bob is a MEMBER of org-demo
     assert result.code == 1
-    assert "| ❌ | admin | user-bob is not an ADMIN of org-demo (level: MEMBER) |" in result.summary
+    assert (
+        "- ❌ **admin**: user-bob is not an ADMIN of org-demo (level: MEMBER)\n" in result.summary
+    )
     assert "use the token of an ADMIN of org-demo" in result.summary
     assert "::error::doctor: org-demo: admin: user-bob is not an ADMIN of org-demo" in result.log
     assert result.summary.index("## dxorg doctor") < result.summary.index("## dxorg plan")
