@@ -472,6 +472,11 @@ def apply_command(
                 for unchecked in org_plan.unchecked:
                     org_id = inert.terminal(org_plan.org_id)
                     typer.echo(f"{org_id}: not checked: {inert.terminal(unchecked)}")
+            if plan.unresolved:
+                typer.echo(
+                    f"{plan.unresolved} difference(s) dxorg does not change (shown above): "
+                    "a person must resolve them."
+                )
             if plan.differs:
                 raise typer.Exit(2)
             return
@@ -517,7 +522,13 @@ def _confirm(plan: Plan) -> None:
     typer.echo("")
 
 
-_STATUS_STYLES = {"done": "green", "failed": "red", "skipped": "yellow", "not sent": "dim"}
+_STATUS_STYLES = {
+    "done": "green",
+    "failed": "red",
+    "skipped": "yellow",
+    "unknown": "yellow",
+    "not sent": "dim",
+}
 
 
 @dataclass
@@ -625,6 +636,8 @@ def _apply_summary(report: ApplyReport, calls: AppliedCalls) -> str:
         f"Apply: {calls.count('done')} of {calls.planned} API call(s) done, "
         f"{calls.count('failed')} failed, {calls.count('skipped')} skipped"
     )
+    unknown = calls.count("unknown")
+    text += f", {unknown} unknown" if unknown else ""
     not_sent = calls.count("not sent")
     text += f", {not_sent} not sent." if not_sent else "."
     return text + report.verdict()
@@ -645,8 +658,18 @@ def _report_apply(report: ApplyReport, calls: AppliedCalls, journal: Journal) ->
                     f"{org_id}: {t(outcome.status)}: {t(outcome.action_id)}: {t(outcome.detail)}",
                     err=True,
                 )
+        for call in org_report.unknown_calls:
+            typer.echo(
+                f"{org_id}: answer lost: {t(call.step_id)} {t(call.route)}: "
+                + (
+                    f"verified {call.resolution}"
+                    if call.resolution
+                    else "still unknown (verification could not read)"
+                )
+            )
         for remaining in org_report.remaining:
-            typer.echo(f"{org_id}: still differs: {t(remaining)}")
+            # What still differs may be a drift message (an unrevokable grant): long.
+            typer.echo(f"{org_id}: still differs: {t(remaining, limit=inert.MESSAGE_LIMIT)}")
         for left_out in org_report.left_out:
             typer.echo(f"{org_id}: left out (--skip-removals): {t(left_out)}")
         for unchecked in org_report.unchecked:

@@ -29,6 +29,7 @@ from reconciler.model import (
     NewAccount,
     PermissionFlag,
     ProjectGrant,
+    can_write_record,
     selects,
 )
 from reconciler.plan import Action
@@ -465,36 +466,78 @@ def grantee_allowed(desired: DesiredOrg, caller: str) -> bool:
     return grants is None or grants.admin is None or grants.admin == caller
 
 
-def unrecorded_expired_grants(
-    desired: DesiredOrg, live: LiveOrg, today: date
-) -> list[tuple[ProjectGrant | AppGrant, str, str]]:
-    """Expired grants whose access the caller still holds, but that dxorg has no record of
-    adding: (grant, object id, name). Revoking them could take away access that was there
-    before the grant, so they are left alone (and the plan warns)."""
+@dataclass(frozen=True)
+class GrantFinding:
+    """A self-granted object dxorg will not act on: `drift` (access a person must decide
+    about, reported as a difference) or a harmless record left behind (a warning)."""
+
+    grant: ProjectGrant | AppGrant
+    object_id: str
+    name: str
+    kind: str  # "unrecorded" | "stale-record" | "record-left"
+    live: str  # the caller's access now, in words
+    recorded: str | None = None  # the project record's level, when there is one
+
+    @property
+    def drift(self) -> bool:
+        return self.kind != "record-left"
+
+
+def grant_findings(desired: DesiredOrg, live: LiveOrg, today: date) -> list[GrantFinding]:
+    """The states a self-grant can be left in that no action of the plan resolves.
+
+    - `unrecorded`: an expired grant whose access the caller still holds with no record
+      of dxorg adding it (a project the admin created, or a grant whose record call was
+      lost): revoking could take away access that was there before, so it is drift for a
+      person to decide, never revoked.
+    - `stale-record`: an active grant to make on a project whose record names a level the
+      caller no longer has, at a level too low to correct the record before granting:
+      granting could let expiry give back the wrong level, so it waits for a person.
+    - `record-left`: an expired grant already revoked whose record stays, because at
+      the level given back the caller may no longer clear it: harmless, warned about.
+    """
     grants = desired.self_grants
     if grants is None or not grantee_allowed(desired, live.caller):
         return []
-    out: list[tuple[ProjectGrant | AppGrant, str, str]] = []
+    out: list[GrantFinding] = []
     for project in live.projects:
         verdict = _verdict(grants.projects, project.project_id, project.name, today)
-        if (
-            verdict is not None
-            and not verdict[0]
-            and project.access == "ADMINISTER"
-            and project.grant_record is None
+        if verdict is None:
+            continue
+        active, grant = verdict
+        access, record = project.access, project.grant_record
+        found = None
+        if active and access != "ADMINISTER" and _stale(record, access):
+            found = "stale-record"
+        elif not active and access == "ADMINISTER" and record is None:
+            found = "unrecorded"
+        elif (
+            not active
+            and access != "ADMINISTER"
+            and record is not None
+            and not can_write_record(access)
         ):
-            out.append((verdict[1], project.project_id, project.name))
+            found = "record-left"
+        if found:
+            out.append(GrantFinding(grant, project.project_id, project.name, found, access, record))
     for app in live.apps:
         app_verdict = _verdict(grants.apps, app.app_id, app.name, today)
-        if (
-            app_verdict is not None
-            and not app_verdict[0]
-            and app.developers is not None
-            and live.caller in app.developers
-            and not app.grant_recorded
-        ):
-            out.append((app_verdict[1], app.app_id, app.name))
+        if app_verdict is None or app.developers is None:
+            continue
+        app_active, app_grant = app_verdict
+        developer = live.caller in app.developers
+        if app_active:
+            continue
+        if developer and not app.grant_recorded:
+            out.append(GrantFinding(app_grant, app.app_id, app.name, "unrecorded", "developer"))
+        elif not developer and app.grant_recorded:
+            out.append(GrantFinding(app_grant, app.app_id, app.name, "record-left", "none"))
     return out
+
+
+def _stale(record: str | None, access: str) -> bool:
+    """A record naming another level than the caller has, which dxorg cannot rewrite first."""
+    return record is not None and record != access and not can_write_record(access)
 
 
 def _diff_self_grants(desired: DesiredOrg, live: LiveOrg, today: date) -> list[Action]:
@@ -510,6 +553,8 @@ def _diff_self_grants(desired: DesiredOrg, live: LiveOrg, today: date) -> list[A
 def _diff_project_grants(
     desired: DesiredOrg, live: LiveOrg, grants: Sequence[ProjectGrant], today: date
 ) -> list[Action]:
+    """Grants to make, revocations and records to tidy. dxorg only ever grants ADMINISTER,
+    so access below it is never dxorg's to take back, whatever a record says."""
     org, admin = desired.org_id, live.caller
     actions = []
     for project in live.projects:
@@ -518,9 +563,10 @@ def _diff_project_grants(
             continue
         active, grant = verdict
         holds = project.access == "ADMINISTER"
+        record = project.grant_record
         at = _at(grant.where, desired.source)
         touches = (f"project:{project.project_id}",)
-        if active and not holds:
+        if active and not holds and not _stale(record, project.access):
             actions.append(
                 Action(
                     id=f"{org}/grant/{project.project_id}",
@@ -536,9 +582,8 @@ def _diff_project_grants(
                     after={"level": "ADMINISTER", "recorded": project.access},
                 )
             )
-        elif not active and holds and project.grant_record is not None:
-            restore = project.grant_record
-            back_to = "no access" if restore == NO_ACCESS else restore
+        elif not active and holds and record is not None:
+            back_to = "no access" if record == NO_ACCESS else record
             actions.append(
                 Action(
                     id=f"{org}/revoke/{project.project_id}",
@@ -548,12 +593,32 @@ def _diff_project_grants(
                     summary=f"revoke {admin}'s ADMINISTER on {project.project_id} ({project.name}), "
                     f"back to {back_to} as before the grant",
                     reason=f"self-grant at {at} expired on {grant.expires}; dxorg recorded "
-                    f"{admin}'s level before it as {restore}",
+                    f"{admin}'s level before it as {record}",
                     phase="remove",
                     touches=touches,
-                    before={"level": project.access, "recorded": restore},
-                    after={"level": restore},
+                    before={"level": project.access, "recorded": record},
+                    after={"level": record},
                     removals=("projectGrants",),
+                )
+            )
+        elif not active and not holds and record is not None and can_write_record(project.access):
+            # A revocation (or a grant) stopped after its first call: the access is already
+            # what it should be, only the record is left, and it can still be cleared.
+            actions.append(
+                Action(
+                    id=f"{org}/clear-record/{project.project_id}",
+                    kind="clear-grant-record",
+                    symbol="~",
+                    target=project.project_id,
+                    summary=f"clear dxorg's self-grant record on {project.project_id} "
+                    f"({project.name})",
+                    reason=f"self-grant at {at} expired on {grant.expires}; {admin} has "
+                    f"{project.access} (not ADMINISTER), so nothing is left to revoke, only "
+                    f"the record ({record})",
+                    phase="org",
+                    touches=touches,
+                    before={"level": project.access, "recorded": record},
+                    after={"level": project.access, "recorded": None},
                 )
             )
     return actions

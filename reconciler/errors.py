@@ -86,9 +86,13 @@ class ApiError(DxorgError):
     `route` is the API route called (e.g. ``/org-demo/invite``), `error_type` the
     platform's error type, `status` the HTTP status (None if there was no response),
     `attempts` how many HTTP attempts the client made before giving up (None: unknown).
+    `outcome_unknown` is set by the client on a write it gave up on after an attempt whose
+    answer was lost (a timeout or a dropped connection after sending, a 5xx that is not
+    "unavailable"), which nothing showed did not land: it may have taken effect.
     """
 
     attempts: int | None = None
+    outcome_unknown: bool = False
 
     def __init__(
         self,

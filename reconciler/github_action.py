@@ -311,7 +311,8 @@ def run_drift(ctx: Context) -> int:
     fleet = _load(ctx, ctx.inputs.paths)
     plan = _plan_read_only(ctx, fleet)
     path = _save_plan(plan, _plan_path(ctx, "dxorg-drift.json"))
-    drifted = [o.org_id for o in plan.orgs if o.has_changes]
+    # Changes to make, or drift only a person can resolve (an unrevokable expired grant).
+    drifted = [o.org_id for o in plan.orgs if o.has_changes or o.unresolved]
     line = (
         f"Drift in {len(drifted)} of {len(plan.orgs)} org(s): {', '.join(drifted)}. {summary_line(plan)}"
         if drifted
@@ -320,7 +321,7 @@ def run_drift(ctx: Context) -> int:
     log_plan(ctx.log, plan)
     ctx.files.summary(_plan_markdown(ctx, plan, f"# dxorg drift\n\n**{line}**"))
     ctx.files.outputs(
-        {"has-changes": _bool(plan.has_changes), "plan-file": str(path), "summary": line}
+        {"has-changes": _bool(bool(drifted)), "plan-file": str(path), "summary": line}
     )
     with _github(ctx) as github:
         me = _identity(ctx, github, "drift issues")

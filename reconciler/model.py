@@ -61,6 +61,17 @@ def project_access_rank(access: str) -> int:
     return PROJECT_ACCESS_LEVELS.index(access)
 
 
+# The lowest project level at which the caller may write a project's properties (as on the
+# platform): below it dxorg can neither write a grant's record before granting nor clear
+# one after taking the grant back.
+RECORDABLE_LEVEL = "CONTRIBUTE"
+
+
+def can_write_record(level: str) -> bool:
+    """May the caller, at this project level, set or clear the project's grant record?"""
+    return project_access_rank(level) >= project_access_rank(RECORDABLE_LEVEL)
+
+
 @dataclass(frozen=True)
 class Location:
     """Where a value came from, for messages: file and 1-based line."""

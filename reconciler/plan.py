@@ -129,6 +129,9 @@ class OrgPlan:
     manifests: Mapping[str, str] = field(default_factory=dict)
     # Summaries of the removals --skip-removals left out: still differences, never applied.
     left_out: tuple[str, ...] = ()
+    # Differences dxorg finds but will not change itself (an expired self-grant it has no
+    # record of making): drift for a person to resolve, never an action.
+    unresolved: tuple[str, ...] = ()
     error: str | None = None  # the org could not be planned (read failed, ...)
 
     @property
@@ -151,8 +154,8 @@ class OrgPlan:
     @property
     def differs(self) -> bool:
         """The live org differs, or may, from its manifest: changes to make, removals left
-        out, or something left unchecked."""
-        return bool(self.actions or self.left_out or self.unchecked)
+        out, differences only a person can resolve, or something left unchecked."""
+        return bool(self.actions or self.left_out or self.unresolved or self.unchecked)
 
     def counts(self) -> dict[str, int]:
         out = {"+": 0, "~": 0, "-": 0}
@@ -211,6 +214,10 @@ class Plan:
     @property
     def left_out(self) -> int:
         return sum(len(o.left_out) for o in self.orgs)
+
+    @property
+    def unresolved(self) -> int:
+        return sum(len(o.unresolved) for o in self.orgs)
 
     @property
     def unchecked(self) -> int:

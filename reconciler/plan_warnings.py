@@ -5,8 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
-from reconciler.diff import account_ownership, read_only_differences, unrecorded_expired_grants
-from reconciler.model import DesiredOrg, LiveOrg, ProjectGrant, selects
+from reconciler.diff import (
+    GrantFinding,
+    account_ownership,
+    grant_findings,
+    read_only_differences,
+)
+from reconciler.model import (
+    NO_ACCESS,
+    DesiredOrg,
+    LiveOrg,
+    ProjectGrant,
+    grant_record_key,
+    selects,
+)
 from reconciler.plan import Action, PlanWarning
 
 EXPIRY_WARNING_DAYS = 30
@@ -23,7 +35,7 @@ def plan_warnings(
         *_adopted_members(desired, live),
         *_read_only_flags(desired, live),
         *_grants_matching_nothing(desired, live),
-        *_unrecorded_grants(desired, live, today),
+        *_records_left(desired, live, today),
         *_left_out(left_out),
     ]
 
@@ -139,20 +151,64 @@ def _grants_matching_nothing(desired: DesiredOrg, live: LiveOrg) -> list[PlanWar
     return out
 
 
-def _unrecorded_grants(desired: DesiredOrg, live: LiveOrg, today: date) -> list[PlanWarning]:
-    out = []
-    for grant, object_id, name in unrecorded_expired_grants(desired, live, today):
-        what = "ADMINISTER on" if isinstance(grant, ProjectGrant) else "developer rights on"
-        out.append(
-            PlanWarning(
-                "grant-not-revoked",
-                f"the self-grant at {grant.where or desired.source} expired on {grant.expires}, "
-                f"but dxorg has no record of giving {live.caller} {what} {object_id} ({name}): "
-                "the access may predate the grant, so it is not revoked. Revoke it by hand if it "
-                "should go, then remove the expired grant from the manifest",
-            )
+def grant_drift(desired: DesiredOrg, live: LiveOrg, today: date) -> list[str]:
+    """Self-granted access dxorg will not change and a person must decide about: each is a
+    difference (`plan --detailed-exitcode` exits 2, the drift issue shows it, apply never
+    ends "converged"), never an action."""
+    return [
+        _finding_text(found, desired, live)
+        for found in grant_findings(desired, live, today)
+        if found.drift
+    ]
+
+
+def _records_left(desired: DesiredOrg, live: LiveOrg, today: date) -> list[PlanWarning]:
+    return [
+        PlanWarning("grant-record-left", _finding_text(found, desired, live))
+        for found in grant_findings(desired, live, today)
+        if not found.drift
+    ]
+
+
+def _finding_text(found: GrantFinding, desired: DesiredOrg, live: LiveOrg) -> str:
+    grant, caller = found.grant, live.caller
+    where = grant.where or desired.source
+    key = grant_record_key(caller)
+    project = isinstance(grant, ProjectGrant)
+    what = f"{found.object_id} ({found.name})"
+    if found.kind == "unrecorded":
+        access = "ADMINISTER on" if project else "developer rights on"
+        return (
+            f"grant-not-revoked: the self-grant at {where} expired on {grant.expires}, but "
+            f"{caller} still has {access} {what} and dxorg has no record of giving it (access "
+            "held before the grant, or a grant whose record was lost): dxorg does not revoke "
+            "what it cannot show it added. Revoke it by hand if it should go, then remove the "
+            "expired grant from the manifest"
         )
-    return out
+    if found.kind == "stale-record":
+        return (
+            f"grant-blocked: the self-grant at {where} gives {caller} ADMINISTER on {what}, but "
+            f"dxorg's record there ({key}) says {caller} had {found.recorded} before a grant, "
+            f"and {caller} has {found.live} now; at {found.live} dxorg cannot correct the record "
+            "first, and granting over it could let expiry give back the wrong level. Delete "
+            "that project property (a project ADMINISTER can), then plan again"
+        )
+    if project:
+        has = "no access" if found.live == NO_ACCESS else found.live
+        return (
+            f"the self-grant at {where} expired on {grant.expires} and {caller} has {has} "
+            f"on {what}, not ADMINISTER, but dxorg's record {key} ({found.recorded}) stays "
+            f"there: with {has} {caller} may not clear it. It is harmless while {caller} "
+            "does not hold ADMINISTER there (given back by hand while this grant is expired, "
+            f"dxorg would take it back to {found.recorded}); delete the property to tidy it"
+        )
+    return (
+        f"the self-grant at {where} expired on {grant.expires} and {caller} is no longer a "
+        f"developer of {what}, but the app keeps dxorg's record tag {key} (only developers "
+        f"may change an app's tags). It is harmless while {caller} is not a developer (made "
+        "one again by hand while this grant is expired, dxorg would take it back); a "
+        "developer may remove the tag to tidy it"
+    )
 
 
 def _left_out(left_out: Sequence[Action]) -> list[PlanWarning]:

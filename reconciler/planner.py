@@ -21,7 +21,7 @@ from reconciler.plan import (
     Violation,
     phase_index,
 )
-from reconciler.plan_warnings import plan_warnings
+from reconciler.plan_warnings import grant_drift, plan_warnings
 from reconciler.rails import OVERRIDABLE_RULES, check_rails
 from reconciler.steps import MEMBER_ACCESS_BATCH, build_steps, kind_order
 
@@ -130,6 +130,7 @@ def plan_org(desired: DesiredOrg, live: LiveOrg, options: PlanOptions) -> OrgPla
         live_values=touched_values(live, actions),
         manifests=dict(desired.inputs),
         left_out=tuple(a.summary for a in left_out),
+        unresolved=tuple(grant_drift(desired, live, options.today)),
     )
 
 

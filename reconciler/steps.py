@@ -14,7 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from reconciler.model import FLAGS, NO_ACCESS, ORG_POLICY_KEYS, DesiredOrg, grant_record_key
+from reconciler.model import (
+    FLAGS,
+    NO_ACCESS,
+    ORG_POLICY_KEYS,
+    DesiredOrg,
+    can_write_record,
+    grant_record_key,
+)
 from reconciler.plan import Action, ApiCall, Step
 
 # setMemberAccess takes many users per call; this bounds one request body.
@@ -29,6 +36,7 @@ KIND_ORDER: tuple[str, ...] = (
     "update-org",
     "grant-project",
     "grant-app",
+    "clear-grant-record",
     "set-forwarding",
     "disable-forwarding",
     "demote",
@@ -219,22 +227,41 @@ def _org_settings(b: _Builder) -> None:
 
 
 def _self_grants(b: _Builder) -> None:
-    """Each grant, then its record (which needs the access the grant gives).
+    """Each grant and its record, in the order that leaves the safer state if stopped
+    between the two (docs/reliability.md, "Two-call actions stopped half-way").
 
-    The grantee is the caller, already an org ADMIN (dxorg plans no org it does not
-    administer), so a grant waits for no promotion.
+    The record (the level before the grant) goes first when the caller may already write
+    it (CONTRIBUTE): stopped there, a record with no grant is harmless and the next run
+    grants, or tidies it away once expired. Below CONTRIBUTE the platform lets no one
+    without access write a project's properties, nor a non-developer an app's tags, so the
+    grant goes first and the record right after it. The grantee is the caller, already an
+    org ADMIN (dxorg plans no org it does not administer), so a grant waits for no promotion.
     """
     key = grant_record_key(b.caller)
     for action in b.of_kind("grant-project"):
         assert action.after is not None
-        invite = {"invitee": b.caller, "level": "ADMINISTER", "suppressEmailNotification": True}
-        granted = b.add("org", ApiCall(f"/{action.target}/invite", invite), [action])
-        record = {"properties": {key: action.after["recorded"]}}
-        b.add("org", ApiCall(f"/{action.target}/setProperties", record), [action], [granted])
+        prior = str(action.after["recorded"])
+        invite = ApiCall(
+            f"/{action.target}/invite",
+            {"invitee": b.caller, "level": "ADMINISTER", "suppressEmailNotification": True},
+        )
+        record = ApiCall(f"/{action.target}/setProperties", {"properties": {key: prior}})
+        if can_write_record(prior):
+            recorded = b.add("org", record, [action])
+            b.add("org", invite, [action], [recorded])
+        else:
+            granted = b.add("org", invite, [action])
+            b.add("org", record, [action], [granted])
     for action in b.of_kind("grant-app"):
         developers = {"developers": [b.caller]}
         granted = b.add("org", ApiCall(f"/{action.target}/addDevelopers", developers), [action])
         b.add("org", ApiCall(f"/{action.target}/addTags", {"tags": [key]}), [action], [granted])
+    for action in b.of_kind("clear-grant-record"):
+        b.add(
+            "org",
+            ApiCall(f"/{action.target}/setProperties", {"properties": {key: None}}),
+            [action],
+        )
 
 
 def _forwarding(b: _Builder) -> None:
@@ -266,33 +293,37 @@ def _removals(b: _Builder) -> None:
 
 
 def _revocations(b: _Builder) -> None:
-    """Each record is cleared first, while the access to clear it is still held: a record
-    left behind could later take away access someone else gave."""
+    """The access is taken back first, then the record cleared if the caller still may:
+    stopped in between, the access is already what it was before the grant and the record
+    only says so (the next run clears it, or warns it is left). Clearing first would leave,
+    if stopped there, access with no record that it was dxorg's to take back.
+
+    An app's record tag stays: only developers may change an app's tags.
+    """
     key = grant_record_key(b.caller)
     for action in b.of_kind("revoke-project"):
         assert action.after is not None
-        cleared = b.add(
+        restore = str(action.after["level"])
+        lowered = b.add(
             "remove",
-            ApiCall(f"/{action.target}/setProperties", {"properties": {key: None}}),
+            ApiCall(
+                f"/{action.target}/decreasePermissions",
+                {b.caller: None if restore == NO_ACCESS else restore},
+            ),
             [action],
         )
-        restore = action.after["level"]
-        level = None if restore == NO_ACCESS else restore
-        b.add(
-            "remove",
-            ApiCall(f"/{action.target}/decreasePermissions", {b.caller: level}),
-            [action],
-            [cleared],
-        )
+        if can_write_record(restore):
+            b.add(
+                "remove",
+                ApiCall(f"/{action.target}/setProperties", {"properties": {key: None}}),
+                [action],
+                [lowered],
+            )
     for action in b.of_kind("revoke-app"):
-        cleared = b.add(
-            "remove", ApiCall(f"/{action.target}/removeTags", {"tags": [key]}), [action]
-        )
         b.add(
             "remove",
             ApiCall(f"/{action.target}/removeDevelopers", {"developers": [b.caller]}),
             [action],
-            [cleared],
         )
 
 

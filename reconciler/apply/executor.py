@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.apply.journal import Journal
 from reconciler.apply.landed import landed_check
-from reconciler.apply.outcomes import ActionOutcome, Status
+from reconciler.apply.outcomes import ActionOutcome, Status, UnknownCall, worse
 from reconciler.apply.secrets import materialise
 from reconciler.errors import ApiError, DxorgError, ReadIncompleteError
 from reconciler.model import DesiredOrg
@@ -48,6 +48,12 @@ class Executor:
     caller: str
     progress: ProgressHook | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Writes whose answers were lost, by org: verification settles each (see UnknownCall).
+    unknown: dict[str, list[UnknownCall]] = field(default_factory=dict)
+
+    def unknown_calls(self, org_id: str) -> tuple[UnknownCall, ...]:
+        with self.lock:
+            return tuple(self.unknown.get(org_id, ()))
 
     def run_org(self, org: OrgPlan, desired: DesiredOrg) -> tuple[ActionOutcome, ...]:
         outcomes: dict[str, ActionOutcome] = {}
@@ -72,10 +78,11 @@ class Executor:
                 results = self.client.map(lambda s: self._run_step(org, s), runnable)
                 for step, step_outcomes in zip(runnable, results, strict=True):
                     for outcome in step_outcomes:
-                        # An action served by several steps fails if any of them fails.
-                        current = outcomes.get(outcome.action_id)
-                        if current is None or current.status == "done":
-                            outcomes[outcome.action_id] = outcome
+                        # An action served by several steps ends as the worst of them.
+                        outcomes[outcome.action_id] = worse(
+                            outcomes.get(outcome.action_id), outcome
+                        )
+                    # A step whose outcome is unknown is not done: its dependants wait.
                     status[step.id] = (
                         "done" if all(o.status == "done" for o in step_outcomes) else "failed"
                     )
@@ -159,8 +166,9 @@ class Executor:
         except (ApiError, DxorgError) as exc:
             if _splittable(step, exc):
                 return self._run_users_one_by_one(org, step)
-            self._report(org.org_id, step, "failed", str(exc))
-            return [ActionOutcome(a, "failed", str(exc)) for a in step.actions]
+            status = _failure_status(exc)
+            self._report(org.org_id, step, status, str(exc))
+            return [ActionOutcome(a, status, str(exc)) for a in step.actions]
         self._report(org.org_id, step, "done", None)
         return [ActionOutcome(a, "done") for a in step.actions]
 
@@ -173,8 +181,10 @@ class Executor:
                 self._send(org, step, {user_id: access})
                 outcomes.append(ActionOutcome(action_of[user_id], "done"))
             except (ApiError, DxorgError) as single:
-                outcomes.append(ActionOutcome(action_of[user_id], "failed", str(single)))
-        failed = [o for o in outcomes if o.status == "failed"]
+                outcomes.append(
+                    ActionOutcome(action_of[user_id], _failure_status(single), str(single))
+                )
+        failed = [o for o in outcomes if o.status != "done"]
         self._report(
             org.org_id,
             step,
@@ -199,8 +209,15 @@ class Executor:
                 route, sendable, landed=landed_check(route, sendable, self.client)
             )
         except (ApiError, DxorgError) as exc:
+            unknown = _failure_status(exc) == "unknown"
+            if unknown:
+                with self.lock:
+                    self.unknown.setdefault(org.org_id, []).append(
+                        UnknownCall(org.org_id, step.id, route, dict(body), step.actions, str(exc))
+                    )
             self.journal.write(
-                "call-failed",
+                # The answer was lost and may have landed: verification settles it.
+                "call-unknown" if unknown else "call-failed",
                 **common,
                 error=str(exc),
                 errorType=getattr(exc, "error_type", type(exc).__name__),
@@ -221,6 +238,12 @@ class Executor:
 
 def _in_order(org: OrgPlan, outcomes: Mapping[str, ActionOutcome]) -> tuple[ActionOutcome, ...]:
     return tuple(outcomes[a.id] for a in org.actions if a.id in outcomes)
+
+
+def _failure_status(exc: Exception) -> Status:
+    """ "unknown" for a write whose answer was lost and that may have landed (the client
+    says so); "failed" for one that certainly did not."""
+    return "unknown" if getattr(exc, "outcome_unknown", False) else "failed"
 
 
 def _splittable(step: Step, exc: Exception) -> bool:

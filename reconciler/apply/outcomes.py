@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-Status = Literal["done", "failed", "skipped"]
+from reconciler.plan import Step
+
+# "unknown": a call's answer was lost and nothing showed whether it landed (see
+# `UnknownCall`); verification settles each such call.
+Status = Literal["done", "failed", "skipped", "unknown"]
+Resolution = Literal["landed", "not-landed"]
+
+# When the steps of one action end differently, the action takes the worst of them.
+_SEVERITY: Mapping[str, int] = {"done": 0, "unknown": 1, "skipped": 2, "failed": 3}
+
+
+def worse(current: ActionOutcome | None, new: ActionOutcome) -> ActionOutcome:
+    """The outcome an action keeps when one more of its steps ends as `new`."""
+    if current is None or _SEVERITY[new.status] > _SEVERITY[current.status]:
+        return new
+    return current
 
 
 @dataclass(frozen=True)
@@ -16,6 +32,52 @@ class ActionOutcome:
 
 
 @dataclass(frozen=True)
+class UnknownCall:
+    """A write whose answer was lost (a timeout or a dropped connection after it was sent,
+    a 5xx) and which the client could not show landed or not: the platform may have made
+    the change. Verification reads the org again and settles it (`resolution`)."""
+
+    org_id: str
+    step_id: str
+    route: str
+    body: Mapping[str, object]
+    actions: tuple[str, ...]
+    detail: str
+    resolution: Resolution | None = None  # None: not settled (verification could not read)
+
+
+def settle(
+    calls: Iterable[UnknownCall], fresh_steps: Sequence[Step], *, plan_is_whole: bool
+) -> tuple[UnknownCall, ...]:
+    """Each unknown call settled against the plan made from the verification read: it did
+    not land when that plan still asks for its change, and landed when it no longer asks
+    for any part of it (no call on the same route does), but only if that plan is whole
+    (`plan_is_whole`: no safety violation held a change back), since a change a rail held
+    back is not asked for either. Otherwise it stays unknown."""
+    wanted: dict[str, list[Mapping[str, object]]] = {}
+    for step in fresh_steps:
+        wanted.setdefault(step.call.route, []).append(step.call.body)
+
+    def still_wanted(call: UnknownCall) -> bool:
+        bodies = wanted.get(call.route, [])
+        if call.route.endswith("/setMemberAccess"):
+            # A batch: any member of it whose change is still asked for, the same way.
+            return any(
+                user in body and body[user] == spec
+                for body in bodies
+                for user, spec in call.body.items()
+            )
+        return any(body == call.body for body in bodies)
+
+    def resolution(call: UnknownCall) -> Resolution | None:
+        if still_wanted(call):
+            return "not-landed"
+        return "landed" if plan_is_whole else None
+
+    return tuple(replace(call, resolution=resolution(call)) for call in calls)
+
+
+@dataclass(frozen=True)
 class OrgApplyReport:
     org_id: str
     outcomes: tuple[ActionOutcome, ...] = ()
@@ -23,13 +85,24 @@ class OrgApplyReport:
     left_out: tuple[str, ...] = ()  # removals --skip-removals left out: still differences
     unchecked: tuple[str, ...] = ()  # what could not be compared (forwarding without its token)
     error: str | None = None
+    unknown_calls: tuple[UnknownCall, ...] = ()
+    # The calls the verification read still asks for (None: verification did not plan),
+    # and whether that plan is whole (no violation held a change back).
+    verified: tuple[Step, ...] | None = field(default=None, compare=False, repr=False)
+    verified_whole: bool = field(default=False, compare=False, repr=False)
 
     def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
 
+    def settled(self, resolution: Resolution | None) -> int:
+        return sum(1 for c in self.unknown_calls if c.resolution == resolution)
+
     @property
     def failed(self) -> bool:
-        return bool(self.error or self.count("failed") or self.count("skipped"))
+        # An unknown call that verification found landed is no failure; one that did not
+        # land, or that could not be settled, is.
+        unsettled = len(self.unknown_calls) - self.settled("landed")
+        return bool(self.error or self.count("failed") or self.count("skipped") or unsettled)
 
     @property
     def converged(self) -> bool:
@@ -55,14 +128,17 @@ class ApplyReport:
         done = sum(o.count("done") for o in self.orgs)
         failed = sum(o.count("failed") for o in self.orgs)
         skipped = sum(o.count("skipped") for o in self.orgs)
-        return f"Apply: {done} action(s) done, {failed} failed, {skipped} skipped." + self.verdict()
+        unknown = sum(o.count("unknown") for o in self.orgs)
+        text = f"Apply: {done} action(s) done, {failed} failed, {skipped} skipped"
+        text += f", {unknown} unknown." if unknown else "."
+        return text + self.verdict()
 
     def verdict(self) -> str:
         """What verification found, for the end of a summary line (with a leading space)."""
         errors = sum(1 for o in self.orgs if o.error)
         differs = sum(1 for o in self.orgs if o.remaining)
         left_out = sum(len(o.left_out) for o in self.orgs)
-        text = ""
+        text = self.unknown_verdict()
         if errors:
             text += f" {errors} org(s) failed."
         if differs:
@@ -76,3 +152,14 @@ class ApplyReport:
         if self.exit_code == 0:
             text += " Verified: converged."
         return text
+
+    def unknown_verdict(self) -> str:
+        """How verification settled the calls whose answers were lost, if there were any."""
+        calls = sum(len(o.unknown_calls) for o in self.orgs)
+        if not calls:
+            return ""
+        landed = sum(o.settled("landed") for o in self.orgs)
+        missed = sum(o.settled("not-landed") for o in self.orgs)
+        unsettled = calls - landed - missed
+        text = f" {calls} call(s) with a lost answer: {landed} landed, {missed} not landed"
+        return text + (f", {unsettled} still unknown." if unsettled else ".")

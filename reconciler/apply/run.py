@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING
 
 from reconciler.apply.executor import Executor, GuardRefused, ProgressHook
 from reconciler.apply.journal import Journal
-from reconciler.apply.outcomes import ActionOutcome, ApplyReport, OrgApplyReport
+from reconciler.apply.outcomes import (
+    ActionOutcome,
+    ApplyReport,
+    OrgApplyReport,
+    UnknownCall,
+    settle,
+)
 from reconciler.apply.review import (
     refuse_changed_manifests,
     refuse_other_options,
@@ -60,7 +66,9 @@ def reviewed_orgs(plan: Plan, only: Collection[str] | None = None) -> list[OrgPl
         if missing:
             raise DxorgError(f"{', '.join(missing)} not in the reviewed plan")
         orgs = [o for o in orgs if o.org_id in only]
-    return [o for o in orgs if o.actions or o.error or o.violations]
+    # An org with drift only a person can resolve is applied too (nothing is sent): its
+    # report then says it still differs, so an apply never ends "converged" on it.
+    return [o for o in orgs if o.actions or o.error or o.violations or o.unresolved]
 
 
 def apply_reviewed(
@@ -143,11 +151,13 @@ def apply_reviewed(
                 outcomes = executor.run_org(planned, desired[org.org_id])
             except GuardRefused as exc:
                 journal.write("org-error", org=org.org_id, error=str(exc))
-                return OrgApplyReport(org.org_id, exc.outcomes, error=str(exc))
+                report = OrgApplyReport(org.org_id, exc.outcomes, error=str(exc))
             except DxorgError as exc:  # one org's trouble never stops the others
                 journal.write("org-error", org=org.org_id, error=str(exc))
-                return OrgApplyReport(org.org_id, error=str(exc))
-            return _verify(planned, outcomes, desired[org.org_id], writer, options, journal)
+                report = OrgApplyReport(org.org_id, error=str(exc))
+            else:
+                report = _verify(planned, outcomes, desired[org.org_id], writer, options, journal)
+            return _settle_unknown(report, executor.unknown_calls(org.org_id), journal)
 
         workers = max(1, min(ORG_CONCURRENCY, writer.concurrency, len(orgs)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -243,7 +253,8 @@ def _verify(
     again = plan_org(desired, live, options)
     if again.error:
         return OrgApplyReport(org.org_id, outcomes, error=again.error)
-    remaining = tuple(a.summary for a in again.actions)
+    # Drift dxorg does not change itself still differs: an apply never ends "converged" on it.
+    remaining = tuple(a.summary for a in again.actions) + again.unresolved
     shrunk = shrunk_members(org, live, desired)
     if shrunk:  # a converged-looking read that lost members is reported, not trusted
         remaining += (shrunk,)
@@ -255,7 +266,36 @@ def _verify(
         leftOut=list(again.left_out),
         unchecked=list(again.unchecked),
     )
-    return OrgApplyReport(org.org_id, outcomes, remaining, again.left_out, again.unchecked)
+    return OrgApplyReport(
+        org.org_id,
+        outcomes,
+        remaining,
+        again.left_out,
+        again.unchecked,
+        verified=again.steps,
+        verified_whole=not again.blocking_violations,
+    )
+
+
+def _settle_unknown(
+    report: OrgApplyReport, calls: tuple[UnknownCall, ...], journal: Journal
+) -> OrgApplyReport:
+    """Each call whose answer was lost, settled by the verification read: landed or not
+    (a line in the journal for each); left unknown when verification could not read."""
+    if not calls:
+        return report
+    if report.verified is not None:
+        calls = settle(calls, report.verified, plan_is_whole=report.verified_whole)
+    for call in calls:
+        journal.write(
+            "call-resolved",
+            org=call.org_id,
+            step=call.step_id,
+            actions=list(call.actions),
+            route=call.route,
+            resolution=call.resolution or "unknown",
+        )
+    return replace(report, unknown_calls=calls)
 
 
 def shrunk_members(org: OrgPlan, live: LiveOrg, desired: DesiredOrg) -> str | None:

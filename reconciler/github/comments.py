@@ -38,6 +38,8 @@ def comment_bodies(org: OrgPlan, provenance: str) -> list[str]:
         state = "⛔ **cannot be applied**: safety violations"
     elif org.has_changes:
         state = "merging applies exactly this plan (or refuses it as stale)"
+    elif org.unresolved:
+        state = "no changes to make; drift a person must resolve"
     elif org.unchecked:
         state = "⚠️ no changes to make, but job-log forwarding was not checked"
     else:

@@ -80,7 +80,7 @@ def sync_drift_issues(
         issue = existing.get(org.org_id)
         if org.error is not None:
             continue
-        if org.has_changes:
+        if org.has_changes or org.unresolved:  # changes to make, or drift for a person
             body = scrub(drift_body(org, provenance))
             if issue is None:
                 created = client.create_issue(drift_title(org.org_id), body, [DRIFT_LABEL])

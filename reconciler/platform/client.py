@@ -427,15 +427,28 @@ class ReadClient:
         payload = dict(body)
         attempts = 0
         earlier_unknown = False
+        # Whether some attempt may have landed that no later landed() read ruled out.
+        maybe_landed = False
+        ruled_out_at = 0  # the attempt after which landed() last answered "not there"
+        if landed is not None:
+            ask = landed
+
+            def landed() -> bool:
+                nonlocal maybe_landed, ruled_out_at
+                found = ask()
+                if not found:  # read after every attempt so far: none of them landed
+                    maybe_landed, ruled_out_at = False, attempts
+                return found
 
         def attempt() -> CallOutcome:
-            nonlocal attempts, earlier_unknown
+            nonlocal attempts, earlier_unknown, maybe_landed
             attempts += 1
             try:
                 return self._attempt(route, server, url, payload, retryable, landed, attempts)
             except AttemptFailed as failure:
                 if failure.outcome_unknown:
                     earlier_unknown = True
+                    maybe_landed = maybe_landed or ruled_out_at != attempts
                 elif (
                     earlier_unknown
                     and landed is not None
@@ -453,6 +466,9 @@ class ReadClient:
             return run_with_retries(self._retry, route, attempt)
         except ApiError as exc:
             exc.attempts = attempts  # so the journal can show the retries of a failed call
+            # A write whose answer was lost on some attempt may have landed: say so, for
+            # apply to report it as unknown and settle it by reading, not as failed.
+            exc.outcome_unknown = maybe_landed and method not in READ_METHODS
             raise
 
     def _attempt(
@@ -530,7 +546,7 @@ class ReadClient:
             raise AttemptFailed(error, retryable=True, outcome_unknown=True)
         if landed is None:
             # Retrying could duplicate the change; failing is the only safe answer.
-            raise AttemptFailed(error, retryable=False)
+            raise AttemptFailed(error, retryable=False, outcome_unknown=True)
         log.info("outcome of %s unknown (%s); checking whether it landed", route, error)
         landed_outcome = self._check_landed(route, error, landed, attempts)
         if landed_outcome is not None:
@@ -551,7 +567,7 @@ class ReadClient:
                 status=error.status,
                 request_id=error.request_id,
             )
-            raise AttemptFailed(unknown, retryable=False) from exc
+            raise AttemptFailed(unknown, retryable=False, outcome_unknown=True) from exc
         if not did_land:
             return None
         log.info("%s landed (confirmed by a read after an unknown outcome)", route)

@@ -11,9 +11,15 @@ from reconciler.render import inert
 
 
 def _result(org: OrgApplyReport) -> str:
+    lost = len(org.unknown_calls)
+    note = f" ({lost} answer(s) lost: {org.settled('landed')} verified landed)" if lost else ""
+    return _verdict(org) + note
+
+
+def _verdict(org: OrgApplyReport) -> str:
     if org.error:
         return f"❌ {inert.markdown_text(org.error, limit=inert.MESSAGE_LIMIT)}"
-    if org.count("failed") or org.count("skipped"):
+    if org.failed:
         return "❌ not all done"
     if org.remaining:
         return f"⚠️ still differs: {len(org.remaining)}"
@@ -39,7 +45,14 @@ def render_apply_markdown(report: ApplyReport, provenance: str = "") -> str:
             for o in org.outcomes
             if o.status != "done"
         ]
-        details += [f"- {org_id} still differs: {text(r)}" for r in org.remaining]
+        details += [
+            f"- {org_id} answer lost: {code(c.step_id)} {code(c.route)}: "
+            + (f"verified {c.resolution}" if c.resolution else "still unknown")
+            for c in org.unknown_calls
+        ]
+        details += [
+            f"- {org_id} still differs: {text(r, limit=inert.MESSAGE_LIMIT)}" for r in org.remaining
+        ]
         details += [f"- {org_id} left out (--skip-removals): {text(r)}" for r in org.left_out]
         details += [f"- {org_id} not checked: {text(r)}" for r in org.unchecked]
     lead = f"{provenance}\n\n" if provenance else ""

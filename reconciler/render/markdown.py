@@ -61,6 +61,12 @@ def _org_sections(org: OrgPlan, limit: int) -> list[str]:
                 f"#### Left out by --skip-removals ({len(org.left_out)}{more})\n\n"
                 "Still differences; this plan does not make them.\n\n" + chunk
             )
+    if org.unresolved:
+        blocks.append(
+            f"#### ⚠️ Drift dxorg does not change ({len(org.unresolved)})\n\n"
+            "A person must resolve these; applying the plan leaves them as they are.\n\n"
+            + "\n".join(f"- {text(drift, limit=inert.MESSAGE_LIMIT)}" for drift in org.unresolved)
+        )
     if org.warnings:
         blocks.append(
             "#### Warnings\n\n"
@@ -70,6 +76,8 @@ def _org_sections(org: OrgPlan, limit: int) -> list[str]:
         blocks.append(
             "No changes to make; the removals above were left out."
             if org.left_out
+            else "No changes to make; the drift above is for a person to resolve."
+            if org.unresolved
             else "No changes to make, but job-log forwarding was not checked (see the warnings)."
             if org.unchecked
             else "No changes: the live org matches the manifest."

@@ -31,12 +31,14 @@ def summary_line(plan: Plan) -> str:
         text = f"Plan: {counts['+']} to add, {counts['~']} to change, {counts['-']} to remove."
     elif errors:
         text = "No changes in the orgs that could be planned."
-    elif plan.left_out or plan.unchecked:
+    elif plan.left_out or plan.unresolved or plan.unchecked:
         text = "No changes to make."
     else:
         text = "No changes. The live orgs match the manifests."
     if plan.left_out:
         text += f" {plan.left_out} removal(s) left out (--skip-removals)."
+    if plan.unresolved:
+        text += f" {plan.unresolved} difference(s) dxorg does not change: a person must."
     unchecked = sum(1 for o in plan.orgs if o.unchecked)
     if unchecked:
         text += (
@@ -77,13 +79,15 @@ def styled_org(org: OrgPlan, *, full_bodies: bool = False) -> Text:
     if org.error:
         line(f"  ! error: {t(org.error, limit=inert.MESSAGE_LIMIT)}", "!")
         return out
-    if not org.actions:
+    if not org.actions and not org.unresolved:
         line("  no changes (forwarding not checked)" if org.unchecked else "  no changes")
     for action in org.actions:
         line(f"  {action.symbol} {t(action.summary)}", action.symbol)
         line(f"      why: {t(action.reason)}", "dim")
     for summary in org.left_out:
         line(f"  (left out: --skip-removals) - {t(summary)}", "dim")
+    for drift in org.unresolved:
+        line(f"  ! drift dxorg does not change: {t(drift, limit=inert.MESSAGE_LIMIT)}", "!")
     if org.steps:
         line("  API calls, in order:")
         for step in org.steps:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.action.conftest import MANIFEST, assert_no_secret
 from tests.action.fake_github import BOT
 
@@ -104,3 +106,35 @@ def test_drift_of_a_shard_plans_only_the_files_given(action, github):
     result = action.run("drift", event="schedule", path="orgs/org-demo.yaml")
     assert result.code == 0
     assert result.outputs["summary"].startswith("Drift in 1 of 1 org(s): org-demo.")
+
+
+OWN_PROJECT = "project-" + "O" * 24
+
+
+def _with_own_project() -> dict:
+    from tests.action.conftest import seed
+
+    data = seed()
+    data["projects"].append(
+        {"id": OWN_PROJECT, "name": "alice-own", "billTo": "org-demo", "createdBy": "user-alice",
+         "created": 1700000000000, "dataUsage": 0.1,
+         "permissions": {"user-alice": "ADMINISTER"}}
+    )  # fmt: skip
+    return data
+
+
+@pytest.mark.parametrize("platform_seed", [_with_own_project()])
+def test_an_expired_grant_dxorg_cannot_revoke_is_drift_with_an_issue(action, github, platform):
+    """ADMINISTER held under an expired grant with no record of dxorg giving it: never
+    revoked, and never only a warning either: the drift run fails and opens an issue."""
+    action.write_manifest(
+        f"org: org-demo\nselfGrants:\n  projects:\n    - {{id: {OWN_PROJECT}, expires: 2020-01-01}}\n"
+    )
+    run = action.run("drift", event="schedule", **{"fail-on-drift": "true"})
+    assert run.code == 2, run.log
+    assert run.outputs["has-changes"] == "true"
+    [issue] = open_issues(github)
+    assert "Drift dxorg does not change" in issue["body"]
+    assert "grant-not-revoked: the self-grant at" in issue["body"]
+    assert OWN_PROJECT in issue["body"]
+    assert platform.write_calls() == []

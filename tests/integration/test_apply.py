@@ -258,10 +258,8 @@ def test_expired_self_grants_are_revoked_and_active_ones_granted(
     later = datetime(2027, 3, 1, tzinfo=UTC)
     revoke = plan_fleet(fleet, read_client, now=later)
     assert [(a.kind, a.target) for a in revoke.orgs[0].actions] == [("revoke-project", P1)]
-    assert [s.call.body for s in revoke.orgs[0].steps] == [
-        {"properties": {record: None}},
-        {"user-alice": None},
-    ]
+    # The access first; at no access alice may not clear the record after, so it stays.
+    assert [s.call.body for s in revoke.orgs[0].steps] == [{"user-alice": None}]
     # newbie, provisioned by the first apply, is the entry's account by its journal.
     created = created_accounts(journal, platform_where(connection.config))
     assert (
@@ -270,7 +268,11 @@ def test_expired_self_grants_are_revoked_and_active_ones_granted(
     )
     after = control.get("state")
     project = next(p for p in after["projects"] if p["id"] == P1)
-    assert "user-alice" not in project["permissions"] and project["properties"] == {}
+    assert "user-alice" not in project["permissions"]
+    assert project["properties"] == {record: "NONE"}
+    tidy = plan_fleet(fleet, read_client, now=later).orgs[0]
+    assert not tidy.differs
+    assert [w.code for w in tidy.warnings if "grant" in w.code] == ["grant-record-left"]
 
 
 def test_plan_path_cannot_write_even_when_handed_a_write_route(read_client, control):

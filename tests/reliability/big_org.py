@@ -331,35 +331,6 @@ class BigOrg:
                 problems.append(f"account {account} missing")
         return problems
 
-    def interrupted_revocations(self, state: dict[str, Any]) -> dict[str, str]:
-        """Expired grants whose record is gone while alice still holds the access, by object
-        id -> the state_differences line it causes.
-
-        A revocation clears its record first, while alice can still clear it, then takes the
-        access; a kill between the two leaves the access with no record, and dxorg then
-        leaves it alone (with a warning) rather than revoke what it cannot show it added.
-        """
-        out = {}
-        projects = {p["id"]: p for p in state["projects"]}
-        for project_id, name, _ in self.projects():
-            project = projects[project_id]
-            if (
-                name.startswith("old-")
-                and project["permissions"].get(CALLER) == "ADMINISTER"
-                and GRANT_RECORD not in project.get("properties", {})
-            ):
-                out[project_id] = f"project {name}: alice has ADMINISTER, wants None"
-        apps = {a["id"]: a for a in state["apps"]}
-        for app_id, name, _ in self.apps():
-            app = apps[app_id]
-            if (
-                name.startswith("legacy_")
-                and CALLER in app["developers"]
-                and GRANT_RECORD not in app.get("tags", [])
-            ):
-                out[app_id] = f"app {name}: alice developer True"
-        return out
-
     def landing_counts(self, requests: list[dict[str, Any]]) -> dict[str, Counter[str]]:
         """How many times each non-idempotent call took effect, from the request log.
 

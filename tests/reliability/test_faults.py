@@ -104,7 +104,7 @@ def journal_problems(records: list[dict[str, Any]], requests: list[dict[str, Any
         where = (record["run"], record.get("step", ""))
         if record["event"] == "call":
             bodies.setdefault(where, []).append(record["body"])
-        elif record["event"] in ("call-done", "call-failed"):
+        elif record["event"] in ("call-done", "call-failed", "call-unknown"):
             key = call_key(record["route"], bodies[where].pop(0))
             attempts[key] += record.get("attempts") or 0
             if (record.get("attempts") or 0) > 1 or record.get("landedByCheck"):
