@@ -38,8 +38,8 @@ from reconciler.errors import (
     TransportError,
 )
 from reconciler.model import DesiredOrg, selects
-from reconciler.platform.clock_skew import clock_skew
 from reconciler.platform.contract import contract_problems
+from reconciler.platform.health import clock_skew_warning
 from reconciler.platform.routes import route_template
 
 if TYPE_CHECKING:
@@ -101,11 +101,15 @@ def examine(
     caller = _token(client, where, checks)
     if caller is None:
         return DoctorReport(where, None, None, tuple(checks))
-    local = now()
-    skew = clock_skew(client.server_date, local)
-    checks.append(clock_check(skew))
+    skew = client.clock_skew()
+    checks.append(clock_check(skew, None if skew is None else clock_skew_warning(skew)))
     checks.extend(_own_account(client, caller))
-    for org_checks in client.map(lambda org: _org(client, org, caller, env, now()), orgs):
+
+    # The org's expiry is judged by the platform's clock, as plan judges dates.
+    def today() -> datetime:
+        return client.platform_now() or now()
+
+    for org_checks in client.map(lambda org: _org(client, org, caller, env, today()), orgs):
         checks.extend(org_checks)
     return DoctorReport(
         where,

@@ -54,6 +54,7 @@ from reconciler.platform import (
     ReadClient,
     RetryPolicy,
     discover,
+    limits_from_env,
     retry_policy_from_env,
 )
 from reconciler.render import inert
@@ -99,7 +100,16 @@ def _retry(env: Mapping[str, str]) -> RetryPolicy:
 
 
 def read_client(ctx: Context) -> ReadClient:
-    return ReadClient(_platform_config(ctx.inputs, ctx.env), retry=_retry(ctx.env))
+    return _connection(ctx).read_client()
+
+
+def _connection(ctx: Context) -> Connection:
+    """The run's one way to the platform: its config, retry policy and DXORG_* limits."""
+    return Connection(
+        _platform_config(ctx.inputs, ctx.env),
+        retry=_retry(ctx.env),
+        limits=limits_from_env(ctx.env),
+    )
 
 
 # ---------------------------------------------------------------- shared steps
@@ -219,7 +229,7 @@ def run_doctor(ctx: Context) -> int:
 def run_plan(ctx: Context) -> int:
     fleet = _load(ctx, ctx.inputs.paths)
     # The platform is checked first. Where a plan would mislead (the platform answers
-    # differently from what dxorg reads, the token or the clock is wrong) none is made; an
+    # differently from what dxorg reads, the server or the token is wrong) none is made; an
     # org's own failure the plan reports itself, for that org (and the step still fails).
     doctor = _doctor(ctx, fleet)
     if doctor.stops_planning:
@@ -470,7 +480,7 @@ def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path) 
     from reconciler.read_and_plan import platform_where
 
     fleet = _load(ctx, sorted({o.source for o in orgs}))
-    connection = Connection(_platform_config(ctx.inputs, ctx.env), retry=_retry(ctx.env))
+    connection = _connection(ctx)
     stop = threading.Event()
     stopped_by: list[int] = []
 

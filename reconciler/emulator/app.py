@@ -250,7 +250,8 @@ class EmulatorApp:
         else:
             response = self.handle_api(request, environ, request_id)
         response.headers["X-Request-ID"] = request_id
-        stamp_date(response, self.clock())
+        # Like any HTTP server; from the platform's clock, which dxorg decides expiry by.
+        response.headers["Date"] = http_date(self.clock() / 1000)
         return response(environ, start_response)
 
     # -- control plane
@@ -311,6 +312,11 @@ class EmulatorApp:
         if decision.kind == "drop-before":
             record(None, None)
             drop_connection(environ)
+        if decision.kind == "hang":
+            # Accepted and never answered (until the faults are cleared): a black hole.
+            record(None, None)
+            self.faults.hold()
+            drop_connection(environ)
 
         try:
             if read_error is not None:
@@ -361,10 +367,3 @@ class EmulatorApp:
                 if isinstance(org_id, str):
                     record_admin_count(conn, org_id, route.method_name, now)
         return result
-
-
-def stamp_date(response: Response, now_ms: int) -> None:
-    """The `Date` header every HTTP server sends (RFC 9110, 6.6.1), from the emulator's
-    clock, also in process: `dxorg doctor` reads the platform's clock from it. Werkzeug's
-    server sends this one rather than adding its own."""
-    response.headers["Date"] = http_date(now_ms / 1000)

@@ -23,7 +23,6 @@ from reconciler.manifest import Fleet
 from reconciler.manifest.schema import SCHEMA_DIR
 from reconciler.model import DesiredOrg, Forwarding
 from reconciler.platform import ReadClient
-from reconciler.platform.clock_skew import clock_skew
 from reconciler.render.doctor import doctor_json, doctor_markdown
 from tests.as_seen import markup_from_text, mentions
 from tests.integration.conftest import (
@@ -480,34 +479,29 @@ def test_a_token_env_holding_a_credential_fails_without_showing_it(
 # ---------------------------------------------------------------- time
 
 
-def test_clock_skew_is_read_from_the_date_header() -> None:
-    local = datetime(2026, 12, 5, 8, 0, 0, 400_000, tzinfo=UTC)
-    assert clock_skew("Sat, 05 Dec 2026 08:02:00 GMT", local) == timedelta(minutes=2)
-    assert clock_skew("Sat, 05 Dec 2026 07:59:00 GMT", local) == timedelta(minutes=-1)
-    assert clock_skew(None, local) is None
-    assert clock_skew("yesterday", local) is None
-
-
 @pytest.mark.parametrize(
     ("offset", "status"),
-    [(timedelta(0), "ok"), (timedelta(minutes=5), "warn"), (timedelta(days=-2), "fail")],
+    [(timedelta(0), "ok"), (timedelta(minutes=10), "warn"), (timedelta(days=-2), "warn")],
 )
-def test_a_platform_clock_far_from_the_local_one_is_reported(
+def test_a_platform_clock_far_from_the_local_one_is_a_warning(
     tmp_path: Path, offset: timedelta, status: str
 ) -> None:
-    local = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
-    platform_ms = int((local + offset).timestamp() * 1000)
+    """From the Date header; never a failure: dxorg judges dates by the platform's clock."""
+    platform_ms = int((datetime.now(UTC) + offset).timestamp() * 1000)
     with Emulator(
         state_path=tmp_path / "s.db",
         seed=base_seed(),
         control_token=CONTROL_TOKEN,
         clock=lambda: platform_ms,
     ) as emulator:
-        report = run(emulator, [], now=local)
+        report = run(emulator, [])
     (clock,) = check(report, "platform", "clock")
     assert clock.status == status
-    assert report.clock_skew_seconds == offset.total_seconds()
-    assert report.exit_code == (1 if status == "fail" else 0)
+    assert report.clock_skew_seconds is not None
+    assert abs(report.clock_skew_seconds - offset.total_seconds()) < 30
+    if status == "warn":
+        assert "the platform's (from its Date header)" in clock.detail
+    assert report.exit_code == 0
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,9 @@ READERS = ("live.py", "platform/client.py", "apply/landed.py")
 # Keys those modules read that are not fields of a response body, and why.
 NOT_RESPONSE_FIELDS = {
     "Authorization": "a request header (removed from the auth probe)",
-    "Date": "a response header (doctor's clock skew)",
+    "Content-Length": "a response header (the response size limit)",
+    "Date": "a response header (the platform's clock)",
+    "network_stream": "an httpx response extension (the socket, for the size limit)",
     "Retry-After": "a response header (the retry policy)",
     "X-Request-ID": "a response header (shown in errors)",
     "fields": "the request body being built (describe options)",
