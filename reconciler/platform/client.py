@@ -276,6 +276,7 @@ class ReadClient:
         *,
         ids: Sequence[str] | None = None,
         name: str | Mapping | None = None,
+        properties: Mapping[str, str | bool] | None = None,
         describe: bool | Mapping = False,
     ) -> list[dict]:
         request: dict[str, Any] = {}
@@ -283,6 +284,8 @@ class ReadClient:
             request["id"] = list(ids)
         if name is not None:
             request["name"] = name if isinstance(name, str) else dict(name)
+        if properties is not None:  # a value of true: the key must exist
+            request["properties"] = dict(properties)
         request["describe"] = describe if isinstance(describe, bool) else dict(describe)
         return self._find(f"/{org_id}/findProjects", request)
 
