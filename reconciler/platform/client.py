@@ -37,7 +37,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -63,6 +63,7 @@ from reconciler.platform.health import PlatformHealth
 from reconciler.platform.limits import (
     MAX_PAGES_VAR,
     MAX_RESPONSE_BYTES_VAR,
+    MAX_ROWS_VAR,
     REQUEST_DEADLINE_VAR,
     PlatformLimits,
 )
@@ -386,8 +387,18 @@ class ReadClient:
             return []
         if len(work) == 1:
             return [fn(work[0])]  # no pool: starting threads would cost more than the call
-        with ThreadPoolExecutor(max_workers=min(self._concurrency, len(work))) as pool:
+        pool = ThreadPoolExecutor(max_workers=min(self._concurrency, len(work)))
+        try:
             futures = [pool.submit(fn, item) for item in work]
+            wait(futures)
+        except BaseException:
+            # Ctrl-C or SIGTERM raised here while the calls run: the threads must stop too
+            # (a listing could page on for minutes, and the exit waits for them), so each
+            # one's next request is refused.
+            self._health.interrupt("interrupted: no more calls are sent")
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
         for future in futures:
             error = future.exception()
             if error is not None:
@@ -432,6 +443,13 @@ class ReadClient:
                     )
                 seen_ids.add(key)
             results.extend(rows)
+            if len(results) > self._limits.max_rows:
+                # Memory: fresh rows on every page would grow without end.
+                raise ReadIncompleteError(
+                    f"{route}: the listing from {self._config.describe_api_server()} has "
+                    f"more than {self._limits.max_rows} rows ({MAX_ROWS_VAR}); refusing to "
+                    "use a listing that may be incomplete"
+                )
             starting = page["next"]
             if starting is None:
                 return results

@@ -104,6 +104,13 @@ class PlatformHealth:
     def now(self) -> float:
         return self._clock()
 
+    def interrupt(self, reason: str) -> None:
+        """Send nothing more in this run (Ctrl-C or SIGTERM while calls run on threads):
+        each call's next attempt, each listing's next page, is refused."""
+        with self._lock:
+            if self._stopped is None:
+                self._stopped = reason
+
     def stop_reason(self) -> str | None:
         """Why no call may be sent any more in this run, or None. Once set, it stays."""
         with self._lock:
