@@ -64,7 +64,10 @@ def refuse_unsafe_entry(path: Path) -> None:
 @contextmanager
 def apply_lock(state_dir: Path) -> Iterator[Path]:
     """Hold the state directory's apply lock for the duration, or refuse at once."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DxorgError(f"{state_dir}: cannot be created: {exc.strerror or exc}") from None
     path = state_dir / LOCK_NAME
     refuse_unsafe_entry(path)
     dir_fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -99,7 +102,10 @@ def apply_lock(state_dir: Path) -> Iterator[Path]:
 def _write_new(path: Path, data: bytes) -> int:
     """Put a new file holding `data` at `path` (replacing what is there, never writing
     through it) and return an open descriptor of it."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as exc:  # a full or read-only state directory
+        raise DxorgError(f"{path}: cannot be written: {exc.strerror or exc}") from None
     try:
         os.write(fd, data)
         os.fchmod(fd, 0o644)

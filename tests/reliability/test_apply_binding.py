@@ -390,6 +390,24 @@ def test_a_journal_that_cannot_grow_stops_the_apply_cleanly(served, orgs, tmp_pa
     assert sorted(served.invited()) == INVITEES
 
 
+def test_a_state_directory_that_cannot_grow_is_a_clean_error_before_any_read(
+    served, orgs, tmp_path
+):
+    # The apply lock's holder file is the first thing written: a file-size limit of 0 (a
+    # full disk does the same) is one error line naming it, never a traceback.
+    def no_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+    state = tmp_path / "state"
+    command = ["apply", str(orgs), "--auto-approve", "--journal", str(state / "journal.jsonl")]
+    refused = dxorg(*command, env=served.env(), preexec_fn=no_files)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert f"{state / 'apply.lock'}: cannot be written: File too large" in refused.stderr
+    assert served.writes() == []
+
+
 # ---------------------------------------------------------------- 19.8: SIGTERM
 
 
