@@ -491,6 +491,7 @@ def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path) 
         if not stop.is_set():
             stopped_by.append(128 + signum)
             audit.signalled(signum)
+            connection.health.stop_writes("interrupted")  # the call in flight is not retried
             ctx.log.line(
                 f"{signal.Signals(signum).name}: finishing the calls in flight, sending no more"
             )

@@ -561,6 +561,8 @@ class ReadClient:
         with self._in_flight:
             # Checked once a slot is free: a call queued behind a dead platform is not sent.
             stopped = self._health.stop_reason()
+            if stopped is None and method_of(route) not in READ_METHODS:
+                stopped = self._health.writes_stopped
             if stopped is not None:
                 raise AttemptFailed(
                     PlatformOutage(route, stopped, maybe_landed=maybe_landed), retryable=False

@@ -444,6 +444,42 @@ def test_sigterm_finishes_the_calls_in_flight_and_ends_the_run(served, orgs, tmp
     assert sorted(served.invited()) == INVITEES
 
 
+def test_sigterm_ends_a_call_in_flight_with_its_attempt_not_its_retries(served, orgs, tmp_path):
+    """A call hanging when SIGTERM comes is not tried again (its retries could outlast the
+    runner's grace before SIGKILL): nothing more is sent, the call is unknown, exit 143."""
+    journal = tmp_path / "journal.jsonl"
+    served.control.post(
+        "/rules", json={"route": "/org-demo/invite", "count": 100, "fault": "hang"}
+    ).raise_for_status()
+    env = {**served.env(), "DXORG_REQUEST_DEADLINE_SECONDS": "2"}
+    command = [DXORG, "apply", str(orgs), "--auto-approve", "--journal", str(journal)]
+    process = subprocess.Popen(
+        [*command, "--concurrency", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not [r for r in served.requests() if r["route"] == "/org-demo/invite"]:
+        assert process.poll() is None and time.monotonic() < deadline, "no invite was sent"
+        time.sleep(0.01)
+    last_seen = max(r["seq"] for r in served.requests())
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 143, out + err
+    assert [r for r in served.writes() if r["seq"] > last_seen] == []
+    records = journal_records(journal)
+    calls = [r["event"] for r in records if r["event"].startswith("call-")]
+    assert calls[0] == "call-unknown" and set(calls[1:]) <= {"call-resolved"}, calls
+    assert records[-1]["event"] == "run-end" and records[-1]["exitCode"] == 143
+
+    served.clear_rules()
+    rerun = dxorg(*command[1:], env=served.env())
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert sorted(served.invited()) == INVITEES
+
+
 def test_sigterm_ends_the_journal_as_the_process_ends_and_blames_no_admin(served, tmp_path):
     """The run-end record says what the process says: exit 143, the calls never sent as
     not sent (not failed); and the promotion that was not sent is not reported as an
