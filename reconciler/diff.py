@@ -65,7 +65,7 @@ def member_key(user_id: str) -> str:
 def diff_org(desired: DesiredOrg, live: LiveOrg, inputs: DiffInput) -> list[Action]:
     actions: list[Action] = []
     actions += _diff_org_settings(desired, live)
-    actions += _diff_members(desired, live)
+    actions += _diff_members(desired, live, inputs.today)
     actions += _diff_departures(desired, live)
     actions += _diff_provisioning(desired, live, inputs.created_accounts)
     actions += _diff_self_grants(desired, live, inputs.today)
@@ -238,7 +238,7 @@ def read_only_differences(desired: DesiredOrg, live: LiveOrg) -> list[ReadOnlyDi
     return out
 
 
-def _diff_members(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
+def _diff_members(desired: DesiredOrg, live: LiveOrg, today: date) -> list[Action]:
     membership = desired.membership
     if membership is None:
         return []
@@ -246,6 +246,12 @@ def _diff_members(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
     actions: list[Action] = []
     for user_id, want in sorted(membership.members.items()):
         have = live.members.get(user_id)
+        if want.expired(today):
+            # An expired entry reads as absent: never invited or updated, and a member still
+            # there is removed whatever the mode (the rails and the members budget hold).
+            if have is not None:
+                actions.append(_expiry_removal(desired, want, have))
+            continue
         at = _at(want.where, desired.source)
         after = target_access(want.level, want.flags, have.access if have else None)
         if have is None:
@@ -336,6 +342,17 @@ def _diff_departures(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
             )
         )
     return actions
+
+
+def _expiry_removal(desired: DesiredOrg, want: DesiredMember, have: LiveMember) -> Action:
+    removal = _removal(desired.org_id, desired.source, have)
+    where = _at(want.where, desired.source)
+    why = f": {want.reason}" if want.reason else ""
+    return replace(
+        removal,
+        reason=f"membership at {where} expired on {want.expires}{why}",
+        expiry={"where": where, "expires": str(want.expires), "reason": want.reason},
+    )
 
 
 def _removal(org: str, source: str, have: LiveMember) -> Action:

@@ -298,6 +298,22 @@ class DesiredMember:
     # The flags (API names) set on the member's own line; the others came from
     # `DesiredOrg.member_defaults_where`, or are unmanaged. For reports, not for planning.
     own_flags: frozenset[str] = field(default=frozenset(), compare=False)
+    # The day the membership ends: from then on the entry reads as absent and a live member
+    # is removed, whatever the members mode (see `expired`). None: it never ends.
+    expires: date | None = None
+    reason: str | None = None
+
+    def expired(self, today: date) -> bool:
+        """On or after its `expires` date the entry no longer grants membership."""
+        return self.expires is not None and today >= self.expires
+
+    def expiry_text(self) -> str:
+        """Where and why the membership ends, for plans and reviews (foreign text: the
+        caller escapes it for its medium)."""
+        text = f"{self.where}" if self.where else self.user_id
+        if self.reason:
+            text += f": {self.reason}"
+        return text
 
 
 @dataclass(frozen=True)
@@ -424,9 +440,16 @@ DEFAULT_BUDGETS: Mapping[str, Budget] = {
 }
 
 
+# How many days before a membership's `expires` date plans, the drift issue and the access
+# review start saying so (`safety.expiryNoticeDays`), so that extending it is a one-line
+# pull request before anyone loses access.
+DEFAULT_EXPIRY_NOTICE_DAYS = 14
+
+
 @dataclass(frozen=True)
 class SafetySettings:
     min_admins: int = 2
+    expiry_notice_days: int = DEFAULT_EXPIRY_NOTICE_DAYS
     budgets: Mapping[str, Budget] = field(default_factory=lambda: dict(DEFAULT_BUDGETS))
 
 

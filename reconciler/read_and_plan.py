@@ -115,6 +115,7 @@ def plan_options(
     env: Mapping[str, str],
     overrides: Collection[str] = (),
     skip_removals: bool = False,
+    only_expiries: bool = False,
     created_accounts: Mapping[str, str] | None = None,
 ) -> PlanOptions:
     """Everything a plan depends on besides the manifests and the live orgs."""
@@ -125,6 +126,7 @@ def plan_options(
         token_problems=token_problems(orgs, env, credentials),
         overrides=frozenset(overrides),
         skip_removals=skip_removals,
+        only_expiries=only_expiries,
         created_accounts=created_accounts,
         auth_server_problem=provisioning_problem(orgs, client),
     )
@@ -138,6 +140,7 @@ def plan_fleet(
     only: Collection[str] | None = None,
     overrides: Collection[str] = (),
     skip_removals: bool = False,
+    only_expiries: bool = False,
     env: Mapping[str, str] | None = None,
     created_accounts: Mapping[str, str] | None = None,
 ) -> Plan:
@@ -150,6 +153,7 @@ def plan_fleet(
         env=os.environ if env is None else env,
         overrides=overrides,
         skip_removals=skip_removals,
+        only_expiries=only_expiries,
         created_accounts=created_accounts,
     )
     caller = client.whoami()
@@ -161,4 +165,5 @@ def plan_fleet(
         platform=platform_identity(client.config, caller),
         overrides=tuple(sorted(overrides)),
         skip_removals=skip_removals,
+        only_expiries=only_expiries,
     )

@@ -112,6 +112,8 @@ class OrgApplyReport:
 @dataclass(frozen=True)
 class ApplyReport:
     orgs: tuple[OrgApplyReport, ...] = ()
+    # The option that left actions out of the plan (see `plan.leaving_out`).
+    left_out_by: str = "--skip-removals"
 
     @property
     def exit_code(self) -> int:
@@ -144,7 +146,8 @@ class ApplyReport:
         if differs:
             text += f" {differs} org(s) still differ."
         if left_out:
-            text += f" {left_out} removal(s) were left out (--skip-removals)."
+            what = "removal(s)" if self.left_out_by == "--skip-removals" else "change(s)"
+            text += f" {left_out} {what} were left out ({self.left_out_by})."
         unchecked = sum(1 for o in self.orgs if o.unchecked)
         if unchecked:
             text += f" Job-log forwarding was not checked in {unchecked} org(s) (token unset)."

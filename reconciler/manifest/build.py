@@ -297,6 +297,8 @@ class _OrgBuilder:
                 flags=self.shared_flags(flags),
                 where=self.where(path),
                 own_flags=self.own_flag_sets.setdefault(own, own),
+                expires=self.expiry(path, spec),
+                reason=spec.get("reason"),
             )
         if mode == "authoritative" and not users and not allow_empty:
             self.problem(
@@ -307,6 +309,16 @@ class _OrgBuilder:
             )
         protected = self.listed_users("protected", listed)
         required = self.listed_users("requiredAdmins", listed)
+        for name, named in (("protected", protected), ("requiredAdmins", required)):
+            for user_id, index in named.items():
+                member = members.get(user_id)
+                if member is not None and member.expires is not None:
+                    self.problem(
+                        ("members", name, index),
+                        f"{user_id}'s membership expires on {member.expires} (line "
+                        f"{member.where.line if member.where else '?'}), but members.{name} "
+                        "keeps them: drop the expiry, or take them out of this list",
+                    )
         for user_id, index in required.items():
             member = members.get(user_id)
             if member is not None and member.level != "ADMIN":
@@ -321,6 +333,16 @@ class _OrgBuilder:
             required_admins=frozenset(required),
             allow_empty=allow_empty,
         )
+
+    def expiry(self, path: JsonPath, spec: Mapping[str, Any]) -> date | None:
+        """A member entry's `expires` date (the schema checked its shape)."""
+        if "expires" not in spec:
+            return None
+        try:
+            return date.fromisoformat(spec["expires"])
+        except ValueError:
+            self.problem((*path, "expires"), "is not a valid date (YYYY-MM-DD)")
+            return None
 
     def listed_users(self, name: str, listed: set[str]) -> dict[str, int]:
         """The normalised ids in `members.<name>` (each must be a listed user), with indexes."""
@@ -506,6 +528,7 @@ def merge_safety(own: Mapping[str, Any], fleet: Mapping[str, Any]) -> SafetySett
     """Org file > fleet defaults > built-in, key by key; an explicit null turns a limit off."""
     builtin = SafetySettings()
     min_admins = own.get("minAdmins", fleet.get("minAdmins", builtin.min_admins))
+    notice = own.get("expiryNoticeDays", fleet.get("expiryNoticeDays", builtin.expiry_notice_days))
     own_budgets: Mapping[str, Any] = own.get("removalBudget") or {}
     fleet_budgets: Mapping[str, Any] = fleet.get("removalBudget") or {}
     budgets: dict[str, Budget] = {}
@@ -519,7 +542,9 @@ def merge_safety(own: Mapping[str, Any], fleet: Mapping[str, Any]) -> SafetySett
             count=None if count is None else int(count),
             percent=None if percent is None else float(percent),
         )
-    return SafetySettings(min_admins=int(min_admins), budgets=budgets)
+    return SafetySettings(
+        min_admins=int(min_admins), expiry_notice_days=int(notice), budgets=budgets
+    )
 
 
 def build_org(
