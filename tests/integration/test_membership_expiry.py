@@ -34,9 +34,9 @@ def at(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, 9, 0, tzinfo=UTC)
 
 
-def plan(emulator: Emulator, fleet: Fleet, day: date, **options: bool) -> Plan:
+def plan(emulator: Emulator, fleet: Fleet, day: date, *, only_expiries: bool = False) -> Plan:
     with ReadClient(config_for(), transport=emulator.transport(), retry=FAST_RETRY) as client:
-        return plan_fleet(fleet, client, now=at(day), **options)
+        return plan_fleet(fleet, client, now=at(day), only_expiries=only_expiries)
 
 
 def members(emulator: Emulator, org_id: str = "org-demo") -> set[str]:
