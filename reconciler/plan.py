@@ -131,6 +131,10 @@ class PlanWarning:
 FORWARDING_UNCHECKED = "forwarding-unchecked"
 
 
+# The warnings of memberships about to end (see `plan_warnings.membership_expiry_warnings`).
+EXPIRY_NOTICE_CODES = frozenset({"membership-expiring", "admin-expiring"})
+
+
 @dataclass(frozen=True)
 class OrgPlan:
     org_id: str
@@ -169,6 +173,12 @@ class OrgPlan:
     def unchecked(self) -> tuple[str, ...]:
         """What the plan could not compare (forwarding without its token): may differ."""
         return tuple(w.message for w in self.warnings if w.code == FORWARDING_UNCHECKED)
+
+    @property
+    def expiring(self) -> tuple[str, ...]:
+        """Memberships that end within the notice window, and admins whose coming expiry
+        the admin rails will refuse: not drift yet, but a person should decide now."""
+        return tuple(w.message for w in self.warnings if w.code in EXPIRY_NOTICE_CODES)
 
     @property
     def differs(self) -> bool:
