@@ -42,7 +42,9 @@ def drift_body(org: OrgPlan, provenance: str) -> str:
     if org.expiring:
         ending = (
             "**Memberships ending soon** (extend `expires` in the manifest to keep them):\n\n"
-            + "\n".join(f"- {inert.markdown_text(m, limit=inert.MESSAGE_LIMIT)}" for m in org.expiring)
+            + "\n".join(
+                f"- {inert.markdown_text(m, limit=inert.MESSAGE_LIMIT)}" for m in org.expiring
+            )
             + "\n\n"
         )
     more = ""
