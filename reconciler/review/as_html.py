@@ -91,7 +91,7 @@ def _highlights(member: MemberReview) -> list[str]:
         marks.append("drift")
     if member.departed is not None:
         marks.append("departed")
-    if member.expiring:
+    if member.expiring or member.membership_ending:
         marks.append("expiring")
     if member.inherited:
         marks.append("inherited")
@@ -140,6 +140,7 @@ def _member_row(report: AccessReport, org: OrgReview, member: MemberReview) -> s
         f"<td>{e(member.name)}</td>"
         f'<td><span class="badge st-{e(member.status)}">{e(member.status)}</span></td>'
         + "".join(_flag(flag) for flag in member.flags)
+        + _membership_end(member)
         + f"<td>{_where(member.declared)}</td>"
         + (f'<td data-sort="{e(date)}">{origin}</td>' if date else f"<td>{origin}</td>")
         + f"<td>{inherited}</td>"
@@ -149,8 +150,21 @@ def _member_row(report: AccessReport, org: OrgReview, member: MemberReview) -> s
     )
 
 
+def _membership_end(member: MemberReview) -> str:
+    ends = member.membership_ends
+    if ends is None:
+        return "<td></td>"
+    css = ' class="expiring-text"' if member.membership_ending else ""
+    return (
+        f'<td data-sort="{e(ends.expires)}"{css} title="{e(ends.describe())}">'
+        f"{e(ends.expires)}"
+        + (f' <span class="muted">{e(ends.reason)}</span>' if ends.reason else "")
+        + "</td>"
+    )
+
+
 def _members_table(report: AccessReport) -> str:
-    head = ["Org", "User", "Name", "Status", "Level", *report.flags]
+    head = ["Org", "User", "Name", "Status", "Level", *report.flags, "Membership ends"]
     head += ["Declared at", "Last change", "Inherited", "Drift / departure", "Self-grants"]
     rows = "\n".join(_member_row(report, org, member) for org, member in report.members)
     orgs = "".join(
@@ -357,6 +371,13 @@ def _attention(report: AccessReport) -> str:
                 + (f" ({e(g.reason)})" if g.reason else "")
                 + "</li>"
             )
+    for org, m in report.members:
+        if m.membership_ending and m.membership_ends is not None:
+            items.append(
+                f'<li class="hl-expiring"><b>{e(m.user_id)}</b>: membership of '
+                f"{e(org.org_id)} {e(m.membership_ends.describe())} "
+                f'<span class="loc">{e(m.membership_ends.where)}</span></li>'
+            )
     drifted = [(org, m) for org, m in report.members if m.drift is not None]
     for org, m in drifted[:200]:
         items.append(
@@ -389,6 +410,11 @@ def _cards(report: AccessReport) -> str:
             f"self-grants expiring ≤ {report.expiry_days} d",
             c["expiring"] + c["expired"],
             "soon" if c["expiring"] + c["expired"] else "",
+        ),
+        (
+            "memberships ending",
+            c["membershipsEnding"],
+            "soon" if c["membershipsEnding"] else "",
         ),
         ("orgs not read", c["errors"], "bad" if c["errors"] else ""),
     ]

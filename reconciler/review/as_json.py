@@ -23,7 +23,7 @@ from reconciler.review.value import (
     Where,
 )
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 # Package data, like the plan's schema (render/plan_json.py): found in a wheel too.
 SCHEMA_PATH: Traversable = files("reconciler") / "schemas" / "report.schema.json"
 
@@ -101,6 +101,16 @@ def _member(member: MemberReview) -> dict[str, Any]:
             else None
         ),
         "departed": _departure(member.departed) if member.departed else None,
+        "membershipEnds": (
+            {
+                "expires": member.membership_ends.expires.isoformat(),
+                "reason": member.membership_ends.reason,
+                "daysLeft": member.membership_ends.days_left,
+                "state": member.membership_ends.state,
+            }
+            if member.membership_ends
+            else None
+        ),
         "provisioned": _where(member.provisioned),
         "selfGrants": [grant.object_id for grant in member.self_grants],
     }

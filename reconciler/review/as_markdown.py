@@ -106,7 +106,15 @@ _STATUS_MARK = {
 
 
 def _member_rows(report: AccessReport, org: OrgReview) -> tuple[str, list[str]]:
-    head = ["user", "name", "status", *("level", *report.flags), "declared at", "last change"]
+    head = [
+        "user",
+        "name",
+        "status",
+        *("level", *report.flags),
+        "membership ends",
+        "declared at",
+        "last change",
+    ]
     header = "| " + " | ".join(md(h) for h in head) + " | notes |\n"
     header += "|" + "---|" * (len(head) + 1)
     rows = []
@@ -116,12 +124,21 @@ def _member_rows(report: AccessReport, org: OrgReview) -> tuple[str, list[str]]:
             md(member.name),
             _STATUS_MARK[member.status],
             *(_flag_cell(flag) for flag in member.flags),
+            _membership_end(member),
             where_text(member.declared),
             origin_text(member.declared.origin) if member.declared else "",
             _notes(member),
         ]
         rows.append("| " + " | ".join(cells) + " |")
     return header, rows
+
+
+def _membership_end(member: MemberReview) -> str:
+    ends = member.membership_ends
+    if ends is None:
+        return ""
+    text = f"{md(ends.expires)} ({_days(ends.days_left - 1) if ends.days_left > 0 else 'ended'})"
+    return f"⏳ **{text}**" if member.membership_ending else text
 
 
 def _grant_rows(grants: Sequence[HeldGrant]) -> tuple[str, list[str]]:
@@ -177,6 +194,13 @@ def _attention(report: AccessReport, cap: int | None) -> list[str]:
     sections.append(
         (f"⏳ Self-grants expired or expiring within {report.expiry_days} days", expiring)
     )
+    ending = [
+        f"- {code(org.org_id)} {code(m.user_id)}: membership {md(m.membership_ends.describe())}"
+        + (f" ({where_text(m.membership_ends.where)})" if m.membership_ends.where else "")
+        for org, m in report.members
+        if m.membership_ending and m.membership_ends is not None
+    ]
+    sections.append(("⏳ Memberships ending soon or ended", ending))
     drifted = [
         f"- {code(org.org_id)} {code(m.user_id)}: {md(m.drift.summary)}"
         for org, m in report.members

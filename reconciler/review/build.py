@@ -47,6 +47,8 @@ from reconciler.review.value import (
     GrantState,
     HeldGrant,
     MemberReview,
+    MembershipEnd,
+    MembershipEndState,
     OrgReview,
     ProvisionedAccount,
     Status,
@@ -163,6 +165,7 @@ def _org(desired: DesiredOrg, live: LiveOrg, today: date, lines: _Lines) -> OrgR
                 departed=_note(departure, lines) if departure and have else None,
                 provisioned=lines(account.where) if account else None,
                 self_grants=tuple(held_by.get(user_id, ())),
+                membership_ends=_membership_end(desired, want, today, lines),
             )
         )
     return OrgReview(
@@ -220,6 +223,22 @@ def _flags(
         else:
             out.append(FlagReview(name, live_value(name), None, "unmanaged"))
     return tuple(out)
+
+
+def _membership_end(
+    desired: DesiredOrg, want: DesiredMember | None, today: date, lines: _Lines
+) -> MembershipEnd | None:
+    if want is None or want.expires is None:
+        return None
+    days = (want.expires - today).days
+    state: MembershipEndState = (
+        "ended"
+        if want.expired(today)
+        else "ending"
+        if days <= desired.safety.expiry_notice_days
+        else "active"
+    )
+    return MembershipEnd(want.expires, want.reason, days, state, lines(want.where))
 
 
 def _drift(action: Action) -> Drift:

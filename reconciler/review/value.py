@@ -126,6 +126,30 @@ class DepartureNote:
         return f"{text} ({self.where})" if self.where else text
 
 
+# A membership with an `expires` date: active, ending (within `safety.expiryNoticeDays`:
+# extend it now), or ended (the date has come; a member still there is drift).
+MembershipEndState = Literal["active", "ending", "ended"]
+
+
+@dataclass(frozen=True)
+class MembershipEnd:
+    """When a member's membership ends, as its manifest entry says."""
+
+    expires: date
+    reason: str | None
+    days_left: int  # negative or zero: ended
+    state: MembershipEndState
+    where: Where | None
+
+    def describe(self) -> str:
+        when = (
+            f"ended on {self.expires}"
+            if self.state == "ended"
+            else f"ends on {self.expires}, in {self.days_left} day(s)"
+        )
+        return when + (f": {self.reason}" if self.reason else "")
+
+
 @dataclass(frozen=True)
 class HeldGrant:
     """A self-grant an admin holds now: ADMINISTER on a project, or developer of an app."""
@@ -161,6 +185,7 @@ class MemberReview:
     departed: DepartureNote | None = None
     provisioned: Where | None = None
     self_grants: tuple[HeldGrant, ...] = ()
+    membership_ends: MembershipEnd | None = None
 
     @property
     def level(self) -> str | None:
@@ -177,6 +202,13 @@ class MemberReview:
     @property
     def expiring(self) -> bool:
         return any(grant.highlighted for grant in self.self_grants)
+
+    @property
+    def membership_ending(self) -> bool:
+        """The membership ends within the notice window, or has ended and they are still
+        a member: someone should extend it, or let it go."""
+        ends = self.membership_ends
+        return ends is not None and ends.state != "active" and self.live is not None
 
 
 @dataclass(frozen=True)
@@ -276,5 +308,6 @@ class AccessReport:
             "expiring": sum(1 for g in grants if g.state == "expiring"),
             "expired": sum(1 for g in grants if g.state == "expired"),
             "departedPresent": sum(1 for d in self.departed if d.present_in),
+            "membershipsEnding": sum(1 for _, m in self.members if m.membership_ending),
             "errors": sum(1 for org in self.orgs if org.error),
         }
