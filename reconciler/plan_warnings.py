@@ -9,6 +9,8 @@ from reconciler.diff import (
     GrantFinding,
     account_ownership,
     grant_findings,
+    policy_findings,
+    policy_text,
     read_only_differences,
 )
 from reconciler.model import (
@@ -45,6 +47,7 @@ def plan_warnings(
         *_grants_matching_nothing(desired, live),
         *_records_left(desired, live, today),
         *_left_out(left_out, left_out_by),
+        *policy_warnings(desired, live, today),
     ]
 
 
@@ -283,4 +286,35 @@ def membership_expiry_warnings(
                     "until another admin is added or the expiry extended",
                 )
             )
+    return out
+
+
+def policy_warnings(desired: DesiredOrg, live: LiveOrg, today: date) -> list[PlanWarning]:
+    """Report-mode findings (shown, never written), and exceptions that except nothing."""
+    out = []
+    findings = policy_findings(desired, live, today)
+    for found in findings:
+        if found.policy.mode != "report" or not found.missing or found.exempt:
+            continue
+        project, policy = found.project, found.policy
+        out.append(
+            PlanWarning(
+                "policy-finding",
+                f"project {project.name} ({project.project_id}) does not meet "
+                f"{policy_text(policy, desired.source)} (report mode: nothing is changed): "
+                + ", ".join(f"{s} is false, required true" for s in found.missing),
+            )
+        )
+    covered = {(f.policy.name, f.project.project_id) for f in findings}
+    for policy in desired.project_policies:
+        for exception in policy.exceptions:
+            if (policy.name, exception.project_id) not in covered:
+                out.append(
+                    PlanWarning(
+                        "policy-exception-matches-nothing",
+                        f"the exception for {exception.project_id} at "
+                        f"{exception.where or desired.source} matches no project "
+                        f"{policy_text(policy, desired.source)} covers in {desired.org_id}",
+                    )
+                )
     return out
