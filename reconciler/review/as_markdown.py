@@ -24,6 +24,7 @@ from reconciler.review.value import (
     LineOrigin,
     MemberReview,
     OrgReview,
+    PolicyReview,
     Where,
 )
 
@@ -201,6 +202,15 @@ def _attention(report: AccessReport, cap: int | None) -> list[str]:
         if m.membership_ending and m.membership_ends is not None
     ]
     sections.append(("⏳ Memberships ending soon or ended", ending))
+    policies = [
+        f"- {code(org.org_id)} {md(p.name)} {code(p.project_id)}: lacks "
+        + ", ".join(code(s) for s in p.missing)
+        + f" (policy {code(policy.name)}, {md(policy.mode)})"
+        for org in report.orgs
+        for policy in org.policies
+        for p in policy.non_compliant
+    ]
+    sections.append(("🔒 Projects not meeting a project policy", policies))
     drifted = [
         f"- {code(org.org_id)} {code(m.user_id)}: {md(m.drift.summary)}"
         for org, m in report.members
@@ -308,6 +318,41 @@ def _org_blocks(report: AccessReport, org: OrgReview, limit: int, members: bool)
         header = "| account | email | level | state | declared at |\n|---|---|---|---|---|"
         for table in _chunks(header, rows, size):
             blocks.append(f"#### Provisioned accounts ({len(org.provisioned)})\n\n{table}")
+    for policy in org.policies:
+        blocks += _policy_blocks(policy, size)
+    return blocks
+
+
+def _policy_blocks(policy: PolicyReview, size: int) -> list[str]:
+    head = (
+        f"#### Project policy {code(policy.name)} ({md(policy.mode)})\n\n"
+        f"{md(policy.selector)}; requires {', '.join(code(s) for s in policy.require)} at least; "
+        f"{len(policy.non_compliant)} of {len(policy.projects)} project(s) not compliant; "
+        f"declared at {where_text(policy.where)}"
+    )
+    rows = [
+        f"| {md(p.name)} {code(p.project_id)} | "
+        + (
+            "exempt"
+            if p.exempt
+            else "compliant"
+            if p.compliant
+            else "⚠️ lacks " + ", ".join(code(s) for s in p.missing)
+        )
+        + " |"
+        for p in policy.projects
+    ]
+    blocks = [
+        f"{head}\n\n{table}" for table in _chunks("| project | state |\n|---|---|", rows, size)
+    ] or [head]
+    if policy.exceptions:
+        exceptions = [
+            f"- {code(x.project_id)}: {md(x.reason)}, until {md(x.expires)}"
+            + ("" if x.active else " (**expired**: covered again)")
+            + f" ({where_text(x.where)})"
+            for x in policy.exceptions
+        ]
+        blocks.append(f"Exceptions of {code(policy.name)}:\n\n" + "\n".join(exceptions))
     return blocks
 
 

@@ -221,6 +221,44 @@ class ProvisionedAccount:
 
 
 @dataclass(frozen=True)
+class PolicyException:
+    project_id: str
+    reason: str
+    expires: date
+    active: bool  # false: expired, the project is covered again
+    where: Where | None
+
+
+@dataclass(frozen=True)
+class PolicyProject:
+    """One project a policy covers, and how it stands."""
+
+    project_id: str
+    name: str
+    missing: tuple[str, ...]  # the required settings it lacks
+    exempt: bool  # an active exception covers it
+
+    @property
+    def compliant(self) -> bool:
+        return not self.missing
+
+
+@dataclass(frozen=True)
+class PolicyReview:
+    name: str
+    mode: str  # enforce | report
+    selector: str  # how it names its projects: `glob: clinical-*`
+    require: tuple[str, ...]
+    projects: tuple[PolicyProject, ...]
+    exceptions: tuple[PolicyException, ...]
+    where: Where | None
+
+    @property
+    def non_compliant(self) -> tuple[PolicyProject, ...]:
+        return tuple(p for p in self.projects if not p.compliant and not p.exempt)
+
+
+@dataclass(frozen=True)
 class OrgReview:
     org_id: str
     source: str
@@ -231,6 +269,7 @@ class OrgReview:
     self_grants: tuple[HeldGrant, ...] = ()
     self_grants_managed: bool = False  # the manifest has a selfGrants section
     provisioned: tuple[ProvisionedAccount, ...] = ()
+    policies: tuple[PolicyReview, ...] = ()
     error: str | None = None  # the live org could not be read
 
     def count(self, status: str) -> int:
@@ -309,5 +348,6 @@ class AccessReport:
             "expired": sum(1 for g in grants if g.state == "expired"),
             "departedPresent": sum(1 for d in self.departed if d.present_in),
             "membershipsEnding": sum(1 for _, m in self.members if m.membership_ending),
+            "policyFindings": sum(len(p.non_compliant) for org in self.orgs for p in org.policies),
             "errors": sum(1 for org in self.orgs if org.error),
         }

@@ -3,11 +3,13 @@ shown (report mode) or raised (enforce mode), through the emulator's project-x/u
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 
 from reconciler.apply.journal import Journal
@@ -269,3 +271,50 @@ def test_a_project_the_token_cannot_update_is_a_violation_until_granted(
     assert planned.applyable
     assert apply(emulator, planned, granted).exit_code == 0
     assert settings(emulator, C)["protected"] is True
+
+
+def test_the_access_review_has_a_section_per_policy(emulator: Emulator, tmp_path: Path) -> None:
+    from reconciler.review.as_html import render_report_html
+    from reconciler.review.as_json import dumps_report, report_schema
+    from reconciler.review.as_markdown import render_report_markdown
+    from reconciler.review.collect import review_fleet
+
+    text = manifest(
+        LOCKDOWN.replace("mode: enforce", "mode: report"),
+        "    exceptions:\n"
+        f'      - {{project: {B}, reason: "vendor transfer, ticket 12", expires: 2027-01-31}}\n',
+    )
+    fleet = write_manifest(tmp_path, text)
+    with ReadClient(config_for(), transport=emulator.transport(), retry=FAST_RETRY) as client:
+        report = review_fleet(fleet, client, now=NOW)
+    (policy,) = report.orgs[0].policies
+    assert [(p.project_id, p.missing, p.exempt) for p in policy.projects] == [
+        (A, ("downloadRestricted",), False),
+        (B, ("protected", "downloadRestricted"), True),
+    ]
+    assert report.counts()["policyFindings"] == 1  # B is exempt until its exception ends
+
+    data = json.loads(dumps_report(report))
+    jsonschema.Draft202012Validator(report_schema()).validate(data)
+    (section,) = data["orgs"][0]["projectPolicies"]
+    assert section["name"] == "clinical-lockdown" and section["mode"] == "report"
+    assert section["covered"][0] == {
+        "project": A,
+        "name": "clinical-a",
+        "compliant": False,
+        "missing": ["downloadRestricted"],
+        "exempt": False,
+    }
+    assert section["exceptions"][0]["expires"] == "2027-01-31"
+    assert section["exceptions"][0]["active"] is True
+
+    markdown = "\n".join(render_report_markdown(report))
+    assert "#### Project policy `clinical-lockdown` (report)" in markdown
+    assert f"| clinical-a `{A}` | ⚠️ lacks `downloadRestricted` |" in markdown
+    assert f"| clinical-b `{B}` | exempt |" in markdown
+    assert f"- `{B}`: vendor transfer, ticket 12, until 2027-01-31" in markdown
+    assert "#### 🔒 Projects not meeting a project policy (1)" in markdown
+
+    html = render_report_html(report)
+    assert '<section id="policies">' in html
+    assert "vendor transfer, ticket 12 until 2027-01-31" in html
