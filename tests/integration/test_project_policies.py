@@ -20,6 +20,7 @@ from reconciler.manifest import Fleet
 from reconciler.plan import Plan
 from reconciler.platform import ReadClient
 from reconciler.read_and_plan import plan_fleet
+from reconciler.render.plan_json import dumps_plan, load_plan
 from reconciler.render.text import render_text
 from tests.integration.conftest import (
     CONTROL_TOKEN,
@@ -127,7 +128,10 @@ def test_enforce_raises_what_is_missing_and_never_lowers(
         (f"/{B}/update", {"protected": True, "downloadRestricted": True, "version": 1}),
     ]
     assert f"~ project clinical-a ({A}): downloadRestricted false -> true" in render_text(planned)
-    assert apply(emulator, planned, fleet).exit_code == 0
+    # Saved and loaded, the plan is the one apply proves and applies.
+    saved = tmp_path / "plan.json"
+    saved.write_text(dumps_plan(planned))
+    assert apply(emulator, load_plan(saved), fleet).exit_code == 0
     a, b = settings(emulator, A), settings(emulator, B)
     assert a["protected"] and a["downloadRestricted"] and a["previewViewerRestricted"]
     assert b["protected"] and b["downloadRestricted"] and b["restricted"]  # stricter: kept
@@ -318,3 +322,15 @@ def test_the_access_review_has_a_section_per_policy(emulator: Emulator, tmp_path
     html = render_report_html(report)
     assert '<section id="policies">' in html
     assert "vendor transfer, ticket 12 until 2027-01-31" in html
+
+
+def test_fleet_policies_apply_to_every_org_and_an_org_policy_of_that_name_wins(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    (tmp_path / "_defaults.yaml").write_text("projectPolicies:\n" + LOCKDOWN)
+    fleet = write_manifest(tmp_path, "org: org-demo\n")
+    assert sorted(a.target for a in plan(emulator, fleet).orgs[0].actions) == [A, B]
+    own = LOCKDOWN.replace("protected: true, downloadRestricted: true", "databaseUIViewOnly: true")
+    fleet = write_manifest(tmp_path, manifest(own))
+    (policy,) = fleet.orgs["org-demo"].project_policies
+    assert policy.require == ("databaseUIViewOnly",)
