@@ -293,6 +293,14 @@ OverrideOpt = Annotated[
 SkipRemovalsOpt = Annotated[
     bool, typer.Option("--skip-removals", help="Leave out every action that removes access.")
 ]
+OnlyExpiriesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--only-expiries",
+        help="Keep only the actions that follow from a date the manifests set (expired "
+        "memberships and self-grants) or a departure; the rails still check the result.",
+    ),
+]
 JournalOpt = Annotated[
     Path,
     typer.Option(
@@ -350,6 +358,7 @@ def plan_command(
     ] = False,
     override: OverrideOpt = None,
     skip_removals: SkipRemovalsOpt = False,
+    only_expiries: OnlyExpiriesOpt = False,
     journal: JournalOpt = DEFAULT_JOURNAL,
     *,
     platform: PlatformOptions,
@@ -377,6 +386,7 @@ def plan_command(
             only=org,
             overrides=overrides,
             skip_removals=skip_removals,
+            only_expiries=only_expiries,
             created_accounts=created_accounts(journal, platform_where(connection.config)),
         )
     # A big plan's JSON takes a while to write: once, when both --out and --format json want it.
@@ -418,6 +428,7 @@ def apply_command(
     journal: JournalOpt = DEFAULT_JOURNAL,
     override: OverrideOpt = None,
     skip_removals: SkipRemovalsOpt = False,
+    only_expiries: OnlyExpiriesOpt = False,
     *,
     platform: PlatformOptions,
 ) -> None:
@@ -472,6 +483,7 @@ def apply_command(
                     only=org,
                     overrides=overrides,
                     skip_removals=skip_removals,
+                    only_expiries=only_expiries,
                     created_accounts=created,
                 )
         _show_plan(plan)
@@ -479,7 +491,8 @@ def apply_command(
             refuse_unsafe(plan.orgs)  # the plan just made: never ask about one apply refuses
         if not plan.has_changes:
             if plan.left_out:
-                typer.echo(f"{plan.left_out} removal(s) were left out (--skip-removals).")
+                what = "removal(s)" if plan.left_out_by == "--skip-removals" else "change(s)"
+                typer.echo(f"{plan.left_out} {what} were left out ({plan.left_out_by}).")
             for org_plan in plan.orgs:
                 for unchecked in org_plan.unchecked:
                     org_id = inert.terminal(org_plan.org_id)
@@ -508,6 +521,7 @@ def apply_command(
                 env=os.environ,
                 overrides=frozenset(overrides),
                 skip_removals=skip_removals,
+                only_expiries=only_expiries,
                 only=org,
                 created_accounts=created,
                 progress=progress,
@@ -686,7 +700,7 @@ def _report_apply(report: ApplyReport, calls: AppliedCalls, journal: Journal) ->
             # What still differs may be a drift message (an unrevokable grant): long.
             typer.echo(f"{org_id}: still differs: {t(remaining, limit=inert.MESSAGE_LIMIT)}")
         for left_out in org_report.left_out:
-            typer.echo(f"{org_id}: left out (--skip-removals): {t(left_out)}")
+            typer.echo(f"{org_id}: left out ({report.left_out_by}): {t(left_out)}")
         for unchecked in org_report.unchecked:
             typer.echo(f"{org_id}: not checked: {t(unchecked)}")
     typer.echo(_apply_summary(report, calls))

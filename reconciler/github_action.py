@@ -133,7 +133,13 @@ def _plan_read_only(ctx: Context, fleet: Fleet) -> Plan:
     from reconciler.read_and_plan import plan_fleet
 
     with read_client(ctx) as client:
-        return plan_fleet(fleet, client, only=ctx.inputs.orgs or None, env=ctx.env)
+        return plan_fleet(
+            fleet,
+            client,
+            only=ctx.inputs.orgs or None,
+            env=ctx.env,
+            only_expiries=ctx.inputs.only_expiries,
+        )
 
 
 def _plan_path(ctx: Context, default_name: str) -> Path:
@@ -505,13 +511,15 @@ def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path) 
             ctx.log.line(inert.log_line(line + suffix))
 
         # Overrides and --skip-removals are a human's decision at a terminal: the Action
-        # never gives them, so a plan made with either is refused.
+        # never gives them, so a plan made with either is refused. `only-expiries` must be
+        # the plan's own, like any option that changes what is applied.
         report = apply_reviewed(
             plan,
             fleet,
             connection,
             journal=audit,
             env=ctx.env,
+            only_expiries=ctx.inputs.only_expiries,
             only=ctx.inputs.orgs or None,
             created_accounts=created_accounts(journal, platform_where(connection.config)),
             progress=progress,
@@ -536,6 +544,12 @@ def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path) 
             "error", "cancelled: no more calls were sent; the journal has every call; plan again"
         )
         return stopped_by[0]
+    if ctx.inputs.only_expiries and not any(
+        o.failed or o.remaining or o.unchecked for o in report.orgs
+    ):
+        # What only-expiries left out is other workflows' to apply (and the drift run's to
+        # report): the expiries converged, so the scheduled job succeeds.
+        return EXIT_OK
     return EXIT_OK if report.exit_code == 0 else EXIT_ERROR
 
 

@@ -132,6 +132,7 @@ def plan_options(
     env: Mapping[str, str],
     overrides: Collection[str] = (),
     skip_removals: bool = False,
+    only_expiries: bool = False,
     created_accounts: Mapping[str, str] | None = None,
 ) -> PlanOptions:
     """Everything a plan depends on besides the manifests and the live orgs."""
@@ -142,6 +143,7 @@ def plan_options(
         token_problems=token_problems(orgs, env, credentials),
         overrides=frozenset(overrides),
         skip_removals=skip_removals,
+        only_expiries=only_expiries,
         created_accounts=created_accounts,
         auth_server_problem=provisioning_problem(orgs, client),
     )
@@ -155,6 +157,7 @@ def plan_fleet(
     only: Collection[str] | None = None,
     overrides: Collection[str] = (),
     skip_removals: bool = False,
+    only_expiries: bool = False,
     env: Mapping[str, str] | None = None,
     created_accounts: Mapping[str, str] | None = None,
 ) -> Plan:
@@ -168,6 +171,7 @@ def plan_fleet(
         env=os.environ if env is None else env,
         overrides=overrides,
         skip_removals=skip_removals,
+        only_expiries=only_expiries,
         created_accounts=created_accounts,
     )
     planned = read_and_plan_orgs(orgs, client, options, caller)
@@ -178,4 +182,5 @@ def plan_fleet(
         platform=platform_identity(client.config, caller),
         overrides=tuple(sorted(overrides)),
         skip_removals=skip_removals,
+        only_expiries=only_expiries,
     )

@@ -125,6 +125,8 @@ class OrgApplyReport:
 @dataclass(frozen=True)
 class ApplyReport:
     orgs: tuple[OrgApplyReport, ...] = ()
+    # The option that left actions out of the plan (see `plan.leaving_out`).
+    left_out_by: str = "--skip-removals"
     # Why the run stopped sending before the end (a platform outage, the run's deadline).
     stopped: str | None = None
     # The exit code of the signal that stopped the run (130 Ctrl-C, 143 SIGTERM), if one did.
@@ -171,7 +173,8 @@ class ApplyReport:
         if differs:
             text += f" {differs} org(s) still differ."
         if left_out:
-            text += f" {left_out} removal(s) were left out (--skip-removals)."
+            what = "removal(s)" if self.left_out_by == "--skip-removals" else "change(s)"
+            text += f" {left_out} {what} were left out ({self.left_out_by})."
         unchecked = sum(1 for o in self.orgs if o.unchecked)
         if unchecked:
             text += f" Job-log forwarding was not checked in {unchecked} org(s) (token unset)."

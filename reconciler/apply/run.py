@@ -85,6 +85,7 @@ def apply_reviewed(
     env: Mapping[str, str],
     overrides: frozenset[str] = frozenset(),
     skip_removals: bool = False,
+    only_expiries: bool = False,
     only: Collection[str] | None = None,
     now: datetime | None = None,
     created_accounts: Mapping[str, str] | None = None,
@@ -92,7 +93,7 @@ def apply_reviewed(
 ) -> ApplyReport:
     """Apply `reviewed`, or raise (StalePlanError, DivergedPlanError, UnsafePlanError) with
     nothing written. `overrides` and `skip_removals` are what the operator gave apply."""
-    refuse_other_options(reviewed, overrides, skip_removals)
+    refuse_other_options(reviewed, overrides, skip_removals, only_expiries)
     orgs = reviewed_orgs(reviewed, only)
     if not orgs:
         return ApplyReport(unchecked_elsewhere(reviewed, ()))
@@ -131,6 +132,7 @@ def apply_reviewed(
                 env=env,
                 overrides=overrides,
                 skip_removals=skip_removals,
+                only_expiries=only_expiries,
                 created_accounts=created_accounts,
             ),
         )
@@ -168,6 +170,7 @@ def apply_reviewed(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             report = ApplyReport(
                 tuple(pool.map(one, orgs)) + unchecked_elsewhere(reviewed, orgs),
+                left_out_by=reviewed.left_out_by,
                 stopped=writer.stopped(),
                 interrupted_by=journal.interrupted_by,
             )

@@ -66,6 +66,7 @@ class Inputs:
     journal: str
     github_token: str
     report_dir: str = ""
+    only_expiries: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Inputs:
@@ -91,6 +92,7 @@ class Inputs:
             journal=get("JOURNAL") or str(Path(".dxorg") / "journal.jsonl"),
             github_token=env.get("INPUT_GITHUB_TOKEN", "").strip(),
             report_dir=get("REPORT_DIR"),
+            only_expiries=_flag("only-expiries", get("ONLY_EXPIRIES"), False),
         )
 
     def __repr__(self) -> str:

@@ -58,6 +58,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         },
         "overrides": list(plan.overrides),
         "skipRemovals": plan.skip_removals,
+        "onlyExpiries": plan.only_expiries,
         "applyable": plan.applyable,
         "counts": _counts(plan.counts()),
         "offboarding": [
@@ -98,6 +99,7 @@ def _org_json(org: OrgPlan) -> dict[str, Any]:
                 "after": a.after,
                 "removals": list(a.removals),
                 "departure": dict(a.departure) if a.departure is not None else None,
+                "expiry": dict(a.expiry) if a.expiry is not None else None,
             }
             for a in org.actions
         ],
@@ -169,6 +171,7 @@ def load_plan(path: Path) -> Plan:
         ),
         overrides=tuple(data["overrides"]),
         skip_removals=data["skipRemovals"],
+        only_expiries=data.get("onlyExpiries", False),
         format_version=data["formatVersion"],
     )
 
@@ -193,6 +196,7 @@ def _org_from_json(data: dict[str, Any]) -> OrgPlan:
                 after=a["after"],
                 removals=tuple(a["removals"]),
                 departure=a["departure"],
+                expiry=a.get("expiry"),
             )
             for a in data["actions"]
         ),

@@ -36,7 +36,8 @@ def summary_line(plan: Plan) -> str:
     else:
         text = "No changes. The live orgs match the manifests."
     if plan.left_out:
-        text += f" {plan.left_out} removal(s) left out (--skip-removals)."
+        what = "removal(s)" if plan.left_out_by == "--skip-removals" else "change(s)"
+        text += f" {plan.left_out} {what} left out ({plan.left_out_by})."
     if plan.unresolved:
         text += f" {plan.unresolved} difference(s) dxorg does not change: a person must."
     unchecked = sum(1 for o in plan.orgs if o.unchecked)
@@ -66,7 +67,9 @@ def call_text(step: Step, *, preview: int | None = BODY_PREVIEW) -> str:
     return f"POST {inert.terminal(step.call.route)}{server} {body}"
 
 
-def styled_org(org: OrgPlan, *, full_bodies: bool = False) -> Text:
+def styled_org(
+    org: OrgPlan, *, full_bodies: bool = False, left_out_by: str = "--skip-removals"
+) -> Text:
     out = Text()
 
     def line(text: str, style: str | None = None) -> None:
@@ -85,7 +88,7 @@ def styled_org(org: OrgPlan, *, full_bodies: bool = False) -> Text:
         line(f"  {action.symbol} {t(action.summary)}", action.symbol)
         line(f"      why: {t(action.reason)}", "dim")
     for summary in org.left_out:
-        line(f"  (left out: --skip-removals) - {t(summary)}", "dim")
+        line(f"  (left out: {left_out_by}) - {t(summary)}", "dim")
     for drift in org.unresolved:
         line(f"  ! drift dxorg does not change: {t(drift, limit=inert.MESSAGE_LIMIT)}", "!")
     if org.steps:
@@ -111,7 +114,9 @@ def styled_text(plan: Plan, *, full_bodies: bool = False) -> Text:
     # Departures first: one decision for the whole fleet, reviewed as one.
     parts = [Text(platform_line(plan))]
     parts += [Text("\n".join(offboarding), style=STYLES["-"])] if offboarding else []
-    parts += [styled_org(org, full_bodies=full_bodies) for org in plan.orgs]
+    parts += [
+        styled_org(org, full_bodies=full_bodies, left_out_by=plan.left_out_by) for org in plan.orgs
+    ]
     if plan.overrides:
         parts.append(Text(f"Overrides: {inert.terminal(', '.join(plan.overrides))}"))
     parts.append(Text(summary_line(plan)))

@@ -37,6 +37,7 @@ TRAILING_COLUMNS: tuple[str, ...] = (
     "unmanaged_flags",
     "drift",
     "departed",
+    "membership_ends",
     "self_grants",
     "provisioned_at",
     "error",
@@ -83,6 +84,11 @@ def _row(report: AccessReport, org: OrgReview, member: MemberReview) -> dict[str
         "unmanaged_flags": " ".join(member.unmanaged_flags),
         "drift": member.drift.summary if member.drift else None,
         "departed": member.departed.describe() if member.departed else None,
+        "membership_ends": (
+            f"{member.membership_ends.describe()} ({member.membership_ends.state})"
+            if member.membership_ends
+            else None
+        ),
         "self_grants": "; ".join(_grant(g) for g in member.self_grants),
         "provisioned_at": member.provisioned,
     }

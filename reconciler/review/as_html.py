@@ -91,7 +91,7 @@ def _highlights(member: MemberReview) -> list[str]:
         marks.append("drift")
     if member.departed is not None:
         marks.append("departed")
-    if member.expiring:
+    if member.expiring or member.membership_ending:
         marks.append("expiring")
     if member.inherited:
         marks.append("inherited")
@@ -140,6 +140,7 @@ def _member_row(report: AccessReport, org: OrgReview, member: MemberReview) -> s
         f"<td>{e(member.name)}</td>"
         f'<td><span class="badge st-{e(member.status)}">{e(member.status)}</span></td>'
         + "".join(_flag(flag) for flag in member.flags)
+        + _membership_end(member)
         + f"<td>{_where(member.declared)}</td>"
         + (f'<td data-sort="{e(date)}">{origin}</td>' if date else f"<td>{origin}</td>")
         + f"<td>{inherited}</td>"
@@ -149,8 +150,21 @@ def _member_row(report: AccessReport, org: OrgReview, member: MemberReview) -> s
     )
 
 
+def _membership_end(member: MemberReview) -> str:
+    ends = member.membership_ends
+    if ends is None:
+        return "<td></td>"
+    css = ' class="expiring-text"' if member.membership_ending else ""
+    return (
+        f'<td data-sort="{e(ends.expires)}"{css} title="{e(ends.describe())}">'
+        f"{e(ends.expires)}"
+        + (f' <span class="muted">{e(ends.reason)}</span>' if ends.reason else "")
+        + "</td>"
+    )
+
+
 def _members_table(report: AccessReport) -> str:
-    head = ["Org", "User", "Name", "Status", "Level", *report.flags]
+    head = ["Org", "User", "Name", "Status", "Level", *report.flags, "Membership ends"]
     head += ["Declared at", "Last change", "Inherited", "Drift / departure", "Self-grants"]
     rows = "\n".join(_member_row(report, org, member) for org, member in report.members)
     orgs = "".join(
@@ -279,6 +293,48 @@ def _simple_table(anchor: str, title: str, head: Iterable[str], rows: list[str])
 </section>"""
 
 
+def _policies_table(report: AccessReport) -> str:
+    """Each policy's projects, compliant or not, then its exceptions with their expiry."""
+    rows = []
+    for org in report.orgs:
+        for policy in org.policies:
+            exceptions = {x.project_id: x for x in policy.exceptions}
+            for p in policy.projects:
+                if p.exempt:
+                    state, css = "exempt", ""
+                elif p.compliant:
+                    state, css = "compliant", ""
+                else:
+                    state, css = "lacks " + ", ".join(p.missing), "hl-drift"
+                x = exceptions.get(p.project_id)
+                exception = (
+                    f"{e(x.reason)} until {e(x.expires)}" + ("" if x.active else " (expired)")
+                    if x
+                    else ""
+                )
+                rows.append(
+                    f'<tr class="{css}" data-org="{e(org.org_id)}">'
+                    f'<td class="id">{e(org.org_id)}</td><td>{e(policy.name)}</td>'
+                    f"<td>{e(policy.mode)}</td><td>{e(p.name)} "
+                    f'<span class="id">{e(p.project_id)}</span></td><td>{e(state)}</td>'
+                    f"<td>{exception}</td><td>{_where(policy.where)}</td></tr>"
+                )
+            covered = {p.project_id for p in policy.projects}
+            for x in policy.exceptions:
+                if x.project_id not in covered:
+                    rows.append(
+                        f'<tr data-org="{e(org.org_id)}"><td class="id">{e(org.org_id)}</td>'
+                        f"<td>{e(policy.name)}</td><td>{e(policy.mode)}</td>"
+                        f'<td><span class="id">{e(x.project_id)}</span></td>'
+                        f"<td>not covered by the policy</td><td>{e(x.reason)} until "
+                        f"{e(x.expires)}</td><td>{_where(x.where)}</td></tr>"
+                    )
+    if not rows:
+        return ""
+    head = ["Org", "Policy", "Mode", "Project", "State", "Exception", "Declared at"]
+    return _simple_table("policies", f"Project policies ({len(rows)})", head, rows)
+
+
 def _provisioned_table(report: AccessReport) -> str:
     rows = [
         f'<tr data-org="{e(org.org_id)}"><td class="id">{e(org.org_id)}</td>'
@@ -357,6 +413,21 @@ def _attention(report: AccessReport) -> str:
                 + (f" ({e(g.reason)})" if g.reason else "")
                 + "</li>"
             )
+    for org, m in report.members:
+        if m.membership_ending and m.membership_ends is not None:
+            items.append(
+                f'<li class="hl-expiring"><b>{e(m.user_id)}</b>: membership of '
+                f"{e(org.org_id)} {e(m.membership_ends.describe())} "
+                f'<span class="loc">{e(m.membership_ends.where)}</span></li>'
+            )
+    for org in report.orgs:
+        for policy in org.policies:
+            for lacking in policy.non_compliant:
+                items.append(
+                    f'<li class="hl-drift"><b>{e(lacking.name)}</b> ({e(lacking.project_id)}) in '
+                    f"{e(org.org_id)} lacks {e(', '.join(lacking.missing))} (policy "
+                    f"{e(policy.name)}, {e(policy.mode)})</li>"
+                )
     drifted = [(org, m) for org, m in report.members if m.drift is not None]
     for org, m in drifted[:200]:
         items.append(
@@ -389,6 +460,11 @@ def _cards(report: AccessReport) -> str:
             f"self-grants expiring ≤ {report.expiry_days} d",
             c["expiring"] + c["expired"],
             "soon" if c["expiring"] + c["expired"] else "",
+        ),
+        (
+            "memberships ending",
+            c["membershipsEnding"],
+            "soon" if c["membershipsEnding"] else "",
         ),
         ("orgs not read", c["errors"], "bad" if c["errors"] else ""),
     ]
@@ -434,6 +510,7 @@ def render_report_html(report: AccessReport) -> str:
 {_grants_table(report)}
 {_provisioned_table(report)}
 {_departed_table(report)}
+{_policies_table(report)}
 {_orgs_table(report)}
 </main>
 <footer>Generated by dxorg {e(report.tool_version)} from the manifests, the live orgs (read-only) and git. A self-contained file: it loads nothing from the network.</footer>

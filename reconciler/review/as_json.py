@@ -23,7 +23,7 @@ from reconciler.review.value import (
     Where,
 )
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 # Package data, like the plan's schema (render/plan_json.py): found in a wheel too.
 SCHEMA_PATH: Traversable = files("reconciler") / "schemas" / "report.schema.json"
 
@@ -101,6 +101,16 @@ def _member(member: MemberReview) -> dict[str, Any]:
             else None
         ),
         "departed": _departure(member.departed) if member.departed else None,
+        "membershipEnds": (
+            {
+                "expires": member.membership_ends.expires.isoformat(),
+                "reason": member.membership_ends.reason,
+                "daysLeft": member.membership_ends.days_left,
+                "state": member.membership_ends.state,
+            }
+            if member.membership_ends
+            else None
+        ),
         "provisioned": _where(member.provisioned),
         "selfGrants": [grant.object_id for grant in member.self_grants],
     }
@@ -122,6 +132,36 @@ def _org(org: OrgReview) -> dict[str, Any]:
         },
         "members": [_member(member) for member in org.members],
         "selfGrants": [_grant(grant) for grant in org.self_grants],
+        "projectPolicies": [
+            {
+                "name": policy.name,
+                "mode": policy.mode,
+                "projects": policy.selector,
+                "require": list(policy.require),
+                "where": _where(policy.where),
+                "covered": [
+                    {
+                        "project": p.project_id,
+                        "name": p.name,
+                        "compliant": p.compliant,
+                        "missing": list(p.missing),
+                        "exempt": p.exempt,
+                    }
+                    for p in policy.projects
+                ],
+                "exceptions": [
+                    {
+                        "project": x.project_id,
+                        "reason": x.reason,
+                        "expires": x.expires.isoformat(),
+                        "active": x.active,
+                        "where": _where(x.where),
+                    }
+                    for x in policy.exceptions
+                ],
+            }
+            for policy in org.policies
+        ],
         "provisioned": [
             {
                 "user": account.user_id,
@@ -161,6 +201,10 @@ def _commits(report: AccessReport) -> dict[str, dict[str, Any]]:
             add(grant.where)
         for account in org.provisioned:
             add(account.where)
+        for policy in org.policies:
+            add(policy.where)
+            for exception in policy.exceptions:
+                add(exception.where)
     for presence in report.departed:
         add(presence.departure.where)
     return dict(sorted(found.items()))

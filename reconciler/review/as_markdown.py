@@ -24,6 +24,7 @@ from reconciler.review.value import (
     LineOrigin,
     MemberReview,
     OrgReview,
+    PolicyReview,
     Where,
 )
 
@@ -106,7 +107,15 @@ _STATUS_MARK = {
 
 
 def _member_rows(report: AccessReport, org: OrgReview) -> tuple[str, list[str]]:
-    head = ["user", "name", "status", *("level", *report.flags), "declared at", "last change"]
+    head = [
+        "user",
+        "name",
+        "status",
+        *("level", *report.flags),
+        "membership ends",
+        "declared at",
+        "last change",
+    ]
     header = "| " + " | ".join(md(h) for h in head) + " | notes |\n"
     header += "|" + "---|" * (len(head) + 1)
     rows = []
@@ -116,12 +125,21 @@ def _member_rows(report: AccessReport, org: OrgReview) -> tuple[str, list[str]]:
             md(member.name),
             _STATUS_MARK[member.status],
             *(_flag_cell(flag) for flag in member.flags),
+            _membership_end(member),
             where_text(member.declared),
             origin_text(member.declared.origin) if member.declared else "",
             _notes(member),
         ]
         rows.append("| " + " | ".join(cells) + " |")
     return header, rows
+
+
+def _membership_end(member: MemberReview) -> str:
+    ends = member.membership_ends
+    if ends is None:
+        return ""
+    text = f"{md(ends.expires)} ({_days(ends.days_left - 1) if ends.days_left > 0 else 'ended'})"
+    return f"⏳ **{text}**" if member.membership_ending else text
 
 
 def _grant_rows(grants: Sequence[HeldGrant]) -> tuple[str, list[str]]:
@@ -177,6 +195,22 @@ def _attention(report: AccessReport, cap: int | None) -> list[str]:
     sections.append(
         (f"⏳ Self-grants expired or expiring within {report.expiry_days} days", expiring)
     )
+    ending = [
+        f"- {code(org.org_id)} {code(m.user_id)}: membership {md(m.membership_ends.describe())}"
+        + (f" ({where_text(m.membership_ends.where)})" if m.membership_ends.where else "")
+        for org, m in report.members
+        if m.membership_ending and m.membership_ends is not None
+    ]
+    sections.append(("⏳ Memberships ending soon or ended", ending))
+    policies = [
+        f"- {code(org.org_id)} {md(p.name)} {code(p.project_id)}: lacks "
+        + ", ".join(code(s) for s in p.missing)
+        + f" (policy {code(policy.name)}, {md(policy.mode)})"
+        for org in report.orgs
+        for policy in org.policies
+        for p in policy.non_compliant
+    ]
+    sections.append(("🔒 Projects not meeting a project policy", policies))
     drifted = [
         f"- {code(org.org_id)} {code(m.user_id)}: {md(m.drift.summary)}"
         for org, m in report.members
@@ -284,6 +318,41 @@ def _org_blocks(report: AccessReport, org: OrgReview, limit: int, members: bool)
         header = "| account | email | level | state | declared at |\n|---|---|---|---|---|"
         for table in _chunks(header, rows, size):
             blocks.append(f"#### Provisioned accounts ({len(org.provisioned)})\n\n{table}")
+    for policy in org.policies:
+        blocks += _policy_blocks(policy, size)
+    return blocks
+
+
+def _policy_blocks(policy: PolicyReview, size: int) -> list[str]:
+    head = (
+        f"#### Project policy {code(policy.name)} ({md(policy.mode)})\n\n"
+        f"{md(policy.selector)}; requires {', '.join(code(s) for s in policy.require)} at least; "
+        f"{len(policy.non_compliant)} of {len(policy.projects)} project(s) not compliant; "
+        f"declared at {where_text(policy.where)}"
+    )
+    rows = [
+        f"| {md(p.name)} {code(p.project_id)} | "
+        + (
+            "exempt"
+            if p.exempt
+            else "compliant"
+            if p.compliant
+            else "⚠️ lacks " + ", ".join(code(s) for s in p.missing)
+        )
+        + " |"
+        for p in policy.projects
+    ]
+    blocks = [
+        f"{head}\n\n{table}" for table in _chunks("| project | state |\n|---|---|", rows, size)
+    ] or [head]
+    if policy.exceptions:
+        exceptions = [
+            f"- {code(x.project_id)}: {md(x.reason)}, until {md(x.expires)}"
+            + ("" if x.active else " (**expired**: covered again)")
+            + f" ({where_text(x.where)})"
+            for x in policy.exceptions
+        ]
+        blocks.append(f"Exceptions of {code(policy.name)}:\n\n" + "\n".join(exceptions))
     return blocks
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Literal
 
-from reconciler.diff import DiffInput, access_json, account_ownership, diff_org
+from reconciler.diff import DiffInput, access_json, account_ownership, diff_org, policy_findings
 from reconciler.model import (
     FLAGS_BY_NAME,
     Access,
@@ -47,7 +47,12 @@ from reconciler.review.value import (
     GrantState,
     HeldGrant,
     MemberReview,
+    MembershipEnd,
+    MembershipEndState,
     OrgReview,
+    PolicyException,
+    PolicyProject,
+    PolicyReview,
     ProvisionedAccount,
     Status,
     Where,
@@ -163,6 +168,7 @@ def _org(desired: DesiredOrg, live: LiveOrg, today: date, lines: _Lines) -> OrgR
                 departed=_note(departure, lines) if departure and have else None,
                 provisioned=lines(account.where) if account else None,
                 self_grants=tuple(held_by.get(user_id, ())),
+                membership_ends=_membership_end(desired, want, today, lines),
             )
         )
     return OrgReview(
@@ -174,6 +180,7 @@ def _org(desired: DesiredOrg, live: LiveOrg, today: date, lines: _Lines) -> OrgR
         members=tuple(members),
         self_grants=held,
         self_grants_managed=desired.self_grants is not None,
+        policies=_policies(desired, live, today, lines),
         provisioned=tuple(
             ProvisionedAccount(
                 user_id=account.user_id,
@@ -220,6 +227,47 @@ def _flags(
         else:
             out.append(FlagReview(name, live_value(name), None, "unmanaged"))
     return tuple(out)
+
+
+def _policies(
+    desired: DesiredOrg, live: LiveOrg, today: date, lines: _Lines
+) -> tuple[PolicyReview, ...]:
+    findings = policy_findings(desired, live, today)
+    return tuple(
+        PolicyReview(
+            name=policy.name,
+            mode=policy.mode,
+            selector=policy.selector.describe(),
+            require=policy.require,
+            projects=tuple(
+                PolicyProject(f.project.project_id, f.project.name, f.missing, f.exempt)
+                for f in findings
+                if f.policy is policy
+            ),
+            exceptions=tuple(
+                PolicyException(e.project_id, e.reason, e.expires, e.active(today), lines(e.where))
+                for e in policy.exceptions
+            ),
+            where=lines(policy.where),
+        )
+        for policy in desired.project_policies
+    )
+
+
+def _membership_end(
+    desired: DesiredOrg, want: DesiredMember | None, today: date, lines: _Lines
+) -> MembershipEnd | None:
+    if want is None or want.expires is None:
+        return None
+    days = (want.expires - today).days
+    state: MembershipEndState = (
+        "ended"
+        if want.expired(today)
+        else "ending"
+        if days <= desired.safety.expiry_notice_days
+        else "active"
+    )
+    return MembershipEnd(want.expires, want.reason, days, state, lines(want.where))
 
 
 def _drift(action: Action) -> Drift:

@@ -126,6 +126,30 @@ class DepartureNote:
         return f"{text} ({self.where})" if self.where else text
 
 
+# A membership with an `expires` date: active, ending (within `safety.expiryNoticeDays`:
+# extend it now), or ended (the date has come; a member still there is drift).
+MembershipEndState = Literal["active", "ending", "ended"]
+
+
+@dataclass(frozen=True)
+class MembershipEnd:
+    """When a member's membership ends, as its manifest entry says."""
+
+    expires: date
+    reason: str | None
+    days_left: int  # negative or zero: ended
+    state: MembershipEndState
+    where: Where | None
+
+    def describe(self) -> str:
+        when = (
+            f"ended on {self.expires}"
+            if self.state == "ended"
+            else f"ends on {self.expires}, in {self.days_left} day(s)"
+        )
+        return when + (f": {self.reason}" if self.reason else "")
+
+
 @dataclass(frozen=True)
 class HeldGrant:
     """A self-grant an admin holds now: ADMINISTER on a project, or developer of an app."""
@@ -161,6 +185,7 @@ class MemberReview:
     departed: DepartureNote | None = None
     provisioned: Where | None = None
     self_grants: tuple[HeldGrant, ...] = ()
+    membership_ends: MembershipEnd | None = None
 
     @property
     def level(self) -> str | None:
@@ -178,6 +203,13 @@ class MemberReview:
     def expiring(self) -> bool:
         return any(grant.highlighted for grant in self.self_grants)
 
+    @property
+    def membership_ending(self) -> bool:
+        """The membership ends within the notice window, or has ended and they are still
+        a member: someone should extend it, or let it go."""
+        ends = self.membership_ends
+        return ends is not None and ends.state != "active" and self.live is not None
+
 
 @dataclass(frozen=True)
 class ProvisionedAccount:
@@ -186,6 +218,44 @@ class ProvisionedAccount:
     level: str
     state: AccountState
     where: Where | None
+
+
+@dataclass(frozen=True)
+class PolicyException:
+    project_id: str
+    reason: str
+    expires: date
+    active: bool  # false: expired, the project is covered again
+    where: Where | None
+
+
+@dataclass(frozen=True)
+class PolicyProject:
+    """One project a policy covers, and how it stands."""
+
+    project_id: str
+    name: str
+    missing: tuple[str, ...]  # the required settings it lacks
+    exempt: bool  # an active exception covers it
+
+    @property
+    def compliant(self) -> bool:
+        return not self.missing
+
+
+@dataclass(frozen=True)
+class PolicyReview:
+    name: str
+    mode: str  # enforce | report
+    selector: str  # how it names its projects: `glob: clinical-*`
+    require: tuple[str, ...]
+    projects: tuple[PolicyProject, ...]
+    exceptions: tuple[PolicyException, ...]
+    where: Where | None
+
+    @property
+    def non_compliant(self) -> tuple[PolicyProject, ...]:
+        return tuple(p for p in self.projects if not p.compliant and not p.exempt)
 
 
 @dataclass(frozen=True)
@@ -199,6 +269,7 @@ class OrgReview:
     self_grants: tuple[HeldGrant, ...] = ()
     self_grants_managed: bool = False  # the manifest has a selfGrants section
     provisioned: tuple[ProvisionedAccount, ...] = ()
+    policies: tuple[PolicyReview, ...] = ()
     error: str | None = None  # the live org could not be read
 
     def count(self, status: str) -> int:
@@ -276,5 +347,7 @@ class AccessReport:
             "expiring": sum(1 for g in grants if g.state == "expiring"),
             "expired": sum(1 for g in grants if g.state == "expired"),
             "departedPresent": sum(1 for d in self.departed if d.present_in),
+            "membershipsEnding": sum(1 for _, m in self.members if m.membership_ending),
+            "policyFindings": sum(len(p.non_compliant) for org in self.orgs for p in org.policies),
             "errors": sum(1 for org in self.orgs if org.error),
         }

@@ -240,6 +240,30 @@ def test_access_review_workflow_runs_monthly_with_the_history_and_keeps_the_repo
     assert upload["if"].startswith("always()")
 
 
+def test_expiry_workflow_applies_only_expiries_behind_an_approval():
+    workflow = load(ROOT / "examples" / "workflows" / "expiry.yml")
+    assert "schedule" in on(workflow)
+    assert workflow["permissions"] == {"contents": "read"}
+    steps = {s["with"]["command"]: (job, s) for job, s in local_action_steps(workflow)}
+    assert set(steps) == {"plan", "apply"}
+    for _, step in steps.values():
+        # The plan and its apply both keep only the expiries (apply refuses a mismatch).
+        assert step["with"]["only-expiries"] is True
+    plan_job, plan = steps["plan"]
+    apply_job, apply = steps["apply"]
+    assert "DX_PLAN_TOKEN" in plan["with"]["token"] and "DX_APPLY_TOKEN" in apply["with"]["token"]
+    job = workflow["jobs"][apply_job]
+    assert job["needs"] == plan_job
+    assert job["environment"] == "dxorg-expiry"  # required reviewers approve it
+    assert job["concurrency"]["group"] == "dxorg-apply-${{ matrix.org }}"
+    [upload] = [
+        s for s in workflow["jobs"][plan_job]["steps"] if "upload-artifact" in s.get("uses", "")
+    ]
+    [download] = [s for s in job["steps"] if "download-artifact" in s.get("uses", "")]
+    assert upload["with"]["name"] == download["with"]["name"]
+    assert upload["with"]["path"] == plan["with"]["plan-file"] == apply["with"]["plan-file"]
+
+
 @pytest.mark.skipif(shutil.which("jq") is None, reason="jq not installed")
 def test_the_shard_listing_script_cuts_org_files_into_shards(tmp_path):
     workflow = load(ROOT / "examples" / "workflows" / "drift.yml")
