@@ -113,7 +113,10 @@ def test_the_demo_report_shows_what_the_json_says_and_every_control_works(demo: 
     for name in ("orgs", "users", "memberships", "drifted", "expiring", "expired", "errors"):
         assert demo.card(name) == counts[name], name
     assert demo.card("expiring") == 1 and demo.card("expired") == 1
-    assert sorted(demo.rows()) == everyone and demo.shown() == f"{len(members)} of {len(members)} shown"
+    assert (
+        sorted(demo.rows()) == everyone
+        and demo.shown() == f"{len(members)} of {len(members)} shown"
+    )
 
     page.fill("#q", "ben reviewer")  # the author of bob's line and the departure
     page.press("#q", "Enter")
@@ -148,14 +151,19 @@ def test_the_demo_report_shows_what_the_json_says_and_every_control_works(demo: 
     assert [o for _, o in demo.rows()] == sorted((o for _, o in everyone), reverse=True)
 
     # The matrix: every user, and a click shows exactly that member, with the details.
-    assert page.text_content("#matrix-count").startswith(f"{counts['users']} users with access")  # type: ignore[union-attr]
+    assert str(page.text_content("#matrix-count")).startswith(
+        f"{counts['users']} users with access"
+    )
     page.click('#matrix-grid button[data-user="user-alice"][data-org="org-demo"]')
     assert demo.rows() == [("user-alice", "org-demo")]
     assert page.text_content("#detail-title") == "user-alice in org-demo"
     details = page.text_content("#detail-list") or ""
     assert "10 day(s) left" in details and "expired 1 day(s) ago" in details
     page.click("#user-chip")
-    assert demo.shown() == f"{len([m for m in members if m['org'] == 'org-demo'])} of {len(members)} shown"
+    assert (
+        demo.shown()
+        == f"{len([m for m in members if m['org'] == 'org-demo'])} of {len(members)} shown"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +173,7 @@ def fleet_report(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
     directory = tmp_path_factory.mktemp("fleet")
     fleet = make_fleet(orgs=20, members=200, drift=drift_for(200))
-    seed_path, orgs = fleet.write(directory)
+    _, orgs = fleet.write(directory)
     emulator = Emulator(state_path=directory / "state.db", seed=fleet.seed)
     try:
         with ReadClient(
@@ -188,7 +196,9 @@ def test_a_generated_fleet_is_drawn_in_part_and_filters_exactly(fleet_report: Re
     # Only the rows in view are in the page.
     assert 10 < len(demo.rows()) < 200
     assert demo.card("users") == counts["users"]
-    assert page.text_content("#matrix-count").startswith(f"{counts['users']} users with access")  # type: ignore[union-attr]
+    assert str(page.text_content("#matrix-count")).startswith(
+        f"{counts['users']} users with access"
+    )
     assert page.locator("#matrix-grid tbody tr:not([aria-hidden])").count() < 200
 
     # user-admin's cell shows user-admin, not user-admin2 too.
@@ -200,7 +210,10 @@ def test_a_generated_fleet_is_drawn_in_part_and_filters_exactly(fleet_report: Re
     assert demo.shown() == f"{len(demo.attention())} of {len(members)} shown"
     page.click("#reset")
     page.select_option("#status", "unmanaged")
-    assert demo.shown() == f"{sum(m['status'] == 'unmanaged' for m in members)} of {len(members)} shown"
+    assert (
+        demo.shown()
+        == f"{sum(m['status'] == 'unmanaged' for m in members)} of {len(members)} shown"
+    )
     page.click("#reset")
 
     # Sorted descending by user from the keyboard; the last row is there when scrolled to.
