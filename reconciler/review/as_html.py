@@ -456,6 +456,7 @@ main{padding:0 24px 32px;max-width:1600px}
 #attention li{padding:4px 10px;margin:3px 0;border-radius:6px;border-left:4px solid var(--line);background:var(--card)}
 .ok{color:var(--ok)}.bad-text{color:var(--bad)}
 .grid{overflow:auto;max-height:70vh;border:1px solid var(--line);border-radius:8px;background:var(--card)}
+.grid.matrix{display:inline-block;max-width:100%;vertical-align:top}
 .grid table{border-collapse:separate;border-spacing:0;table-layout:fixed}
 .grid th,.grid td{padding:0 8px;height:30px;border-bottom:1px solid var(--line);text-align:left;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;background:var(--card)}
 .grid thead th{position:sticky;top:0;z-index:2;font-weight:600;border-bottom:2px solid var(--line)}
@@ -539,7 +540,7 @@ Grid.prototype.setColumns=function(cols){
  var g=this;g.cols=cols;g.sortCol=-1;g.table.textContent="";
  var colgroup=el("colgroup"),width=0;
  cols.forEach(function(c){var col=el("col");col.style.width=(c.width||120)+"px";width+=c.width||120;colgroup.appendChild(col);});
- g.table.style.width=width+"px";
+ if(g.o.cls==="matrix")g.table.style.width=width+"px";else{g.table.style.width="100%";g.table.style.minWidth=width+"px";}
  var head=el("thead"),tr=el("tr");g.heads=[];
  cols.forEach(function(c,i){var th=el("th",c.headCls);th.scope="col";
   if(c.sortable===false){var s=el("span",null,c.label);th.title=c.label;th.appendChild(s);}
@@ -596,20 +597,20 @@ function notesText(r){return r[9].filter(function(n){return n[0]!=="reason";}).m
 function search(r){if(r.s===undefined){var o=r[8]===null?null:ORIGINS[r[8]];
  r.s=[ORGS[r[0]][0],r[1],r[2],r[3],r[4],r[7],notesText(r),o?o[1]+" "+o[2]+" "+o[3]+" "+o[5]:""].join(" ").toLowerCase();}return r.s;}
 var memberBase=[
- {label:"User",width:170,cls:function(){return "id";},key:function(r){return r[1];},text:function(r){return r[1];},
+ {label:"User",width:150,cls:function(){return "id";},key:function(r){return r[1];},text:function(r){return r[1];},
   cell:function(r,td){var b=el("button","open",r[1]);b.type="button";b.title="Details of "+r[1]+" in "+ORGS[r[0]][0];
    b.addEventListener("click",function(){showMember(r);});td.appendChild(b);}},
- {label:"Org",width:150,cls:function(){return "id";},text:function(r){return ORGS[r[0]][0];}},
- {label:"Name",width:150,text:function(r){return r[2];}},
- {label:"Status",width:110,text:function(r){return r[3];},
+ {label:"Org",width:130,cls:function(){return "id";},text:function(r){return ORGS[r[0]][0];}},
+ {label:"Name",width:140,text:function(r){return r[2];}},
+ {label:"Status",width:100,text:function(r){return r[3];},
   cell:function(r,td){td.appendChild(el("span","badge st-"+r[3],r[3]));}},
- {label:"Level",width:100,text:function(r){return r[4]===null?"—":r[4];},
+ {label:"Level",width:90,text:function(r){return r[4]===null?"—":r[4];},
   cls:function(r){var f=r[6][LEVEL];return Array.isArray(f)&&f[1]!==null&&f[1]!==f[0]?"diff":"";},
   title:function(r){var f=r[6][LEVEL];return Array.isArray(f)&&f[1]!==null?"the manifest sets "+f[1]:str(r[4]);}},
- {label:"Needs attention",width:280,text:notesText,
+ {label:"Needs attention",width:260,text:notesText,
   title:function(r){return r[9].map(function(n){return n[1];}).join("\n");},
   cls:function(r){return r[9].length?"note-"+r[9][0][0]:"";}},
- {label:"Last change",width:340,key:function(r){return originDate(r[8]);},text:function(r){return originShort(r[8]);},
+ {label:"Last change",width:300,key:function(r){return originDate(r[8]);},text:function(r){return originShort(r[8]);},
   title:function(r){return originLong(r[8]);}}];
 var memberMore=FLAGS.slice(1).map(function(name,n){return flagColumn(name,n+1);}).concat([
  {label:"Declared at",width:200,cls:function(){return "loc";},text:function(r){return r[7];}},
