@@ -385,7 +385,7 @@ Hover a cell for details; click it (or Enter) to see that member below.</p>
 <section id="members">
 <h2>Members <span class="count" id="shown"></span></h2>
 <div class="controls" role="search">
-<input id="q" type="search" placeholder="Filter: user, name, org, file, author, commit…" aria-label="Filter the members">
+<input id="q" type="search" placeholder="Filter: a user id (exact), or any words: name, org, file, author, commit…" aria-label="Filter the members">
 <select id="org" aria-label="Org"><option value="">every org</option>{_options(org.org_id for org in report.orgs)}</select>
 <select id="status" aria-label="Status"><option value="">every status</option>{_options(STATUSES)}</select>
 <label><input type="checkbox" id="attention-only"> needs attention only</label>
@@ -617,18 +617,22 @@ var memberMore=FLAGS.slice(1).map(function(name,n){return flagColumn(name,n+1);}
  {label:"Self-grants",width:260,text:function(r){return r[10].map(function(x){return x[0];}).join("; ");}}]);
 function rowClass(r){var m=r[5];return m&DEPARTED?"hl-departed":m&DRIFT?"hl-drift":m&EXPIRING?"hl-expiring":"";}
 var q=$("q"),orgSel=$("org"),statusSel=$("status"),attention=$("attention-only"),all=$("all-columns"),chip=$("user-chip");
-var exactUser=null,shown=$("shown");
+var exactUser=null,shown=$("shown"),USER_IDS=new Set(D.members.map(function(r){return r[1].toLowerCase();}));
 var members=new Grid($("member-grid"),{rows:D.members,columns:memberBase,label:"Members",rowClass:rowClass,
  onCount:function(n,t){shown.textContent=n+" of "+t+" shown";}});
 function applyFilter(){
- var words=q.value.toLowerCase().split(/\s+/).filter(Boolean),o=orgSel.value,s=statusSel.value,a=attention.checked,u=exactUser;
+ var typed=q.value.toLowerCase().split(/\s+/).filter(Boolean),o=orgSel.value,s=statusSel.value,a=attention.checked,u=exactUser;
  chip.hidden=u===null;chip.textContent=u===null?"":"user "+u+" ✕";
  chip.title="Show every user again";
- if(!words.length&&!o&&!s&&!a&&u===null){members.filter(null);return;}
+ // A whole user id matches that user only (user-admin is not user-admin2); any other word
+ // matches anywhere in the row.
+ var ids=typed.filter(function(w){return USER_IDS.has(w);}),words=typed.filter(function(w){return !USER_IDS.has(w);});
+ if(!typed.length&&!o&&!s&&!a&&u===null){members.filter(null);return;}
  members.filter(function(r){
   if(o&&ORGS[r[0]][0]!==o)return false;if(s&&r[3]!==s)return false;
   if(a&&!(r[5]&(DRIFT|DEPARTED|EXPIRING)))return false;if(u!==null&&r[1]!==u)return false;
-  if(words.length){var t=search(r);for(var i=0;i<words.length;i++)if(t.indexOf(words[i])<0)return false;}
+  for(var i=0;i<ids.length;i++)if(r[1].toLowerCase()!==ids[i])return false;
+  if(words.length){var t=search(r);for(i=0;i<words.length;i++)if(t.indexOf(words[i])<0)return false;}
   return true;});}
 var timer=null;
 q.addEventListener("input",function(){clearTimeout(timer);timer=setTimeout(applyFilter,80);});

@@ -205,6 +205,17 @@ def test_a_generated_fleet_is_drawn_in_part_and_filters_exactly(fleet_report: Re
     page.click('#matrix-grid button[data-user="user-admin"][data-org="org-bench0003"]')
     assert demo.rows() == [("user-admin", "org-bench0003")]
     page.click("#reset")
+    # So does typing it; a part of an id matches every id it is part of.
+    page.fill("#q", "user-admin")
+    page.press("#q", "Enter")
+    assert {u for u, _ in demo.rows()} == {"user-admin"} and demo.shown().startswith("20 of")
+    page.fill("#q", "admin org-bench0003")
+    page.press("#q", "Enter")
+    assert sorted(demo.rows()) == [
+        ("user-admin", "org-bench0003"),
+        ("user-admin2", "org-bench0003"),
+    ]
+    page.click("#reset")
 
     page.check("#attention-only")
     assert demo.shown() == f"{len(demo.attention())} of {len(members)} shown"
