@@ -17,7 +17,13 @@ from reconciler.emulator import Emulator
 from reconciler.platform import ReadClient
 from reconciler.review.as_csv import LEADING_COLUMNS, TRAILING_COLUMNS, render_report_csv
 from reconciler.review.as_html import iter_report_html, render_report_html
-from reconciler.review.as_json import SCHEMA_PATH, dumps_report, report_schema
+from reconciler.review.as_json import (
+    SCHEMA_PATH,
+    dumps_report,
+    iter_report_json,
+    report_schema,
+    report_to_json,
+)
 from reconciler.review.as_markdown import md, render_report_markdown
 from reconciler.review.value import AccessReport
 from tests.integration.conftest import APP1, FAST_RETRY, P1, P2, config_for
@@ -144,6 +150,13 @@ def test_json_matches_its_schema_and_carries_the_whole_report(
     ]
     grace = next(m for m in data["orgs"][1]["members"] if m["user"] == "user-grace")
     assert grace["live"] is None and grace["declared"]["state"] == "uncommitted"
+
+
+def test_json_is_written_one_org_at_a_time_as_the_same_text(report: AccessReport) -> None:
+    pieces = list(iter_report_json(report))
+    assert len(pieces) == len(report.orgs) + 2  # the head, each org, the end
+    whole = json.dumps(report_to_json(report), separators=(",", ":"), ensure_ascii=False)
+    assert "".join(pieces) == dumps_report(report) == whole + "\n"
 
 
 def test_json_of_a_failed_org_validates_and_says_why(report: AccessReport) -> None:
