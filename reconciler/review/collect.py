@@ -17,7 +17,7 @@ from reconciler import __version__
 from reconciler.errors import ReadIncompleteError
 from reconciler.live import read_org
 from reconciler.model import DesiredOrg, LiveOrg
-from reconciler.read_and_plan import select_orgs
+from reconciler.read_and_plan import platform_time, select_orgs
 from reconciler.review.build import ReviewInput, build_report
 from reconciler.review.git_blame import blame_files
 from reconciler.review.value import AccessReport
@@ -66,9 +66,11 @@ def review_fleet(
     now: datetime | None = None,
 ) -> AccessReport:
     """Read everything the report needs and build it."""
-    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    collected = collect(fleet, client, only=only)
+    # Expiry is judged by the platform's clock, read from its answers just now.
+    moment = (now or platform_time(client)).astimezone(UTC)
     return build_report(
-        collect(fleet, client, only=only),
+        collected,
         today=moment.date(),
         generated_at=moment.isoformat(timespec="seconds"),
         tool_version=__version__,
