@@ -840,19 +840,23 @@ def report_command(
     is still written, and says so).
     """
     from reconciler.review.collect import review_fleet
-    from reconciler.review.formats import render_report
+    from reconciler.review.formats import iter_report
 
     if out is not None:
         _check_file_target(out, "--out")
     fleet = _load(paths)
     with platform.read_client() as client:
         report = review_fleet(fleet, client, only=org)
-    text = render_report(report, fmt)
+    del fleet  # the report holds what it needs: a 50,000-member fleet's model is big
+    # Written piece by piece: a fleet's JSON or HTML is never held whole.
+    pieces = iter_report(report, fmt)
     if out is None:
-        typer.echo(text, nl=False)
+        for piece in pieces:
+            typer.echo(piece, nl=False)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+        with out.open("w", encoding="utf-8") as stream:
+            stream.writelines(pieces)
         typer.echo(f"wrote {out}", err=True)
     for org_review in report.orgs:
         if org_review.error:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import Any
 
 import pytest
@@ -99,6 +100,9 @@ def test_a_hostile_name_leaves_every_format_as_a_plain_one_does(
     assert [tag for tag, _ in page.tags] == [tag for tag, _ in html_page(plain).tags]
     assert invisible("".join(page.text)) == set()
     assert invisible("".join(v for _, attrs in page.tags for v in attrs.values())) == set()
+    # The data the page's script shows (with textContent) is made visible the same way.
+    [data] = [s for s in page.scripts if s.startswith("{")]
+    assert invisible(json.dumps(json.loads(data), ensure_ascii=False)) == set()
 
     assert csv_shape(hostile) == csv_shape(plain)
     for row in csv.reader(io.StringIO(render_report_csv(hostile))):
