@@ -17,7 +17,8 @@ escaping happens here, never in their format strings.
   cut in the middle. The result is one visible line.
 - `markdown_text`: the same, then everything Markdown or HTML could read as markup is
   escaped, so the text is one run of plain text: no HTML (a comment, `<details>`), no
-  link, image, emphasis, table cell, heading or list, no @mention.
+  link (nor one of GitHub's autolinks: a bare address, an e-mail, `#1`), image,
+  emphasis, table cell, heading or list, no @mention.
 - `code_span`, `code_block`: literal text in a code span or a fenced block whose fence no
   foreign backtick run can close.
 - `log_line`: a line of the GitHub Action's log. Foreign text is `terminal`-escaped (so
@@ -53,6 +54,15 @@ _MARKDOWN_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 # setext underline or a thematic break: its first character is escaped.
 _LINE_START = re.compile(r"\A(?:[-+=>]|\d{1,9}[.)])")
 _BACKTICKS = re.compile(r"`+")
+# Where GitHub (and a linkifier) would start a link in plain text, a zero-width space goes:
+# after a dot before a letter or digit (`www.`, `evil.com`, an e-mail's domain), inside
+# `://` and `//`, between `#` (escaped `\#`) and a digit (an issue: `#1`, `owner/repo#1`),
+# after `GH-` before a digit; `@` gets one too (a mention, an e-mail, `repo@sha`). Bare
+# commit SHAs are left: GitHub links them only to commits of the same repository.
+_AUTOLINK_BREAKS = re.compile(
+    r"(?i)(?<=www)(?=\.)|(?<=\.)(?=[^\W_])|(?<=[:/])(?=/)|(?<=\\#)(?=\d)|(?<=\bgh-)(?=\d)"
+)
+_ZERO_WIDTH_SPACE = "&#8203;"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -109,8 +119,10 @@ def markdown_text(text: object, *, limit: int | None = MARKDOWN_LIMIT) -> str:
     value = _MARKDOWN_SPECIAL.sub(r"\\\1", value)
     value = _UNDERSCORES.sub(lambda run: _underscores(run, value), value)
     # GitHub turns @name into a notification and a link; a zero-width space after the @
-    # (written as an entity: the source stays plain ASCII) keeps it plain text.
-    value = value.replace("@", "@&#8203;")
+    # (written as an entity: the source stays plain ASCII) keeps it plain text. The same
+    # invisible break stops every autolink (see _AUTOLINK_BREAKS); the text reads the same.
+    value = _AUTOLINK_BREAKS.sub(_ZERO_WIDTH_SPACE, value)
+    value = value.replace("@", "@" + _ZERO_WIDTH_SPACE)
     if _LINE_START.match(value):
         value = re.sub(r"([-+=>.)])", r"\\\1", value, count=1)
     if value.startswith(" "):

@@ -31,6 +31,7 @@ from reconciler.render.text import render_text, styled_text
 from tests.as_seen import (
     assert_plan_markdown,
     assert_plan_on_screen,
+    autolinks,
     blocks,
     markup_from_text,
     mentions,
@@ -102,6 +103,16 @@ FRAGMENTS = [
     "Plan: 0 to add, 0 to change, 0 to remove.",
     "- remove user-carol (ADMIN)",
     "  - remove user-dave (MEMBER) from org-demo",
+    # GitHub links bare addresses and references in Markdown text (finding 01).
+    "https://evil.example/login",
+    "www.evil.com",
+    "evil.com/x",
+    "//evil.example",
+    "mailto:a@evil.com",
+    "a@evil.com",
+    "#1",
+    "GH-12",
+    "owner/repo#3",
 ]
 hostile = st.one_of(
     st.lists(
@@ -265,6 +276,23 @@ def test_the_apply_report_keeps_its_table_and_every_line(
     assert set(markup_from_text(text)) == {"table_open"}
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["https://evil.example/login www.evil.com #1", "[click](https://e.vil)", "WWW.EVIL.COM",
+     "http://x.co/?a=b#c", "ftp://files.example", "mailto:x@y.co", "x@evil-mail.com",
+     "see gh-7 and owner/repo#12 and #42", "xn--80ak6aa92e.com", "192.168.0.1:8080/x",
+     "HTTPS://EVIL.EXAMPLE", "evil.com.", "(https://evil.example)"],
+)  # fmt: skip
+def test_markdown_text_links_nothing_and_reads_as_written(name: str) -> None:
+    """Finding 01: GitHub links bare addresses and #1 references in text; the names read
+    the same (the breaks are zero-width) and link nowhere."""
+    paragraph = f"- remove user-grace ({inert.markdown_text(name)}, MEMBER)"
+    assert autolinks(paragraph) == [], paragraph
+    assert markup_from_text(paragraph) == []
+    [item] = [b.text for b in blocks(paragraph)]
+    assert item.replace("\u200b", "") == f"remove user-grace ({name}, MEMBER)"
+
+
 @settings(max_examples=300, deadline=None)
 @given(text=hostile)
 def test_each_medium_keeps_foreign_text_to_itself(text: str) -> None:
@@ -277,6 +305,7 @@ def test_each_medium_keeps_foreign_text_to_itself(text: str) -> None:
     assert [t.type for t in tokens(paragraph)] == ["paragraph_open", "inline", "paragraph_close"]
     assert [c.type for c in tokens(paragraph)[1].children or []] == ["text"]
     assert mentions(paragraph) == []
+    assert autolinks(paragraph) == []
     # At the start of a line, too.
     line = f"{inert.markdown_text(text)} b"
     assert [t.type for t in tokens(line)] == ["paragraph_open", "inline", "paragraph_close"]
