@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import os
 import signal
 import sqlite3
@@ -888,9 +889,40 @@ def _terminate_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+class _RecordsToStderr(logging.Handler):
+    """dxorg's log records (a read given up after its retries, an outage) on stderr, at
+    WARNING and above as Python shows them by default, but each as one visible line that
+    no runner reads as a workflow command (inert.log_message): they quote the platform."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            details = (
+                logging.Formatter().formatException(record.exc_info) if record.exc_info else None
+            )
+            for line in inert.log_lines(record.getMessage(), details):
+                sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except Exception:  # logging's contract: a handler never raises into the caller
+            self.handleError(record)
+
+
+@contextmanager
+def _log_records_on_stderr() -> Iterator[None]:
+    handler = _RecordsToStderr()
+    logger = logging.getLogger("reconciler")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
 def _run(args: list[str] | None) -> int:
     try:
-        with _terminate_on_sigterm():
+        with _terminate_on_sigterm(), _log_records_on_stderr():
             code = app(args=args, prog_name="dxorg", standalone_mode=False)
     except typer.TyperException as exc:
         # Usage errors (typer's vendored click): shown with its own message, but exit 1.

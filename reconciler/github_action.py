@@ -557,7 +557,8 @@ def main(env: Mapping[str, str] | None = None, *, stdout: TextIO | None = None) 
             log.mask(secrets.values)
         inputs = Inputs.from_env(environ)
         ctx = Context(inputs, runner, environ, log, files, secrets)
-        return COMMANDS[inputs.command](ctx)
+        with log.records():
+            return COMMANDS[inputs.command](ctx)
     except ManifestError as exc:
         for problem in exc.problems:
             log.annotate(

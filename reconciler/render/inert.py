@@ -25,6 +25,10 @@ escaping happens here, never in their format strings.
   it never starts a line), and the Action writes foreign-bearing blocks inside a
   ``::stop-commands::`` window (reconciler.github.runner.Log.commands_stopped): no line
   of it is read as a workflow command, whatever it says.
+- `log_message`: a log record (a retry given up, an outage), for stderr and the Action's
+  log: one visible line that no runner reads as a workflow command. The call sites make
+  their foreign arguments `terminal`; the handlers the CLI and the Action install pass
+  every record through this once more, whatever a call site did.
 - `html_text` (text and attribute values) and `csv_cell` (no formula) for the access
   review's files.
 """
@@ -108,8 +112,9 @@ def terminal(text: object, *, limit: int | None = TERMINAL_LIMIT) -> str:
 
 def terminal_lines(text: object) -> str:
     """A multi-line message (an error with its details) for a terminal: its line breaks
-    kept, everything else as `terminal` makes it."""
-    return "\n".join(terminal(line, limit=None) for line in _str(text).split("\n"))
+    kept, everything else as `terminal` makes it, and no line a runner would read as a
+    workflow command (as `log_line`): dxorg may run in a workflow's step."""
+    return "\n".join(log_line(terminal(line, limit=None)) for line in _str(text).split("\n"))
 
 
 def markdown_text(text: object, *, limit: int | None = MARKDOWN_LIMIT) -> str:
@@ -175,6 +180,22 @@ def log_line(text: object) -> str:
     line = printable(_str(text)).replace("##[", "##\\[")
     # Nor a line the runner reads as ``::command::`` (it trims leading space first).
     return "\\" + line if line.lstrip().startswith("::") else line
+
+
+def log_message(text: object) -> str:
+    """A log record's message, for stderr and the Action's log alike: one visible line
+    (escapes shown, cut past MESSAGE_LIMIT) that no runner reads as a workflow command.
+    Idempotent, so a message whose foreign parts were made inert already reads the same."""
+    return log_line(terminal(text, limit=MESSAGE_LIMIT))
+
+
+def log_lines(message: object, details: str | None = None) -> list[str]:
+    """A log record as lines: its message (`log_message`), then each line of `details`
+    (a traceback, which quotes values too) made a `log_line` of its own."""
+    lines = [log_message(message)]
+    if details:
+        lines += [log_line(terminal(line, limit=None)) for line in details.split("\n")]
+    return lines
 
 
 def html_text(value: object) -> str:
