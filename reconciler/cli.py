@@ -316,10 +316,25 @@ def _check_overrides(overrides: list[str]) -> None:
 
 
 def _show_plan(plan: Plan) -> None:
-    """The plan as text on stdout, in colour where the console allows it."""
-    from reconciler.render.text import styled_text
+    """The plan as text on stdout, in colour where the console allows it.
 
-    _console().print(styled_text(plan), end="")
+    On a terminal, each line of the plan is one row of the screen, whatever its width: a
+    longer line is cut with "…" instead of wrapped, so no foreign text (a name padded to
+    the edge of the screen) can wrap into a row of its own that reads as a plan line.
+    Only the summary line, all dxorg's own text, wraps. Piped or redirected, every line
+    is written whole (the API calls' bodies included)."""
+    from reconciler.render.text import styled_text, summary_line
+
+    console = _console()
+    text = styled_text(plan)
+    if not console.is_terminal:
+        console.print(text, end="")
+        return
+    summary = summary_line(plan) + "\n"
+    body = text[: len(text) - len(summary)] if text.plain.endswith(summary) else text
+    console.print(body, end="", no_wrap=True, overflow="ellipsis", soft_wrap=False)
+    if body is not text:
+        console.print(text[len(body) :], end="")
 
 
 def _render(plan: Plan, fmt: str) -> str:
