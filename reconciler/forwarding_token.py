@@ -88,8 +88,8 @@ def token_env_credential_problem(
     value = env.get(name)
     if value and holds_credential(value, credentials):
         return (
-            f"jobLogsForwarding.tokenEnv: environment variable {name} holds a credential "
-            "(the DNAnexus API token of this run or a GitHub token, value not shown): it would "
+            f"jobLogsForwarding.tokenEnv: environment variable {name} holds a credential of "
+            "this run (the DNAnexus API token or a GitHub token, value not shown): it would "
             "be sent to the forwarding URL as the HEC token. Put the Splunk HEC token in it"
         )
     return None
