@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import os
 import signal
 import sqlite3
@@ -324,10 +325,25 @@ def _check_overrides(overrides: list[str]) -> None:
 
 
 def _show_plan(plan: Plan) -> None:
-    """The plan as text on stdout, in colour where the console allows it."""
-    from reconciler.render.text import styled_text
+    """The plan as text on stdout, in colour where the console allows it.
 
-    _console().print(styled_text(plan), end="")
+    On a terminal, each line of the plan is one row of the screen, whatever its width: a
+    longer line is cut with "…" instead of wrapped, so no foreign text (a name padded to
+    the edge of the screen) can wrap into a row of its own that reads as a plan line.
+    Only the summary line, all dxorg's own text, wraps. Piped or redirected, every line
+    is written whole (the API calls' bodies included)."""
+    from reconciler.render.text import styled_text, summary_line
+
+    console = _console()
+    text = styled_text(plan)
+    if not console.is_terminal:
+        console.print(text, end="")
+        return
+    summary = summary_line(plan) + "\n"
+    body = text[: len(text) - len(summary)] if text.plain.endswith(summary) else text
+    console.print(body, end="", no_wrap=True, overflow="ellipsis", soft_wrap=False)
+    if body is not text:
+        console.print(text[len(body) :], end="")
 
 
 def _render(plan: Plan, fmt: str) -> str:
@@ -957,9 +973,40 @@ def _terminate_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+class _RecordsToStderr(logging.Handler):
+    """dxorg's log records (a read given up after its retries, an outage) on stderr, at
+    WARNING and above as Python shows them by default, but each as one visible line that
+    no runner reads as a workflow command (inert.log_message): they quote the platform."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            details = (
+                logging.Formatter().formatException(record.exc_info) if record.exc_info else None
+            )
+            for line in inert.log_lines(record.getMessage(), details):
+                sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except Exception:  # logging's contract: a handler never raises into the caller
+            self.handleError(record)
+
+
+@contextmanager
+def _log_records_on_stderr() -> Iterator[None]:
+    handler = _RecordsToStderr()
+    logger = logging.getLogger("reconciler")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
 def _run(args: list[str] | None) -> int:
     try:
-        with _terminate_on_sigterm():
+        with _terminate_on_sigterm(), _log_records_on_stderr():
             code = app(args=args, prog_name="dxorg", standalone_mode=False)
     except typer.TyperException as exc:
         # Usage errors (typer's vendored click): shown with its own message, but exit 1.

@@ -44,7 +44,15 @@ from reconciler.errors import (
 from reconciler.github.api import Actor, Comment, GitHubClient, GitHubError, Issue
 from reconciler.github.comments import sync_plan_comments
 from reconciler.github.issues import sync_drift_issues
-from reconciler.github.runner import SUMMARY_LIMIT, Inputs, Log, Runner, Secrets, StepFiles
+from reconciler.github.runner import (
+    SUMMARY_LIMIT,
+    InputError,
+    Inputs,
+    Log,
+    Runner,
+    Secrets,
+    StepFiles,
+)
 from reconciler.manifest import Fleet, load_fleet
 from reconciler.plan import OrgPlan, Plan, Step
 from reconciler.platform import (
@@ -115,8 +123,25 @@ def _connection(ctx: Context) -> Connection:
 # ---------------------------------------------------------------- shared steps
 
 
+def _manifest_paths(ctx: Context, paths: Sequence[str]) -> list[Path]:
+    """The `path` input, each path checked to lie within the workspace once every link in
+    it is followed. The manifests come from a pull request, which may make any directory
+    of the checkout (`orgs`, or `orgs/prod`'s parent) a link to elsewhere on the runner;
+    such a path is refused before anything under it is read."""
+    workspace = Path(ctx.env.get("GITHUB_WORKSPACE") or Path.cwd()).resolve()
+    for given in paths:
+        resolved = Path(given).resolve()
+        if not resolved.is_relative_to(workspace):
+            raise InputError(
+                f"input path: {inert.terminal(given)} resolves to {inert.terminal(resolved)}, "
+                f"outside the workspace {inert.terminal(workspace)} (a symbolic link on the "
+                "way leads out of the checkout): not read"
+            )
+    return [Path(p) for p in paths]
+
+
 def _load(ctx: Context, paths: Sequence[str]) -> Fleet:
-    fleet = load_fleet([Path(p) for p in paths])
+    fleet = load_fleet(_manifest_paths(ctx, paths))
     # The forwarding tokens the manifests name are secrets too: mask and scrub them.
     values = [
         ctx.env.get(org.forwarding.token_env, "")
@@ -610,7 +635,8 @@ def main(env: Mapping[str, str] | None = None, *, stdout: TextIO | None = None) 
             log.mask(secrets.values)
         inputs = Inputs.from_env(environ)
         ctx = Context(inputs, runner, environ, log, files, secrets)
-        return COMMANDS[inputs.command](ctx)
+        with log.records():
+            return COMMANDS[inputs.command](ctx)
     except ManifestError as exc:
         for problem in exc.problems:
             log.annotate(

@@ -23,6 +23,7 @@ from reconciler.model import DesiredOrg, LiveOrg
 from reconciler.plan import SANDBOX, OrgPlan, Plan, PlatformIdentity
 from reconciler.planner import PlanOptions, failed_org_plan, plan_org
 from reconciler.platform.health import clock_skew_warning
+from reconciler.render import inert
 
 if TYPE_CHECKING:
     from reconciler.manifest import Fleet
@@ -55,7 +56,7 @@ def platform_time(client: ReadClient) -> datetime:
         return local
     warning = clock_skew_warning(skew)
     if warning is not None:
-        log.warning("warning: %s", warning)
+        log.warning("warning: %s", inert.terminal(warning))
     return local + skew
 
 

@@ -329,7 +329,7 @@ def test_markdown_puts_what_needs_attention_first_and_escapes_values(report: Acc
     assert "update user-bob: projectAccess CONTRIBUTE -&gt; VIEW" in text
     assert "Ben Reviewer, 2026-11-20: Offboard eve; bob to VIEW" in text
     assert md(HOSTILE) == (
-        '&lt;img src=x onerror="alert(1)"&gt;\\|=cmd()\\*\\[link\\](http://evil)'
+        '&lt;img src=x onerror="alert(1)"&gt;\\|=cmd()\\*\\[link\\](http:&#8203;/&#8203;/evil)'
     )
 
 
