@@ -16,8 +16,9 @@ no control or bidi character reorders or hides what is shown.
 
 The page: counts, what needs attention, a users x orgs matrix (every user; click a cell
 to see that member), the members (the columns a reviewer scans first, the rest on
-demand and in a member's details), the self-grants held, the provisioned accounts, the
-departures and the orgs.
+demand and in a member's details; when a membership ends, shown whenever any does), the
+project policies (each covered project's state, the exceptions), the self-grants held,
+the provisioned accounts, the departures and the orgs.
 
 `iter_report_html` yields the page in pieces, so `dxorg report --out` writes it without
 ever holding the whole of it.
@@ -37,11 +38,14 @@ from reconciler.review.value import (
     HeldGrant,
     LineOrigin,
     MemberReview,
+    MembershipEnd,
+    OrgReview,
     Where,
 )
 
-# A member's marks, as bits of one number (the data has 50,000 of them).
-DRIFT, DEPARTED, EXPIRING, INHERITED = 1, 2, 4, 8
+# A member's marks, as bits of one number (the data has 50,000 of them). ENDING: the
+# membership ends within the notice window, or has ended and they are still a member.
+DRIFT, DEPARTED, EXPIRING, INHERITED, ENDING = 1, 2, 4, 8, 16
 # Members, matrix rows and the other tables are written in chunks of this many rows.
 CHUNK = 2000
 
@@ -127,6 +131,7 @@ def _marks(member: MemberReview) -> int:
         | (DEPARTED if member.departed is not None else 0)
         | (EXPIRING if member.expiring else 0)
         | (INHERITED if member.inherited else 0)
+        | (ENDING if member.membership_ending else 0)
     )
 
 
@@ -143,6 +148,10 @@ def _notes(member: MemberReview) -> list[list[str | None]]:
             notes.append(
                 [grant.state, _text(f"self-grant {grant.kind} {grant.name}: {_days(grant)}")]
             )
+    if member.membership_ending and member.membership_ends is not None:
+        ends = member.membership_ends
+        kind = "expired" if ends.state == "ended" else "expiring"
+        notes.append([kind, _text(f"membership {ends.describe()}")])
     if member.provisioned is not None and member.status == "provisioned":
         notes.append(
             [
@@ -173,7 +182,81 @@ def _member(org: int, member: MemberReview, origins: _Origins) -> list[Any]:
             for g in member.self_grants
         ],
         _where(member.provisioned),
+        _membership_end(member.membership_ends),
     ]
+
+
+def _membership_end(ends: MembershipEnd | None) -> list[Any] | None:
+    """[expires, reason, days left, state, described, declared at], or None."""
+    if ends is None:
+        return None
+    return [
+        ends.expires.isoformat(),
+        _text(ends.reason),
+        ends.days_left,
+        ends.state,
+        _text(ends.describe()),
+        _where(ends.where),
+    ]
+
+
+def _policy_rows(org: int, org_review: OrgReview, origins: _Origins) -> Iterator[list[Any]]:
+    """[org, policy, mode, project name, project id, state, exception, declared at, origin,
+    finding]: each project a policy covers, then its exceptions that cover none of them."""
+    for policy in org_review.policies:
+        exceptions = {x.project_id: x for x in policy.exceptions}
+        for p in policy.projects:
+            if p.exempt:
+                state = "exempt"
+            elif p.compliant:
+                state = "compliant"
+            else:
+                state = "lacks " + ", ".join(p.missing)
+            x = exceptions.get(p.project_id)
+            exception = (
+                f"{x.reason} until {x.expires}" + ("" if x.active else " (expired)") if x else None
+            )
+            yield [
+                org,
+                _text(policy.name),
+                _text(policy.mode),
+                _text(p.name),
+                _text(p.project_id),
+                _text(state),
+                _text(exception),
+                _where(policy.where),
+                origins(policy.where),
+                not p.compliant and not p.exempt,
+            ]
+        covered = {p.project_id for p in policy.projects}
+        for x in policy.exceptions:
+            if x.project_id not in covered:
+                yield [
+                    org,
+                    _text(policy.name),
+                    _text(policy.mode),
+                    None,
+                    _text(x.project_id),
+                    "not covered by the policy",
+                    _text(f"{x.reason} until {x.expires}" + ("" if x.active else " (expired)")),
+                    _where(x.where),
+                    origins(x.where),
+                    False,
+                ]
+
+
+def _policy_count(report: AccessReport) -> int:
+    """The rows of the policies table: every covered project and every stray exception."""
+    return sum(
+        len(policy.projects)
+        + sum(
+            1
+            for x in policy.exceptions
+            if x.project_id not in {p.project_id for p in policy.projects}
+        )
+        for org in report.orgs
+        for policy in org.policies
+    )
 
 
 def _grant(org: int, grant: HeldGrant, origins: _Origins) -> list[Any]:
@@ -245,6 +328,10 @@ def _data(report: AccessReport) -> Iterator[str]:
         for i, org in enumerate(report.orgs)
         for grant in org.self_grants
     )
+    yield ',"policies":'
+    yield from _chunked(
+        _json(row) for i, org in enumerate(report.orgs) for row in _policy_rows(i, org, origins)
+    )
     yield ',"provisioned":'
     yield from _chunked(
         _json(
@@ -302,6 +389,21 @@ def _attention(report: AccessReport) -> str:
                 + (f" ({e(g.reason)})" if g.reason else "")
                 + "</li>"
             )
+    for org, m in report.members:
+        if m.membership_ending and m.membership_ends is not None:
+            items.append(
+                f'<li class="hl-expiring"><b>{e(m.user_id)}</b>: membership of '
+                f"{e(org.org_id)} {e(m.membership_ends.describe())} "
+                f'<span class="loc">{e(m.membership_ends.where)}</span></li>'
+            )
+    for org in report.orgs:
+        for policy in org.policies:
+            for lacking in policy.non_compliant:
+                items.append(
+                    f'<li class="hl-drift"><b>{e(lacking.name)}</b> ({e(lacking.project_id)}) in '
+                    f"{e(org.org_id)} lacks {e(', '.join(lacking.missing))} (policy "
+                    f"{e(policy.name)}, {e(policy.mode)})</li>"
+                )
     drifted = [(org, m) for org, m in report.members if m.drift is not None]
     for org, m in drifted[:200]:
         items.append(
@@ -317,7 +419,8 @@ def _attention(report: AccessReport) -> str:
         return (
             '<section id="attention"><h2>Needs attention</h2><p class="ok">Nothing: no departed '
             f"user is still present, no drift, no self-grant expiring within {report.expiry_days} "
-            "days, every org was read.</p></section>"
+            f"days, no membership ends within {report.expiry_days} days, every project meets its "
+            "policies, every org was read.</p></section>"
         )
     return (
         '<section id="attention"><h2>Needs attention</h2>'
@@ -336,6 +439,8 @@ def _cards(report: AccessReport) -> str:
         # Expiring: not yet expired; an expired grant still held is its own, worse, count.
         ("expiring", f"self-grants expiring ≤ {report.expiry_days} d", c["expiring"], "soon"),
         ("expired", "self-grants expired, still held", c["expired"], "bad"),
+        ("membershipsEnding", "memberships ending", c["membershipsEnding"], "soon"),
+        ("policyFindings", "projects not meeting a policy", c["policyFindings"], "warn"),
         ("errors", "orgs not read", c["errors"], "bad"),
     ]
     return (
@@ -362,10 +467,17 @@ def _body(report: AccessReport) -> str:
     else:
         provenance = git.note or "not in git"
     c = report.counts()
+    policy_rows = _policy_count(report)
+    policies = (
+        f'<section id="policies"><h2>Project policies ({policy_rows})</h2>'
+        '<div id="policy-grid"></div></section>\n'
+        if policy_rows
+        else ""
+    )
     return f"""<header>
 <h1>Access review</h1>
 <p class="meta">Read <time datetime="{e(report.generated_at)}">{e(report.generated_at)}</time> as <span class="id">{e(report.caller)}</span> · dxorg {e(report.tool_version)} · provenance: {e(provenance)}</p>
-<nav><a href="#attention">Needs attention</a><a href="#matrix">Who is where</a><a href="#members">Members</a><a href="#grants">Self-grants</a><a href="#provisioned">Provisioned</a><a href="#departed">Departures</a><a href="#orgs">Orgs</a></nav>
+<nav><a href="#attention">Needs attention</a><a href="#matrix">Who is where</a><a href="#members">Members</a>{'<a href="#policies">Project policies</a>' if policy_rows else ""}<a href="#grants">Self-grants</a><a href="#provisioned">Provisioned</a><a href="#departed">Departures</a><a href="#orgs">Orgs</a></nav>
 </header>
 <main>
 <noscript><p class="bad-text">The tables of this page are drawn by its script: allow it, or read the JSON report (dxorg report --format json), which holds the same data.</p></noscript>
@@ -378,7 +490,7 @@ def _body(report: AccessReport) -> str:
 <span class="cell m lv-member st-drifted">M<sup>!</sup></span> drifted
 <span class="cell m lv-member st-departed">M<sup>&times;</sup></span> departed
 <span class="cell m lv-member st-unmanaged">M</span> unmanaged
-<span class="cell m lv-admin hl-expiring">A</span> holds a self-grant expiring within {report.expiry_days} days (or expired).
+<span class="cell m lv-admin hl-expiring">A</span> holds a self-grant expiring within {report.expiry_days} days (or expired), or their membership ends within {report.expiry_days} days (or has ended).
 Hover a cell for details; click it (or Enter) to see that member below.</p>
 <div id="matrix-grid"></div>
 </section>
@@ -400,7 +512,7 @@ Hover a cell for details; click it (or Enter) to see that member below.</p>
 <dl id="detail-list"></dl>
 </section>
 </section>
-<section id="grants"><h2>Self-grants held ({c["selfGrants"]})</h2><div id="grant-grid"></div></section>
+{policies}<section id="grants"><h2>Self-grants held ({c["selfGrants"]})</h2><div id="grant-grid"></div></section>
 <section id="provisioned"><h2>Provisioned accounts ({sum(len(o.provisioned) for o in report.orgs)})</h2><div id="provisioned-grid"></div></section>
 <section id="departed"><h2>Departures ({len(report.departed)})</h2><div id="departed-grid"></div></section>
 <section id="orgs"><h2>Orgs ({c["orgs"]})</h2><div id="org-grid"></div></section>
@@ -510,7 +622,7 @@ _SCRIPT = r"""
 "use strict";
 var D=JSON.parse(document.getElementById("report-data").textContent);
 var collator=new Intl.Collator(undefined,{numeric:true,sensitivity:"base"});
-var ORGS=D.orgs,ORIGINS=D.origins,DRIFT=1,DEPARTED=2,EXPIRING=4;
+var ORGS=D.orgs,ORIGINS=D.origins,DRIFT=1,DEPARTED=2,EXPIRING=4,ENDING=16,SOON=EXPIRING|ENDING;
 function $(id){return document.getElementById(id);}
 function el(tag,cls,text){var n=document.createElement(tag);if(cls)n.className=cls;
  if(text!==undefined&&text!==null)n.textContent=String(text);return n;}
@@ -607,15 +719,20 @@ var memberBase=[
  {label:"Level",width:90,text:function(r){return r[4]===null?"—":r[4];},
   cls:function(r){var f=r[6][LEVEL];return Array.isArray(f)&&f[1]!==null&&f[1]!==f[0]?"diff":"";},
   title:function(r){var f=r[6][LEVEL];return Array.isArray(f)&&f[1]!==null?"the manifest sets "+f[1]:str(r[4]);}},
+ {label:"Membership ends",width:190,key:function(r){return r[12]?r[12][0]:"";},
+  text:function(r){var x=r[12];return x?x[0]+(x[1]?" "+x[1]:""):"";},
+  title:function(r){return r[12]?r[12][4]:"";},cls:function(r){return r[5]&ENDING?"note-"+(r[12][3]==="ended"?"expired":"expiring"):"";}},
  {label:"Needs attention",width:260,text:notesText,
   title:function(r){return r[9].map(function(n){return n[1];}).join("\n");},
   cls:function(r){return r[9].length?"note-"+r[9][0][0]:"";}},
  {label:"Last change",width:300,key:function(r){return originDate(r[8]);},text:function(r){return originShort(r[8]);},
   title:function(r){return originLong(r[8]);}}];
+// A membership end is a column a reviewer scans only when some membership has one.
+var ENDS_COL=5;if(!D.members.some(function(r){return r[12]!==null;}))memberBase.splice(ENDS_COL,1);
 var memberMore=FLAGS.slice(1).map(function(name,n){return flagColumn(name,n+1);}).concat([
  {label:"Declared at",width:200,cls:function(){return "loc";},text:function(r){return r[7];}},
  {label:"Self-grants",width:260,text:function(r){return r[10].map(function(x){return x[0];}).join("; ");}}]);
-function rowClass(r){var m=r[5];return m&DEPARTED?"hl-departed":m&DRIFT?"hl-drift":m&EXPIRING?"hl-expiring":"";}
+function rowClass(r){var m=r[5];return m&DEPARTED?"hl-departed":m&DRIFT?"hl-drift":m&SOON?"hl-expiring":"";}
 var q=$("q"),orgSel=$("org"),statusSel=$("status"),attention=$("attention-only"),all=$("all-columns"),chip=$("user-chip");
 var exactUser=null,shown=$("shown"),USER_IDS=new Set(D.members.map(function(r){return r[1].toLowerCase();}));
 var members=new Grid($("member-grid"),{rows:D.members,columns:memberBase,label:"Members",rowClass:rowClass,
@@ -630,7 +747,7 @@ function applyFilter(){
  if(!typed.length&&!o&&!s&&!a&&u===null){members.filter(null);return;}
  members.filter(function(r){
   if(o&&ORGS[r[0]][0]!==o)return false;if(s&&r[3]!==s)return false;
-  if(a&&!(r[5]&(DRIFT|DEPARTED|EXPIRING)))return false;if(u!==null&&r[1]!==u)return false;
+  if(a&&!(r[5]&(DRIFT|DEPARTED|SOON)))return false;if(u!==null&&r[1]!==u)return false;
   for(var i=0;i<ids.length;i++)if(r[1].toLowerCase()!==ids[i])return false;
   if(words.length){var t=search(r);for(i=0;i<words.length;i++)if(t.indexOf(words[i])<0)return false;}
   return true;});}
@@ -649,6 +766,7 @@ function showMember(r){
  detailList.textContent="";$("detail-title").textContent=r[1]+" in "+ORGS[r[0]][0];
  dd("Name",r[2]);dd("Status",r[3]);
  FLAGS.forEach(function(name,i){var c=flagColumn(name,i);dd(name,c.title(r),c.cls(r));});
+ if(r[12])dd("Membership ends",r[12][4]+(r[12][5]?"\n(declared at "+r[12][5]+")":""),r[5]&ENDING?"note-"+(r[12][3]==="ended"?"expired":"expiring"):"");
  dd("Declared at",r[7],"loc");dd("Last change",originLong(r[8]));
  r[9].forEach(function(n){dd(n[0]==="reason"?"why":n[0],n[1],"note-"+n[0]);});
  r[10].forEach(function(x){dd("Self-grant",x[0],"note-"+x[1]);});
@@ -666,7 +784,7 @@ var withAccess=users.filter(function(u){return u.live;}).length;
 $("matrix-count").textContent=withAccess+" users with access"+(users.length>withAccess?", and "+(users.length-withAccess)+" declared but not a member":"")+" · "+live.length+" orgs";
 function matrixCell(u,org,r){
  var level=r[4],sym=level==="ADMIN"?"A":level==="MEMBER"?"M":"+";
- var b=el("button","m lv-"+(level||"none").toLowerCase()+" st-"+r[3]+(r[5]&EXPIRING?" hl-expiring":""),sym);b.type="button";
+ var b=el("button","m lv-"+(level||"none").toLowerCase()+" st-"+r[3]+(r[5]&SOON?" hl-expiring":""),sym);b.type="button";
  var badge=r[3]==="drifted"?"!":r[3]==="departed"?"\u00d7":"";if(badge)b.appendChild(el("sup",null,badge));
  var what=u.id+" in "+ORGS[org][0]+": "+(level||"not a member")+", "+r[3];
  r[9].forEach(function(n){if(n[0]!=="reason")what+="; "+n[1];});
@@ -696,6 +814,16 @@ new Grid($("grant-grid"),{label:"Self-grants held",rows:D.grants,
  {label:"Reason",width:200,text:function(r){return r[10];}},
  {label:"Declared at",width:180,cls:function(){return "loc";},text:function(r){return r[11];}},
  {label:"Last change",width:300,key:function(r){return originDate(r[12]);},text:function(r){return originShort(r[12]);},title:function(r){return originLong(r[12]);}}]});
+if(D.policies.length)new Grid($("policy-grid"),{label:"Project policies",rows:D.policies,
+ rowClass:function(r){return r[9]?"hl-drift":"";},columns:[
+ {label:"Org",width:140,cls:function(){return "id";},text:orgOf},
+ {label:"Policy",width:180,text:function(r){return r[1];}},
+ {label:"Mode",width:80,text:function(r){return r[2];}},
+ {label:"Project",width:300,text:function(r){return (r[3]===null?"":r[3]+" ")+r[4];}},
+ {label:"State",width:220,text:function(r){return r[5];},cls:function(r){return r[9]?"note-drift":"";}},
+ {label:"Exception",width:260,text:function(r){return r[6];}},
+ {label:"Declared at",width:180,cls:function(){return "loc";},text:function(r){return r[7];}},
+ {label:"Last change",width:300,key:function(r){return originDate(r[8]);},text:function(r){return originShort(r[8]);},title:function(r){return originLong(r[8]);}}]});
 new Grid($("provisioned-grid"),{label:"Provisioned accounts",rows:D.provisioned,columns:[
  {label:"Account",width:160,cls:function(){return "id";},text:function(r){return r[1];}},
  {label:"Org",width:140,cls:function(){return "id";},text:orgOf},
