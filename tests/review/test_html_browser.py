@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from reconciler.platform import ReadClient
 from reconciler.review.collect import review_fleet
 from reconciler.review.formats import render_report
 from reconciler.review.value import AccessReport
-from tests.integration.conftest import FAST_RETRY, config_for
+from tests.integration.conftest import FAST_RETRY, P1, P2, config_for
 from tests.review.conftest import NOW
 
 pytestmark = pytest.mark.browser
@@ -85,13 +86,16 @@ class Report:
         return [{"org": o["org"], **m} for o in self.json["orgs"] for m in o["members"]]
 
     def attention(self) -> list[tuple[str, str]]:
-        """The members a reviewer must look at, from the JSON: drifted, departed, or
-        holding a self-grant that is expiring or expired."""
+        """The members a reviewer must look at, from the JSON: drifted, departed,
+        holding a self-grant that is expiring or expired, or a member whose membership
+        ends soon (or has ended)."""
         flagged = set()
         for org in self.json["orgs"]:
             held = {g["holder"] for g in org["selfGrants"] if g["state"] != "active"}
             for m in org["members"]:
-                if m["drift"] or m["departed"] or m["user"] in held:
+                ends = m["membershipEnds"]
+                ending = ends is not None and ends["state"] != "active" and m["live"]
+                if m["drift"] or m["departed"] or m["user"] in held or ending:
                     flagged.add((m["user"], org["org"]))
         return sorted(flagged)
 
@@ -239,3 +243,79 @@ def test_a_generated_fleet_is_drawn_in_part_and_filters_exactly(fleet_report: Re
         " return r.length && r[r.length - 1].cells[0].textContent === last; }",
         arg=users[-1],
     )
+
+
+def test_membership_ends_and_project_policies_are_drawn_as_the_json_says(
+    browser: Any, tmp_path: Path, read_client: ReadClient
+) -> None:
+    """bob's membership ends within the notice window, carol's later; a policy covers
+    clinical-1 (lacking `protected`), and an exception names scratch, which it does not
+    cover."""
+    ending, later = NOW.date() + timedelta(days=10), NOW.date() + timedelta(days=60)
+    fleet = tmp_path / "fleet"
+    fleet.mkdir()
+    (fleet / "org-demo.yaml").write_text(
+        "org: org-demo\n"
+        "members:\n"
+        "  mode: additive\n"
+        "  users:\n"
+        "    alice: ADMIN\n"
+        "    root: {level: ADMIN, treManagement: true}\n"
+        f'    bob: {{level: MEMBER, expires: {ending}, reason: "contract <b>77</b>"}}\n'
+        f"    carol: {{level: MEMBER, expires: {later}}}\n"
+        "projectPolicies:\n"
+        "  - name: lockdown\n"
+        f"    projects: {{ids: [{P1}]}}\n"
+        "    require: {protected: true}\n"
+        "    exceptions:\n"
+        f'      - {{project: {P2}, reason: "vendor <i>x</i>", expires: 2027-01-31}}\n'
+    )
+    opened = Report(browser, review_fleet(load_fleet([fleet]), read_client, now=NOW), tmp_path)
+    page, counts = opened.page, opened.json["counts"]
+    try:
+        assert counts["membershipsEnding"] == 1 and counts["policyFindings"] == 1
+        assert opened.card("membershipsEnding") == 1 and opened.card("policyFindings") == 1
+        attention = page.text_content("#attention") or ""
+        assert f"membership of org-demo ends on {ending}, in 10 day(s)" in attention
+        assert f"clinical-1 ({P1}) in org-demo lacks protected (policy lockdown" in attention
+
+        # The column shows whenever a membership ends; bob's row is highlighted.
+        heads = page.eval_on_selector_all("#member-grid th", "hs => hs.map(h => h.textContent)")
+        column = heads.index("Membership ends")
+        cells = dict(
+            (cells[0], cells[column])
+            for cells in page.eval_on_selector_all(
+                ROWS, "rows => rows.map(r => Array.from(r.cells, c => c.textContent))"
+            )
+        )
+        assert cells["user-bob"] == f"{ending} contract <b>77</b>"  # text, not markup
+        assert cells["user-carol"] == str(later) and cells["user-alice"] == ""
+        assert page.locator(f"{ROWS}.hl-expiring").count() == 1
+        page.check("#attention-only")
+        assert sorted(opened.rows()) == opened.attention()
+        assert ("user-bob", "org-demo") in opened.rows()
+        page.click("#reset")
+        page.click("#member-grid button.open:text-is('user-bob')")
+        details = page.text_content("#detail-list") or ""
+        assert f"ends on {ending}, in 10 day(s): contract <b>77</b>" in details
+
+        # The policies table: one row per covered project, one per stray exception.
+        policy = opened.json["orgs"][0]["projectPolicies"][0]
+        rows = page.eval_on_selector_all(
+            "#policy-grid tbody tr:not([aria-hidden])",
+            "rows => rows.map(r => Array.from(r.cells, c => c.textContent))",
+        )
+        assert len(rows) == len(policy["covered"]) + 1
+        assert f"Project policies ({len(rows)})" in (page.text_content("#policies h2") or "")
+        assert rows[0][:5] == [
+            "org-demo",
+            "lockdown",
+            policy["mode"],
+            f"clinical-1 {P1}",
+            "lacks protected",
+        ]
+        assert rows[1][3:6] == [P2, "not covered by the policy", "vendor <i>x</i> until 2027-01-31"]
+        assert page.locator("#policies i, #member-detail b").count() == 0
+    finally:
+        page.close()
+    assert opened.errors == []
