@@ -66,6 +66,8 @@ class Inputs:
     journal: str
     github_token: str
     report_dir: str = ""
+    report_journals: tuple[str, ...] = ()  # more apply journals for the report (globs)
+    github_logins: str = ""  # the report's user-id -> GitHub login mapping file
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Inputs:
@@ -91,6 +93,8 @@ class Inputs:
             journal=get("JOURNAL") or str(Path(".dxorg") / "journal.jsonl"),
             github_token=env.get("INPUT_GITHUB_TOKEN", "").strip(),
             report_dir=get("REPORT_DIR"),
+            report_journals=_words(get("REPORT_JOURNALS")),
+            github_logins=get("GITHUB_LOGINS"),
         )
 
     def __repr__(self) -> str:

@@ -21,6 +21,8 @@ from reconciler.render import inert
 from reconciler.review.value import (
     STATUSES,
     AccessReport,
+    Approval,
+    DepartedPresence,
     FlagReview,
     HeldGrant,
     LineOrigin,
@@ -56,6 +58,18 @@ def _origin(origin: LineOrigin) -> str:
         f"{e((origin.commit or '')[:10])}</span> {e(origin.author)} "
         f'{e((origin.date or "")[:10])}<div class="subject">{e(origin.subject)}</div>{note}'
     )
+
+
+def _approval(approval: Approval | None) -> str:
+    """The approval of a line's change, for a table cell; flagged ones stand out."""
+    if approval is None:
+        return "<td></td>"
+    text = e(approval.describe())
+    if approval.pull is not None and approval.pull.url.startswith("https://"):
+        # A link to the pull request: the report's CSP forbids fetching, not following.
+        text = f'<a href="{e(approval.pull.url)}">#{approval.pull.number}</a> {text}'
+    flagged = " hl-unapproved" if approval.flags else ""
+    return f'<td class="approval{flagged}" data-approval="{e(approval.state)}">{text}</td>'
 
 
 def _days(grant: HeldGrant) -> str:
@@ -142,6 +156,7 @@ def _member_row(report: AccessReport, org: OrgReview, member: MemberReview) -> s
         + "".join(_flag(flag) for flag in member.flags)
         + f"<td>{_where(member.declared)}</td>"
         + (f'<td data-sort="{e(date)}">{origin}</td>' if date else f"<td>{origin}</td>")
+        + _approval(member.approval)
         + f"<td>{inherited}</td>"
         f'<td class="notes">{"".join(notes)}</td>'
         f'<td class="grants">{grants}</td>'
@@ -151,7 +166,8 @@ def _member_row(report: AccessReport, org: OrgReview, member: MemberReview) -> s
 
 def _members_table(report: AccessReport) -> str:
     head = ["Org", "User", "Name", "Status", "Level", *report.flags]
-    head += ["Declared at", "Last change", "Inherited", "Drift / departure", "Self-grants"]
+    head += ["Declared at", "Last change", "Approval", "Inherited", "Drift / departure"]
+    head += ["Self-grants"]
     rows = "\n".join(_member_row(report, org, member) for org, member in report.members)
     orgs = "".join(
         f'<option value="{e(org.org_id)}">{e(org.org_id)}</option>' for org in report.orgs
@@ -259,10 +275,10 @@ def _grants_table(report: AccessReport) -> str:
             # No expiry sorts after every date.
             f'<td data-sort="{999_999 if g.days_left is None else g.days_left}">{e(_days(g))}</td>'
             f"<td>{e(g.reason)}</td><td>{_where(g.where)}</td>"
-            f"<td>{_origin(g.where.origin) if g.where else ''}</td></tr>"
+            f"<td>{_origin(g.where.origin) if g.where else ''}</td>{_approval(g.approval)}</tr>"
         )
     head = ["Org", "Holder", "Kind", "Object", "Level", "Selected by", "Expires", "Days left"]
-    head += ["Reason", "Declared at", "Last change"]
+    head += ["Reason", "Declared at", "Last change", "Approval"]
     return _simple_table("grants", f"Self-grants held ({len(rows)})", head, rows)
 
 
@@ -304,12 +320,20 @@ def _departed_table(report: AccessReport) -> str:
             f'<tr class="{"hl-departed" if p.present_in else ""}" data-user="{e(d.user_id)}">'
             f'<td class="id">{e(d.user_id)}</td><td>{e(d.since)}</td><td>{e(d.reason)}</td>'
             f"<td>{present_cell}</td>"
-            f"<td>{_where(d.where)}</td><td>{_origin(d.where.origin) if d.where else ''}</td></tr>"
+            f"<td>{_where(d.where)}</td><td>{_origin(d.where.origin) if d.where else ''}</td>"
+            f"{_approval(p.approval)}<td>{_removals(p)}</td></tr>"
         )
     if not rows:
         return ""
     head = ["User", "Since", "Reason", "Still a member of", "Declared at", "Last change"]
+    head += ["Approval", "Removal"]
     return _simple_table("departed", f"Departures ({len(rows)})", head, rows)
+
+
+def _removals(presence: DepartedPresence) -> str:
+    if not presence.removals:
+        return '<span class="muted">no removal in the journals read</span>'
+    return "<br>".join(e(r.describe()) for r in presence.removals)
 
 
 def _orgs_table(report: AccessReport) -> str:
@@ -410,6 +434,14 @@ def render_report_html(report: AccessReport) -> str:
             provenance += " (shallow clone: fetch the whole history for exact provenance)"
     else:
         provenance = git.note or "not in git"
+    evidence = report.evidence
+    approvals = (
+        f"pull requests of {evidence.repository}" if evidence.repository else "not on GitHub"
+    )
+    if evidence.repository and not evidence.logins_known:
+        approvals += " (no GitHub login mapping: whether a grantee approved is unknown)"
+    if evidence.note:
+        approvals += f" ({evidence.note})"
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -423,7 +455,7 @@ def render_report_html(report: AccessReport) -> str:
 <body>
 <header>
 <h1>Access review</h1>
-<p class="meta">Read <time datetime="{e(report.generated_at)}">{e(report.generated_at)}</time> as <span class="id">{e(report.caller)}</span> · dxorg {e(report.tool_version)} · provenance: {e(provenance)}</p>
+<p class="meta">Read <time datetime="{e(report.generated_at)}">{e(report.generated_at)}</time> as <span class="id">{e(report.caller)}</span> · dxorg {e(report.tool_version)} · provenance: {e(provenance)} · approvals: {e(approvals)}</p>
 <nav><a href="#attention">Needs attention</a><a href="#matrix">Who is where</a><a href="#members">Members</a><a href="#grants">Self-grants</a><a href="#provisioned">Provisioned</a><a href="#departed">Departures</a><a href="#orgs">Orgs</a></nav>
 </header>
 <main>
@@ -474,6 +506,7 @@ tr.hl-drift td:first-child,li.hl-drift{border-left:4px solid var(--drift)}tr.hl-
 tr.hl-departed td:first-child,li.hl-departed{border-left:4px solid var(--bad)}tr.hl-departed{background:var(--bad-bg)}
 tr.hl-expiring td:first-child,li.hl-expiring{border-left:4px solid var(--soon)}tr.hl-expiring{background:var(--soon-bg)}
 tr.hl-expired td:first-child,li.hl-expired{border-left:4px solid var(--bad)}tr.hl-expired{background:var(--bad-bg)}
+td.hl-unapproved{background:var(--bad-bg);font-weight:600}
 tr.hl-error,li.hl-error{background:var(--bad-bg);border-left:4px solid var(--bad)}
 td.diff{color:var(--drift);font-weight:600}td.unmanaged{color:var(--muted);font-style:italic}
 .id,.loc,.sha{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
