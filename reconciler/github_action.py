@@ -366,12 +366,14 @@ def run_report(ctx: Context) -> int:
         path.write_text(ctx.secrets.scrub(texts[fmt]), encoding="utf-8")
         paths[fmt] = str(path.resolve())
     c = report.counts()
+    flagged = sum(1 for approval in report.approvals if approval.flags)
     line = (
         f"Access review of {c['orgs']} org(s): {c['memberships']} membership(s) of "
         f"{c['users']} user(s); {c['drifted']} drifted, {c['departedPresent']} departed "
         f"user(s) still present, {c['expiring'] + c['expired']} self-grant(s) expired or "
         f"expiring within {report.expiry_days} days"
         + (f"; {c['errors']} org(s) not read" if c["errors"] else "")
+        + (f"; {flagged} change(s) without an independent approval" if flagged else "")
         + "."
     )
     provenance = ctx.runner.provenance()

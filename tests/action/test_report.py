@@ -146,6 +146,7 @@ def test_report_links_each_line_to_its_approval_and_times_the_departure(action, 
         },
     ]
     assert "Changes without an independent approval (1)" in result.summary
+    assert result.outputs["summary"].endswith("; 1 change(s) without an independent approval.")
     assert "org-other: removed 2026-11-21T10:15:00.000+00:00, 1 h 15 min after the merge" in (
         result.summary
     )
