@@ -206,11 +206,20 @@ class PlatformOptions:
     def connection(self) -> Connection:
         """The only place where the platform is decided.
 
-        DXORG_MAX_RETRY_SECONDS bounds the time spent retrying one call (default 120).
+        DXORG_MAX_RETRY_SECONDS bounds the time spent retrying one call (default 120); the
+        other DXORG_* limits (request deadline, response size, pages, outage, run
+        deadline) are read by `limits_from_env`.
         """
-        from reconciler.platform import ConfigOverrides, Connection, discover, retry_policy_from_env
+        from reconciler.platform import (
+            ConfigOverrides,
+            Connection,
+            discover,
+            limits_from_env,
+            retry_policy_from_env,
+        )
 
         retry = retry_policy_from_env(os.environ)
+        limits = limits_from_env(os.environ)
         transport = None
         if self.sandbox:
             from reconciler.sandbox import open_sandbox
@@ -220,7 +229,9 @@ class PlatformOptions:
             config = discover(
                 overrides=ConfigOverrides(protocol=self.protocol, host=self.host, port=self.port)
             )
-        return Connection(config, transport=transport, retry=retry, concurrency=self.concurrency)
+        return Connection(
+            config, transport=transport, retry=retry, concurrency=self.concurrency, limits=limits
+        )
 
     def read_client(self) -> ReadClient:
         """A read-only client: plan, export, report, and apply's checks never write."""

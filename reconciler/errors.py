@@ -13,6 +13,7 @@
         │   InvalidState, InvalidType, MalformedJSON, OrgExpired, SpendingLimitExceeded,
         │   RateLimitConditional, InternalError, ServiceUnavailable
         └── TransportError          no usable answer (connection refused, dropped, timed out)
+            └── PlatformOutage      the run stopped sending: no answer for too long, or its deadline
 
 Messages never contain a token: the client builds them from the route and the
 platform's error body only.
@@ -165,6 +166,19 @@ class ServiceUnavailable(ApiError):
 
 class TransportError(ApiError):
     """No usable HTTP answer: refused, reset, dropped, timed out, or an unparseable body."""
+
+
+class PlatformOutage(TransportError):
+    """The run stopped sending: the platform answered nothing for too long (the circuit
+    breaker) or the run's deadline passed. `maybe_landed` says whether an earlier attempt
+    of this call was sent and its answer lost (its outcome is then unknown); when False
+    the call was not sent, or cannot have taken effect.
+    """
+
+    def __init__(self, route: str, reason: str, *, maybe_landed: bool) -> None:
+        super().__init__(route, reason)
+        self.reason = reason
+        self.maybe_landed = maybe_landed
 
 
 API_ERRORS_BY_TYPE: dict[str, type[ApiError]] = {

@@ -54,6 +54,7 @@ from reconciler.platform import (
     ReadClient,
     RetryPolicy,
     discover,
+    limits_from_env,
     retry_policy_from_env,
 )
 from reconciler.render import inert
@@ -99,7 +100,16 @@ def _retry(env: Mapping[str, str]) -> RetryPolicy:
 
 
 def read_client(ctx: Context) -> ReadClient:
-    return ReadClient(_platform_config(ctx.inputs, ctx.env), retry=_retry(ctx.env))
+    return _connection(ctx).read_client()
+
+
+def _connection(ctx: Context) -> Connection:
+    """The run's one way to the platform: its config, retry policy and DXORG_* limits."""
+    return Connection(
+        _platform_config(ctx.inputs, ctx.env),
+        retry=_retry(ctx.env),
+        limits=limits_from_env(ctx.env),
+    )
 
 
 # ---------------------------------------------------------------- shared steps
@@ -459,7 +469,7 @@ def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path) 
     from reconciler.read_and_plan import platform_where
 
     fleet = _load(ctx, sorted({o.source for o in orgs}))
-    connection = Connection(_platform_config(ctx.inputs, ctx.env), retry=_retry(ctx.env))
+    connection = _connection(ctx)
     stop = threading.Event()
     stopped_by: list[int] = []
 

@@ -9,6 +9,7 @@ unchecked (a warning); the rest of the org is planned.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ from reconciler.live import read_org
 from reconciler.model import DesiredOrg, LiveOrg
 from reconciler.plan import SANDBOX, OrgPlan, Plan, PlatformIdentity
 from reconciler.planner import PlanOptions, failed_org_plan, plan_org
+from reconciler.platform.health import clock_skew_warning
 
 if TYPE_CHECKING:
     from reconciler.manifest import Fleet
@@ -39,6 +41,23 @@ def platform_identity(config: PlatformConfig, user: str) -> PlatformIdentity:
 def platform_where(config: PlatformConfig) -> str:
     """Where `config` reaches, as a plan's binding and the journal's `run-start` name it."""
     return platform_identity(config, user="").where  # `where` does not depend on the user
+
+
+log = logging.getLogger("reconciler")
+
+
+def platform_time(client: ReadClient) -> datetime:
+    """Now by the platform's clock (the Date header of its latest answer), which decides
+    expiry dates; this machine's time only if the platform sent no date. A local clock
+    far off the platform's is a warning naming the difference."""
+    skew = client.clock_skew()
+    local = datetime.now(UTC)
+    if skew is None:
+        return local
+    warning = clock_skew_warning(skew)
+    if warning is not None:
+        log.warning("warning: %s", warning)
+    return local + skew
 
 
 def token_signatures(orgs: Collection[DesiredOrg], env: Mapping[str, str]) -> dict[str, str | None]:
@@ -141,8 +160,9 @@ def plan_fleet(
     env: Mapping[str, str] | None = None,
     created_accounts: Mapping[str, str] | None = None,
 ) -> Plan:
-    moment = now or datetime.now(UTC)
     orgs = select_orgs(fleet, only)
+    caller = client.whoami()
+    moment = now or platform_time(client)
     options = plan_options(
         orgs,
         client,
@@ -152,7 +172,6 @@ def plan_fleet(
         skip_removals=skip_removals,
         created_accounts=created_accounts,
     )
-    caller = client.whoami()
     planned = read_and_plan_orgs(orgs, client, options, caller)
     return Plan(
         orgs=tuple(org_plan for _, org_plan in planned),

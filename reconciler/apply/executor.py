@@ -17,7 +17,7 @@ from reconciler.apply.journal import Journal
 from reconciler.apply.landed import landed_check
 from reconciler.apply.outcomes import ActionOutcome, Status, UnknownCall, worse
 from reconciler.apply.secrets import materialise
-from reconciler.errors import ApiError, DxorgError, ReadIncompleteError
+from reconciler.errors import ApiError, DxorgError, PlatformOutage, ReadIncompleteError
 from reconciler.model import DesiredOrg
 from reconciler.plan import PHASES, OrgPlan, Step
 from reconciler.rails import admin_violations
@@ -163,6 +163,13 @@ class Executor:
         """Send one step's call; a failed batch of member access is retried user by user."""
         try:
             self._send(org, step, step.call.body)
+        except PlatformOutage as exc:
+            # The run stopped sending: a call never sent is skipped; one whose answer was
+            # lost before that has an unknown outcome, for verification to settle.
+            status: Status = "unknown" if exc.maybe_landed else "skipped"
+            detail = f"{'outcome unknown' if exc.maybe_landed else 'not sent'}: {exc.reason}"
+            self._report(org.org_id, step, status, detail)
+            return [ActionOutcome(a, status, detail) for a in step.actions]
         except (ApiError, DxorgError) as exc:
             if _splittable(step, exc):
                 return self._run_users_one_by_one(org, step)
@@ -202,6 +209,10 @@ class Executor:
             "route": route,
             "user": self.caller,
         }
+        stopped = self.client.stop_reason()
+        if stopped is not None:  # not sent, so not journalled as a call
+            self.journal.write("not-sent", **common, reason=stopped)
+            raise PlatformOutage(route, stopped, maybe_landed=False)
         self.journal.write("call", **common, body=body)
         try:
             sendable = materialise(body, self.env, org, step)

@@ -112,12 +112,14 @@ class OrgApplyReport:
 @dataclass(frozen=True)
 class ApplyReport:
     orgs: tuple[OrgApplyReport, ...] = ()
+    # Why the run stopped sending before the end (a platform outage, the run's deadline).
+    stopped: str | None = None
 
     @property
     def exit_code(self) -> int:
         """1: something failed; 2: all sent, but an org still differs (or was not all
         checked); 0: converged."""
-        if any(o.failed for o in self.orgs):
+        if self.stopped or any(o.failed for o in self.orgs):
             return 1
         if any(o.remaining or o.left_out or o.unchecked for o in self.orgs):
             return 2
@@ -139,6 +141,8 @@ class ApplyReport:
         differs = sum(1 for o in self.orgs if o.remaining)
         left_out = sum(len(o.left_out) for o in self.orgs)
         text = self.unknown_verdict()
+        if self.stopped:
+            text += f" Stopped: {self.stopped}."
         if errors:
             text += f" {errors} org(s) failed."
         if differs:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from reconciler.apply.executor import Executor, GuardRefused, ProgressHook
@@ -44,7 +44,12 @@ from reconciler.model import DesiredOrg, LiveOrg
 from reconciler.plan import OrgPlan, Plan, fingerprint
 from reconciler.planner import PlanOptions, plan_org
 from reconciler.rails import percent_allowance
-from reconciler.read_and_plan import plan_options, platform_identity, read_and_plan_orgs
+from reconciler.read_and_plan import (
+    plan_options,
+    platform_identity,
+    platform_time,
+    read_and_plan_orgs,
+)
 
 if TYPE_CHECKING:
     from reconciler.manifest import Fleet
@@ -122,7 +127,7 @@ def apply_reviewed(
             plan_options(
                 list(desired.values()),
                 reader,
-                now=now or datetime.now(UTC),
+                now=now or platform_time(reader),
                 env=env,
                 overrides=overrides,
                 skip_removals=skip_removals,
@@ -161,7 +166,10 @@ def apply_reviewed(
 
         workers = max(1, min(ORG_CONCURRENCY, writer.concurrency, len(orgs)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            report = ApplyReport(tuple(pool.map(one, orgs)) + unchecked_elsewhere(reviewed, orgs))
+            report = ApplyReport(
+                tuple(pool.map(one, orgs)) + unchecked_elsewhere(reviewed, orgs),
+                stopped=writer.stopped(),
+            )
     journal.write("run-end", exitCode=report.exit_code, summary=report.summary())
     return report
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
+from werkzeug.http import http_date
 from werkzeug.wrappers import Request, Response
 
 from reconciler.emulator.access import record_admin_count
@@ -249,6 +250,8 @@ class EmulatorApp:
         else:
             response = self.handle_api(request, environ, request_id)
         response.headers["X-Request-ID"] = request_id
+        # Like any HTTP server; from the platform's clock, which dxorg decides expiry by.
+        response.headers["Date"] = http_date(self.clock() / 1000)
         return response(environ, start_response)
 
     # -- control plane
@@ -308,6 +311,11 @@ class EmulatorApp:
             return error_response(error, headers)
         if decision.kind == "drop-before":
             record(None, None)
+            drop_connection(environ)
+        if decision.kind == "hang":
+            # Accepted and never answered (until the faults are cleared): a black hole.
+            record(None, None)
+            self.faults.hold()
             drop_connection(environ)
 
         try:

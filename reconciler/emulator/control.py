@@ -1,4 +1,4 @@
-"""The control plane: faults, request log, counters, state dump, reset, admin history.
+"""The control plane: faults, request log, counters, state dump, reset, admin history, clock.
 
 Reachable over HTTP under ``/_emulator/`` with ``Authorization: Bearer <control token>``
 (user tokens are refused there), and from Python as ``Emulator.control``.
@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.emulator.api_errors import InvalidInput, ResourceNotFound
+from reconciler.emulator.clock import EmulatorClock
 from reconciler.emulator.faults import FaultInjector
 from reconciler.emulator.request_log import RequestLog
 from reconciler.emulator.seed import SeedError, SeedSource, dump_state, load_seed, read_seed
@@ -27,7 +28,7 @@ class ControlPlane:
         faults: FaultInjector,
         log: RequestLog,
         configured_seed: dict[str, Any] | None,
-        clock: Callable[[], int],
+        clock: EmulatorClock,
     ) -> None:
         self._store = store
         self._faults = faults
@@ -79,6 +80,26 @@ class ControlPlane:
 
     def clear_faults(self) -> None:
         self._faults.clear()
+
+    # -- clock
+    def set_clock_offset(self, seconds: float) -> dict[str, Any]:
+        """Put the platform's clock `seconds` ahead of this machine's (negative: behind)."""
+        self._clock.set_offset(seconds)
+        return self.clock()
+
+    def clock(self) -> dict[str, Any]:
+        return {"now": self._clock(), "offsetSeconds": self._clock.offset_seconds}
+
+    def _set_clock_from_body(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = set(data) - {"offsetSeconds"}
+        if unknown:
+            raise InvalidInput(f"Unknown field(s): {', '.join(sorted(unknown))}")
+        seconds = data.get("offsetSeconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise InvalidInput("Field 'offsetSeconds' must be a number of seconds")
+        if abs(seconds) > 10 * 365 * 86400:
+            raise InvalidInput("Field 'offsetSeconds' must be within ten years")
+        return self.set_clock_offset(seconds)
 
     # -- request log
     def requests(self, since: int = 0) -> list[dict[str, Any]]:
@@ -151,6 +172,8 @@ class ControlPlane:
                 "history": self.admin_history(query.get("org"))
             },
             ("POST", "/_emulator/admin-history/clear"): done(self.clear_admin_history),
+            ("GET", "/_emulator/clock"): self.clock,
+            ("POST", "/_emulator/clock"): lambda: self._set_clock_from_body(data),
         }
         action = routes.get((http_method, path.rstrip("/") or "/"))
         if action is None:

@@ -4,7 +4,6 @@ the WSGI app over them; reachable in-process (httpx transport) or over real HTTP
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from reconciler.emulator import app_api, org_api, project_api, system_api, user_api
 from reconciler.emulator.app import EmulatorApp
+from reconciler.emulator.clock import EmulatorClock, now_ms
 from reconciler.emulator.control import ControlPlane
 from reconciler.emulator.faults import FaultInjector
 from reconciler.emulator.request_log import RequestLog
@@ -27,11 +27,17 @@ from reconciler.emulator.transport import EmulatorTransport
 DEFAULT_CONTROL_TOKEN = "emulator-control"
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
+class EmulatorRequestHandler(WSGIRequestHandler):
+    """The app sends its own Date header, from the emulated platform's clock: the one the
+    standard library would add (this machine's time) is left out, so there is one."""
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Server", self.version_string())
 
 
-class QuietRequestHandler(WSGIRequestHandler):
+class QuietRequestHandler(EmulatorRequestHandler):
     """No access log line per request (tests and benchmarks make thousands)."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -76,7 +82,8 @@ class Emulator:
         if not control_token:
             raise ValueError("the control token must not be empty")
         seed_data = None if seed is None else read_seed(seed)
-        self.clock = clock
+        # The platform's clock: `clock` plus the offset the control plane may set.
+        self.clock = EmulatorClock(clock)
         self.store = Store(state_path)
         # Whether this start loaded the seed (False when the state already held data).
         self.seed_loaded = False
@@ -84,11 +91,11 @@ class Emulator:
             if reset:
                 wipe(conn)
             if seed_data is not None and is_empty(conn):
-                load_seed(conn, seed_data, clock())
+                load_seed(conn, seed_data, self.clock())
                 self.seed_loaded = True
         self.faults = FaultInjector()
         self.log = RequestLog()
-        self.control = ControlPlane(self.store, self.faults, self.log, seed_data, clock)
+        self.control = ControlPlane(self.store, self.faults, self.log, seed_data, self.clock)
         self.wsgi_app = EmulatorApp(
             store=self.store,
             methods=method_table(
@@ -102,7 +109,7 @@ class Emulator:
             log=self.log,
             control=self.control,
             control_token=control_token,
-            clock=clock,
+            clock=self.clock,
         )
 
     def transport(self) -> httpx.BaseTransport:
@@ -116,7 +123,7 @@ class Emulator:
             port,
             self.wsgi_app,
             threaded=True,
-            request_handler=QuietRequestHandler if quiet else None,
+            request_handler=QuietRequestHandler if quiet else EmulatorRequestHandler,
         )
         thread = threading.Thread(
             target=server.serve_forever,
@@ -139,6 +146,7 @@ class Emulator:
             running.stop()
 
     def close(self) -> None:
+        self.faults.release_hung_calls()
         self.store.close()
 
     def __enter__(self) -> Emulator:

@@ -18,10 +18,21 @@ from typing import Any
 
 from reconciler.emulator.api_errors import InvalidInput
 
-RULE_FAULTS: tuple[str, ...] = ("503", "500", "429", "drop-before", "drop-after", "latency")
+RULE_FAULTS: tuple[str, ...] = (
+    "503",
+    "500",
+    "429",
+    "drop-before",
+    "drop-after",
+    "latency",
+    "hang",
+)
 # Order matters: it fixes which fault a given RNG draw selects.
 RATE_KINDS: tuple[str, ...] = ("503", "500", "429", "drop", "drop-before", "drop-after")
 MAX_LATENCY_MS = 60_000
+# A hung call is let go (its connection dropped) when the faults are cleared, the emulator
+# closes, or after this long at the latest, so that no server thread waits forever.
+MAX_HANG_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,7 @@ class FaultInjector:
         self._rng = random.Random()
         self._rules: list[FaultRule] = []
         self._next_rule_id = 1
+        self._release = threading.Event()
 
     def configure(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Replace the rate configuration (rules are kept)."""
@@ -147,6 +159,18 @@ class FaultInjector:
             self._seed = None
             self._rng = random.Random()
             self._rules = []
+        self.release_hung_calls()
+
+    def hold(self) -> None:
+        """Block a hung call until it is let go (see MAX_HANG_SECONDS)."""
+        with self._lock:
+            release = self._release
+        release.wait(MAX_HANG_SECONDS)
+
+    def release_hung_calls(self) -> None:
+        with self._lock:
+            self._release.set()
+            self._release = threading.Event()
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

@@ -5,10 +5,12 @@ before any I/O, every route whose method is not a read method; `WriteClient` add
 write methods and `call()`, the generic executor that apply uses for recorded calls.
 
 Retry rules (see `retry.RetryPolicy` for the timing, `routes.RETRYABLE` for the classes):
-- 429 and 503 answers, and failures to connect, cannot have landed: always retried. But a
-  connection refused (or a name that does not resolve) before the server has answered
-  this client even once is a wrong address, not a blip: it fails at once, naming the URL
-  and where it was configured.
+- 429 and 503 answers, and failures to connect, cannot have landed: always retried, and
+  429/503 (honouring Retry-After) and a refused connection to a server that has answered
+  in this run (any client of the run: `PlatformHealth`) without counting against the
+  attempt budget: the run's deadline and circuit breaker bound them. A connection refused
+  (or a name that does not resolve) before the server has answered in this run is a wrong
+  address, not a blip: it fails at once, naming the URL and where it was configured.
 - Other 5xx, timeouts after sending, dropped connections, unparseable 2xx bodies leave
   the outcome unknown: retried for the routes dx-toolkit's wrapper table marks
   retryable (the platform accepts their repeat); for the others only after the caller's
@@ -17,18 +19,27 @@ Retry rules (see `retry.RetryPolicy` for the timing, `routes.RETRYABLE` for the 
   outcome was unknown asks `landed()` (when given): a platform that rejects the repeat
   ("already a member") has then made the change.
 
+Every answer is bounded (`PlatformLimits`): wall time from sending to the complete body,
+its size (enforced while it streams in), and the pages of one listing. A run whose calls
+get no answer at all for too long, or that passes its deadline, stops sending
+(`PlatformOutage`).
+
 Error messages are built from the route, the platform's error body and the OS's reason
 for a failed connection: never from a header, so never from the token.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -40,6 +51,7 @@ from reconciler.errors import (
     ApiError,
     ConfigError,
     DxorgError,
+    PlatformOutage,
     ReadIncompleteError,
     TransportError,
     WriteRefusedError,
@@ -47,6 +59,13 @@ from reconciler.errors import (
 )
 from reconciler.model import FLAGS, Access, FlagValue, Level
 from reconciler.platform.config import PlatformConfig
+from reconciler.platform.health import PlatformHealth
+from reconciler.platform.limits import (
+    MAX_PAGES_VAR,
+    MAX_RESPONSE_BYTES_VAR,
+    REQUEST_DEADLINE_VAR,
+    PlatformLimits,
+)
 from reconciler.platform.retry import (
     AttemptFailed,
     RetryPolicy,
@@ -68,7 +87,7 @@ log = logging.getLogger("reconciler.platform")
 
 PAGE_LIMIT = 1000
 DEFAULT_CONCURRENCY = 8
-DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+CONNECT_TIMEOUT = 10.0
 
 # Project permission levels, lowest first (for the project-invite landed check).
 PROJECT_LEVELS = ("VIEW", "UPLOAD", "CONTRIBUTE", "ADMINISTER")
@@ -122,16 +141,21 @@ class ReadClient:
         retry: RetryPolicy | None = None,
         timeout: httpx.Timeout | float | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
+        limits: PlatformLimits | None = None,
+        health: PlatformHealth | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self._config = config
         self._retry = retry or RetryPolicy()
         self._concurrency = concurrency
+        self._limits = limits or (health.limits if health is not None else PlatformLimits())
+        # Shared with the run's other clients: who has answered, the breaker, the clock.
+        self._health = health or PlatformHealth(
+            self._limits, where=config.describe_api_server(), clock=self._retry.clock
+        )
         # However many threads call it, at most `concurrency` requests are in flight at once.
         self._in_flight = threading.BoundedSemaphore(concurrency)
-        # The servers ("api", "auth") that have answered this client at least once.
-        self._reached: set[str] = set()
         self._auth_probe_lock = threading.Lock()
         self._auth_probe: tuple[str | None] | None = None
         headers = {
@@ -146,7 +170,7 @@ class ReadClient:
                 base_url=config.api_url,
                 headers=headers,
                 transport=transport,
-                timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
+                timeout=timeout if timeout is not None else self._default_timeout(),
                 follow_redirects=False,
             )
         except httpx.InvalidURL as exc:
@@ -163,8 +187,35 @@ class ReadClient:
         """The most API calls this client has in flight at once."""
         return self._concurrency
 
+    @property
+    def limits(self) -> PlatformLimits:
+        return self._limits
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._config!r})"
+
+    def _default_timeout(self) -> httpx.Timeout:
+        # Each phase within the request deadline; the body as a whole is bounded in `_read_body`.
+        deadline = self._limits.request_deadline
+        return httpx.Timeout(deadline, connect=min(CONNECT_TIMEOUT, deadline))
+
+    # -- the run's view of the platform -------------------------------------------------
+
+    def platform_now(self) -> datetime | None:
+        """The platform's time now, by the Date header of its latest answer (None: none yet)."""
+        return self._health.platform_now()
+
+    def clock_skew(self) -> timedelta | None:
+        """The platform's clock minus this machine's (None before the platform has answered)."""
+        return self._health.clock_skew()
+
+    def stop_reason(self) -> str | None:
+        """Why this run may send nothing more (an outage, its deadline), or None: checked now."""
+        return self._health.stop_reason()
+
+    def stopped(self) -> str | None:
+        """Why this run stopped sending, if a call has found it had to."""
+        return self._health.stopped
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -318,7 +369,7 @@ class ReadClient:
                 f"{self._config.describe_auth_server()} did not answer "
                 f"({self._redact(exc.api_message)})"
             )
-        self._reached.add("auth")
+        self._health.answered("auth")
         return None
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
@@ -381,6 +432,13 @@ class ReadClient:
             starting = page["next"]
             if starting is None:
                 return results
+            if len(seen_cursors) + 1 >= self._limits.max_pages:
+                # Fresh cursors forever (empty pages or not) would page without end.
+                raise ReadIncompleteError(
+                    f"{route}: the listing from {self._config.describe_api_server()} did not "
+                    f"end within {self._limits.max_pages} pages ({MAX_PAGES_VAR}); refusing "
+                    "to use a listing that may be incomplete"
+                )
             # A server handing back the same cursor would loop forever.
             cursor = json.dumps(starting, sort_keys=True)
             if cursor in seen_cursors:
@@ -428,7 +486,9 @@ class ReadClient:
             nonlocal attempts, earlier_unknown, maybe_landed
             attempts += 1
             try:
-                return self._attempt(route, server, url, payload, retryable, landed, attempts)
+                return self._attempt(
+                    route, server, url, payload, retryable, landed, attempts, earlier_unknown
+                )
             except AttemptFailed as failure:
                 if failure.outcome_unknown:
                     earlier_unknown = True
@@ -447,7 +507,9 @@ class ReadClient:
                 raise
 
         try:
-            return run_with_retries(self._retry, route, attempt)
+            return run_with_retries(
+                self._retry, route, attempt, time_left=self._health.seconds_until_stop
+            )
         except ApiError as exc:
             exc.attempts = attempts  # so the journal can show the retries of a failed call
             # A write whose answer was lost on some attempt may have landed: say so, for
@@ -464,36 +526,33 @@ class ReadClient:
         retryable: bool,
         landed: Callable[[], bool] | None,
         attempts: int,
+        maybe_landed: bool,
     ) -> CallOutcome:
         """One HTTP attempt, classified: a CallOutcome, or AttemptFailed saying if it may retry."""
-        try:
-            with self._in_flight:
-                response = self._http.post(url, json=payload)
-        except _FINAL_HTTPX_ERRORS as exc:
-            raise AttemptFailed(self._transport_error(route, exc), retryable=False) from None
-        except httpx.ConnectError as exc:
-            if server not in self._reached:
-                # Refused or unresolvable before anything answered: a wrong address or a
-                # server that is down. Waiting out the retry budget would only hide that.
+        with self._in_flight:
+            # Checked once a slot is free: a call queued behind a dead platform is not sent.
+            stopped = self._health.stop_reason()
+            if stopped is not None:
                 raise AttemptFailed(
-                    self._unreachable(route, server, exc), retryable=False
-                ) from None
-            raise AttemptFailed(self._transport_error(route, exc), retryable=True) from None
-        except _NOT_SENT_ERRORS as exc:
-            # Never reached the server: safe to repeat whatever the method.
-            raise AttemptFailed(self._transport_error(route, exc), retryable=True) from None
-        except httpx.HTTPError as exc:
-            # Timed out or dropped after sending: the server may have acted.
-            return self._unknown_outcome(
-                route, self._transport_error(route, exc), retryable, landed, attempts
+                    PlatformOutage(route, stopped, maybe_landed=maybe_landed), retryable=False
+                )
+            sent_at = self._health.now()
+            exchanged: tuple[int, httpx.Headers, bytes] | Exception
+            try:
+                exchanged = self._exchange(route, server, url, payload)
+            except (httpx.HTTPError, _DeadlineExceeded, _ResponseTooLarge) as exc:
+                exchanged = exc
+        # Classified outside the slot: a landed() check makes calls of its own.
+        if isinstance(exchanged, Exception):
+            return self._failed_attempt(
+                route, server, exchanged, sent_at, retryable, landed, attempts
             )
-
-        self._reached.add(server)
-        request_id = response.headers.get("X-Request-ID")
-        status = response.status_code
+        status, headers, content = exchanged
+        self._health.answered(server, headers.get("Date"))
+        request_id = headers.get("X-Request-ID")
         log.debug("%s -> HTTP %d (request %s)", route, status, request_id or "-")
         if 200 <= status < 300:
-            parsed = self._json_object(response)
+            parsed = _json_object(content)
             if parsed is None:
                 bad_body = TransportError(
                     route,
@@ -504,14 +563,109 @@ class ReadClient:
                 return self._unknown_outcome(route, bad_body, retryable, landed, attempts)
             return CallOutcome(body=parsed, attempts=attempts, request_id=request_id, status=status)
 
-        error = self._api_error(route, response)
+        error = self._api_error(route, status, request_id, content)
         if status in (429, 503):
-            # Refused before processing: retry any method, honouring Retry-After.
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise AttemptFailed(error, retryable=True, retry_after=retry_after)
+            # Refused before processing: retry any method, honouring Retry-After, for as
+            # long as the run allows (dxpy does not count these either).
+            retry_after = parse_retry_after(headers.get("Retry-After"))
+            raise AttemptFailed(error, retryable=True, retry_after=retry_after, uncounted=True)
         if status >= 500:
             return self._unknown_outcome(route, error, retryable, landed, attempts)
         raise AttemptFailed(error, retryable=False)
+
+    def _failed_attempt(
+        self,
+        route: str,
+        server: str,
+        exc: Exception,
+        sent_at: float,
+        retryable: bool,
+        landed: Callable[[], bool] | None,
+        attempts: int,
+    ) -> CallOutcome:
+        """An attempt that got no usable answer: AttemptFailed, or landed by check."""
+        if isinstance(exc, _FINAL_HTTPX_ERRORS):
+            raise AttemptFailed(self._transport_error(route, exc), retryable=False) from None
+        if isinstance(exc, _ResponseTooLarge):
+            # It answered, with more than dxorg will hold: asking again gets the same.
+            self._health.answered(server, exc.date)
+            raise AttemptFailed(
+                TransportError(route, str(exc)), retryable=False, outcome_unknown=True
+            ) from None
+        self._health.unanswered(
+            sent_at, str(exc) if isinstance(exc, _DeadlineExceeded) else _httpx_reason(exc)
+        )
+        if isinstance(exc, httpx.ConnectError):
+            if not self._health.has_answered(server):
+                # Refused or unresolvable before anything answered in this run: a wrong
+                # address or a server that is down. Waiting would only hide that.
+                raise AttemptFailed(self._unreachable(route, server, exc), retryable=False)
+            # It answered earlier in this run: a blip, retried like a 503 (the breaker ends
+            # it if it lasts).
+            raise AttemptFailed(self._transport_error(route, exc), retryable=True, uncounted=True)
+        if isinstance(exc, _NOT_SENT_ERRORS):
+            # Never reached the server: safe to repeat whatever the method.
+            raise AttemptFailed(self._transport_error(route, exc), retryable=True)
+        # Timed out or dropped after sending: the server may have acted.
+        error = (
+            TransportError(route, str(exc))
+            if isinstance(exc, _DeadlineExceeded)
+            else self._transport_error(route, exc)
+        )
+        return self._unknown_outcome(route, error, retryable, landed, attempts)
+
+    def _exchange(
+        self, route: str, server: str, url: str, payload: dict[str, Any]
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """Send one request; its status, headers and complete body, within the limits.
+
+        Raises httpx errors as they come, `_DeadlineExceeded` when the whole exchange
+        outlasts the request deadline, `_ResponseTooLarge` as soon as the body passes the
+        size limit (declared or streamed: it is never held whole).
+        """
+        limits = self._limits
+        deadline = time.monotonic() + limits.request_deadline
+        where = self._server_description(server)
+        request = self._http.build_request("POST", url, json=payload)
+        try:
+            response = self._http.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+                raise
+            raise _DeadlineExceeded(where, limits.request_deadline) from None
+        # The timeouts bound each read; a watchdog bounds them all together, cutting the
+        # connection at the deadline (a server trickling a byte at a time never times out).
+        watchdog = threading.Timer(
+            max(0.0, deadline - time.monotonic()), _cut_connection, args=(response,)
+        )
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > limits.max_response_bytes:
+                raise _ResponseTooLarge(where, limits.max_response_bytes, response)
+            body = bytearray()
+            try:
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > limits.max_response_bytes:
+                        raise _ResponseTooLarge(where, limits.max_response_bytes, response)
+                    if time.monotonic() > deadline:
+                        raise _DeadlineExceeded(where, limits.request_deadline)
+            except httpx.HTTPError:
+                if time.monotonic() >= deadline:
+                    raise _DeadlineExceeded(where, limits.request_deadline) from None
+                raise
+            return response.status_code, response.headers, bytes(body)
+        finally:
+            watchdog.cancel()
+            response.close()
+
+    def _server_description(self, server: str) -> str:
+        """The URL of `server` ("api", "auth") and where it was configured."""
+        if server == "auth":
+            return self._config.describe_auth_server()
+        return self._config.describe_api_server()
 
     def _unknown_outcome(
         self,
@@ -581,18 +735,10 @@ class ReadClient:
             ),
         )
 
-    @staticmethod
-    def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-        try:
-            parsed = response.json()
-        except ValueError:
-            return None
-        return parsed if isinstance(parsed, dict) else None
-
-    def _api_error(self, route: str, response: httpx.Response) -> ApiError:
-        status = response.status_code
-        request_id = response.headers.get("X-Request-ID")
-        parsed = self._json_object(response)
+    def _api_error(
+        self, route: str, status: int, request_id: str | None, content: bytes
+    ) -> ApiError:
+        parsed = _json_object(content)
         error = parsed.get("error") if parsed is not None else None
         if (
             not isinstance(error, dict)
@@ -750,6 +896,48 @@ class WriteClient(ReadClient):
         if outcome.landed_by_check:
             return {"id": user_id}
         return outcome.body
+
+
+class _DeadlineExceeded(Exception):
+    """No complete answer within the request deadline (wall time, not time between bytes)."""
+
+    def __init__(self, where: str, seconds: float) -> None:
+        super().__init__(
+            f"no complete answer from {where} within {seconds:g} s of sending "
+            f"({REQUEST_DEADLINE_VAR})"
+        )
+
+
+class _ResponseTooLarge(Exception):
+    """An answer larger than the size limit, abandoned while it streamed in."""
+
+    def __init__(self, where: str, limit: int, response: httpx.Response) -> None:
+        super().__init__(
+            f"the answer from {where} (HTTP {response.status_code}) is larger than {limit} "
+            f"bytes ({MAX_RESPONSE_BYTES_VAR}); abandoned unread"
+        )
+        self.date = response.headers.get("Date")
+
+
+def _cut_connection(response: httpx.Response) -> None:
+    """Shut the socket under `response` so that a read blocked on it ends now.
+
+    Only a real connection has one (httpcore's network stream); an in-process transport
+    has none, and its body is bounded by the deadline check between chunks instead.
+    """
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _json_object(content: bytes) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(content)
+    except (ValueError, RecursionError):
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 def _httpx_reason(exc: Exception) -> str:

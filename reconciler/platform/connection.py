@@ -2,7 +2,9 @@
 
 Apply checks a plan through a read-only client and opens a write client only once every
 check has passed; both come from one Connection, so they reach the same platform the
-same way (the same config, transport, retry policy and concurrency).
+same way (the same config, transport, retry policy, limits and concurrency) and share
+what the run has learnt about it (`PlatformHealth`: which servers answered, the circuit
+breaker, the run's deadline, the platform's clock).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import httpx
 
 from reconciler.platform.client import DEFAULT_CONCURRENCY, ReadClient, WriteClient
 from reconciler.platform.config import PlatformConfig
+from reconciler.platform.health import PlatformHealth
+from reconciler.platform.limits import PlatformLimits
 from reconciler.platform.retry import RetryPolicy
 
 
@@ -22,13 +26,33 @@ class Connection:
     transport: httpx.BaseTransport | None = field(default=None, repr=False)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     concurrency: int = DEFAULT_CONCURRENCY
+    limits: PlatformLimits = field(default_factory=PlatformLimits)
+    # One per run; made from the fields above unless given.
+    health: PlatformHealth = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.health is None:
+            health = PlatformHealth(
+                self.limits, where=self.config.describe_api_server(), clock=self.retry.clock
+            )
+            object.__setattr__(self, "health", health)
 
     def read_client(self) -> ReadClient:
         return ReadClient(
-            self.config, transport=self.transport, retry=self.retry, concurrency=self.concurrency
+            self.config,
+            transport=self.transport,
+            retry=self.retry,
+            concurrency=self.concurrency,
+            limits=self.limits,
+            health=self.health,
         )
 
     def write_client(self) -> WriteClient:
         return WriteClient(
-            self.config, transport=self.transport, retry=self.retry, concurrency=self.concurrency
+            self.config,
+            transport=self.transport,
+            retry=self.retry,
+            concurrency=self.concurrency,
+            limits=self.limits,
+            health=self.health,
         )

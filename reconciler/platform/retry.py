@@ -67,7 +67,11 @@ class AttemptFailed(Exception):
     `must_wait` says that delay is a requirement (a rate limit that refuses anything
     sooner), so when it does not fit in the time left the call gives up at once instead
     of trying once more at the deadline; `outcome_unknown` says the request may have
-    taken effect even though it failed.
+    taken effect even though it failed; `uncounted` says it cannot have taken effect and
+    the platform asked for patience (a 429 or 503, or a refused connection to a server that
+    answered earlier in the run): such attempts are retried the way dxpy retries them,
+    without counting against the attempt or time budget, for as long as the caller's
+    `time_left` allows (the run's deadline and circuit breaker).
     """
 
     def __init__(
@@ -78,6 +82,7 @@ class AttemptFailed(Exception):
         retry_after: float | None = None,
         must_wait: bool = False,
         outcome_unknown: bool = False,
+        uncounted: bool = False,
     ) -> None:
         super().__init__(str(error))
         self.error = error
@@ -85,6 +90,7 @@ class AttemptFailed(Exception):
         self.retry_after = retry_after
         self.must_wait = must_wait
         self.outcome_unknown = outcome_unknown
+        self.uncounted = uncounted
 
 
 def retry_policy_from_env(env: Mapping[str, str]) -> RetryPolicy:
@@ -130,30 +136,51 @@ def run_with_retries(
     attempt: Callable[[], T],
     *,
     logger: logging.Logger = log,
+    time_left: Callable[[], float] | None = None,
 ) -> T:
     """Call `attempt` until it returns, raises a non-retryable failure, or the budget runs out.
 
     `route` names the call in log lines. Raises the classified `error` of the last
-    AttemptFailed (never AttemptFailed itself).
+    AttemptFailed (never AttemptFailed itself). With `time_left` (seconds the caller's
+    run may still wait), failures marked `uncounted` are retried outside the policy's
+    budget, each wait cut to `time_left()`: `attempt` itself must then refuse to go on
+    once that time is up. Without it, every failure counts.
     """
     start = policy.clock()
+    counted = 0
+    # Time spent waiting on the platform's request for patience: not charged to the budget.
+    excused = 0.0
+
+    def is_uncounted(failure: AttemptFailed | None) -> bool:
+        return time_left is not None and failure is not None and failure.uncounted
 
     def remaining() -> float:
-        return policy.max_total_seconds - (policy.clock() - start)
+        return policy.max_total_seconds - (policy.clock() - start - excused)
 
+    # tenacity asks `wait` before `stop` after each failed attempt: the count is kept here.
     def wait(state: RetryCallState) -> float:
+        nonlocal excused, counted
         failure = _failure_of(state)
+        if not is_uncounted(failure):
+            counted += 1
         if failure is not None and failure.retry_after is not None:
             delay = failure.retry_after
         else:
             delay = policy.backoff(state.attempt_number)
+        if time_left is not None:
+            delay = min(delay, time_left())
+        if is_uncounted(failure):
+            excused += max(0.0, delay)
+            return max(0.0, delay)
         # Never sleep past the total budget: the last attempt happens at the deadline.
         return max(0.0, min(delay, remaining()))
 
     def stop(state: RetryCallState) -> bool:
-        if state.attempt_number >= policy.max_attempts or remaining() <= 0:
-            return True
         failure = _failure_of(state)
+        if is_uncounted(failure):
+            return False
+        if counted >= policy.max_attempts or remaining() <= 0:
+            return True
         # A wait the server requires but the budget cannot cover: another try is futile.
         return (
             failure is not None
@@ -166,11 +193,12 @@ def run_with_retries(
         failure = _failure_of(state)
         reason = str(failure.error) if failure is not None else "unknown failure"
         logger.info(
-            "retrying %s: attempt %d of %d failed (%s); next attempt in %.2fs",
+            "retrying %s: attempt %d failed (%s; %d of %d counted); next attempt in %.2fs",
             route,
             state.attempt_number,
-            policy.max_attempts,
             reason,
+            counted,
+            policy.max_attempts,
             state.upcoming_sleep,
         )
 

@@ -19,7 +19,7 @@ from reconciler import __version__
 from reconciler.errors import ReadIncompleteError
 from reconciler.live import read_org
 from reconciler.model import DesiredOrg, LiveOrg
-from reconciler.read_and_plan import select_orgs
+from reconciler.read_and_plan import platform_time, select_orgs
 from reconciler.review.approvals import ApprovalInput, evidence_commits
 from reconciler.review.build import ReviewInput, build_report
 from reconciler.review.evidence import gather_commits, journaled_removals
@@ -106,9 +106,11 @@ def review_fleet(
     sources: EvidenceSources | None = None,
 ) -> AccessReport:
     """Read everything the report needs and build it."""
-    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    collected = collect(fleet, client, only=only, sources=sources)
+    # Expiry is judged by the platform's clock, read from its answers just now.
+    moment = (now or platform_time(client)).astimezone(UTC)
     return build_report(
-        collect(fleet, client, only=only, sources=sources),
+        collected,
         today=moment.date(),
         generated_at=moment.isoformat(timespec="seconds"),
         tool_version=__version__,

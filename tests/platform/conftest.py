@@ -109,14 +109,24 @@ class Harness:
 
     def reader(self, token: str | None = ALICE_TOKEN, **kw: Any) -> ReadClient:
         timeout = kw.pop("timeout", None)
+        limits = kw.pop("limits", None)
         return ReadClient(
-            self.config(token), transport=self.transport, retry=self.policy(**kw), timeout=timeout
+            self.config(token),
+            transport=self.transport,
+            retry=self.policy(**kw),
+            timeout=timeout,
+            limits=limits,
         )
 
     def writer(self, token: str | None = ALICE_TOKEN, **kw: Any) -> WriteClient:
         timeout = kw.pop("timeout", None)
+        limits = kw.pop("limits", None)
         return WriteClient(
-            self.config(token), transport=self.transport, retry=self.policy(**kw), timeout=timeout
+            self.config(token),
+            transport=self.transport,
+            retry=self.policy(**kw),
+            timeout=timeout,
+            limits=limits,
         )
 
     # -- control plane, over the same path as the API

@@ -20,12 +20,18 @@ from reconciler.errors import (
     InternalError,
     InvalidInput,
     InvalidState,
+    PlatformOutage,
     ReadIncompleteError,
-    ServiceUnavailable,
     TransportError,
     WriteRefusedError,
 )
-from reconciler.platform import PlatformConfig, ReadClient, RetryPolicy, WriteClient
+from reconciler.platform import (
+    PlatformConfig,
+    PlatformLimits,
+    ReadClient,
+    RetryPolicy,
+    WriteClient,
+)
 from reconciler.platform.retry import parse_retry_after
 
 TOKEN = "tok-very-secret-42"
@@ -72,11 +78,12 @@ def make(
     cls: type[ReadClient] = ReadClient,
     clock: FakeClock | None = None,
     config: PlatformConfig = CONFIG,
+    limits: PlatformLimits | None = None,
     **kw: Any,
 ) -> tuple[Any, Recorder]:
     rec = Recorder(handler)
     policy = (clock or FakeClock()).policy(**kw)
-    return cls(config, transport=httpx.MockTransport(rec), retry=policy), rec
+    return cls(config, transport=httpx.MockTransport(rec), retry=policy, limits=limits), rec
 
 
 def ok(body: dict[str, Any], **headers: str) -> httpx.Response:
@@ -241,17 +248,20 @@ def test_retry_after_honoured_and_capped_by_remaining_time() -> None:
     client.describe_org("org-a")
     assert clock.sleeps == [3.0]
 
+    # Throttling is not charged to the call's budget (as dxpy): the run's deadline bounds it.
     clock = FakeClock()
     client, rec = make(
         lambda r: err(429, "RateLimitConditional", **{"Retry-After": "50"}),
         clock=clock,
-        max_total_seconds=120,
+        max_total_seconds=10,
+        limits=PlatformLimits(run_deadline=120),
     )
-    with pytest.raises(ApiError):
+    with pytest.raises(PlatformOutage, match="DXORG_RUN_DEADLINE_SECONDS") as raised:
         client.describe_org("org-a")
-    # 50 + 50 fit, the third wait is capped at the 20 s left; then one last attempt.
+    # 50 + 50 fit, the third wait is capped at the 20 s left; then nothing more is sent.
     assert clock.sleeps == [50.0, 50.0, 20.0]
-    assert len(rec.requests) == 4
+    assert len(rec.requests) == 3
+    assert raised.value.maybe_landed is False
 
 
 def test_backoff_is_capped_exponential() -> None:
@@ -273,10 +283,12 @@ def test_full_jitter_stays_within_bounds() -> None:
 
 
 def test_total_time_bound_with_real_clock() -> None:
-    client, rec = make(lambda r: err(503, "ServiceUnavailable", **{"Retry-After": "10"}))
-    client._retry = RetryPolicy(max_total_seconds=0.3, max_attempts=100)
+    client, rec = make(lambda r: err(500, "InternalError"))
+    client._retry = RetryPolicy(
+        max_total_seconds=0.3, max_attempts=100, backoff_base=10, jitter=lambda upper: upper
+    )
     start = time.monotonic()
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(InternalError):
         client.describe_org("org-a")
     assert time.monotonic() - start < 1.0
     assert len(rec.requests) == 2  # first, then one more at the deadline

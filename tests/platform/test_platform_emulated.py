@@ -15,11 +15,13 @@ from reconciler.errors import (
     InvalidAuthentication,
     InvalidInput,
     PermissionDenied,
+    PlatformOutage,
     ResourceNotFound,
     ServiceUnavailable,
     TransportError,
     WriteRefusedError,
 )
+from reconciler.platform import PlatformLimits
 
 if TYPE_CHECKING:
     from tests.platform.conftest import Harness
@@ -292,16 +294,23 @@ def test_late_landing_invite_is_not_duplicated(loopback: Harness) -> None:
     assert harness.org_members()["user-carol"]["level"] == "MEMBER"
 
 
-def test_retries_bounded_by_total_time(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+def test_throttling_bounded_by_the_run_deadline(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="reconciler.platform")
     harness.faults(rates={"503": 1.0}, retryAfter=30)
-    client = harness.reader(max_total_seconds=0.4, max_attempts=100, sleep=time.sleep)
-    start = time.monotonic()
-    with pytest.raises(ServiceUnavailable):
+    # The call's own budget does not cut a throttled platform short (dxpy waits too)...
+    start = time.monotonic()  # the run, and so its deadline, starts with the client
+    client = harness.reader(
+        max_total_seconds=0.01, max_attempts=1, sleep=time.sleep,
+        limits=PlatformLimits(run_deadline=0.4),
+    )  # fmt: skip
+    with pytest.raises(PlatformOutage, match="DXORG_RUN_DEADLINE_SECONDS"):
         client.describe_org("org-demo")
     elapsed = time.monotonic() - start
     assert 0.35 <= elapsed < 1.5
-    assert len(harness.requests("/org-demo/describe")) == 2  # first, then at the deadline
+    # ...the run's deadline does: the wait is cut to it, and nothing is sent after it.
+    assert len(harness.requests("/org-demo/describe")) == 1
     retry_logs = [r for r in caplog.records if r.levelno == logging.INFO and "retrying" in r.msg]
     assert retry_logs and "/org-demo/describe" in retry_logs[0].getMessage()
     assert "ServiceUnavailable" in retry_logs[0].getMessage()
@@ -319,9 +328,13 @@ def test_token_absent_under_every_failure(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    client = harness.writer(max_attempts=2)
     for fault in ALL_FAULTS:
-        harness.rule("/org-demo/describe", fault, count=2)
+        # Throttling is retried until the run's deadline, so a short run makes it fail.
+        throttled = fault in ("503", "429")
+        client = harness.writer(
+            max_attempts=2, limits=PlatformLimits(run_deadline=0.2) if throttled else None
+        )
+        harness.rule("/org-demo/describe", fault, count=10_000 if throttled else 2)
         harness.rule("/org-demo/invite", fault)
         with pytest.raises(ApiError) as info:
             client.describe_org("org-demo")

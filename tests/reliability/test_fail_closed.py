@@ -85,11 +85,13 @@ def test_a_listing_failing_on_any_page_aborts_with_exit_1_and_no_write(
     # attempt at `page` fails, for longer than the retries last.
     if page > 1:
         served.rule("/org-demo/findMembers", "latency", count=page - 1, latencyMs=0)
-    served.rule("/org-demo/findMembers", fault, count=1000)
+    served.rule("/org-demo/findMembers", fault, count=100_000)
     args = [command, str(orgs)] + (
         ["--auto-approve", "--journal", str(tmp_path / "j")] if command == "apply" else []
     )
-    result = cli(*args, env=served.env())
+    # Throttling (503, 429) is waited out until the run's deadline: a short one ends it.
+    throttled = {"DXORG_RUN_DEADLINE_SECONDS": "1.5"} if fault in ("503", "429") else {}
+    result = cli(*args, env=served.env(**throttled))
     assert result.code == 1, result.text
     assert "reading the live org failed" in result.text and "/org-demo/findMembers" in result.text
     assert "Traceback" not in result.text

@@ -300,7 +300,8 @@ def test_a_call_that_runs_out_of_retries_has_every_attempt_in_the_journal(tmp_pa
         WriteClient(config(), transport=emu.transport(), retry=retry) as client,
     ):
         plan = plan_fleet(fleet, client, now=now, env=ENV)
-        emu.control.add_rule("/org-big/invite", "503", count=100, retry_after=0)
+        # A 500 (outcome unknown) counts against the attempts; throttling would not.
+        emu.control.add_rule("/org-big/invite", "500", count=100)
         report = apply_reviewed(
             plan,
             fleet,

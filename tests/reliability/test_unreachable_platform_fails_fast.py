@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.emulator import Emulator
-from reconciler.errors import TransportError
+from reconciler.errors import PlatformOutage
 from reconciler.github_action import main as action_main
-from reconciler.platform import PlatformConfig, ReadClient, RetryPolicy
+from reconciler.platform import PlatformConfig, PlatformLimits, ReadClient, RetryPolicy
 from tests.action.conftest import Action
 from tests.action.conftest import Platform as ActionPlatform
 from tests.action.fake_github import FakeGitHub, serve
@@ -128,10 +128,20 @@ def test_the_action_names_its_input(
 
 
 def test_after_a_first_answer_a_refused_connection_is_retried(tmp_path: Path) -> None:
-    """The server answers, then goes away: its port now refuses. That is retried up to the
-    budget, as any failure to connect is once the address has proved right."""
+    """The server answers, then goes away: its port now refuses. That is retried like a
+    503 (not counted against the call's attempts) until the circuit breaker ends it, as
+    any failure to connect is once the address has proved right."""
+    clock = [0.0]
     sleeps: list[float] = []
-    policy = RetryPolicy(max_attempts=4, backoff_base=0.001, backoff_cap=0.01, sleep=sleeps.append)
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock[0] += seconds
+
+    policy = RetryPolicy(
+        max_attempts=2, backoff_base=0.5, backoff_cap=1, sleep=sleep, clock=lambda: clock[0],
+        jitter=lambda upper: upper,
+    )  # fmt: skip
     with Emulator(
         state_path=tmp_path / "s.db", seed=base_seed(), control_token=CONTROL_TOKEN
     ) as emu:
@@ -139,11 +149,14 @@ def test_after_a_first_answer_a_refused_connection_is_retried(tmp_path: Path) ->
             config = PlatformConfig(
                 protocol="http", host="127.0.0.1", port=server.port, token="alice-token"
             )
-            client = ReadClient(config, retry=policy)
+            client = ReadClient(config, retry=policy, limits=PlatformLimits(outage_seconds=5))
             assert client.whoami() == "user-alice"
         # The server has stopped: its port refuses connections now.
-        with pytest.raises(TransportError, match="Connection refused") as info:
+        with pytest.raises(PlatformOutage, match="Connection refused") as info:
             client.describe_org("org-demo")
         client.close()
-    assert info.value.attempts == 4 and len(sleeps) == 3
+    # More attempts than the call's budget of 2, until 5 s of silence opened the breaker.
+    assert sleeps == [0.5, 1.0, 1.0, 1.0, 1.0, 0.5]
+    assert info.value.attempts == 7
+    assert "DXORG_OUTAGE_SECONDS" in str(info.value)
     assert "does not retry" not in str(info.value)
