@@ -1,8 +1,8 @@
 """Two-call actions stopped half-way: a real `dxorg apply` process against the emulator over
 HTTP (state in a SQLite file), stopped right after the first call of each self-grant and
 revocation that takes two calls, either by SIGKILL or by its second call running out of
-retries. Whatever the state left, either the next run completes it (apply again, then the
-plan is empty), or `plan --detailed-exitcode` reports it as drift (exit 2); access never
+retries (a 500 each time: throttling is waited out, not counted). Whatever the state left,
+either the next run completes it (apply again, then the plan is empty), or `plan --detailed-exitcode` reports it as drift (exit 2); access never
 outlives its grant's expiry unreported, and nothing ever goes below what the admin had
 before the grant.
 
@@ -164,8 +164,8 @@ class Platform:
         app = next(a for a in state["apps"] if a["id"] == case.object_id)
         return ("developer" if CALLER in app["developers"] else "no"), RECORD in app["tags"]
 
-    def rule(self, route: str, *, retry_after: int) -> None:
-        body = {"route": route, "fault": "503", "count": 1000, "retryAfter": retry_after}
+    def rule(self, route: str, *, fault: str = "503", retry_after: int = 0) -> None:
+        body = {"route": route, "fault": fault, "count": 1000, "retryAfter": retry_after}
         self.control.post("/rules", json=body).raise_for_status()
 
     def refused(self, routes: set[str]) -> bool:
@@ -297,8 +297,10 @@ def test_two_call_actions_stopped_after_their_first_call_are_completed_or_report
                 process.send_signal(signal.SIGKILL)
                 assert process.wait() == -signal.SIGKILL, "apply ended before the kill"
             else:
+                # A 500 counts against the call's attempts (throttling does not: a 503
+                # with Retry-After is waited out until the run's deadline).
                 for route in seconds:
-                    p.rule(route, retry_after=0)
+                    p.rule(route, fault="500")
                 result = p.apply()
                 assert result.code == 1, result.text
             control.post("/faults/clear").raise_for_status()
