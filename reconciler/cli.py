@@ -897,6 +897,53 @@ def report_command(
         raise typer.Exit(1)
 
 
+# ---------------------------------------------------------------- doctor
+
+
+class DoctorFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@app.command("doctor")
+@with_platform_options
+def doctor_command(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(metavar="[PATH]...", help="Manifest files or directories."),
+    ] = None,
+    org: Annotated[
+        list[str] | None,
+        typer.Option("--org", help="Check this org (repeatable): one of the manifests', or any."),
+    ] = None,
+    fmt: Annotated[DoctorFormat, typer.Option("--format", help="Output format.")] = (
+        DoctorFormat.text
+    ),
+    *,
+    platform: PlatformOptions,
+) -> None:
+    """Check, read-only, that the platform can be planned and applied against: where it is,
+    its clock, the token, each org (admin, listings, expiry), what the manifests need
+    (auth server, forwarding tokens, self-grants) and every field dxorg reads.
+
+    Exit 0: nothing blocks a plan or an apply (warnings allowed); 1: a check failed.
+    """
+    from reconciler.doctor import doctor_orgs, examine_platform
+    from reconciler.render.doctor import doctor_json, doctor_text
+
+    fleet = _load(paths) if paths else None
+    orgs = doctor_orgs(fleet, org or [])
+    api_server = None
+    if platform.sandbox:
+        api_server = f"the embedded sandbox ({platform.sandbox_state}, --sandbox)"
+    report = examine_platform(orgs, platform.read_client, env=os.environ, api_server=api_server)
+    if fmt == DoctorFormat.json:
+        typer.echo(doctor_json(report), nl=False)
+    else:
+        _console().print(doctor_text(report), end="")
+    raise typer.Exit(report.exit_code)
+
+
 @app.command("validate")
 def validate(
     paths: Annotated[

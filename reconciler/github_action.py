@@ -4,7 +4,8 @@ action.yml sets the inputs as ``INPUT_*`` variables; the runner sets ``GITHUB_*`
 command is one of:
 
 - ``validate``: check the manifests; problems become ``::error`` annotations on their lines.
-- ``plan``: plan read-only, save the JSON plan, write the Markdown plan to the job summary
+- ``doctor``: check the platform read-only (``dxorg doctor``): the report to the job summary.
+- ``plan``: run the doctor first (a failure stops the step), then plan read-only, save the JSON plan, write the Markdown plan to the job summary
   and, on a pull request, keep one comment per org up to date.
 - ``apply``: apply a saved, reviewed plan, only if it is still exactly what the manifests
   and the live orgs give now; otherwise refuse, writing nothing.
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from reconciler.doctor_verdict import DoctorReport
 from reconciler.errors import (
     DivergedPlanError,
     DxorgError,
@@ -199,8 +201,43 @@ def run_validate(ctx: Context) -> int:
     return EXIT_OK
 
 
+def _doctor(ctx: Context, fleet: Fleet) -> DoctorReport:
+    """`dxorg doctor` on the platform and the manifests: to the log and the job summary."""
+    from reconciler.doctor import doctor_orgs, examine
+    from reconciler.render.doctor import doctor_markdown, doctor_text
+
+    with read_client(ctx) as client:
+        report = examine(doctor_orgs(fleet, ctx.inputs.orgs), client, env=ctx.env)
+    # Its lines quote the platform: one visible line each, in a stop-commands window.
+    with ctx.log.group("dxorg doctor"), ctx.log.commands_stopped():
+        for line in doctor_text(report).plain.rstrip("\n").split("\n"):
+            ctx.log.line(inert.log_line(line))
+    t = inert.terminal
+    for check in report.checks:
+        if check.status == "fail":
+            detail = t(check.detail, limit=inert.MESSAGE_LIMIT)
+            ctx.log.annotate("error", f"doctor: {t(check.scope)}: {check.name}: {detail}")
+    ctx.files.summary(doctor_markdown(report))
+    return report
+
+
+def run_doctor(ctx: Context) -> int:
+    report = _doctor(ctx, _load(ctx, ctx.inputs.paths))
+    summary = inert.terminal(report.summary(), limit=inert.MESSAGE_LIMIT)
+    ctx.files.outputs({"summary": summary, "has-changes": "false", "plan-file": ""})
+    return report.exit_code
+
+
 def run_plan(ctx: Context) -> int:
     fleet = _load(ctx, ctx.inputs.paths)
+    # The platform is checked first. Where a plan would mislead (the platform answers
+    # differently from what dxorg reads, the server or the token is wrong) none is made; an
+    # org's own failure the plan reports itself, for that org (and the step still fails).
+    doctor = _doctor(ctx, fleet)
+    if doctor.stops_planning:
+        summary = inert.terminal(doctor.summary(), limit=inert.MESSAGE_LIMIT)
+        ctx.files.outputs({"summary": summary, "has-changes": "false", "plan-file": ""})
+        return EXIT_ERROR
     plan = _plan_read_only(ctx, fleet)
     path = _save_plan(plan, _plan_path(ctx, "dxorg-plan.json"))
     line = summary_line(plan)
@@ -215,7 +252,7 @@ def run_plan(ctx: Context) -> int:
     elif ctx.inputs.comment:
         event = inert.terminal(ctx.runner.event_name or "none")
         ctx.log.line(f"not a pull_request event ({event}): no comment")
-    return EXIT_ERROR if plan.has_errors or not plan.applyable else EXIT_OK
+    return EXIT_ERROR if doctor.blocks or plan.has_errors or not plan.applyable else EXIT_OK
 
 
 def _identity(ctx: Context, github: GitHubClient, what: str) -> Actor | None:
@@ -535,6 +572,7 @@ def _bool(value: bool) -> str:
 
 COMMANDS = {
     "validate": run_validate,
+    "doctor": run_doctor,
     "plan": run_plan,
     "apply": run_apply,
     "drift": run_drift,

@@ -23,7 +23,7 @@ from typing import TextIO
 from reconciler.errors import DxorgError
 from reconciler.render import inert
 
-COMMANDS = ("validate", "plan", "apply", "drift", "report")
+COMMANDS = ("validate", "plan", "apply", "drift", "report", "doctor")
 # GitHub shows at most 1 MiB of summary per step; keep a margin for the truncation note.
 SUMMARY_LIMIT = 1_000_000
 MIN_SECRET_LENGTH = 4  # shorter values would scrub ordinary words

@@ -59,6 +59,7 @@ from reconciler.errors import (
 )
 from reconciler.model import FLAGS, Access, FlagValue, Level
 from reconciler.platform.config import PlatformConfig
+from reconciler.platform.contract import contract_problems
 from reconciler.platform.health import PlatformHealth
 from reconciler.platform.limits import (
     MAX_PAGES_VAR,
@@ -236,11 +237,16 @@ class ReadClient:
     # -- typed reads ---------------------------------------------------------------
 
     def whoami(self) -> str:
-        body = self._post("/system/whoami", {}).body
-        user_id = body.get("id")
-        if not isinstance(user_id, str):
-            raise TransportError("/system/whoami", "response has no user id")
-        return user_id
+        body = self.whoami_response()
+        problems = contract_problems("/system/whoami", body)
+        if problems:
+            field = problems[0].removeprefix("/system/whoami: ")
+            raise TransportError("/system/whoami", f"response has no user id ({field})")
+        return str(body["id"])
+
+    def whoami_response(self) -> dict:
+        """`/system/whoami`'s whole answer (doctor checks its fields against the contract)."""
+        return self._post("/system/whoami", {}).body
 
     def describe_user(self, user_id: str, fields: Mapping[str, bool] | None = None) -> dict:
         request: dict[str, Any] = {}
@@ -316,10 +322,12 @@ class ReadClient:
 
     def list_app_developers(self, app_id: str) -> list[str]:
         route = f"/{app_id}/listDevelopers"
-        developers = self._post(route, {}).body.get("developers")
-        if not isinstance(developers, list) or not all(isinstance(d, str) for d in developers):
-            raise ReadIncompleteError(f"{route}: response has no list of developer ids")
-        return developers
+        body = self._post(route, {}).body
+        problems = contract_problems("/app-xxxx/listDevelopers", body)
+        if problems:
+            field = problems[0].removeprefix("/app-xxxx/listDevelopers: ")
+            raise ReadIncompleteError(f"{route}: no list of developer ids ({field})")
+        return list(body["developers"])
 
     def auth_server_problem(self) -> str | None:
         """Why ``/user/new`` could not be sent, or None if it could. Read-only.

@@ -50,7 +50,7 @@ def test_the_wheel_ships_the_schemas_and_the_demo_seed_and_no_checkout_paths(tmp
     schemas = {
         f"reconciler/schemas/{p.name}" for p in SCHEMA_DIR.iterdir() if p.name.endswith(".json")
     }
-    assert len(schemas) == 5  # org, defaults, plan, report, seed
+    assert len(schemas) == 6  # org, defaults, plan, report, seed, doctor
     assert schemas <= names
     assert "reconciler/demo/seed.yaml" in names
     assert "reconciler/py.typed" in names
