@@ -143,6 +143,10 @@ def _notes(member: MemberReview) -> list[list[str | None]]:
             notes.append(
                 [grant.state, _text(f"self-grant {grant.kind} {grant.name}: {_days(grant)}")]
             )
+    if member.approval is not None:
+        # Who approved the declared line's change (GitHub), flagged when not independent.
+        kind = "approval-flag" if member.approval.flags else "approval"
+        notes.append([kind, _text(f"approval: {member.approval.describe()}")])
     if member.provisioned is not None and member.status == "provisioned":
         notes.append(
             [
@@ -302,6 +306,12 @@ def _attention(report: AccessReport) -> str:
                 + (f" ({e(g.reason)})" if g.reason else "")
                 + "</li>"
             )
+    flagged = [a for a in report.approvals if a.flags]
+    for approval in flagged[:200]:
+        items.append(
+            '<li class="hl-drift"><b>without an independent approval</b> '
+            f"({e(', '.join(approval.flags))}): {e(approval.describe())}</li>"
+        )
     drifted = [(org, m) for org, m in report.members if m.drift is not None]
     for org, m in drifted[:200]:
         items.append(
@@ -361,10 +371,18 @@ def _body(report: AccessReport) -> str:
             provenance += " (shallow clone: fetch the whole history for exact provenance)"
     else:
         provenance = git.note or "not in git"
+    evidence = report.evidence
+    approvals = (
+        f"pull requests of {evidence.repository}" if evidence.repository else "not on GitHub"
+    )
+    if evidence.repository and not evidence.logins_known:
+        approvals += " (no GitHub login mapping: whether a grantee approved is unknown)"
+    if evidence.note:
+        approvals += f" ({evidence.note})"
     c = report.counts()
     return f"""<header>
 <h1>Access review</h1>
-<p class="meta">Read <time datetime="{e(report.generated_at)}">{e(report.generated_at)}</time> as <span class="id">{e(report.caller)}</span> · dxorg {e(report.tool_version)} · provenance: {e(provenance)}</p>
+<p class="meta">Read <time datetime="{e(report.generated_at)}">{e(report.generated_at)}</time> as <span class="id">{e(report.caller)}</span> · dxorg {e(report.tool_version)} · provenance: {e(provenance)} · approvals: {e(approvals)}</p>
 <nav><a href="#attention">Needs attention</a><a href="#matrix">Who is where</a><a href="#members">Members</a><a href="#grants">Self-grants</a><a href="#provisioned">Provisioned</a><a href="#departed">Departures</a><a href="#orgs">Orgs</a></nav>
 </header>
 <main>
@@ -475,7 +493,7 @@ tr.hl-error td,li.hl-error{background:var(--bad-bg);border-left:4px solid var(--
 td.diff{color:var(--drift);font-weight:600}td.unmanaged{color:var(--muted);font-style:italic}
 .id,.loc,.sha,td.id{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
 .muted,.loc{color:var(--muted)}
-.drift,.note-drift{color:var(--drift)}.note-departed,.note-expired{color:var(--bad)}.note-expiring{color:var(--soon)}
+.drift,.note-drift{color:var(--drift)}.note-departed,.note-expired{color:var(--bad)}.note-expiring{color:var(--soon)}.note-approval-flag{color:var(--drift)}
 .badge{display:inline-block;padding:0 8px;border-radius:999px;font-size:12px;line-height:20px;background:var(--line)}
 .badge.st-drifted{background:var(--drift);color:#fff}.badge.st-departed{background:var(--bad);color:#fff}
 .badge.st-declared{background:var(--ok);color:#fff}.badge.st-provisioned{background:var(--admin);color:var(--admin-fg)}
