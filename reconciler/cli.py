@@ -9,6 +9,7 @@ and 143 SIGTERM, saying what was applied. A traceback means a bug in dxorg, neve
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -845,24 +846,73 @@ def report_command(
         Path | None,
         typer.Option("--out", dir_okay=False, help="Write the report here (default: stdout)."),
     ] = None,
+    github_repo: Annotated[
+        str | None,
+        typer.Option(
+            "--github-repo",
+            metavar="OWNER/REPO",
+            help="Link each line's commit to its pull request, author and approvers on this "
+            "GitHub repository (token: GITHUB_TOKEN; API: GITHUB_API_URL).",
+        ),
+    ] = None,
+    github_logins: Annotated[
+        Path | None,
+        typer.Option(
+            "--github-logins",
+            dir_okay=False,
+            help="YAML file of `user-id: github-login` lines: whom an approver is, to flag "
+            "an ADMIN or self-grant approved by its grantee.",
+        ),
+    ] = None,
+    journals: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--journal",
+            dir_okay=False,
+            help="An apply journal to time departures' removals by (repeatable; default "
+            f"{DEFAULT_JOURNAL} when it exists).",
+        ),
+    ] = None,
     *,
     platform: PlatformOptions,
 ) -> None:
     """The access review: every member of every org, where the manifests set their access
-    and who last changed that line (git), drift, self-grants held, provisioned accounts and
-    departed users still present. Read-only.
+    and who last changed that line (git), who approved that change (GitHub), drift,
+    self-grants held, provisioned accounts, departed users still present and how long
+    removals took. Read-only.
 
     Exit 0: the report is complete; 1: an error, or an org could not be read (the report
     is still written, and says so).
     """
-    from reconciler.review.collect import review_fleet
+    from reconciler.review.collect import EvidenceSources, review_fleet
+    from reconciler.review.evidence import load_logins
     from reconciler.review.formats import iter_report
 
     if out is not None:
         _check_file_target(out, "--out")
     fleet = _load(paths)
-    with platform.read_client() as client:
-        report = review_fleet(fleet, client, only=org)
+    if journals is None:
+        journals = [DEFAULT_JOURNAL] if DEFAULT_JOURNAL.is_file() else []
+    logins = load_logins(github_logins) if github_logins is not None else None
+    with contextlib.ExitStack() as stack:
+        github = None
+        if github_repo is not None:
+            if not os.environ.get("GITHUB_TOKEN", "").strip():
+                raise DxorgError("--github-repo needs a GitHub token: set GITHUB_TOKEN")
+            from reconciler.github.api import GitHubClient
+            from reconciler.platform import retry_policy_from_env
+
+            github = stack.enter_context(
+                GitHubClient(
+                    os.environ.get("GITHUB_API_URL") or "https://api.github.com",
+                    os.environ.get("GITHUB_TOKEN", "").strip(),
+                    github_repo,
+                    retry=retry_policy_from_env(os.environ),
+                )
+            )
+        sources = EvidenceSources(github=github, journals=journals, logins=logins)
+        client = stack.enter_context(platform.read_client())
+        report = review_fleet(fleet, client, only=org, sources=sources)
     del fleet  # the report holds what it needs: a 50,000-member fleet's model is big
     # Written piece by piece: a fleet's JSON or HTML is never held whole.
     pieces = iter_report(report, fmt)

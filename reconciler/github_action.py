@@ -23,6 +23,8 @@ refuses any non-read API method, whatever the inputs say. Only `apply` makes a
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
 import signal
@@ -398,15 +400,37 @@ REPORT_FILES = {
 }
 
 
+def _report_journals(ctx: Context) -> list[Path]:
+    """The `journal` input's file when it exists, and every file the `report-journals`
+    input names or matches (e.g. journals downloaded from apply runs' artifacts)."""
+    found = [Path(ctx.inputs.journal)] if Path(ctx.inputs.journal).is_file() else []
+    for pattern in ctx.inputs.report_journals:
+        matches = sorted(Path(m) for m in glob.glob(pattern, recursive=True))
+        if not matches:
+            raise DxorgError(f"input report-journals: {pattern}: no such file")
+        found += [m for m in matches if m.is_file()]
+    return list(dict.fromkeys(found))
+
+
 def run_report(ctx: Context) -> int:
     """The access review: read-only, like plan; an org not read fails the step."""
     from reconciler.review.as_markdown import render_report_markdown
-    from reconciler.review.collect import review_fleet
+    from reconciler.review.collect import EvidenceSources, review_fleet
+    from reconciler.review.evidence import load_logins
     from reconciler.review.formats import render_report
 
     fleet = _load(ctx, ctx.inputs.paths)
-    with read_client(ctx) as client:
-        report = review_fleet(fleet, client, only=ctx.inputs.orgs or None)
+    logins = load_logins(Path(ctx.inputs.github_logins)) if ctx.inputs.github_logins else None
+    with contextlib.ExitStack() as stack:
+        # On GitHub (a repository and a token), the approval evidence of each line.
+        github = (
+            stack.enter_context(_github(ctx))
+            if ctx.inputs.github_token and ctx.runner.repository
+            else None
+        )
+        sources = EvidenceSources(github=github, journals=_report_journals(ctx), logins=logins)
+        client = stack.enter_context(read_client(ctx))
+        report = review_fleet(fleet, client, only=ctx.inputs.orgs or None, sources=sources)
     directory = (
         Path(ctx.inputs.report_dir)
         if ctx.inputs.report_dir
@@ -420,12 +444,14 @@ def run_report(ctx: Context) -> int:
         path.write_text(ctx.secrets.scrub(texts[fmt]), encoding="utf-8")
         paths[fmt] = str(path.resolve())
     c = report.counts()
+    flagged = sum(1 for approval in report.approvals if approval.flags)
     line = (
         f"Access review of {c['orgs']} org(s): {c['memberships']} membership(s) of "
         f"{c['users']} user(s); {c['drifted']} drifted, {c['departedPresent']} departed "
         f"user(s) still present, {c['expiring'] + c['expired']} self-grant(s) expired or "
         f"expiring within {report.expiry_days} days"
         + (f"; {c['errors']} org(s) not read" if c["errors"] else "")
+        + (f"; {flagged} change(s) without an independent approval" if flagged else "")
         + "."
     )
     provenance = ctx.runner.provenance()

@@ -68,6 +68,8 @@ class Inputs:
     github_token: str
     report_dir: str = ""
     only_expiries: bool = False
+    report_journals: tuple[str, ...] = ()  # more apply journals for the report (globs)
+    github_logins: str = ""  # the report's user-id -> GitHub login mapping file
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Inputs:
@@ -94,6 +96,8 @@ class Inputs:
             github_token=env.get("INPUT_GITHUB_TOKEN", "").strip(),
             report_dir=get("REPORT_DIR"),
             only_expiries=_flag("only-expiries", get("ONLY_EXPIRIES"), False),
+            report_journals=_words(get("REPORT_JOURNALS")),
+            github_logins=get("GITHUB_LOGINS"),
         )
 
     def __repr__(self) -> str:

@@ -152,6 +152,10 @@ def _notes(member: MemberReview) -> list[list[str | None]]:
         ends = member.membership_ends
         kind = "expired" if ends.state == "ended" else "expiring"
         notes.append([kind, _text(f"membership {ends.describe()}")])
+    if member.approval is not None:
+        # Who approved the declared line's change (GitHub), flagged when not independent.
+        kind = "approval-flag" if member.approval.flags else "approval"
+        notes.append([kind, _text(f"approval: {member.approval.describe()}")])
     if member.provisioned is not None and member.status == "provisioned":
         notes.append(
             [
@@ -366,6 +370,28 @@ def _data(report: AccessReport) -> Iterator[str]:
     yield ',"origins":' + _json(origins.rows()) + "}"
 
 
+def _ending_and_policy_items(report: AccessReport) -> list[str]:
+    """Needs attention: memberships ending (or ended, still present) and projects that
+    do not meet a policy."""
+    items: list[str] = []
+    for org, m in report.members:
+        if m.membership_ending and m.membership_ends is not None:
+            items.append(
+                f'<li class="hl-expiring"><b>{e(m.user_id)}</b>: membership of '
+                f"{e(org.org_id)} {e(m.membership_ends.describe())} "
+                f'<span class="loc">{e(m.membership_ends.where)}</span></li>'
+            )
+    for org in report.orgs:
+        for policy in org.policies:
+            for lacking in policy.non_compliant:
+                items.append(
+                    f'<li class="hl-drift"><b>{e(lacking.name)}</b> ({e(lacking.project_id)}) in '
+                    f"{e(org.org_id)} lacks {e(', '.join(lacking.missing))} (policy "
+                    f"{e(policy.name)}, {e(policy.mode)})</li>"
+                )
+    return items
+
+
 def _attention(report: AccessReport) -> str:
     items: list[str] = []
     for org in report.orgs:
@@ -389,21 +415,13 @@ def _attention(report: AccessReport) -> str:
                 + (f" ({e(g.reason)})" if g.reason else "")
                 + "</li>"
             )
-    for org, m in report.members:
-        if m.membership_ending and m.membership_ends is not None:
-            items.append(
-                f'<li class="hl-expiring"><b>{e(m.user_id)}</b>: membership of '
-                f"{e(org.org_id)} {e(m.membership_ends.describe())} "
-                f'<span class="loc">{e(m.membership_ends.where)}</span></li>'
-            )
-    for org in report.orgs:
-        for policy in org.policies:
-            for lacking in policy.non_compliant:
-                items.append(
-                    f'<li class="hl-drift"><b>{e(lacking.name)}</b> ({e(lacking.project_id)}) in '
-                    f"{e(org.org_id)} lacks {e(', '.join(lacking.missing))} (policy "
-                    f"{e(policy.name)}, {e(policy.mode)})</li>"
-                )
+    items += _ending_and_policy_items(report)
+    flagged = [a for a in report.approvals if a.flags]
+    for approval in flagged[:200]:
+        items.append(
+            '<li class="hl-drift"><b>without an independent approval</b> '
+            f"({e(', '.join(approval.flags))}): {e(approval.describe())}</li>"
+        )
     drifted = [(org, m) for org, m in report.members if m.drift is not None]
     for org, m in drifted[:200]:
         items.append(
@@ -466,6 +484,14 @@ def _body(report: AccessReport) -> str:
             provenance += " (shallow clone: fetch the whole history for exact provenance)"
     else:
         provenance = git.note or "not in git"
+    evidence = report.evidence
+    approvals = (
+        f"pull requests of {evidence.repository}" if evidence.repository else "not on GitHub"
+    )
+    if evidence.repository and not evidence.logins_known:
+        approvals += " (no GitHub login mapping: whether a grantee approved is unknown)"
+    if evidence.note:
+        approvals += f" ({evidence.note})"
     c = report.counts()
     policy_rows = _policy_count(report)
     policies = (
@@ -476,7 +502,7 @@ def _body(report: AccessReport) -> str:
     )
     return f"""<header>
 <h1>Access review</h1>
-<p class="meta">Read <time datetime="{e(report.generated_at)}">{e(report.generated_at)}</time> as <span class="id">{e(report.caller)}</span> · dxorg {e(report.tool_version)} · provenance: {e(provenance)}</p>
+<p class="meta">Read <time datetime="{e(report.generated_at)}">{e(report.generated_at)}</time> as <span class="id">{e(report.caller)}</span> · dxorg {e(report.tool_version)} · provenance: {e(provenance)} · approvals: {e(approvals)}</p>
 <nav><a href="#attention">Needs attention</a><a href="#matrix">Who is where</a><a href="#members">Members</a>{'<a href="#policies">Project policies</a>' if policy_rows else ""}<a href="#grants">Self-grants</a><a href="#provisioned">Provisioned</a><a href="#departed">Departures</a><a href="#orgs">Orgs</a></nav>
 </header>
 <main>
@@ -587,7 +613,7 @@ tr.hl-error td,li.hl-error{background:var(--bad-bg);border-left:4px solid var(--
 td.diff{color:var(--drift);font-weight:600}td.unmanaged{color:var(--muted);font-style:italic}
 .id,.loc,.sha,td.id{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
 .muted,.loc{color:var(--muted)}
-.drift,.note-drift{color:var(--drift)}.note-departed,.note-expired{color:var(--bad)}.note-expiring{color:var(--soon)}
+.drift,.note-drift{color:var(--drift)}.note-departed,.note-expired{color:var(--bad)}.note-expiring{color:var(--soon)}.note-approval-flag{color:var(--drift)}
 .badge{display:inline-block;padding:0 8px;border-radius:999px;font-size:12px;line-height:20px;background:var(--line)}
 .badge.st-drifted{background:var(--drift);color:#fff}.badge.st-departed{background:var(--bad);color:#fff}
 .badge.st-declared{background:var(--ok);color:#fff}.badge.st-provisioned{background:var(--admin);color:var(--admin-fg)}

@@ -14,17 +14,21 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any
 
+from reconciler.review.approvals import approvers
 from reconciler.review.value import (
     STATUSES,
     AccessReport,
+    Approval,
+    DepartedPresence,
     DepartureNote,
     HeldGrant,
     MemberReview,
     OrgReview,
+    PullRequest,
     Where,
 )
 
-FORMAT_VERSION = "1.1"
+FORMAT_VERSION = "1.2"  # 1.1: membership ends, project policies; 1.2: approval evidence
 # Package data, like the plan's schema (render/plan_json.py): found in a wheel too.
 SCHEMA_PATH: Traversable = files("reconciler") / "schemas" / "report.schema.json"
 
@@ -48,6 +52,37 @@ def _where(where: Where | None) -> dict[str, Any] | None:
     }
 
 
+def _approval(approval: Approval | None) -> dict[str, Any] | None:
+    """The pull request itself is in `commits`, once per commit."""
+    if approval is None:
+        return None
+    return {
+        "state": approval.state,
+        "flags": list(approval.flags),
+        "pullRequest": approval.pull.number if approval.pull else None,
+        "grantee": approval.grantee,
+        "granteeLogin": approval.grantee_login,
+        "note": approval.note,
+    }
+
+
+def _removals(presence: DepartedPresence) -> dict[str, Any]:
+    approval = presence.approval
+    return {
+        "approval": _approval(approval),
+        "mergedAt": approval.pull.merged_at if approval and approval.pull else None,
+        "removals": [
+            {
+                "org": r.org_id,
+                "state": r.state,
+                "removedAt": r.removed_at,
+                "delaySeconds": r.delay_seconds,
+            }
+            for r in presence.removals
+        ],
+    }
+
+
 def _grant(grant: HeldGrant) -> dict[str, Any]:
     return {
         "kind": grant.kind,
@@ -61,6 +96,7 @@ def _grant(grant: HeldGrant) -> dict[str, Any]:
         "daysLeft": grant.days_left,
         "state": grant.state,
         "where": _where(grant.where),
+        "approval": _approval(grant.approval),
     }
 
 
@@ -114,6 +150,7 @@ def _member(member: MemberReview) -> dict[str, Any]:
         ),
         "provisioned": _where(member.provisioned),
         "selfGrants": [grant.object_id for grant in member.self_grants],
+        "approval": _approval(member.approval),
     }
 
 
@@ -176,18 +213,46 @@ def _org(org: OrgReview) -> dict[str, Any]:
     }
 
 
+def _pulls_by_commit(report: AccessReport) -> dict[str | None, PullRequest]:
+    """Each commit's pull request, from the approvals of the lines it set."""
+    pairs: list[tuple[Where | None, Approval | None]] = []
+    for org in report.orgs:
+        pairs += [(member.declared, member.approval) for member in org.members]
+        pairs += [(grant.where, grant.approval) for grant in org.self_grants]
+    pairs += [(p.departure.where, p.approval) for p in report.departed]
+    return {
+        where.origin.commit: approval.pull
+        for where, approval in pairs
+        if where is not None and approval is not None and approval.pull is not None
+    }
+
+
 def _commits(report: AccessReport) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
+    pulls = _pulls_by_commit(report)
 
     def add(where: Where | None) -> None:
         if where is None or where.origin.commit is None or where.origin.commit in found:
             return
         origin = where.origin
+        pull = pulls.get(origin.commit)
         found[origin.commit] = {  # type: ignore[index]
             "author": origin.author,
             "email": origin.email,
             "date": origin.date,
             "subject": origin.subject,
+            "pullRequest": (
+                {
+                    "number": pull.number,
+                    "url": pull.url,
+                    "author": pull.author,
+                    "state": pull.state,
+                    "mergedAt": pull.merged_at,
+                    "approvers": list(approvers(pull)),
+                }
+                if pull
+                else None
+            ),
         }
 
     for org in report.orgs:
@@ -226,12 +291,19 @@ def _head(report: AccessReport) -> dict[str, Any]:
             "shallow": report.git.shallow,
             "note": report.git.note,
         },
+        "evidence": {
+            "repository": report.evidence.repository,
+            "journals": list(report.evidence.journals),
+            "loginsKnown": report.evidence.logins_known,
+            "note": report.evidence.note,
+        },
         "counts": report.counts(),
         "commits": _commits(report),
         "departed": [
             {
                 "user": presence.departure.user_id,
                 **_departure(presence.departure),
+                **_removals(presence),
                 "presentIn": [{"org": org, "level": level} for org, level in presence.present_in],
             }
             for presence in report.departed

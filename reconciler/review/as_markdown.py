@@ -19,6 +19,8 @@ from reconciler.render import inert
 from reconciler.render.markdown import PART_LIMIT
 from reconciler.review.value import (
     AccessReport,
+    Approval,
+    DepartedPresence,
     FlagReview,
     HeldGrant,
     LineOrigin,
@@ -56,6 +58,24 @@ def origin_text(origin: LineOrigin) -> str:
         f"{md((origin.date or '')[:10])}: {md(origin.subject)}"
     )
     return f"{text} *({md(origin.note)})*" if origin.note else text
+
+
+def approval_text(approval: Approval | None) -> str:
+    if approval is None:
+        return ""
+    mark = "🔏 " if approval.flags else ""
+    return f"{mark}{md(approval.describe())}"
+
+
+def removal_text(presence: DepartedPresence) -> str:
+    """When the departure was merged, and when each removal took effect."""
+    approval = presence.approval
+    if approval is not None and approval.pull is not None and approval.pull.merged_at:
+        merged = f"merged {md(approval.pull.merged_at)} (PR #{approval.pull.number})"
+    else:
+        merged = md(approval.describe() if approval else "not in git")
+    removals = "; ".join(md(r.describe()) for r in presence.removals)
+    return f"{merged}; {removals or 'no removal in the journals read'}"
 
 
 def _flag_cell(flag: FlagReview) -> str:
@@ -115,6 +135,7 @@ def _member_rows(report: AccessReport, org: OrgReview) -> tuple[str, list[str]]:
         "membership ends",
         "declared at",
         "last change",
+        "approval",
     ]
     header = "| " + " | ".join(md(h) for h in head) + " | notes |\n"
     header += "|" + "---|" * (len(head) + 1)
@@ -128,6 +149,7 @@ def _member_rows(report: AccessReport, org: OrgReview) -> tuple[str, list[str]]:
             _membership_end(member),
             where_text(member.declared),
             origin_text(member.declared.origin) if member.declared else "",
+            approval_text(member.approval),
             _notes(member),
         ]
         rows.append("| " + " | ".join(cells) + " |")
@@ -145,7 +167,7 @@ def _membership_end(member: MemberReview) -> str:
 def _grant_rows(grants: Sequence[HeldGrant]) -> tuple[str, list[str]]:
     header = (
         "| holder | kind | object | level | selected by | expires | days left | reason | "
-        "declared at | last change |\n|---|---|---|---|---|---|---|---|---|---|"
+        "declared at | last change | approval |\n|---|---|---|---|---|---|---|---|---|---|---|"
     )
     rows = []
     for grant in grants:
@@ -166,6 +188,7 @@ def _grant_rows(grants: Sequence[HeldGrant]) -> tuple[str, list[str]]:
                     md(grant.reason),
                     where_text(grant.where),
                     origin_text(grant.where.origin) if grant.where else "",
+                    approval_text(grant.approval),
                 ]
             )
             + " |"
@@ -217,6 +240,25 @@ def _attention(report: AccessReport, cap: int | None) -> list[str]:
         if m.drift is not None
     ]
     sections.append(("⚠️ Drift from the manifests", drifted))
+    flagged = [
+        f"- {code(org.org_id)} {code(m.user_id)} at {where_text(m.declared)}: "
+        f"{approval_text(m.approval)}"
+        for org, m in report.members
+        if m.approval is not None and m.approval.flags
+    ]
+    flagged += [
+        f"- {code(org.org_id)} self-grant of {md(g.name)} to {code(g.holder)} at "
+        f"{where_text(g.where)}: {approval_text(g.approval)}"
+        for org, g in report.self_grants
+        if g.approval is not None and g.approval.flags
+    ]
+    flagged += [
+        f"- departure of {code(p.departure.user_id)} at {where_text(p.departure.where)}: "
+        f"{approval_text(p.approval)}"
+        for p in report.departed
+        if p.approval is not None and p.approval.flags
+    ]
+    sections.append(("🔏 Changes without an independent approval", flagged))
     lines: list[str] = []
     for title, items in sections:
         if not items:
@@ -242,18 +284,29 @@ def _head(report: AccessReport) -> str:
             provenance += " (**shallow clone**: fetch the whole history for exact provenance)"
     else:
         provenance = md(git.note or "not in git")
+    evidence = report.evidence
+    if evidence.repository:
+        approvals = f"pull requests and reviews of {code(evidence.repository)}"
+        if not evidence.logins_known:
+            approvals += " (no GitHub login mapping: whether a grantee approved is unknown)"
+        if evidence.note:
+            approvals += f" *({md(evidence.note)})*"
+    else:
+        approvals = "not on GitHub"
     lines = [
         "## dxorg access review",
         "",
         f"Read {md(report.generated_at)} as {code(report.caller)} by dxorg "
-        f"{md(report.tool_version)} · provenance: {provenance}",
+        f"{md(report.tool_version)} · provenance: {provenance} · approvals: {approvals}",
         "",
         f"**{counts['orgs']}** org(s), **{counts['users']}** user(s), "
         f"**{counts['memberships']}** membership(s): {counts['declared']} declared, "
         f"{counts['drifted']} drifted, {counts['unmanaged']} unmanaged, "
         f"{counts['departed']} departed, {counts['provisioned']} provisioned; "
         f"{counts['selfGrants']} self-grant(s) held, {counts['expiring']} expiring, "
-        f"{counts['expired']} expired.",
+        f"{counts['expired']} expired; {counts['selfApproved']} self-approved, "
+        f"{counts['noApproval']} without approval, {counts['approvedByGrantee']} approved by "
+        "the grantee.",
         "",
         "| org | name | members | admins | declared | drifted | unmanaged | departed | "
         "self-grants | membership |",
@@ -401,6 +454,16 @@ def render_report_markdown(
         blocks.append(
             "*Member tables left out to fit the job summary: they are in the report files.*"
         )
+    if report.departed:
+        rows = [
+            f"| {code(p.departure.user_id)} | {md(p.departure.since)} | "
+            f"{where_text(p.departure.where)} | {removal_text(p)} |"
+            for p in report.departed
+        ]
+        header = "| departed user | since | declared at | merged, and removed |\n|---|---|---|---|"
+        size = (limit - _FOOTER_ROOM - 400) // 2
+        for table in _chunks(header, rows, size):
+            blocks.append(f"### Departures ({len(report.departed)})\n\n{table}")
     for org in report.orgs:
         blocks += _org_blocks(report, org, limit, members)
     return _parts(blocks, limit)

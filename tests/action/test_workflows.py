@@ -229,7 +229,8 @@ def test_access_review_workflow_runs_monthly_with_the_history_and_keeps_the_repo
     [schedule] = triggers["schedule"]
     day, month, weekday = schedule["cron"].split()[2:]
     assert (day, month, weekday) == ("1", "*", "*")  # monthly
-    assert workflow["permissions"] == {"contents": "read"}
+    # the history for blame, the pull requests and reviews for the approval evidence; no write
+    assert workflow["permissions"] == {"contents": "read", "pull-requests": "read"}
     steps = workflow["jobs"]["report"]["steps"]
     [checkout] = [s for s in steps if s.get("uses", "").startswith("actions/checkout")]
     assert checkout["with"]["fetch-depth"] == 0  # provenance needs the whole history
