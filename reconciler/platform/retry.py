@@ -166,6 +166,10 @@ def run_with_retries(
             counted += 1
         if failure is not None and failure.retry_after is not None:
             delay = failure.retry_after
+            if is_uncounted(failure):
+                # Uncounted retries end only at the run's deadline: a Retry-After of 0 (or a
+                # few ms) must not make them a tight loop, so patience grows like a backoff.
+                delay = max(delay, policy.backoff(state.attempt_number))
         else:
             delay = policy.backoff(state.attempt_number)
         if time_left is not None:
