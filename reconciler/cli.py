@@ -32,6 +32,7 @@ from reconciler.apply.journal import DEFAULT_JOURNAL, Journal
 from reconciler.apply.stopping import StoppingJournal, stop_on_signals
 from reconciler.errors import ConfigError, DxorgError, ManifestError
 from reconciler.platform.client import DEFAULT_CONCURRENCY
+from reconciler.platform.health import PlatformHealth
 from reconciler.render import inert
 from reconciler.sandbox import DEFAULT_STATE
 
@@ -496,7 +497,7 @@ def apply_command(
 
         calls = AppliedCalls(plan, terminal=sys.stdout.isatty())
         audit = StoppingJournal(journal, calls.stop)
-        with _stop_on_interrupt(calls), _progress(calls) as progress:
+        with _stop_on_interrupt(calls, audit, connection.health), _progress(calls) as progress:
             # Plans again on what is live now (after the confirmation) and applies only the
             # same plan: see reconciler.apply.run.
             report = apply_reviewed(
@@ -559,7 +560,7 @@ class AppliedCalls:
         return sum(len(o.steps) for o in self.plan.orgs)
 
     def record(self, org_id: str, step: Step, status: str, detail: str | None) -> str:
-        shown = "not sent" if status == "failed" and _not_sent(detail) else status
+        shown = "not sent" if status in ("failed", "skipped") and _not_sent(detail) else status
         self.results[(org_id, step.id)] = (shown, None if shown == "not sent" else detail)
         return shown
 
@@ -587,7 +588,9 @@ def call_line(step: Step, status: str, detail: str | None) -> str:
 
 
 @contextmanager
-def _stop_on_interrupt(calls: AppliedCalls) -> Iterator[None]:
+def _stop_on_interrupt(
+    calls: AppliedCalls, journal: StoppingJournal, health: PlatformHealth
+) -> Iterator[None]:
     """While apply runs, the first Ctrl-C or SIGTERM (a CI cancel) lets the calls in flight
     finish, sends no more and ends the journal's run; a second one exits at once."""
 
@@ -601,7 +604,8 @@ def _stop_on_interrupt(calls: AppliedCalls) -> Iterator[None]:
             sys.stderr.flush()
             os._exit(128 + signum)
         calls.stopped_by = 128 + signum
-        calls.stop.set()
+        journal.signalled(signum)  # sets calls.stop: the journal shares it
+        health.stop_writes("interrupted")  # a call in flight is not retried: its outcome is settled
         sys.stderr.write(
             f"\n{'Interrupt' if signum == signal.SIGINT else name} received: finishing the "
             f"calls in flight, sending no more ({name} again to exit at once).\n"

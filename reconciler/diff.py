@@ -29,6 +29,7 @@ from reconciler.model import (
     NewAccount,
     PermissionFlag,
     ProjectGrant,
+    SelfGrants,
     can_write_record,
     selects,
 )
@@ -435,20 +436,33 @@ Grant = TypeVar("Grant", ProjectGrant, AppGrant)
 
 
 def _verdict(
-    grants: Sequence[Grant], object_id: str, name: str, today: date
-) -> tuple[bool, Grant] | None:
+    grants: Sequence[Grant], object_id: str, name: str, today: date, *, recorded: bool
+) -> tuple[bool, Grant | None] | None:
     """Whether some grant for this object is active (and which), or all have expired.
 
-    None when no grant selects the object. An active grant wins over expired ones, so an
-    object still covered by a later or open-ended grant is never revoked.
+    An active grant wins over expired ones, so an object still covered by a later or
+    open-ended grant is never revoked. When no grant selects the object: None, unless it
+    carries dxorg's record of a self-grant (`recorded`): then `(False, None)`, over like an
+    expired grant, since no grant covers the access dxorg added any more (the grant was
+    removed from the manifest, its selector changed, or the project was renamed).
     """
     matching = [g for g in grants if selects(g.selector, object_id, name)]
     if not matching:
-        return None
+        return (False, None) if recorded else None
     active = [g for g in matching if g.expires is None or g.expires >= today]
     if active:
         return True, active[0]
     return False, max(matching, key=lambda g: g.expires or today)
+
+
+def _ended(grant: ProjectGrant | AppGrant | None, desired: DesiredOrg) -> str:
+    """Why a self-grant dxorg recorded is over, for a reason."""
+    if grant is None:
+        return (
+            f"no self-grant in {desired.source} selects it any more (the grant was removed, "
+            "its selector changed, or the object was renamed)"
+        )
+    return f"self-grant at {_at(grant.where, desired.source)} expired on {grant.expires}"
 
 
 def _granted(grant: ProjectGrant | AppGrant) -> str:
@@ -471,7 +485,7 @@ class GrantFinding:
     """A self-granted object dxorg will not act on: `drift` (access a person must decide
     about, reported as a difference) or a harmless record left behind (a warning)."""
 
-    grant: ProjectGrant | AppGrant
+    grant: ProjectGrant | AppGrant | None  # None: a record no grant selects any more
     object_id: str
     name: str
     kind: str  # "unrecorded" | "stale-record" | "record-left"
@@ -496,12 +510,18 @@ def grant_findings(desired: DesiredOrg, live: LiveOrg, today: date) -> list[Gran
     - `record-left`: an expired grant already revoked whose record stays, because at
       the level given back the caller may no longer clear it: harmless, warned about.
     """
-    grants = desired.self_grants
-    if grants is None or not grantee_allowed(desired, live.caller):
+    grants = desired.self_grants or SelfGrants(admin=None)
+    if not grantee_allowed(desired, live.caller):
         return []
     out: list[GrantFinding] = []
     for project in live.projects:
-        verdict = _verdict(grants.projects, project.project_id, project.name, today)
+        verdict = _verdict(
+            grants.projects,
+            project.project_id,
+            project.name,
+            today,
+            recorded=project.grant_record is not None,
+        )
         if verdict is None:
             continue
         active, grant = verdict
@@ -521,7 +541,9 @@ def grant_findings(desired: DesiredOrg, live: LiveOrg, today: date) -> list[Gran
         if found:
             out.append(GrantFinding(grant, project.project_id, project.name, found, access, record))
     for app in live.apps:
-        app_verdict = _verdict(grants.apps, app.app_id, app.name, today)
+        app_verdict = _verdict(
+            grants.apps, app.app_id, app.name, today, recorded=app.grant_recorded
+        )
         if app_verdict is None or app.developers is None:
             continue
         app_active, app_grant = app_verdict
@@ -541,8 +563,9 @@ def _stale(record: str | None, access: str) -> bool:
 
 
 def _diff_self_grants(desired: DesiredOrg, live: LiveOrg, today: date) -> list[Action]:
-    grants = desired.self_grants
-    if grants is None or not grantee_allowed(desired, live.caller):
+    # No grants declared: records of grants made before are still given back.
+    grants = desired.self_grants or SelfGrants(admin=None)
+    if not grantee_allowed(desired, live.caller):
         return []  # another grantee: a violation of the rails, and nothing to plan
     return [
         *_diff_project_grants(desired, live, grants.projects, today),
@@ -558,15 +581,17 @@ def _diff_project_grants(
     org, admin = desired.org_id, live.caller
     actions = []
     for project in live.projects:
-        verdict = _verdict(grants, project.project_id, project.name, today)
+        record = project.grant_record
+        verdict = _verdict(
+            grants, project.project_id, project.name, today, recorded=record is not None
+        )
         if verdict is None:
             continue
         active, grant = verdict
         holds = project.access == "ADMINISTER"
-        record = project.grant_record
-        at = _at(grant.where, desired.source)
         touches = (f"project:{project.project_id}",)
-        if active and not holds and not _stale(record, project.access):
+        if active and grant is not None and not holds and not _stale(record, project.access):
+            at = _at(grant.where, desired.source)
             actions.append(
                 Action(
                     id=f"{org}/grant/{project.project_id}",
@@ -592,8 +617,8 @@ def _diff_project_grants(
                     target=project.project_id,
                     summary=f"revoke {admin}'s ADMINISTER on {project.project_id} ({project.name}), "
                     f"back to {back_to} as before the grant",
-                    reason=f"self-grant at {at} expired on {grant.expires}; dxorg recorded "
-                    f"{admin}'s level before it as {record}",
+                    reason=f"{_ended(grant, desired)}; dxorg recorded {admin}'s level "
+                    f"before it as {record}",
                     phase="remove",
                     touches=touches,
                     before={"level": project.access, "recorded": record},
@@ -612,9 +637,8 @@ def _diff_project_grants(
                     target=project.project_id,
                     summary=f"clear dxorg's self-grant record on {project.project_id} "
                     f"({project.name})",
-                    reason=f"self-grant at {at} expired on {grant.expires}; {admin} has "
-                    f"{project.access} (not ADMINISTER), so nothing is left to revoke, only "
-                    f"the record ({record})",
+                    reason=f"{_ended(grant, desired)}; {admin} has {project.access} (not "
+                    f"ADMINISTER), so nothing is left to revoke, only the record ({record})",
                     phase="org",
                     touches=touches,
                     before={"level": project.access, "recorded": record},
@@ -630,14 +654,14 @@ def _diff_app_grants(
     org, admin = desired.org_id, live.caller
     actions = []
     for app in live.apps:
-        verdict = _verdict(grants, app.app_id, app.name, today)
+        verdict = _verdict(grants, app.app_id, app.name, today, recorded=app.grant_recorded)
         if verdict is None or app.developers is None:
             continue
         active, grant = verdict
         is_developer = admin in app.developers
-        at = _at(grant.where, desired.source)
         touches = (f"app:{app.app_id}",)
-        if active and not is_developer:
+        if active and grant is not None and not is_developer:
+            at = _at(grant.where, desired.source)
             actions.append(
                 Action(
                     id=f"{org}/grant/{app.app_id}",
@@ -660,8 +684,8 @@ def _diff_app_grants(
                     symbol="-",
                     target=app.app_id,
                     summary=f"remove {admin} from the developers of {app.name} ({app.app_id})",
-                    reason=f"self-grant at {at} expired on {grant.expires}; dxorg recorded "
-                    f"adding {admin} as a developer",
+                    reason=f"{_ended(grant, desired)}; dxorg recorded adding {admin} as a "
+                    "developer",
                     phase="remove",
                     touches=touches,
                     before={"developers": list(app.developers), "recorded": True},

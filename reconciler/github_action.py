@@ -483,18 +483,19 @@ def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path) 
     connection = _connection(ctx)
     stop = threading.Event()
     stopped_by: list[int] = []
+    audit = StoppingJournal(journal, stop)
 
     def cancelled(signum: int) -> None:
         # A cancelled run gets SIGINT, then SIGTERM: the first stops the sending; the calls
         # in flight finish and the journal's run ends (the runner kills the job later).
         if not stop.is_set():
             stopped_by.append(128 + signum)
-            stop.set()
+            audit.signalled(signum)
+            connection.health.stop_writes("interrupted")  # the call in flight is not retried
             ctx.log.line(
                 f"{signal.Signals(signum).name}: finishing the calls in flight, sending no more"
             )
 
-    audit = StoppingJournal(journal, stop)
     # Progress lines carry the platform's error messages: inside a stop-commands window.
     with ctx.log.group("dxorg apply"), stop_on_signals(cancelled), ctx.log.commands_stopped():
 

@@ -25,6 +25,7 @@ from reconciler.model import (
     LiveMember,
     LiveOrg,
     LiveProject,
+    SelfGrants,
     grant_record_key,
     selects,
 )
@@ -60,21 +61,24 @@ def _read(client: ReadClient, desired: DesiredOrg, caller: str, check_invitees: 
             f"{org_id}: the token's user {caller} is not an ADMIN of this org "
             f"(level {caller_level or 'none'}); dxorg needs an org admin token"
         )
-    grants = desired.self_grants
+    grants = desired.self_grants or SelfGrants(admin=None)
     # Grants are planned only for the token's own user (the rails refuse any other grantee).
-    reads_grants = grants is not None and grantee_allowed(desired, caller)
+    # Read even with no grant declared: a project or app carrying dxorg's record of a
+    # self-grant that no grant selects any more (removed, its selector changed, the project
+    # renamed) holds access dxorg added and must give back.
+    reads_grants = grantee_allowed(desired, caller)
 
     def read_members() -> dict[str, LiveMember]:
         return _members(org_id, client.find_org_members(org_id, describe=True))
 
     def read_projects() -> tuple[LiveProject, ...]:
-        if reads_grants and grants and grants.projects:
-            return _projects(client, org_id, caller)
+        if reads_grants:
+            return _projects(client, org_id, caller, recorded_only=not grants.projects)
         return ()
 
     def read_apps() -> tuple[LiveApp, ...]:
-        if reads_grants and grants and grants.apps:
-            return _apps(client, org_id, desired, caller)
+        if reads_grants:
+            return _apps(client, org_id, grants, caller)
         return ()
 
     # The listings do not depend on each other: read together, their pages' round trips
@@ -115,8 +119,8 @@ def _read(client: ReadClient, desired: DesiredOrg, caller: str, check_invitees: 
         forwarding=_forwarding(org.get("jobLogsForwarding")),
         expires_at=org.get("expiresAt") if isinstance(org.get("expiresAt"), int) else None,
         saml_idp=_saml_idp(org_id, org.get("samlIdP")),
-        projects_read=bool(reads_grants and grants and grants.projects),
-        apps_read=bool(reads_grants and grants and grants.apps),
+        projects_read=reads_grants,
+        apps_read=reads_grants,
         existing_accounts={u: found[u][1] for u in accounts if states[u] != "missing"},
         unknown_users=frozenset(u for u in invitees if states[u] == "missing"),
         hidden_users=frozenset(u for u in invitees if states[u] == "hidden"),
@@ -206,9 +210,17 @@ def _access(org_id: str, user_id: str, row: Mapping[str, object]) -> Access:
     return Access.of(level, values)
 
 
-def _projects(client: ReadClient, org_id: str, caller: str) -> tuple[LiveProject, ...]:
-    rows = client.find_org_projects(org_id, describe={"fields": {"name": True, "properties": True}})
+def _projects(
+    client: ReadClient, org_id: str, caller: str, *, recorded_only: bool
+) -> tuple[LiveProject, ...]:
+    """The org's projects (`recorded_only`: only those carrying the caller's grant record,
+    which the platform filters for: no grant declared can select any other)."""
     record_key = grant_record_key(caller)
+    rows = client.find_org_projects(
+        org_id,
+        properties={record_key: True} if recorded_only else None,
+        describe={"fields": {"name": True, "properties": True}},
+    )
     projects = []
     for row in rows:
         project_id = _string(row, "id", f"{org_id} findProjects")
@@ -235,9 +247,11 @@ def _projects(client: ReadClient, org_id: str, caller: str) -> tuple[LiveProject
     return tuple(projects)
 
 
-def _apps(client: ReadClient, org_id: str, desired: DesiredOrg, caller: str) -> tuple[LiveApp, ...]:
+def _apps(
+    client: ReadClient, org_id: str, self_grants: SelfGrants, caller: str
+) -> tuple[LiveApp, ...]:
     rows = client.find_org_apps(org_id, describe=True)
-    grants = desired.self_grants.apps if desired.self_grants else ()
+    grants = self_grants.apps
     record_tag = grant_record_key(caller)
     apps = []
     for row in rows:
@@ -261,8 +275,12 @@ def _apps(client: ReadClient, org_id: str, desired: DesiredOrg, caller: str) -> 
         developers = client.list_app_developers(app.app_id)
         return replace(app, developers=tuple(sorted(developers)))
 
-    # Only the apps a grant selects are asked about, and only they go to the thread pool.
-    selected = [a for a in apps if any(selects(g.selector, a.app_id, a.name) for g in grants)]
+    # Only the apps a grant selects, or that carry the caller's record, are asked about.
+    selected = [
+        a
+        for a in apps
+        if a.grant_recorded or any(selects(g.selector, a.app_id, a.name) for g in grants)
+    ]
     described = {a.app_id: a for a in client.map(with_developers, selected)}
     return tuple(described.get(app.app_id, app) for app in apps)
 

@@ -172,10 +172,12 @@ def _records_left(desired: DesiredOrg, live: LiveOrg, today: date) -> list[PlanW
 
 def _finding_text(found: GrantFinding, desired: DesiredOrg, live: LiveOrg) -> str:
     grant, caller = found.grant, live.caller
-    where = grant.where or desired.source
     key = grant_record_key(caller)
-    project = isinstance(grant, ProjectGrant)
     what = f"{found.object_id} ({found.name})"
+    if grant is None:  # only a record left, which no grant selects any more
+        return _orphan_record_text(found, desired, caller, key)
+    where = grant.where or desired.source
+    project = isinstance(grant, ProjectGrant)
     if found.kind == "unrecorded":
         access = "ADMINISTER on" if project else "developer rights on"
         return (
@@ -207,6 +209,25 @@ def _finding_text(found: GrantFinding, desired: DesiredOrg, live: LiveOrg) -> st
         f"developer of {what}, but the app keeps dxorg's record tag {key} (only developers "
         f"may change an app's tags). It is harmless while {caller} is not a developer (made "
         "one again by hand while this grant is expired, dxorg would take it back); a "
+        "developer may remove the tag to tidy it"
+    )
+
+
+def _orphan_record_text(found: GrantFinding, desired: DesiredOrg, caller: str, key: str) -> str:
+    what = f"{found.object_id} ({found.name})"
+    over = f"no self-grant in {desired.source} selects {what} any more"
+    if found.object_id.startswith("project-"):
+        has = "no access" if found.live == NO_ACCESS else found.live
+        return (
+            f"{over} and {caller} has {has} there, not ADMINISTER, but dxorg's record {key} "
+            f"({found.recorded}) stays: with {has} {caller} may not clear it. It is harmless "
+            f"while {caller} does not hold ADMINISTER there (given back by hand, dxorg would "
+            f"take it back to {found.recorded}); delete the property to tidy it"
+        )
+    return (
+        f"{over} and {caller} is no longer a developer of it, but the app keeps dxorg's "
+        f"record tag {key} (only developers may change an app's tags). It is harmless while "
+        f"{caller} is not a developer (made one again by hand, dxorg would take it back); a "
         "developer may remove the tag to tidy it"
     )
 

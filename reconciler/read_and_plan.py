@@ -12,7 +12,6 @@ import hashlib
 import logging
 import os
 from collections.abc import Collection, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -112,10 +111,9 @@ def read_and_plan(
 def read_and_plan_orgs(
     orgs: list[DesiredOrg], client: ReadClient, options: PlanOptions, caller: str
 ) -> list[tuple[LiveOrg | None, OrgPlan]]:
-    # Orgs are read side by side up to the client's concurrency, which bounds the calls in flight.
-    workers = max(1, min(client.concurrency, len(orgs)))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda d: read_and_plan(d, client, options, caller), orgs))
+    # Orgs are read side by side up to the client's concurrency, which bounds the calls in
+    # flight; on the client's threads, which a Ctrl-C or SIGTERM stops (see `map`).
+    return client.map(lambda d: read_and_plan(d, client, options, caller), orgs)
 
 
 def provisioning_problem(orgs: Collection[DesiredOrg], client: ReadClient) -> str | None:

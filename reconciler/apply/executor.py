@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.apply.journal import Journal
 from reconciler.apply.landed import landed_check
-from reconciler.apply.outcomes import ActionOutcome, Status, UnknownCall, worse
+from reconciler.apply.outcomes import ActionOutcome, Status, UnknownCall, is_not_sent, worse
 from reconciler.apply.secrets import materialise
+from reconciler.apply.stopping import CallNotSent
 from reconciler.errors import ApiError, DxorgError, PlatformOutage, ReadIncompleteError
 from reconciler.model import DesiredOrg
 from reconciler.plan import PHASES, OrgPlan, Step
@@ -61,6 +62,12 @@ class Executor:
         guarded = False
         for phase in PHASES:
             pending = [s for s in org.steps if s.phase == phase]
+            stopped = self.journal.stop_reason()
+            if pending and stopped is not None:
+                # Stopped (a signal): nothing more is sent, and the guard's fresh read
+                # would only see the promotions that were not sent as admins gone.
+                self._skip_rest(org, status, outcomes, stopped)
+                break
             if pending and phase in GUARDED_PHASES and not guarded:
                 guarded = True
                 refusal = self._admin_guard(org, desired)
@@ -120,17 +127,20 @@ class Executor:
     def _skip_rest(
         self,
         org: OrgPlan,
-        status: Mapping[str, Status],
+        status: dict[str, Status],
         outcomes: dict[str, ActionOutcome],
         reason: str,
     ) -> None:
         for step in org.steps:
             if step.id in status:
                 continue
+            status[step.id] = "skipped"
             for action_id in step.actions:
                 outcomes.setdefault(action_id, ActionOutcome(action_id, "skipped", reason))
             self.journal.write("skip", org=org.org_id, step=step.id, reason=reason)
-            self._report(org.org_id, step, "skipped", "admin guard")
+            self._report(
+                org.org_id, step, "skipped", reason if is_not_sent(reason) else "admin guard"
+            )
 
     def _skip_if_blocked(
         self,
@@ -163,6 +173,9 @@ class Executor:
         """Send one step's call; a failed batch of member access is retried user by user."""
         try:
             self._send(org, step, step.call.body)
+        except CallNotSent as exc:  # stopped by a signal: never sent, so not a failure
+            self._report(org.org_id, step, "skipped", str(exc))
+            return [ActionOutcome(a, "skipped", str(exc)) for a in step.actions]
         except PlatformOutage as exc:
             # The run stopped sending: a call never sent is skipped; one whose answer was
             # lost before that has an unknown outcome, for verification to settle.
@@ -187,6 +200,8 @@ class Executor:
             try:
                 self._send(org, step, {user_id: access})
                 outcomes.append(ActionOutcome(action_of[user_id], "done"))
+            except CallNotSent as stopped:
+                outcomes.append(ActionOutcome(action_of[user_id], "skipped", str(stopped)))
             except (ApiError, DxorgError) as single:
                 outcomes.append(
                     ActionOutcome(action_of[user_id], _failure_status(single), str(single))

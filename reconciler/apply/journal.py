@@ -7,6 +7,9 @@ secret-named keys are replaced, and a token in a plan is only ever ``{"$env": NA
 A journal that cannot be written (a full disk, a file-size limit, a read-only file) stops
 the apply before its next call: no call is sent that the journal does not record. Each
 line goes whole or not at all (a short write is taken back off the file).
+
+The journal is never written or read through a symbolic link, nor when it is not a
+regular file (see `reconciler.apply.lock`: the state directory may come from a checkout).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextlib
 import errno
 import json
 import os
+import stat
 import threading
 import uuid
 from collections.abc import Mapping
@@ -22,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from reconciler.apply.lock import refuse_unsafe_entry
 from reconciler.errors import DxorgError
 from reconciler.model import normalise_user_id
 
@@ -68,6 +73,7 @@ class Journal:
         self.failure: str | None = None
         self.last_call: str | None = None  # the last call record written, as a person reads it
         if path is not None:
+            refuse_unsafe_entry(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             _end_torn_line(path)
 
@@ -99,6 +105,15 @@ class Journal:
             if event == "call":
                 raise JournalWriteError(f"not sent: the journal cannot be written ({self.failure})")
 
+    def stop_reason(self) -> str | None:
+        """Why apply must send no more calls, if it must (a signal: see apply.stopping)."""
+        return None
+
+    @property
+    def interrupted_by(self) -> int | None:
+        """The exit code of the signal that stopped the run (130, 143), if one did."""
+        return None
+
     def check_writable(self) -> None:
         """Refuse to start writing to the platform on a journal that already failed."""
         if self.failure is not None:
@@ -121,7 +136,7 @@ class Journal:
 def _append_whole(path: Path, data: bytes) -> None:
     """Append `data` as one piece or not at all: a write cut short (a full disk, a
     file-size limit) is taken back off, so no torn line is left for the next reader."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = _open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         start = os.fstat(fd).st_size
         done = 0
@@ -140,15 +155,31 @@ def _append_whole(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
+def _open_regular(path: Path, flags: int) -> int:
+    """Open the journal, never through a symbolic link (ELOOP), nor anything but a
+    regular file (a FIFO would block, a device would take the lines)."""
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file")
+    return fd
+
+
 def _end_torn_line(path: Path) -> None:
     """A run killed in the middle of writing a line leaves it without its newline; end it,
     so that this run's first record is not glued onto it and lost to line-based readers."""
-    with contextlib.suppress(FileNotFoundError), path.open("rb+") as handle:
-        size = handle.seek(0, os.SEEK_END)
-        if size:
-            handle.seek(size - 1)
-            if handle.read(1) != b"\n":
-                handle.write(b"\n")
+    try:
+        fd = _open_regular(path, os.O_RDWR)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise DxorgError(f"{path}: cannot be opened: {exc.strerror or exc}") from None
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            os.pwrite(fd, b"\n", size)
+    finally:
+        os.close(fd)
 
 
 def created_accounts(path: Path | None, platform: str) -> dict[str, str]:
@@ -165,7 +196,10 @@ def created_accounts(path: Path | None, platform: str) -> dict[str, str]:
     account there now is the one it got. Unreadable lines (a torn write) are skipped.
     """
     found: dict[str, str] = {}
-    if path is None or not path.is_file():
+    if path is None:
+        return found
+    refuse_unsafe_entry(path)
+    if not path.is_file():
         return found
     asked: dict[tuple[object, object], tuple[str, str]] = {}
     runs_here: set[object] = set()

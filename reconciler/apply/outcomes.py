@@ -15,6 +15,15 @@ Resolution = Literal["landed", "not-landed"]
 _SEVERITY: Mapping[str, int] = {"done": 0, "unknown": 1, "skipped": 2, "failed": 3}
 
 
+_SIGNALS: Mapping[int, str] = {130: "Ctrl-C", 143: "SIGTERM"}
+
+
+def is_not_sent(detail: str | None) -> bool:
+    """An outcome's detail for a call refused before it was sent (a signal, an outage,
+    a journal that cannot be written)."""
+    return detail is not None and detail.startswith("not sent")
+
+
 def worse(current: ActionOutcome | None, new: ActionOutcome) -> ActionOutcome:
     """The outcome an action keeps when one more of its steps ends as `new`."""
     if current is None or _SEVERITY[new.status] > _SEVERITY[current.status]:
@@ -73,6 +82,10 @@ class OrgApplyReport:
     def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
 
+    def not_sent(self) -> int:
+        """Skipped actions whose calls were never sent (a stop: a signal, an outage)."""
+        return sum(1 for o in self.outcomes if o.status == "skipped" and is_not_sent(o.detail))
+
     def settled(self, resolution: Resolution | None) -> int:
         return sum(1 for c in self.unknown_calls if c.resolution == resolution)
 
@@ -93,11 +106,16 @@ class ApplyReport:
     orgs: tuple[OrgApplyReport, ...] = ()
     # Why the run stopped sending before the end (a platform outage, the run's deadline).
     stopped: str | None = None
+    # The exit code of the signal that stopped the run (130 Ctrl-C, 143 SIGTERM), if one did.
+    interrupted_by: int | None = None
 
     @property
     def exit_code(self) -> int:
-        """1: something failed; 2: all sent, but an org still differs (or was not all
-        checked); 0: converged."""
+        """The signal's (130, 143) when one stopped the run; else 1: something failed;
+        2: all sent, but an org still differs (or was not all checked); 0: converged."""
+        return self.interrupted_by or self._outcome_code()
+
+    def _outcome_code(self) -> int:
         if self.stopped or any(o.failed for o in self.orgs):
             return 1
         if any(o.remaining or o.left_out or o.unchecked for o in self.orgs):
@@ -108,10 +126,15 @@ class ApplyReport:
         """One line; it counts actions (the `+ ~ -` lines of the plan), like the plan's own."""
         done = sum(o.count("done") for o in self.orgs)
         failed = sum(o.count("failed") for o in self.orgs)
-        skipped = sum(o.count("skipped") for o in self.orgs)
+        not_sent = sum(o.not_sent() for o in self.orgs)
+        skipped = sum(o.count("skipped") for o in self.orgs) - not_sent
         unknown = sum(o.count("unknown") for o in self.orgs)
         text = f"Apply: {done} action(s) done, {failed} failed, {skipped} skipped"
-        text += f", {unknown} unknown." if unknown else "."
+        text += f", {unknown} unknown" if unknown else ""
+        text += f", {not_sent} not sent." if not_sent else "."
+        if self.interrupted_by:
+            signal_name = _SIGNALS.get(self.interrupted_by, "a signal")
+            text += f" Interrupted ({signal_name}): no more calls were sent."
         return text + self.verdict()
 
     def verdict(self) -> str:
@@ -132,7 +155,7 @@ class ApplyReport:
         if unchecked:
             text += f" Job-log forwarding was not checked in {unchecked} org(s) (token unset)."
         # Convergence is claimed only when nothing failed and nothing was left.
-        if self.exit_code == 0:
+        if self._outcome_code() == 0:
             text += " Verified: converged."
         return text
 

@@ -171,6 +171,7 @@ def apply_reviewed(
             report = ApplyReport(
                 tuple(pool.map(one, orgs)) + unchecked_elsewhere(reviewed, orgs),
                 stopped=writer.stopped(),
+                interrupted_by=journal.interrupted_by,
             )
     journal.write("run-end", exitCode=report.exit_code, summary=report.summary())
     return report

@@ -28,14 +28,33 @@ class CallNotSent(DxorgError):
 class StoppingJournal(Journal):
     """The audit journal, which also stops apply: apply journals each call just before it
     sends it, so refusing that record keeps the call from being sent (it fails as
-    NOT_SENT, and its dependants are skipped). Calls already in flight finish."""
+    NOT_SENT, a `not-sent` record in its place, and its dependants are skipped). Calls
+    already in flight finish. The run's end record then carries the signal's exit code."""
 
     def __init__(self, path: Path, stop: threading.Event) -> None:
         super().__init__(path)
         self._stop = stop
+        self._interrupted_by: int | None = None
+
+    def signalled(self, signum: int) -> None:
+        """Stop sending, for signal `signum` (the process will exit 128 + signum)."""
+        if self._interrupted_by is None:
+            self._interrupted_by = 128 + signum
+        self._stop.set()
+
+    @property
+    def interrupted_by(self) -> int | None:
+        if self._interrupted_by is None and self._stop.is_set():
+            return 128 + signal.SIGINT  # stopped without a signal named: as Ctrl-C
+        return self._interrupted_by
+
+    def stop_reason(self) -> str | None:
+        return NOT_SENT if self._stop.is_set() else None
 
     def write(self, event: str, **fields: Any) -> None:
         if event == "call" and self._stop.is_set():
+            fields.pop("body", None)
+            super().write("not-sent", **fields, reason=NOT_SENT)
             raise CallNotSent(NOT_SENT)
         super().write(event, **fields)
 

@@ -37,7 +37,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -64,6 +64,7 @@ from reconciler.platform.health import PlatformHealth
 from reconciler.platform.limits import (
     MAX_PAGES_VAR,
     MAX_RESPONSE_BYTES_VAR,
+    MAX_ROWS_VAR,
     REQUEST_DEADLINE_VAR,
     PlatformLimits,
 )
@@ -282,6 +283,7 @@ class ReadClient:
         *,
         ids: Sequence[str] | None = None,
         name: str | Mapping | None = None,
+        properties: Mapping[str, str | bool] | None = None,
         describe: bool | Mapping = False,
     ) -> list[dict]:
         request: dict[str, Any] = {}
@@ -289,6 +291,8 @@ class ReadClient:
             request["id"] = list(ids)
         if name is not None:
             request["name"] = name if isinstance(name, str) else dict(name)
+        if properties is not None:  # a value of true: the key must exist
+            request["properties"] = dict(properties)
         request["describe"] = describe if isinstance(describe, bool) else dict(describe)
         return self._find(f"/{org_id}/findProjects", request)
 
@@ -391,8 +395,18 @@ class ReadClient:
             return []
         if len(work) == 1:
             return [fn(work[0])]  # no pool: starting threads would cost more than the call
-        with ThreadPoolExecutor(max_workers=min(self._concurrency, len(work))) as pool:
+        pool = ThreadPoolExecutor(max_workers=min(self._concurrency, len(work)))
+        try:
             futures = [pool.submit(fn, item) for item in work]
+            wait(futures)
+        except BaseException:
+            # Ctrl-C or SIGTERM raised here while the calls run: the threads must stop too
+            # (a listing could page on for minutes, and the exit waits for them), so each
+            # one's next request is refused.
+            self._health.interrupt("interrupted: no more calls are sent")
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
         for future in futures:
             error = future.exception()
             if error is not None:
@@ -437,6 +451,13 @@ class ReadClient:
                     )
                 seen_ids.add(key)
             results.extend(rows)
+            if len(results) > self._limits.max_rows:
+                # Memory: fresh rows on every page would grow without end.
+                raise ReadIncompleteError(
+                    f"{route}: the listing from {self._config.describe_api_server()} has "
+                    f"more than {self._limits.max_rows} rows ({MAX_ROWS_VAR}); refusing to "
+                    "use a listing that may be incomplete"
+                )
             starting = page["next"]
             if starting is None:
                 return results
@@ -540,6 +561,8 @@ class ReadClient:
         with self._in_flight:
             # Checked once a slot is free: a call queued behind a dead platform is not sent.
             stopped = self._health.stop_reason()
+            if stopped is None and method_of(route) not in READ_METHODS:
+                stopped = self._health.writes_stopped
             if stopped is not None:
                 raise AttemptFailed(
                     PlatformOutage(route, stopped, maybe_landed=maybe_landed), retryable=False

@@ -70,6 +70,9 @@ class PlatformHealth:
         # Since when calls have been failing with no answer at all (None: they are not).
         self._silent_since: float | None = None
         self._stopped: str | None = None
+        # Why no write may be tried again (a signal stopped the apply), or None; reads go on
+        # (verification reads what the writes already sent did).
+        self._writes_stopped: str | None = None
         self._last_failure: str | None = None
         # The platform's clock minus the local one, from the latest Date header.
         self._skew: timedelta | None = None
@@ -103,6 +106,26 @@ class PlatformHealth:
 
     def now(self) -> float:
         return self._clock()
+
+    def interrupt(self, reason: str) -> None:
+        """Send nothing more in this run (Ctrl-C or SIGTERM while calls run on threads):
+        each call's next attempt, each listing's next page, is refused."""
+        with self._lock:
+            if self._stopped is None:
+                self._stopped = reason
+
+    def stop_writes(self, reason: str) -> None:
+        """Try no write again in this run (Ctrl-C or SIGTERM during an apply): a call in
+        flight ends with its current attempt, not with its retries, which could outlast the
+        runner's grace period before SIGKILL; reads (verification) go on."""
+        with self._lock:
+            if self._writes_stopped is None:
+                self._writes_stopped = reason
+
+    @property
+    def writes_stopped(self) -> str | None:
+        with self._lock:
+            return self._writes_stopped
 
     def stop_reason(self) -> str | None:
         """Why no call may be sent any more in this run, or None. Once set, it stays."""

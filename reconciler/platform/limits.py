@@ -10,7 +10,11 @@ DXORG_MAX_RETRY_SECONDS, see `retry.retry_policy_from_env`):
   streams in, never buffered whole.
 - DXORG_MAX_PAGES: the most pages one listing (a ``find*`` method) may take. The
   platform gives no member or project count to bound it by, so this is an absolute
-  ceiling: at 1000 rows a page, the default reads a million rows.
+  ceiling, which bounds the time a listing of fresh cursors on empty pages takes: the
+  default reads DXORG_MAX_ROWS rows at 500 a page (the platform sends 1000).
+- DXORG_MAX_ROWS: the most rows one listing may hold, which bounds its memory (a page
+  may hold 1000): the largest real orgs have about 100,000 members, and the default is
+  twice that.
 - DXORG_OUTAGE_SECONDS: how long the platform may answer nothing while calls fail for
   want of an answer before the run stops sending (the circuit breaker).
 - DXORG_RUN_DEADLINE_SECONDS: how long one run may keep sending. It is what bounds
@@ -29,25 +33,27 @@ from reconciler.errors import ConfigError
 REQUEST_DEADLINE_VAR = "DXORG_REQUEST_DEADLINE_SECONDS"
 MAX_RESPONSE_BYTES_VAR = "DXORG_MAX_RESPONSE_BYTES"
 MAX_PAGES_VAR = "DXORG_MAX_PAGES"
+MAX_ROWS_VAR = "DXORG_MAX_ROWS"
 OUTAGE_SECONDS_VAR = "DXORG_OUTAGE_SECONDS"
 RUN_DEADLINE_VAR = "DXORG_RUN_DEADLINE_SECONDS"
 
 
 @dataclass(frozen=True)
 class PlatformLimits:
-    """The defaults fit a real org of 50,000 members (50 pages of 1000, each well under
-    the size and time bounds) with room to spare."""
+    """The defaults fit the largest real orgs, about 100,000 members (100 pages of 1000,
+    each well under the size and time bounds), twice over."""
 
     request_deadline: float = 120.0
     max_response_bytes: int = 64 * 1024 * 1024
-    max_pages: int = 1000
+    max_pages: int = 400
+    max_rows: int = 200_000
     outage_seconds: float = 120.0
     run_deadline: float = 3600.0
 
     def __post_init__(self) -> None:
         if self.request_deadline <= 0 or self.outage_seconds <= 0 or self.run_deadline <= 0:
             raise ValueError("deadlines must be positive")
-        if self.max_response_bytes < 1 or self.max_pages < 1:
+        if self.max_response_bytes < 1 or self.max_pages < 1 or self.max_rows < 1:
             raise ValueError("size and page bounds must be at least 1")
 
     @property
@@ -67,6 +73,7 @@ def limits_from_env(env: Mapping[str, str]) -> PlatformLimits:
         request_deadline=_seconds(env, REQUEST_DEADLINE_VAR, defaults.request_deadline),
         max_response_bytes=_count(env, MAX_RESPONSE_BYTES_VAR, defaults.max_response_bytes),
         max_pages=_count(env, MAX_PAGES_VAR, defaults.max_pages),
+        max_rows=_count(env, MAX_ROWS_VAR, defaults.max_rows),
         outage_seconds=_seconds(env, OUTAGE_SECONDS_VAR, defaults.outage_seconds),
         run_deadline=_seconds(env, RUN_DEADLINE_VAR, defaults.run_deadline),
     )

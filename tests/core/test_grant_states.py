@@ -14,13 +14,16 @@ from itertools import product
 import pytest
 
 from reconciler.model import (
+    DEFAULT_BUDGETS,
     PROJECT_ACCESS_LEVELS,
     AppGrant,
     AppSelector,
+    Budget,
     LiveApp,
     LiveProject,
     ProjectGrant,
     ProjectSelector,
+    SafetySettings,
     SelfGrants,
 )
 from reconciler.planner import plan_org
@@ -102,3 +105,72 @@ def test_every_app_grant_state(active: bool, developer: bool, tagged: bool) -> N
         assert [w.code for w in plan.warnings if "grant" in w.code] == (
             ["grant-record-left"] if tagged else []
         )
+
+
+# A record on a project (or app) that no declared grant selects any more: the project was
+# renamed away from a grant by name, the grant was removed, or selfGrants was dropped.
+# dxorg's record proves it added the access, so it is given back like an expired grant's.
+UNSELECTED = {
+    "renamed": SelfGrants(None, (ProjectGrant(ProjectSelector("name", "data"), None),), ()),
+    "grant removed": SelfGrants(None, (), ()),
+    "no selfGrants": None,
+}
+
+
+@pytest.mark.parametrize(
+    ("how", "level", "record"),
+    list(product(UNSELECTED, PROJECT_ACCESS_LEVELS, PROJECT_ACCESS_LEVELS)),
+)
+def test_a_record_no_grant_selects_is_over_like_an_expired_grant(
+    how: str, level: str, record: str
+) -> None:
+    live = live_org(dict(ADMINS), projects=(LiveProject(PROJECT, "data_v2", level, record),))
+    plan = plan_org(desired_org(None, self_grants=UNSELECTED[how]), live, options())
+    expired = project_plan(False, level, record)
+    assert [s.call for s in plan.steps] == [s.call for s in expired.steps]
+    assert [a.kind for a in plan.actions] == [a.kind for a in expired.actions]
+    assert plan.unresolved == expired.unresolved == ()
+    left = [w for w in plan.warnings if w.code == "grant-record-left"]
+    assert len(left) == len([w for w in expired.warnings if w.code == "grant-record-left"])
+    if level == "ADMINISTER":
+        assert [a.kind for a in plan.actions] == ["revoke-project"]
+        assert "no self-grant in " in plan.actions[0].reason
+        assert "selects it any more" in plan.actions[0].reason
+        assert not plan.blocking_violations
+
+
+def test_a_project_no_grant_selects_without_a_record_is_left_alone() -> None:
+    live = live_org(dict(ADMINS), projects=(LiveProject(PROJECT, "data_v2", "ADMINISTER"),))
+    plan = plan_org(desired_org(None, self_grants=UNSELECTED["renamed"]), live, options())
+    assert (plan.actions, plan.unresolved) == ((), ())
+
+
+def test_revoking_an_unselected_record_is_held_to_the_project_grants_budget() -> None:
+    live = live_org(dict(ADMINS), projects=(LiveProject(PROJECT, "data_v2", "ADMINISTER", "NONE"),))
+    safety = SafetySettings(budgets={**DEFAULT_BUDGETS, "projectGrants": Budget(count=0)})
+    plan = plan_org(desired_org(None, self_grants=None, safety=safety), live, options())
+    assert [a.kind for a in plan.actions] == ["revoke-project"]
+    assert [v.rule for v in plan.blocking_violations] == ["budget.projectGrants"]
+
+
+@pytest.mark.parametrize(("developer", "how"), list(product((True, False), UNSELECTED)))
+def test_an_app_record_no_grant_selects_is_over_like_an_expired_grant(
+    developer: bool, how: str
+) -> None:
+    developers = ("user-root", "user-alice") if developer else ("user-root",)
+    app = LiveApp(APP, "tool", "1.0.0", developers, grant_recorded=True)
+    plan = plan_org(
+        desired_org(None, self_grants=UNSELECTED[how]),
+        live_org(dict(ADMINS), apps=(app,)),
+        options(),
+    )
+    calls = [s.call.route.rsplit("/", 1)[1] for s in plan.steps]
+    assert plan.unresolved == ()
+    if developer:
+        assert calls == ["removeDevelopers"]
+        assert [a.removals for a in plan.actions] == [("appGrants",)]
+    else:
+        assert calls == []
+        assert [w.code for w in plan.warnings if w.code == "grant-record-left"] == [
+            "grant-record-left"
+        ]

@@ -287,6 +287,65 @@ def test_a_holder_killed_with_sigkill_leaves_no_stale_lock(tmp_path):
     assert lock.read_text() == ""  # released: no holder left in the file
 
 
+def test_deleting_the_lock_file_does_not_let_a_second_apply_in(tmp_path):
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from reconciler.apply.lock import apply_lock\n"
+            f"with apply_lock(Path({str(tmp_path)!r})):\n"
+            "    print('held', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        (tmp_path / "apply.lock").unlink()  # what the refusal says does not release it
+        refused = pytest.raises(ApplyLocked, match="Deleting files does not release the lock")
+        with refused, apply_lock(tmp_path):
+            pass
+        assert not (tmp_path / "apply.lock").exists()  # the refused one wrote nothing
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with apply_lock(tmp_path) as lock:
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+
+
+@pytest.mark.parametrize("entry", ["apply.lock", "journal.jsonl"])
+def test_a_state_directory_entry_that_is_a_link_is_refused_untouched(served, orgs, tmp_path, entry):
+    """A checkout can plant links in the state directory: apply must not write through
+    them (an emptied or appended-to file elsewhere)."""
+    state = tmp_path / ".dxorg"
+    state.mkdir()
+    target = tmp_path / "precious.txt"
+    target.write_text("precious content\n")
+    (state / entry).symlink_to(target)
+    applied = dxorg(
+        "apply", str(orgs), "--auto-approve", "--journal", str(state / "journal.jsonl"),
+        env=served.env(),
+    )  # fmt: skip
+    assert applied.returncode == 1, applied.stdout + applied.stderr
+    assert f"error: {state / entry}: is a symbolic link" in applied.stderr
+    assert "Traceback" not in applied.stderr
+    assert target.read_text() == "precious content\n"
+    assert (state / entry).is_symlink()
+    assert served.writes() == []
+
+
+def test_a_journal_that_is_not_a_regular_file_is_refused(served, orgs, tmp_path):
+    journal = tmp_path / "journal.jsonl"
+    os.mkfifo(journal)  # opening it to append would block, or feed a reader elsewhere
+    applied = dxorg(
+        "apply", str(orgs), "--auto-approve", "--journal", str(journal), env=served.env()
+    )
+    assert applied.returncode == 1, applied.stdout + applied.stderr
+    assert f"error: {journal}: is not a regular file" in applied.stderr
+    assert served.writes() == []
+
+
 # ---------------------------------------------------------------- 19.8: a journal that fails
 
 
@@ -331,6 +390,24 @@ def test_a_journal_that_cannot_grow_stops_the_apply_cleanly(served, orgs, tmp_pa
     assert sorted(served.invited()) == INVITEES
 
 
+def test_a_state_directory_that_cannot_grow_is_a_clean_error_before_any_read(
+    served, orgs, tmp_path
+):
+    # The apply lock's holder file is the first thing written: a file-size limit of 0 (a
+    # full disk does the same) is one error line naming it, never a traceback.
+    def no_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+    state = tmp_path / "state"
+    command = ["apply", str(orgs), "--auto-approve", "--journal", str(state / "journal.jsonl")]
+    refused = dxorg(*command, env=served.env(), preexec_fn=no_files)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert f"{state / 'apply.lock'}: cannot be written: File too large" in refused.stderr
+    assert served.writes() == []
+
+
 # ---------------------------------------------------------------- 19.8: SIGTERM
 
 
@@ -365,3 +442,76 @@ def test_sigterm_finishes_the_calls_in_flight_and_ends_the_run(served, orgs, tmp
     rerun = dxorg(*command[1:], env=served.env())
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert sorted(served.invited()) == INVITEES
+
+
+def test_sigterm_ends_a_call_in_flight_with_its_attempt_not_its_retries(served, orgs, tmp_path):
+    """A call hanging when SIGTERM comes is not tried again (its retries could outlast the
+    runner's grace before SIGKILL): nothing more is sent, the call is unknown, exit 143."""
+    journal = tmp_path / "journal.jsonl"
+    served.control.post(
+        "/rules", json={"route": "/org-demo/invite", "count": 100, "fault": "hang"}
+    ).raise_for_status()
+    env = {**served.env(), "DXORG_REQUEST_DEADLINE_SECONDS": "2"}
+    command = [DXORG, "apply", str(orgs), "--auto-approve", "--journal", str(journal)]
+    process = subprocess.Popen(
+        [*command, "--concurrency", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not [r for r in served.requests() if r["route"] == "/org-demo/invite"]:
+        assert process.poll() is None and time.monotonic() < deadline, "no invite was sent"
+        time.sleep(0.01)
+    last_seen = max(r["seq"] for r in served.requests())
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 143, out + err
+    assert [r for r in served.writes() if r["seq"] > last_seen] == []
+    records = journal_records(journal)
+    calls = [r["event"] for r in records if r["event"].startswith("call-")]
+    assert calls[0] == "call-unknown" and set(calls[1:]) <= {"call-resolved"}, calls
+    assert records[-1]["event"] == "run-end" and records[-1]["exitCode"] == 143
+
+    served.clear_rules()
+    rerun = dxorg(*command[1:], env=served.env())
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert sorted(served.invited()) == INVITEES
+
+
+def test_sigterm_ends_the_journal_as_the_process_ends_and_blames_no_admin(served, tmp_path):
+    """The run-end record says what the process says: exit 143, the calls never sent as
+    not sent (not failed); and the promotion that was not sent is not reported as an
+    admin someone took away (the demotion after it is simply not sent either)."""
+    orgs = tmp_path / "orgs"
+    orgs.mkdir()
+    (orgs / "org-demo.yaml").write_text(
+        MANIFEST
+        + "    alice: ADMIN\n    bob: ADMIN\n    root: MEMBER\n  requiredAdmins: [alice, bob]\n"
+    )
+    journal = tmp_path / "journal.jsonl"
+    served.slow_invites()
+    process = subprocess.Popen(
+        [DXORG, "apply", str(orgs), "--auto-approve", "--journal", str(journal),
+         "--concurrency", "1"],
+        env=served.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    wait_for_lines(journal, 2, process)  # run-start, then the first call is out
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 143, out + err
+    assert not [w for w in served.writes() if w["route"] == "/org-demo/setMemberAccess"]
+    records = journal_records(journal)
+    end = records[-1]
+    assert end["event"] == "run-end" and end["exitCode"] == 143, end
+    done = len([r for r in records if r["event"] == "call-done"])
+    assert end["summary"].startswith(f"Apply: {done} action(s) done, 0 failed, 0 skipped, ")
+    assert "not sent. Interrupted (SIGTERM): no more calls were sent." in end["summary"]
+    assert f"Apply: {done} of 12 API call(s) done, 0 failed, 0 skipped, " in out
+    assert "admins changed" not in out + err
+    assert not [r for r in records if r["event"] == "admin-guard"]
+    assert "Traceback" not in err

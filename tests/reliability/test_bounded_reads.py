@@ -2,6 +2,8 @@
 it was configured, and the setting; the org is then not planned and nothing is written.
 
 - a listing that hands out a fresh cursor with every (empty) page ends at the page ceiling;
+- one that hands out fresh rows with every page ends at the row ceiling (memory);
+- SIGTERM to `dxorg plan` while such a listing pages on ends it at once (exit 143);
 - a body trickling in a byte at a time ends at the request deadline (wall time);
 - an answer over the size limit is abandoned while it streams, declared or not;
 - a server that accepts and never answers ends at the request deadline, naming the URL.
@@ -9,8 +11,17 @@ it was configured, and the setting; the org is then not planned and nothing is w
 
 from __future__ import annotations
 
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -54,15 +65,21 @@ class EndlessMembers(httpx.BaseTransport):
     """The emulator, except that findMembers answers empty pages with a fresh cursor
     (for `give_up_after` pages: then the listing ends, so an unbounded reader finishes)."""
 
-    def __init__(self, inner: httpx.BaseTransport, give_up_after: int = 300) -> None:
+    def __init__(self, inner: httpx.BaseTransport, give_up_after: int = 300, rows: int = 0) -> None:
         self.inner, self.pages, self.give_up_after = inner, 0, give_up_after
+        self.rows = rows  # fresh member rows on every page
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if not request.url.path.endswith("/findMembers"):
             return self.inner.handle_request(request)
         self.pages += 1
         cursor = None if self.pages >= self.give_up_after else {"after": uuid.uuid4().hex}
-        return httpx.Response(200, json={"results": [], "next": cursor})
+        results = [
+            {"id": f"user-z{self.pages}x{k}", "level": "MEMBER", "allowBillableActivities": False,
+             "appAccess": True, "projectAccess": "VIEW"}
+            for k in range(self.rows)
+        ]  # fmt: skip
+        return httpx.Response(200, json={"results": results, "next": cursor})
 
 
 def test_fresh_cursors_forever_end_at_the_page_ceiling(tmp_path: Path) -> None:
@@ -80,6 +97,95 @@ def test_fresh_cursors_forever_end_at_the_page_ceiling(tmp_path: Path) -> None:
     assert "did not end within 5 pages (DXORG_MAX_PAGES)" in org.error
     named_source(org.error, 4321)
     assert endless.pages == 5
+    emulator.close()
+
+
+def test_fresh_rows_forever_end_at_the_row_ceiling(tmp_path: Path) -> None:
+    (tmp_path / "org-demo.yaml").write_text(MANIFEST)
+    fleet = load_fleet([tmp_path])
+    emulator = Emulator(seed=base_seed())
+    endless = EndlessMembers(emulator.transport(), rows=1000)
+    config = discover(env=env_for(4321), global_conf_dir=None)
+    limits = PlatformLimits(max_rows=2500)  # the page ceiling is far off
+    with ReadClient(config, transport=endless, retry=FAST, limits=limits) as client:
+        plan = plan_fleet(fleet, client, env={})
+    (org,) = plan.orgs
+    assert org.error is not None and not org.actions
+    assert "has more than 2500 rows (DXORG_MAX_ROWS)" in org.error
+    named_source(org.error, 4321)
+    assert endless.pages == 3  # read no further than the page that crossed the ceiling
+    emulator.close()
+
+
+@contextmanager
+def endless_members_proxy(upstream: str) -> Iterator[tuple[int, list[int], threading.Event]]:
+    """A server on loopback that forwards to `upstream`, except that findMembers answers
+    empty pages with a fresh cursor forever. Yields its port, the count of such pages (a
+    list of one) and an event set once 20 have been served."""
+    pages, paging = [0], threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path.endswith("/findMembers"):
+                pages[0] += 1
+                if pages[0] >= 20:
+                    paging.set()
+                status, data = 200, json.dumps({"results": [], "next": uuid.uuid4().hex})
+                answer = data.encode()
+            else:
+                headers = {k: v for k, v in self.headers.items() if k.lower() == "authorization"}
+                forwarded = httpx.post(upstream + self.path, content=body, headers=headers)
+                status, answer = forwarded.status_code, forwarded.content
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1]), pages, paging
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_sigterm_ends_plan_while_a_listing_pages_on(tmp_path: Path) -> None:
+    (tmp_path / "org-demo.yaml").write_text(MANIFEST)
+    emulator = Emulator(seed=base_seed())
+    with emulator.serve(port=0) as upstream, endless_members_proxy(upstream.url) as proxied:
+        port, _, paging = proxied
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DX_", "SPLUNK"))}
+        (tmp_path / "conf").mkdir()
+        env.update(env_for(port), DX_USER_CONF_DIR=str(tmp_path / "conf"))
+        env["DXORG_MAX_PAGES"] = "1000000"  # only the signal can end this listing
+        dxorg = str(Path(sys.executable).parent / "dxorg")
+        process = subprocess.Popen(
+            [dxorg, "plan", str(tmp_path)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert paging.wait(60), "the listing never started paging"
+            process.send_signal(signal.SIGTERM)
+            out, err = process.communicate(timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert process.returncode == 143, out + err
+        assert "Terminated (SIGTERM): nothing was applied." in err
+        assert "Traceback" not in err
     emulator.close()
 
 
