@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.apply.executor import Executor, GuardRefused, ProgressHook
 from reconciler.apply.journal import Journal
+from reconciler.apply.landed import effect_check
 from reconciler.apply.outcomes import (
     ActionOutcome,
     ApplyReport,
@@ -164,7 +165,8 @@ def apply_reviewed(
                 report = OrgApplyReport(org.org_id, error=str(exc))
             else:
                 report = _verify(planned, outcomes, desired[org.org_id], writer, options, journal)
-            return _settle_unknown(report, executor.unknown_calls(org.org_id), journal)
+            calls = executor.unknown_calls(org.org_id)
+            return _settle_unknown(report, calls, writer, options, journal)
 
         workers = max(1, min(ORG_CONCURRENCY, writer.concurrency, len(orgs)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -284,20 +286,22 @@ def _verify(
         remaining,
         again.left_out,
         again.unchecked,
-        verified=again.steps,
-        verified_whole=not again.blocking_violations,
     )
 
 
 def _settle_unknown(
-    report: OrgApplyReport, calls: tuple[UnknownCall, ...], journal: Journal
+    report: OrgApplyReport,
+    calls: tuple[UnknownCall, ...],
+    client: WriteClient,
+    options: PlanOptions,
+    journal: Journal,
 ) -> OrgApplyReport:
-    """Each call whose answer was lost, settled by the verification read: landed or not
-    (a line in the journal for each); left unknown when verification could not read."""
+    """Each call whose answer was lost, settled by a fresh read of its own effect: landed or
+    not (a line in the journal for each); left unknown where that effect cannot be seen or
+    the read failed."""
     if not calls:
         return report
-    if report.verified is not None:
-        calls = settle(calls, report.verified, plan_is_whole=report.verified_whole)
+    calls = settle(calls, [_effect_shown(call, client, options) for call in calls])
     for call in calls:
         journal.write(
             "call-resolved",
@@ -308,6 +312,17 @@ def _settle_unknown(
             resolution=call.resolution or "unknown",
         )
     return replace(report, unknown_calls=calls)
+
+
+def _effect_shown(call: UnknownCall, client: WriteClient, options: PlanOptions) -> bool | None:
+    """Whether the live state shows this call's effect; None when it cannot tell."""
+    check = effect_check(call.route, call.body, client, token_signatures=options.token_signatures)
+    if check is None:
+        return None
+    try:
+        return check()
+    except DxorgError:  # a failed read (or an account not shown ours) settles nothing
+        return None
 
 
 def shrunk_members(org: OrgPlan, live: LiveOrg, desired: DesiredOrg) -> str | None:
