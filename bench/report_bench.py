@@ -166,11 +166,12 @@ def results_section(result: ReportResult, command: str) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the report section of `path` (or add it at the end), keeping the rest."""
+def write_section(path: Path, section: str, start: str = START, end: str = END) -> None:
+    """Replace the section of `path` between `start` and `end` (or add it at the end),
+    keeping the rest."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if START in text and END in text:
-        text = text[: text.index(START)] + section + text[text.index(END) + len(END) :]
+    if start in text and end in text:
+        text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(text, encoding="utf-8")

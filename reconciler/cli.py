@@ -9,8 +9,10 @@ and 143 SIGTERM, saying what was applied. A traceback means a bug in dxorg, neve
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import logging
 import os
 import signal
 import sqlite3
@@ -321,6 +323,14 @@ OverrideOpt = Annotated[
 SkipRemovalsOpt = Annotated[
     bool, typer.Option("--skip-removals", help="Leave out every action that removes access.")
 ]
+OnlyExpiriesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--only-expiries",
+        help="Keep only the actions that follow from a date the manifests set (expired "
+        "memberships and self-grants) or a departure; the rails still check the result.",
+    ),
+]
 JournalOpt = Annotated[
     Path | None,
     typer.Option(
@@ -344,10 +354,25 @@ def _check_overrides(overrides: list[str]) -> None:
 
 
 def _show_plan(plan: Plan) -> None:
-    """The plan as text on stdout, in colour where the console allows it."""
-    from reconciler.render.text import styled_text
+    """The plan as text on stdout, in colour where the console allows it.
 
-    _console().print(styled_text(plan), end="")
+    On a terminal, each line of the plan is one row of the screen, whatever its width: a
+    longer line is cut with "…" instead of wrapped, so no foreign text (a name padded to
+    the edge of the screen) can wrap into a row of its own that reads as a plan line.
+    Only the summary line, all dxorg's own text, wraps. Piped or redirected, every line
+    is written whole (the API calls' bodies included)."""
+    from reconciler.render.text import styled_text, summary_line
+
+    console = _console()
+    text = styled_text(plan)
+    if not console.is_terminal:
+        console.print(text, end="")
+        return
+    summary = summary_line(plan) + "\n"
+    body = text[: len(text) - len(summary)] if text.plain.endswith(summary) else text
+    console.print(body, end="", no_wrap=True, overflow="ellipsis", soft_wrap=False)
+    if body is not text:
+        console.print(text[len(body) :], end="")
 
 
 def _render(plan: Plan, fmt: str) -> str:
@@ -378,6 +403,7 @@ def plan_command(
     ] = False,
     override: OverrideOpt = None,
     skip_removals: SkipRemovalsOpt = False,
+    only_expiries: OnlyExpiriesOpt = False,
     journal: JournalOpt = None,
     *,
     platform: PlatformOptions,
@@ -408,6 +434,7 @@ def plan_command(
             only=org,
             overrides=overrides,
             skip_removals=skip_removals,
+            only_expiries=only_expiries,
             created_accounts=created_accounts(journal, platform_where(connection.config)),
         )
     # As JSON (saved or printed), its manifest paths are relative to the config
@@ -451,6 +478,7 @@ def apply_command(
     journal: JournalOpt = None,
     override: OverrideOpt = None,
     skip_removals: SkipRemovalsOpt = False,
+    only_expiries: OnlyExpiriesOpt = False,
     *,
     platform: PlatformOptions,
 ) -> None:
@@ -516,6 +544,7 @@ def apply_command(
                     only=org,
                     overrides=overrides,
                     skip_removals=skip_removals,
+                    only_expiries=only_expiries,
                     created_accounts=created,
                 )
         _show_plan(plan)
@@ -523,7 +552,8 @@ def apply_command(
             refuse_unsafe(plan.orgs)  # the plan just made: never ask about one apply refuses
         if not plan.has_changes:
             if plan.left_out:
-                typer.echo(f"{plan.left_out} removal(s) were left out (--skip-removals).")
+                what = "removal(s)" if plan.left_out_by == "--skip-removals" else "change(s)"
+                typer.echo(f"{plan.left_out} {what} were left out ({plan.left_out_by}).")
             for org_plan in plan.orgs:
                 for unchecked in org_plan.unchecked:
                     org_id = inert.terminal(org_plan.org_id)
@@ -552,6 +582,7 @@ def apply_command(
                 env=os.environ,
                 overrides=frozenset(overrides),
                 skip_removals=skip_removals,
+                only_expiries=only_expiries,
                 only=org,
                 created_accounts=created,
                 progress=progress,
@@ -727,7 +758,7 @@ def _report_apply(report: ApplyReport, calls: AppliedCalls, journal: Journal) ->
             # What still differs may be a drift message (an unrevokable grant): long.
             typer.echo(f"{org_id}: still differs: {t(remaining, limit=inert.MESSAGE_LIMIT)}")
         for left_out in org_report.left_out:
-            typer.echo(f"{org_id}: left out (--skip-removals): {t(left_out)}")
+            typer.echo(f"{org_id}: left out ({report.left_out_by}): {t(left_out)}")
         for unchecked in org_report.unchecked:
             typer.echo(f"{org_id}: not checked: {t(unchecked)}")
     typer.echo(_apply_summary(report, calls))
@@ -952,30 +983,85 @@ def report_command(
         Path | None,
         typer.Option("--out", dir_okay=False, help="Write the report here (default: stdout)."),
     ] = None,
+    github_repo: Annotated[
+        str | None,
+        typer.Option(
+            "--github-repo",
+            metavar="OWNER/REPO",
+            help="Link each line's commit to its pull request, author and approvers on this "
+            "GitHub repository (token: GITHUB_TOKEN; API: GITHUB_API_URL).",
+        ),
+    ] = None,
+    github_logins: Annotated[
+        Path | None,
+        typer.Option(
+            "--github-logins",
+            dir_okay=False,
+            help="YAML file of `user-id: github-login` lines: whom an approver is, to flag "
+            "an ADMIN or self-grant approved by its grantee.",
+        ),
+    ] = None,
+    journals: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--journal",
+            dir_okay=False,
+            help="An apply journal to time departures' removals by (repeatable; default "
+            "journal.jsonl in the state directory, when it exists).",
+        ),
+    ] = None,
     *,
     platform: PlatformOptions,
 ) -> None:
     """The access review: every member of every org, where the manifests set their access
-    and who last changed that line (git), drift, self-grants held, provisioned accounts and
-    departed users still present. Read-only.
+    and who last changed that line (git), who approved that change (GitHub), drift,
+    self-grants held, provisioned accounts, departed users still present and how long
+    removals took. Read-only.
 
     Exit 0: the report is complete; 1: an error, or an org could not be read (the report
     is still written, and says so).
     """
-    from reconciler.review.collect import review_fleet
-    from reconciler.review.formats import render_report
+    from reconciler.review.collect import EvidenceSources, review_fleet
+    from reconciler.review.evidence import load_logins
+    from reconciler.review.formats import iter_report
 
     if out is not None:
         _check_file_target(out, "--out")
     fleet = _load(paths)
-    with platform.read_client(config_root(paths)) as client:
-        report = review_fleet(fleet, client, only=org)
-    text = render_report(report, fmt)
+    root = config_root(paths)
+    if journals is None:
+        default_journal = platform.state(root) / JOURNAL_NAME
+        journals = [default_journal] if default_journal.is_file() else []
+    logins = load_logins(github_logins) if github_logins is not None else None
+    with contextlib.ExitStack() as stack:
+        github = None
+        if github_repo is not None:
+            if not os.environ.get("GITHUB_TOKEN", "").strip():
+                raise DxorgError("--github-repo needs a GitHub token: set GITHUB_TOKEN")
+            from reconciler.github.api import GitHubClient
+            from reconciler.platform import retry_policy_from_env
+
+            github = stack.enter_context(
+                GitHubClient(
+                    os.environ.get("GITHUB_API_URL") or "https://api.github.com",
+                    os.environ.get("GITHUB_TOKEN", "").strip(),
+                    github_repo,
+                    retry=retry_policy_from_env(os.environ),
+                )
+            )
+        sources = EvidenceSources(github=github, journals=journals, logins=logins)
+        client = stack.enter_context(platform.read_client(root))
+        report = review_fleet(fleet, client, only=org, sources=sources)
+    del fleet  # the report holds what it needs: a 50,000-member fleet's model is big
+    # Written piece by piece: a fleet's JSON or HTML is never held whole.
+    pieces = iter_report(report, fmt)
     if out is None:
-        typer.echo(text, nl=False)
+        for piece in pieces:
+            typer.echo(piece, nl=False)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+        with out.open("w", encoding="utf-8") as stream:
+            stream.writelines(pieces)
         typer.echo(f"wrote {out}", err=True)
     for org_review in report.orgs:
         if org_review.error:
@@ -1080,9 +1166,40 @@ def _terminate_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+class _RecordsToStderr(logging.Handler):
+    """dxorg's log records (a read given up after its retries, an outage) on stderr, at
+    WARNING and above as Python shows them by default, but each as one visible line that
+    no runner reads as a workflow command (inert.log_message): they quote the platform."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            details = (
+                logging.Formatter().formatException(record.exc_info) if record.exc_info else None
+            )
+            for line in inert.log_lines(record.getMessage(), details):
+                sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except Exception:  # logging's contract: a handler never raises into the caller
+            self.handleError(record)
+
+
+@contextmanager
+def _log_records_on_stderr() -> Iterator[None]:
+    handler = _RecordsToStderr()
+    logger = logging.getLogger("reconciler")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
 def _run(args: list[str] | None) -> int:
     try:
-        with _terminate_on_sigterm():
+        with _terminate_on_sigterm(), _log_records_on_stderr():
             code = app(args=args, prog_name="dxorg", standalone_mode=False)
     except typer.TyperException as exc:
         # Usage errors (typer's vendored click): shown with its own message, but exit 1.

@@ -16,6 +16,7 @@ from reconciler.errors import DxorgError
 from reconciler.model import (
     BUDGET_COLLECTIONS,
     FLAGS,
+    IRREVERSIBLE_SETTINGS,
     NO_ACCESS,
     Access,
     AppGrant,
@@ -25,10 +26,13 @@ from reconciler.model import (
     Level,
     LiveMember,
     LiveOrg,
+    LiveProject,
     Location,
     NewAccount,
     PermissionFlag,
+    PolicyException,
     ProjectGrant,
+    ProjectPolicy,
     SelfGrants,
     can_write_record,
     selects,
@@ -66,11 +70,12 @@ def member_key(user_id: str) -> str:
 def diff_org(desired: DesiredOrg, live: LiveOrg, inputs: DiffInput) -> list[Action]:
     actions: list[Action] = []
     actions += _diff_org_settings(desired, live)
-    actions += _diff_members(desired, live)
+    actions += _diff_members(desired, live, inputs.today)
     actions += _diff_departures(desired, live)
     actions += _diff_provisioning(desired, live, inputs.created_accounts)
     actions += _diff_self_grants(desired, live, inputs.today)
     actions += _diff_forwarding(desired, live, inputs)
+    actions += _diff_project_policies(desired, live, inputs.today)
     return actions
 
 
@@ -239,7 +244,7 @@ def read_only_differences(desired: DesiredOrg, live: LiveOrg) -> list[ReadOnlyDi
     return out
 
 
-def _diff_members(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
+def _diff_members(desired: DesiredOrg, live: LiveOrg, today: date) -> list[Action]:
     membership = desired.membership
     if membership is None:
         return []
@@ -247,6 +252,12 @@ def _diff_members(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
     actions: list[Action] = []
     for user_id, want in sorted(membership.members.items()):
         have = live.members.get(user_id)
+        if want.expired(today):
+            # An expired entry reads as absent: never invited or updated, and a member still
+            # there is removed whatever the mode (the rails and the members budget hold).
+            if have is not None:
+                actions.append(_expiry_removal(desired, want, have))
+            continue
         at = _at(want.where, desired.source)
         after = target_access(want.level, want.flags, have.access if have else None)
         if have is None:
@@ -337,6 +348,17 @@ def _diff_departures(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
             )
         )
     return actions
+
+
+def _expiry_removal(desired: DesiredOrg, want: DesiredMember, have: LiveMember) -> Action:
+    removal = _removal(desired.org_id, desired.source, have)
+    where = _at(want.where, desired.source)
+    why = f": {want.reason}" if want.reason else ""
+    return replace(
+        removal,
+        reason=f"membership at {where} expired on {want.expires}{why}",
+        expiry={"where": where, "expires": str(want.expires), "reason": want.reason},
+    )
 
 
 def _removal(org: str, source: str, have: LiveMember) -> Action:
@@ -693,6 +715,118 @@ def _diff_app_grants(
                     removals=("appGrants",),
                 )
             )
+    return actions
+
+
+# ---------------------------------------------------------------- project policies
+
+
+@dataclass(frozen=True)
+class PolicyFinding:
+    """One project a policy covers, and how it stands: the required settings it lacks, and
+    the policy's exception for it (active: the project is exempt)."""
+
+    policy: ProjectPolicy
+    project: LiveProject
+    missing: tuple[str, ...]
+    exception: PolicyException | None
+    exempt: bool
+
+    @property
+    def compliant(self) -> bool:
+        return not self.missing
+
+
+def policy_findings(desired: DesiredOrg, live: LiveOrg, today: date) -> list[PolicyFinding]:
+    """Every (policy, project it covers) of the org, in policy then project order."""
+    out = []
+    for policy in desired.project_policies:
+        for project in sorted(live.projects, key=lambda p: (p.name, p.project_id)):
+            if not policy.selector.selects(project.project_id, project.name, project.tags):
+                continue
+            have = project.settings or {}
+            exception = policy.exception_for(project.project_id)
+            out.append(
+                PolicyFinding(
+                    policy,
+                    project,
+                    tuple(s for s in policy.require if not have.get(s, False)),
+                    exception,
+                    exception is not None and exception.active(today),
+                )
+            )
+    return out
+
+
+def policy_text(policy: ProjectPolicy, source: str) -> str:
+    return f"policy {policy.name}, {_at(policy.where, source)}"
+
+
+def _diff_project_policies(desired: DesiredOrg, live: LiveOrg, today: date) -> list[Action]:
+    """Each project an enforced policy covers gets the required settings it lacks, in one
+    `project-x/update`: raised to `true`, never lowered; a setting no policy names is left
+    as it is."""
+    by_project: dict[str, list[PolicyFinding]] = {}
+    for found in policy_findings(desired, live, today):
+        if found.policy.mode == "enforce" and found.missing and not found.exempt:
+            by_project.setdefault(found.project.project_id, []).append(found)
+    actions = []
+    for project_id, findings in sorted(by_project.items()):
+        project = findings[0].project
+        because: dict[str, ProjectPolicy] = {}
+        for found in findings:
+            for setting in found.missing:
+                because.setdefault(setting, found.policy)
+        changes = ", ".join(
+            f"{setting} false -> true"
+            + (" (irreversible)" if setting in IRREVERSIBLE_SETTINGS else "")
+            + f" ({policy_text(policy, desired.source)})"
+            for setting, policy in because.items()
+        )
+        lapsed = next(
+            (f.exception for f in findings if f.exception is not None and not f.exempt), None
+        )
+        reason = "; ".join(
+            f"{policy_text(f.policy, desired.source)} requires "
+            + ", ".join(f.policy.require)
+            + " at least"
+            for f in findings
+        )
+        if lapsed is not None:
+            reason += (
+                f"; the exception at {_at(lapsed.where, desired.source)} ({lapsed.reason}) "
+                f"expired on {lapsed.expires}"
+            )
+        actions.append(
+            Action(
+                id=f"{desired.org_id}/project-policy/{project_id}",
+                kind="update-project",
+                symbol="~",
+                target=project_id,
+                summary=f"project {project.name} ({project_id}): {changes}",
+                reason=reason,
+                phase="org",
+                touches=(f"project:{project_id}",),
+                before={
+                    "settings": {s: False for s in because},
+                    "version": project.version,
+                    "level": project.access,
+                },
+                after={
+                    "settings": {s: True for s in because},
+                    "irreversible": [s for s in because if s in IRREVERSIBLE_SETTINGS],
+                },
+                expiry=(
+                    {
+                        "where": _at(lapsed.where, desired.source),
+                        "expires": str(lapsed.expires),
+                        "reason": lapsed.reason,
+                    }
+                    if lapsed is not None
+                    else None
+                ),
+            )
+        )
     return actions
 
 

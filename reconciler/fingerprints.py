@@ -50,7 +50,12 @@ def touched_values(live: LiveOrg, actions: Iterable[Action]) -> dict[str, object
 
 
 def _project_value(project: LiveProject) -> object:
-    return {"level": project.access, "recorded": project.grant_record}
+    value: dict[str, object] = {"level": project.access, "recorded": project.grant_record}
+    if project.settings is not None:
+        # Read for project policies: a setting or tag changed since the plan makes it stale.
+        value |= {"settings": dict(project.settings), "tags": list(project.tags)}
+        value["version"] = project.version
+    return value
 
 
 def _app_value(app: LiveApp) -> object:

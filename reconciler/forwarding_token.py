@@ -8,7 +8,10 @@ to send one of dxorg's own credentials there.
   DNAnexus tools (`DX_*`, DX_SECURITY_CONTEXT among them), of GitHub or its runner
   (`GITHUB_*`, `ACTIONS_*`, `RUNNER_*`), or an Action input (`INPUT_*`: the token input).
 - By value (where the environment is read, before plan and apply): the variable may not
-  hold, or be part of, the API token dxorg uses or a GitHub token.
+  hold, or be part of, the API token dxorg uses, the Action's token input, or the value of
+  GITHUB_TOKEN, GH_TOKEN or INPUT_GITHUB_TOKEN; nor may it hold anything with the form of
+  a GitHub token (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`), wherever it
+  came from: a personal access token kept in a variable of any name (GH_PAT) is refused.
 
 Messages name the variable, never its value.
 """
@@ -16,12 +19,16 @@ Messages name the variable, never its value.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 
 # Variables set by dx, the Action's runner and its inputs: credentials live among them.
 RESERVED_PREFIXES: tuple[str, ...] = ("DX_", "GITHUB_", "INPUT_", "ACTIONS_", "RUNNER_")
 # Variables that conventionally hold a GitHub token outside the reserved prefixes.
 GITHUB_TOKEN_VARIABLES: tuple[str, ...] = ("GITHUB_TOKEN", "GH_TOKEN", "INPUT_GITHUB_TOKEN")
+# GitHub's token formats (its documented prefixes): a value holding one is a GitHub
+# credential, whichever variable it is in. A Splunk HEC token is a UUID: never matches.
+GITHUB_TOKEN_FORM = re.compile(r"(?<![A-Za-z0-9])(?:gh[pousr]_|github_pat_)[A-Za-z0-9_]{16,}")
 # A forwarding token this long or longer that occurs inside a credential is a piece of it.
 MIN_SHARED_LENGTH = 8
 
@@ -55,10 +62,13 @@ def credentials_in(env: Mapping[str, str], *also: str | None) -> tuple[str, ...]
 
 
 def holds_credential(value: str, credentials: Iterable[str]) -> bool:
-    """`value` equals or contains a credential, or is a sizeable piece of one."""
+    """`value` equals or contains a credential, is a sizeable piece of one, or holds
+    something with the form of a GitHub token."""
     value = value.strip()
     if not value:
         return False
+    if GITHUB_TOKEN_FORM.search(value):
+        return True
     for credential in credentials:
         if credential in value:
             return True

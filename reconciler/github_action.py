@@ -23,6 +23,8 @@ refuses any non-read API method, whatever the inputs say. Only `apply` makes a
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
 import signal
@@ -52,7 +54,15 @@ from reconciler.errors import (
 from reconciler.github.api import Actor, Comment, GitHubClient, GitHubError, Issue
 from reconciler.github.comments import sync_plan_comments
 from reconciler.github.issues import sync_drift_issues
-from reconciler.github.runner import SUMMARY_LIMIT, Inputs, Log, Runner, Secrets, StepFiles
+from reconciler.github.runner import (
+    SUMMARY_LIMIT,
+    InputError,
+    Inputs,
+    Log,
+    Runner,
+    Secrets,
+    StepFiles,
+)
 from reconciler.manifest import Fleet, load_fleet
 from reconciler.plan import OrgPlan, Plan, Step
 from reconciler.platform import (
@@ -123,8 +133,25 @@ def _connection(ctx: Context) -> Connection:
 # ---------------------------------------------------------------- shared steps
 
 
+def _manifest_paths(ctx: Context, paths: Sequence[str]) -> list[Path]:
+    """The `path` input, each path checked to lie within the workspace once every link in
+    it is followed. The manifests come from a pull request, which may make any directory
+    of the checkout (`orgs`, or `orgs/prod`'s parent) a link to elsewhere on the runner;
+    such a path is refused before anything under it is read."""
+    workspace = Path(ctx.env.get("GITHUB_WORKSPACE") or Path.cwd()).resolve()
+    for given in paths:
+        resolved = Path(given).resolve()
+        if not resolved.is_relative_to(workspace):
+            raise InputError(
+                f"input path: {inert.terminal(given)} resolves to {inert.terminal(resolved)}, "
+                f"outside the workspace {inert.terminal(workspace)} (a symbolic link on the "
+                "way leads out of the checkout): not read"
+            )
+    return [Path(p) for p in paths]
+
+
 def _load(ctx: Context, paths: Sequence[str]) -> Fleet:
-    fleet = load_fleet([Path(p) for p in paths])
+    fleet = load_fleet(_manifest_paths(ctx, paths))
     # The forwarding tokens the manifests name are secrets too: mask and scrub them.
     values = [
         ctx.env.get(org.forwarding.token_env, "")
@@ -141,7 +168,13 @@ def _plan_read_only(ctx: Context, fleet: Fleet) -> Plan:
     from reconciler.read_and_plan import plan_fleet
 
     with read_client(ctx) as client:
-        return plan_fleet(fleet, client, only=ctx.inputs.orgs or None, env=ctx.env)
+        return plan_fleet(
+            fleet,
+            client,
+            only=ctx.inputs.orgs or None,
+            env=ctx.env,
+            only_expiries=ctx.inputs.only_expiries,
+        )
 
 
 def _plan_path(ctx: Context, default_name: str) -> Path:
@@ -378,15 +411,43 @@ REPORT_FILES = {
 }
 
 
+def _report_journals(ctx: Context) -> list[Path]:
+    """The `journal` input's file (by default apply's, in the state directory) when it
+    exists, and every file the `report-journals` input names or matches (e.g. journals
+    downloaded from apply runs' artifacts)."""
+    journal = (
+        Path(ctx.inputs.journal)
+        if ctx.inputs.journal
+        else state_dir(config_root([Path(p) for p in ctx.inputs.paths]), env=ctx.env) / JOURNAL_NAME
+    )
+    found = [journal] if journal.is_file() else []
+    for pattern in ctx.inputs.report_journals:
+        matches = sorted(Path(m) for m in glob.glob(pattern, recursive=True))
+        if not matches:
+            raise DxorgError(f"input report-journals: {pattern}: no such file")
+        found += [m for m in matches if m.is_file()]
+    return list(dict.fromkeys(found))
+
+
 def run_report(ctx: Context) -> int:
     """The access review: read-only, like plan; an org not read fails the step."""
     from reconciler.review.as_markdown import render_report_markdown
-    from reconciler.review.collect import review_fleet
+    from reconciler.review.collect import EvidenceSources, review_fleet
+    from reconciler.review.evidence import load_logins
     from reconciler.review.formats import render_report
 
     fleet = _load(ctx, ctx.inputs.paths)
-    with read_client(ctx) as client:
-        report = review_fleet(fleet, client, only=ctx.inputs.orgs or None)
+    logins = load_logins(Path(ctx.inputs.github_logins)) if ctx.inputs.github_logins else None
+    with contextlib.ExitStack() as stack:
+        # On GitHub (a repository and a token), the approval evidence of each line.
+        github = (
+            stack.enter_context(_github(ctx))
+            if ctx.inputs.github_token and ctx.runner.repository
+            else None
+        )
+        sources = EvidenceSources(github=github, journals=_report_journals(ctx), logins=logins)
+        client = stack.enter_context(read_client(ctx))
+        report = review_fleet(fleet, client, only=ctx.inputs.orgs or None, sources=sources)
     directory = (
         Path(ctx.inputs.report_dir)
         if ctx.inputs.report_dir
@@ -400,12 +461,14 @@ def run_report(ctx: Context) -> int:
         path.write_text(ctx.secrets.scrub(texts[fmt]), encoding="utf-8")
         paths[fmt] = str(path.resolve())
     c = report.counts()
+    flagged = sum(1 for approval in report.approvals if approval.flags)
     line = (
         f"Access review of {c['orgs']} org(s): {c['memberships']} membership(s) of "
         f"{c['users']} user(s); {c['drifted']} drifted, {c['departedPresent']} departed "
         f"user(s) still present, {c['expiring'] + c['expired']} self-grant(s) expired or "
         f"expiring within {report.expiry_days} days"
         + (f"; {c['errors']} org(s) not read" if c["errors"] else "")
+        + (f"; {flagged} change(s) without an independent approval" if flagged else "")
         + "."
     )
     provenance = ctx.runner.provenance()
@@ -523,13 +586,15 @@ def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path) 
             ctx.log.line(inert.log_line(line + suffix))
 
         # Overrides and --skip-removals are a human's decision at a terminal: the Action
-        # never gives them, so a plan made with either is refused.
+        # never gives them, so a plan made with either is refused. `only-expiries` must be
+        # the plan's own, like any option that changes what is applied.
         report = apply_reviewed(
             plan,
             fleet,
             connection,
             journal=audit,
             env=ctx.env,
+            only_expiries=ctx.inputs.only_expiries,
             only=ctx.inputs.orgs or None,
             created_accounts=created_accounts(journal, platform_where(connection.config)),
             progress=progress,
@@ -554,6 +619,12 @@ def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path) 
             "error", "cancelled: no more calls were sent; the journal has every call; plan again"
         )
         return stopped_by[0]
+    if ctx.inputs.only_expiries and not any(
+        o.failed or o.remaining or o.unchecked for o in report.orgs
+    ):
+        # What only-expiries left out is other workflows' to apply (and the drift run's to
+        # report): the expiries converged, so the scheduled job succeeds.
+        return EXIT_OK
     return EXIT_OK if report.exit_code == 0 else EXIT_ERROR
 
 
@@ -614,7 +685,8 @@ def main(env: Mapping[str, str] | None = None, *, stdout: TextIO | None = None) 
             log.mask(secrets.values)
         inputs = Inputs.from_env(environ)
         ctx = Context(inputs, runner, environ, log, files, secrets)
-        return COMMANDS[inputs.command](ctx)
+        with log.records():
+            return COMMANDS[inputs.command](ctx)
     except ManifestError as exc:
         for problem in exc.problems:
             log.annotate(

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.diff import grantee_allowed
 from reconciler.errors import ApiError, PermissionDenied, ReadIncompleteError, ResourceNotFound
 from reconciler.model import (
     FLAGS,
     PROJECT_ACCESS_LEVELS,
+    PROJECT_SETTINGS,
     Access,
     DesiredOrg,
     FlagValue,
@@ -71,9 +72,19 @@ def _read(client: ReadClient, desired: DesiredOrg, caller: str, check_invitees: 
     def read_members() -> dict[str, LiveMember]:
         return _members(org_id, client.find_org_members(org_id, describe=True))
 
+    policies = bool(desired.project_policies)
+
     def read_projects() -> tuple[LiveProject, ...]:
-        if reads_grants:
-            return _projects(client, org_id, caller, recorded_only=not grants.projects)
+        if reads_grants or policies:
+            # Every project when a declared grant or a policy selects among them; else only
+            # those carrying the caller's grant record (the platform filters for it).
+            return _projects(
+                client,
+                org_id,
+                caller,
+                recorded_only=not (grants.projects or policies),
+                with_settings=policies,
+            )
         return ()
 
     def read_apps() -> tuple[LiveApp, ...]:
@@ -119,7 +130,7 @@ def _read(client: ReadClient, desired: DesiredOrg, caller: str, check_invitees: 
         forwarding=_forwarding(org.get("jobLogsForwarding")),
         expires_at=org.get("expiresAt") if isinstance(org.get("expiresAt"), int) else None,
         saml_idp=_saml_idp(org_id, org.get("samlIdP")),
-        projects_read=reads_grants,
+        projects_read=reads_grants or policies,
         apps_read=reads_grants,
         existing_accounts={u: found[u][1] for u in accounts if states[u] != "missing"},
         unknown_users=frozenset(u for u in invitees if states[u] == "missing"),
@@ -211,15 +222,24 @@ def _access(org_id: str, user_id: str, row: Mapping[str, object]) -> Access:
 
 
 def _projects(
-    client: ReadClient, org_id: str, caller: str, *, recorded_only: bool
+    client: ReadClient,
+    org_id: str,
+    caller: str,
+    *,
+    recorded_only: bool,
+    with_settings: bool = False,
 ) -> tuple[LiveProject, ...]:
     """The org's projects (`recorded_only`: only those carrying the caller's grant record,
     which the platform filters for: no grant declared can select any other)."""
+    fields = {"name": True, "properties": True}
+    if with_settings:
+        # What project policies compare, and the version `project-x/update` is sent with.
+        fields |= {"tags": True, "version": True, **dict.fromkeys(PROJECT_SETTINGS, True)}
     record_key = grant_record_key(caller)
     rows = client.find_org_projects(
         org_id,
         properties={record_key: True} if recorded_only else None,
-        describe={"fields": {"name": True, "properties": True}},
+        describe={"fields": fields},
     )
     projects = []
     for row in rows:
@@ -242,9 +262,30 @@ def _projects(
                 _string(described, "name", project_id),
                 level,
                 record if record in PROJECT_ACCESS_LEVELS else None,
+                **(_project_settings(org_id, project_id, described) if with_settings else {}),
             )
         )
     return tuple(projects)
+
+
+def _project_settings(org_id: str, project_id: str, described: Mapping) -> dict[str, Any]:
+    """Tags, restriction settings and version, as policies need them; fail closed on a
+    malformed one (a policy never acts on a guess). A setting the platform leaves out is
+    off: it is reported only once set."""
+    where = f"{org_id} findProjects: {project_id}"
+    tags = described.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ReadIncompleteError(f"{where}: malformed tags")
+    version = described.get("version")
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        raise ReadIncompleteError(f"{where}: malformed version")
+    settings: dict[str, bool] = {}
+    for name in PROJECT_SETTINGS:
+        value = described.get(name, False)
+        if not isinstance(value, bool):
+            raise ReadIncompleteError(f"{where}: {name} is not a boolean")
+        settings[name] = value
+    return {"tags": tuple(tags), "settings": settings, "version": version}
 
 
 def _apps(

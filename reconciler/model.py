@@ -7,7 +7,7 @@ org ids ``org-...``. ``None`` on a desired field means *unmanaged*: dxorg never 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
@@ -298,6 +298,22 @@ class DesiredMember:
     # The flags (API names) set on the member's own line; the others came from
     # `DesiredOrg.member_defaults_where`, or are unmanaged. For reports, not for planning.
     own_flags: frozenset[str] = field(default=frozenset(), compare=False)
+    # The day the membership ends: from then on the entry reads as absent and a live member
+    # is removed, whatever the members mode (see `expired`). None: it never ends.
+    expires: date | None = None
+    reason: str | None = None
+
+    def expired(self, today: date) -> bool:
+        """On or after its `expires` date the entry no longer grants membership."""
+        return self.expires is not None and today >= self.expires
+
+    def expiry_text(self) -> str:
+        """Where and why the membership ends, for plans and reviews (foreign text: the
+        caller escapes it for its medium)."""
+        text = f"{self.where}" if self.where else self.user_id
+        if self.reason:
+            text += f": {self.reason}"
+        return text
 
 
 @dataclass(frozen=True)
@@ -402,6 +418,78 @@ class NewAccount:
         return normalise_user_id(self.username)
 
 
+# ---------------------------------------------------------------- project policies
+
+# The project settings a policy may require (`project-x/update`, ADMINISTER needed), each a
+# restriction: `true` is the stricter value, so "at least" means raised to true, never
+# lowered. `containsPHI` cannot be turned off again once on (the platform refuses it).
+PROJECT_SETTINGS: tuple[str, ...] = (
+    "protected",
+    "restricted",
+    "downloadRestricted",
+    "externalUploadRestricted",
+    "previewViewerRestricted",
+    "databaseUIViewOnly",
+    "httpsAppIsolatedBrowsing",
+    "containsPHI",
+)
+IRREVERSIBLE_SETTINGS: frozenset[str] = frozenset({"containsPHI"})
+PolicyMode = Literal["enforce", "report"]
+
+
+@dataclass(frozen=True)
+class PolicySelector:
+    """Which projects billed to the org a policy covers: all, a glob on the name, a tag,
+    or a list of ids."""
+
+    kind: Literal["all", "glob", "tag", "ids"]
+    values: tuple[str, ...] = ()
+
+    def selects(self, project_id: str, name: str, tags: Sequence[str]) -> bool:
+        if self.kind == "all":
+            return True
+        if self.kind == "glob":
+            return glob_match(self.values[0], name)
+        if self.kind == "tag":
+            return self.values[0] in tags
+        return project_id in self.values
+
+    def describe(self) -> str:
+        if self.kind == "all":
+            return "all: true"
+        if self.kind == "ids":
+            return "ids: " + ", ".join(self.values)
+        return f"{self.kind}: {self.values[0]}"
+
+
+@dataclass(frozen=True)
+class PolicyException:
+    """One project a policy leaves alone, until `expires` (its last day)."""
+
+    project_id: str
+    reason: str
+    expires: date
+    where: Location | None = field(default=None, compare=False)
+
+    def active(self, today: date) -> bool:
+        return today <= self.expires
+
+
+@dataclass(frozen=True)
+class ProjectPolicy:
+    name: str
+    selector: PolicySelector
+    # Each required setting (all `true`: a restriction required at least).
+    require: tuple[str, ...]
+    mode: PolicyMode = "report"
+    exceptions: tuple[PolicyException, ...] = ()
+    irreversible: bool = False
+    where: Location | None = field(default=None, compare=False)
+
+    def exception_for(self, project_id: str) -> PolicyException | None:
+        return next((e for e in self.exceptions if e.project_id == project_id), None)
+
+
 @dataclass(frozen=True)
 class Budget:
     """How much of one collection a plan may remove: both limits apply when set."""
@@ -424,9 +512,16 @@ DEFAULT_BUDGETS: Mapping[str, Budget] = {
 }
 
 
+# How many days before a membership's `expires` date plans, the drift issue and the access
+# review start saying so (`safety.expiryNoticeDays`), so that extending it is a one-line
+# pull request before anyone loses access.
+DEFAULT_EXPIRY_NOTICE_DAYS = 14
+
+
 @dataclass(frozen=True)
 class SafetySettings:
     min_admins: int = 2
+    expiry_notice_days: int = DEFAULT_EXPIRY_NOTICE_DAYS
     budgets: Mapping[str, Budget] = field(default_factory=lambda: dict(DEFAULT_BUDGETS))
 
 
@@ -461,6 +556,8 @@ class DesiredOrg:
     departed: Mapping[str, Departure] = field(default_factory=dict)
     # Where each member default that won was set (org or fleet `members.defaults`), by flag.
     member_defaults_where: Mapping[str, Location] = field(default_factory=dict, compare=False)
+    # The org's `projectPolicies`, then the fleet's (an org policy of the same name wins).
+    project_policies: tuple[ProjectPolicy, ...] = ()
 
 
 # ---------------------------------------------------------------- live state
@@ -480,6 +577,11 @@ class LiveProject:
     level: str | None  # the caller's access; None or NONE when it holds none
     # The caller's level before a dxorg self-grant, as recorded on the project (None: no record).
     grant_record: str | None = None
+    # Read only when the org has project policies: the project's tags, its restriction
+    # settings (`PROJECT_SETTINGS`, by name) and its `version` (for `project-x/update`).
+    tags: tuple[str, ...] = ()
+    settings: Mapping[str, bool] | None = field(default=None, hash=False)
+    version: int | None = None
 
     @property
     def access(self) -> str:

@@ -18,7 +18,8 @@ from typing import Literal
 # 2.0: a plan records the live values its actions were planned from, the manifests' digests
 # and the removals left out; apply no longer trusts a plan's own verdict (it re-plans).
 # 3.0: a plan names the platform and the user it was read from; apply refuses another.
-FORMAT_VERSION = "3.0"
+# 3.1: `onlyExpiries`, and an action's `expiry` (a membership whose date has come).
+FORMAT_VERSION = "3.1"
 
 Symbol = Literal["+", "~", "-"]
 Server = Literal["api", "auth"]
@@ -79,6 +80,23 @@ class Action:
     removals: tuple[str, ...] = ()
     # A removal for offboarding: the fleet's `departed` entry (where, since, reason).
     departure: Mapping[str, object] | None = None
+    # A removal because a membership's `expires` date has come: the entry (where, expires,
+    # reason).
+    expiry: Mapping[str, object] | None = None
+
+
+# Self-grant actions that only ever follow from a grant's expiry.
+GRANT_EXPIRY_KINDS = frozenset({"revoke-project", "revoke-app", "clear-grant-record"})
+
+
+def is_expiry(action: Action) -> bool:
+    """Is the action the consequence of a date the manifests set having come (a membership
+    or self-grant that expired) or of a departure? `--only-expiries` keeps only these."""
+    return (
+        action.expiry is not None
+        or action.departure is not None
+        or action.kind in GRANT_EXPIRY_KINDS
+    )
 
 
 @dataclass(frozen=True)
@@ -113,6 +131,10 @@ class PlanWarning:
 FORWARDING_UNCHECKED = "forwarding-unchecked"
 
 
+# The warnings of memberships about to end (see `plan_warnings.membership_expiry_warnings`).
+EXPIRY_NOTICE_CODES = frozenset({"membership-expiring", "admin-expiring"})
+
+
 @dataclass(frozen=True)
 class OrgPlan:
     org_id: str
@@ -127,7 +149,8 @@ class OrgPlan:
     live_values: Mapping[str, object] = field(default_factory=dict)
     # sha256 of each manifest file the org was planned from, by path.
     manifests: Mapping[str, str] = field(default_factory=dict)
-    # Summaries of the removals --skip-removals left out: still differences, never applied.
+    # Summaries of the actions --skip-removals (the removals) or --only-expiries (all but
+    # expiries and departures) left out: still differences, never applied.
     left_out: tuple[str, ...] = ()
     # Differences dxorg finds but will not change itself (an expired self-grant it has no
     # record of making): drift for a person to resolve, never an action.
@@ -150,6 +173,12 @@ class OrgPlan:
     def unchecked(self) -> tuple[str, ...]:
         """What the plan could not compare (forwarding without its token): may differ."""
         return tuple(w.message for w in self.warnings if w.code == FORWARDING_UNCHECKED)
+
+    @property
+    def expiring(self) -> tuple[str, ...]:
+        """Memberships that end within the notice window, and admins whose coming expiry
+        the admin rails will refuse: not drift yet, but a person should decide now."""
+        return tuple(w.message for w in self.warnings if w.code in EXPIRY_NOTICE_CODES)
 
     @property
     def differs(self) -> bool:
@@ -197,10 +226,16 @@ class Plan:
     platform: PlatformIdentity
     overrides: tuple[str, ...] = ()
     skip_removals: bool = False
+    only_expiries: bool = False
     format_version: str = FORMAT_VERSION
     # A saved plan: the config repository's root, its manifest paths being relative to it
     # (reconciler.config_repo); None in a plan not saved to a file.
     root: str | None = None
+
+    @property
+    def left_out_by(self) -> str:
+        """The option that left actions out of this plan (for messages)."""
+        return leaving_out(skip_removals=self.skip_removals, only_expiries=self.only_expiries)
 
     @property
     def applyable(self) -> bool:
@@ -258,6 +293,16 @@ class Departing:
     user_id: str
     departure: Mapping[str, object]
     removals: list[tuple[str, Action]]
+
+
+def leaving_out(*, skip_removals: bool, only_expiries: bool) -> str:
+    """The options that leave actions out of a plan, as given on the command line."""
+    given = [
+        name
+        for name, on in (("--skip-removals", skip_removals), ("--only-expiries", only_expiries))
+        if on
+    ]
+    return " and ".join(given) or "--skip-removals"
 
 
 def fingerprint(value: object) -> str:

@@ -9,10 +9,13 @@ from reconciler.diff import (
     GrantFinding,
     account_ownership,
     grant_findings,
+    policy_findings,
+    policy_text,
     read_only_differences,
 )
 from reconciler.model import (
     NO_ACCESS,
+    DesiredMember,
     DesiredOrg,
     LiveOrg,
     ProjectGrant,
@@ -26,9 +29,16 @@ DAY_MS = 86_400_000
 
 
 def plan_warnings(
-    desired: DesiredOrg, live: LiveOrg, *, today: date, now_ms: int, left_out: Sequence[Action]
+    desired: DesiredOrg,
+    live: LiveOrg,
+    *,
+    today: date,
+    now_ms: int,
+    left_out: Sequence[Action],
+    left_out_by: str = "--skip-removals",
 ) -> list[PlanWarning]:
     return [
+        *membership_expiry_warnings(desired, live, today),
         *_org_expiry(desired, live, now_ms),
         *_few_admins(desired, live),
         *_hidden_users(live),
@@ -36,7 +46,8 @@ def plan_warnings(
         *_read_only_flags(desired, live),
         *_grants_matching_nothing(desired, live),
         *_records_left(desired, live, today),
-        *_left_out(left_out),
+        *_left_out(left_out, left_out_by),
+        *policy_warnings(desired, live, today),
     ]
 
 
@@ -232,12 +243,99 @@ def _orphan_record_text(found: GrantFinding, desired: DesiredOrg, caller: str, k
     )
 
 
-def _left_out(left_out: Sequence[Action]) -> list[PlanWarning]:
+def _left_out(left_out: Sequence[Action], by: str) -> list[PlanWarning]:
     if not left_out:
         return []
+    what = "removal(s)" if by == "--skip-removals" else "change(s)"
     return [
         PlanWarning(
             "removals-skipped",
-            f"{len(left_out)} removal(s) left out (--skip-removals): the org still differs",
+            f"{len(left_out)} {what} left out ({by}): the org still differs",
         )
     ]
+
+
+def expiring_members(desired: DesiredOrg, today: date) -> list[DesiredMember]:
+    """Listed members whose `expires` date is within `safety.expiryNoticeDays` (not yet
+    come), soonest first."""
+    if desired.membership is None:
+        return []
+    notice = desired.safety.expiry_notice_days
+    soon = [
+        m
+        for m in desired.membership.members.values()
+        if m.expires is not None and 0 < (m.expires - today).days <= notice
+    ]
+    return sorted(soon, key=lambda m: (m.expires or today, m.user_id))
+
+
+def membership_expiry_warnings(
+    desired: DesiredOrg, live: LiveOrg, today: date
+) -> list[PlanWarning]:
+    """Memberships about to end (so someone can extend them first), and admins whose
+    coming expiries would leave the org below `safety.minAdmins` (a violation once due)."""
+    out = []
+    for member in expiring_members(desired, today):
+        assert member.expires is not None
+        days = (member.expires - today).days
+        state = "a member" if member.user_id in live.members else "listed, not a member yet"
+        out.append(
+            PlanWarning(
+                "membership-expiring",
+                f"{member.user_id}'s membership of {desired.org_id} ends on {member.expires}, "
+                f"in {days} day(s) ({member.expiry_text()}; {state}): extend `expires` there "
+                "to keep it",
+            )
+        )
+    members = desired.membership.members if desired.membership else {}
+    admins = {u for u, m in live.members.items() if m.access.level == "ADMIN"}
+    ending = sorted(
+        (m for u, m in members.items() if u in admins and m.expires and not m.expired(today)),
+        key=lambda m: (m.expires or today, m.user_id),
+    )
+    minimum = desired.safety.min_admins
+    left = len(admins)
+    for member in ending:
+        left -= 1
+        if left < minimum:
+            out.append(
+                PlanWarning(
+                    "admin-expiring",
+                    f"{member.user_id} is an ADMIN whose membership ends on {member.expires} "
+                    f"({member.expiry_text()}): that leaves {desired.org_id} {left} admin(s), "
+                    f"fewer than safety.minAdmins {minimum}; on that day the removal is refused "
+                    "until another admin is added or the expiry extended",
+                )
+            )
+    return out
+
+
+def policy_warnings(desired: DesiredOrg, live: LiveOrg, today: date) -> list[PlanWarning]:
+    """Report-mode findings (shown, never written), and exceptions that except nothing."""
+    out = []
+    findings = policy_findings(desired, live, today)
+    for found in findings:
+        if found.policy.mode != "report" or not found.missing or found.exempt:
+            continue
+        project, policy = found.project, found.policy
+        out.append(
+            PlanWarning(
+                "policy-finding",
+                f"project {project.name} ({project.project_id}) does not meet "
+                f"{policy_text(policy, desired.source)} (report mode: nothing is changed): "
+                + ", ".join(f"{s} is false, required true" for s in found.missing),
+            )
+        )
+    covered = {(f.policy.name, f.project.project_id) for f in findings}
+    for policy in desired.project_policies:
+        for exception in policy.exceptions:
+            if (policy.name, exception.project_id) not in covered:
+                out.append(
+                    PlanWarning(
+                        "policy-exception-matches-nothing",
+                        f"the exception for {exception.project_id} at "
+                        f"{exception.where or desired.source} matches no project "
+                        f"{policy_text(policy, desired.source)} covers in {desired.org_id}",
+                    )
+                )
+    return out

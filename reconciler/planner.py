@@ -19,6 +19,8 @@ from reconciler.plan import (
     OrgPlan,
     PlanWarning,
     Violation,
+    is_expiry,
+    leaving_out,
     phase_index,
 )
 from reconciler.plan_warnings import grant_drift, plan_warnings
@@ -35,6 +37,8 @@ class PlanOptions:
     token_problems: Mapping[str, str] = field(default_factory=dict)
     overrides: frozenset[str] = frozenset()
     skip_removals: bool = False
+    # Keep only the actions that follow from an expiry or a departure (`plan.is_expiry`).
+    only_expiries: bool = False
     batch_size: int = MEMBER_ACCESS_BATCH
     # Accounts dxorg's journal shows it created (user id -> email): evidence for adopting one.
     created_accounts: Mapping[str, str] = field(default_factory=dict)
@@ -49,6 +53,7 @@ class PlanOptions:
         token_problems: Mapping[str, str] | None = None,
         overrides: frozenset[str] = frozenset(),
         skip_removals: bool = False,
+        only_expiries: bool = False,
         created_accounts: Mapping[str, str] | None = None,
         auth_server_problem: str | None = None,
     ) -> PlanOptions:
@@ -60,6 +65,7 @@ class PlanOptions:
             token_problems=token_problems or {},
             overrides=overrides,
             skip_removals=skip_removals,
+            only_expiries=only_expiries,
             created_accounts=created_accounts or {},
             auth_server_problem=auth_server_problem,
         )
@@ -92,10 +98,14 @@ def plan_org(desired: DesiredOrg, live: LiveOrg, options: PlanOptions) -> OrgPla
     def order(a: Action) -> tuple[int, int, str]:
         return (phase_index(a.phase), kind_order(a.kind), a.id)
 
-    left_out = (
-        sorted((a for a in actions if a.removals), key=order) if options.skip_removals else []
-    )
-    actions = sorted((a for a in actions if not (options.skip_removals and a.removals)), key=order)
+    def left_out_now(a: Action) -> bool:
+        return (options.skip_removals and bool(a.removals)) or (
+            options.only_expiries and not is_expiry(a)
+        )
+
+    # The rails below run on what is kept: the plan that would be applied.
+    left_out = sorted((a for a in actions if left_out_now(a)), key=order)
+    actions = sorted((a for a in actions if not left_out_now(a)), key=order)
     steps = build_steps(desired, live.caller, actions, options.batch_size)
     violations = [
         # Only the rules in OVERRIDABLE_RULES yield to --override; the others never do.
@@ -115,7 +125,14 @@ def plan_org(desired: DesiredOrg, live: LiveOrg, options: PlanOptions) -> OrgPla
         )
     ]
     warnings = unchecked + plan_warnings(
-        desired, live, today=options.today, now_ms=options.now_ms, left_out=left_out
+        desired,
+        live,
+        today=options.today,
+        now_ms=options.now_ms,
+        left_out=left_out,
+        left_out_by=leaving_out(
+            skip_removals=options.skip_removals, only_expiries=options.only_expiries
+        ),
     )
     touched = [key for action in actions for key in action.touches]
     return OrgPlan(

@@ -43,6 +43,7 @@ def check_rails(
         *_unknown_users(desired, live),
         *_taken_usernames(desired, live, created_accounts),
         *_unsendable_provisioning(steps, auth_server_problem),
+        *_projects_not_administered(desired, live, actions),
     ]
 
 
@@ -234,6 +235,32 @@ def _taken_usernames(
                 "otherwise choose another username"
             )
         out.append(Violation("provisioning", message))
+    return out
+
+
+def _projects_not_administered(
+    desired: DesiredOrg, live: LiveOrg, actions: Sequence[Action]
+) -> list[Violation]:
+    """A policy change needs ADMINISTER on the project (`project-x/update`); dxorg never
+    gains access the manifests did not declare, so a project the token's user does not
+    administer, and that no self-grant of this plan gives it, blocks the plan."""
+    granted = {a.target for a in actions if a.kind == "grant-project"}
+    out = []
+    for action in actions:
+        if action.kind != "update-project" or action.target in granted:
+            continue
+        level = (action.before or {}).get("level")
+        if level == "ADMINISTER":
+            continue
+        out.append(
+            Violation(
+                "project-access",
+                f"{action.summary}: updating {action.target} needs ADMINISTER on it, and "
+                f"{live.caller} has {level or 'no access'} there. Declare a self-grant "
+                f"(selfGrants.projects: - {{id: {action.target}, reason: ...}}) in "
+                f"{desired.source}, or except the project from the policy",
+            )
+        )
     return out
 
 

@@ -23,6 +23,7 @@ from reconciler.model import DesiredOrg, LiveOrg
 from reconciler.plan import SANDBOX, OrgPlan, Plan, PlatformIdentity
 from reconciler.planner import PlanOptions, failed_org_plan, plan_org
 from reconciler.platform.health import clock_skew_warning
+from reconciler.render import inert
 
 if TYPE_CHECKING:
     from reconciler.manifest import Fleet
@@ -55,7 +56,7 @@ def platform_time(client: ReadClient) -> datetime:
         return local
     warning = clock_skew_warning(skew)
     if warning is not None:
-        log.warning("warning: %s", warning)
+        log.warning("warning: %s", inert.terminal(warning))
     return local + skew
 
 
@@ -132,6 +133,7 @@ def plan_options(
     env: Mapping[str, str],
     overrides: Collection[str] = (),
     skip_removals: bool = False,
+    only_expiries: bool = False,
     created_accounts: Mapping[str, str] | None = None,
 ) -> PlanOptions:
     """Everything a plan depends on besides the manifests and the live orgs."""
@@ -142,6 +144,7 @@ def plan_options(
         token_problems=token_problems(orgs, env, credentials),
         overrides=frozenset(overrides),
         skip_removals=skip_removals,
+        only_expiries=only_expiries,
         created_accounts=created_accounts,
         auth_server_problem=provisioning_problem(orgs, client),
     )
@@ -155,6 +158,7 @@ def plan_fleet(
     only: Collection[str] | None = None,
     overrides: Collection[str] = (),
     skip_removals: bool = False,
+    only_expiries: bool = False,
     env: Mapping[str, str] | None = None,
     created_accounts: Mapping[str, str] | None = None,
 ) -> Plan:
@@ -168,6 +172,7 @@ def plan_fleet(
         env=os.environ if env is None else env,
         overrides=overrides,
         skip_removals=skip_removals,
+        only_expiries=only_expiries,
         created_accounts=created_accounts,
     )
     planned = read_and_plan_orgs(orgs, client, options, caller)
@@ -178,4 +183,5 @@ def plan_fleet(
         platform=platform_identity(client.config, caller),
         overrides=tuple(sorted(overrides)),
         skip_removals=skip_removals,
+        only_expiries=only_expiries,
     )

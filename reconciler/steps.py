@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from reconciler.model import (
     FLAGS,
@@ -37,6 +38,7 @@ KIND_ORDER: tuple[str, ...] = (
     "grant-project",
     "grant-app",
     "clear-grant-record",
+    "update-project",
     "set-forwarding",
     "disable-forwarding",
     "demote",
@@ -264,6 +266,26 @@ def _self_grants(b: _Builder) -> None:
         )
 
 
+def _project_policies(b: _Builder) -> None:
+    """One `project-x/update` per project, raising only the settings it lacks. It carries
+    the project's `version` as read, so the platform refuses it if the project changed since
+    (InvalidState). After a self-grant of the same plan, which gives the ADMINISTER the
+    update needs, it waits for the grant and goes without a version (the grant's own calls
+    may move it on)."""
+    granted: dict[str, list[str]] = {}
+    for step in b.steps:
+        call = step.call
+        if call.route.endswith("/invite") and call.route.startswith("/project-"):
+            granted.setdefault(call.route.split("/")[1], []).append(step.id)
+    for action in b.of_kind("update-project"):
+        assert action.before is not None and action.after is not None
+        body: dict[str, object] = dict(cast("Mapping[str, bool]", action.after["settings"]))
+        waits = granted.get(action.target, [])
+        if not waits and action.before.get("version") is not None:
+            body["version"] = action.before["version"]
+        b.add("org", ApiCall(f"/{action.target}/update", body), [action], waits)
+
+
 def _forwarding(b: _Builder) -> None:
     for action in b.of_kind("set-forwarding", "disable-forwarding"):
         value: dict[str, object] = {}
@@ -335,6 +357,7 @@ STEP_GROUPS: tuple[Callable[[_Builder], None], ...] = (
     _access_updates,
     _org_settings,
     _self_grants,
+    _project_policies,
     _forwarding,
     _demotions,
     _removals,

@@ -32,6 +32,14 @@ def screen(data: str, *, columns: int = 1200, rows: int | None = None) -> list[s
 
 
 _MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+# GitHub also links bare addresses in text (GFM's autolink extension: http://, https://,
+# www., e-mail addresses) and its references (#1, GH-1, owner/repo#1). linkify-it links a
+# superset of those addresses (any host with a known top-level domain too): what it leaves
+# alone, GitHub leaves alone.
+_LINKIFIED = MarkdownIt("commonmark", {"linkify": True}).enable(
+    ["table", "strikethrough", "linkify"]
+)
+GITHUB_REFERENCE = re.compile(r"(?<![\w`])(?:#|GH-)\d|\b[\w.-]+/[\w.-]+#\d", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -96,12 +104,27 @@ def section(found: list[Block], heading: str) -> list[Block]:
     return found[start + 1 : end]
 
 
+def autolinks(text: str, own_links: tuple[str, ...] = ()) -> list[str]:
+    """The addresses GitHub would link in the visible text (as linkify-it finds them,
+    other than those starting with one of `own_links`), and its references (#1)."""
+    found = []
+    for token in _LINKIFIED.parse(text):
+        for child in token.children or []:
+            href = str(child.attrs.get("href"))
+            if child.type == "link_open" and child.markup == "linkify":
+                if not href.startswith(own_links):
+                    found.append(href)
+            elif child.type == "text":
+                found += [m.group() for m in GITHUB_REFERENCE.finditer(child.content)]
+    return found
+
+
 def markup_from_text(text: str, own_links: tuple[str, ...] = ()) -> list[str]:
     """Token types that only markup in foreign text could have made in a dxorg plan: a
     link (other than to an address starting with one of `own_links`: the workflow run
-    the provenance line names), an image, an inline HTML tag, a table, a strikethrough,
-    a blockquote."""
-    found = []
+    the provenance line names), an autolink GitHub would make of a bare address or a
+    reference, an image, an inline HTML tag, a table, a strikethrough, a blockquote."""
+    found = autolinks(text, own_links)
     for token in tokens(text):
         if token.type in ("table_open", "blockquote_open"):
             found.append(token.type)

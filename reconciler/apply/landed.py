@@ -18,9 +18,32 @@ if TYPE_CHECKING:
     from reconciler.platform.client import ReadClient
 
 
+# The routes whose unknown outcome the client settles by a read before it sends again.
+_CHECKED_BY_CLIENT = ("invite", "removeMember", "new")
+
+
 def landed_check(
     route: str, body: Mapping[str, Any], client: ReadClient
 ) -> Callable[[], bool] | None:
+    """The check the client asks after a lost answer of `route` (None: it has none)."""
+    if route.rpartition("/")[2] not in _CHECKED_BY_CLIENT:
+        return None
+    return effect_check(route, body, client)
+
+
+def effect_check(
+    route: str,
+    body: Mapping[str, Any],
+    client: ReadClient,
+    *,
+    token_signatures: Mapping[str, str | None] | None = None,
+) -> Callable[[], bool] | None:
+    """A read that says whether the live state shows the effect of this call, for each
+    route dxorg sends; None where the effect cannot be seen (it then stays unknown).
+
+    `body` is the call as planned or as sent; a forwarding token in it as planned
+    (``{"$env": NAME}``) is compared by its signature in `token_signatures`.
+    """
     target, _, method = route.strip("/").rpartition("/")
     if method == "invite" and target.startswith("org-"):
         invitee = str(body["invitee"])
@@ -30,15 +53,104 @@ def landed_check(
         return lambda: not client.find_org_members(target, ids=[user])
     if method == "invite" and target.startswith("project-"):
         invitee, level = str(body["invitee"]), body["level"]
-
-        def project_invite_landed() -> bool:
-            permissions = client.describe_project(target, permissions=True).get("permissions") or {}
-            return permissions.get(invitee) == level
-
-        return project_invite_landed
+        return lambda: _project_permissions(client, target).get(invitee) == level
     if route == "/user/new":
         return _account_landed(client, str(body["username"]), str(body["email"]))
+    if method == "setMemberAccess":
+        return _member_access_shown(client, target, body)
+    if method == "update" and target.startswith("org-"):
+        return _org_update_shown(client, target, body, token_signatures or {})
+    if method == "decreasePermissions":
+        changes = dict(body)
+        return lambda: all(
+            _project_permissions(client, target).get(user) == level
+            for user, level in changes.items()
+        )
+    if method == "setProperties":
+        properties = dict(body["properties"])
+
+        def properties_shown() -> bool:
+            described = client.describe_project(target, fields={"properties": True})
+            shown = described.get("properties") or {}
+            return all(shown.get(key) == value for key, value in properties.items())
+
+        return properties_shown
+    if method == "addTags":
+        tags = list(body["tags"])
+        return lambda: set(tags) <= set(client.describe_app(target).get("tags") or ())
+    if method in ("addDevelopers", "removeDevelopers"):
+        developers = set(body["developers"])
+        adding = method == "addDevelopers"
+
+        def developers_shown() -> bool:
+            listed = set(client.list_app_developers(target))
+            return developers <= listed if adding else not developers & listed
+
+        return developers_shown
     return None
+
+
+def _project_permissions(client: ReadClient, project_id: str) -> Mapping[str, object]:
+    permissions = client.describe_project(project_id, permissions=True).get("permissions")
+    return permissions if isinstance(permissions, Mapping) else {}
+
+
+def _member_access_shown(
+    client: ReadClient, org_id: str, access: Mapping[str, Any]
+) -> Callable[[], bool]:
+    """Every user of the batch has the level and each flag as sent."""
+
+    def shown() -> bool:
+        rows = client.find_org_members(org_id, ids=list(access))
+        by_id = {str(row.get("id")): row for row in rows}
+        return all(
+            user in by_id and all(by_id[user].get(k) == v for k, v in dict(spec).items())
+            for user, spec in access.items()
+        )
+
+    return shown
+
+
+def _org_update_shown(
+    client: ReadClient,
+    org_id: str,
+    body: Mapping[str, Any],
+    token_signatures: Mapping[str, str | None],
+) -> Callable[[], bool] | None:
+    """The name, SAML IdP, policies and forwarding as sent. A forwarding token is seen only
+    by its signature: when that is not known, the call's effect cannot be seen."""
+    forwarding = body.get("jobLogsForwarding")
+    signature: str | None = None
+    if isinstance(forwarding, Mapping) and forwarding:
+        token = forwarding.get("token")
+        if isinstance(token, Mapping):
+            signature = token_signatures.get(str(token.get("$env")))
+        if signature is None:
+            return None
+
+    def shown() -> bool:
+        org = client.describe_org(org_id)
+        for key, value in body.items():
+            if key == "policies":
+                policies = org.get("policies") or {}
+                if any(policies.get(k) != v for k, v in dict(value).items()):
+                    return False
+            elif key == "jobLogsForwarding":
+                now = org.get("jobLogsForwarding")
+                now = now if isinstance(now, Mapping) and now.get("url") else None
+                if not value:
+                    if now is not None:
+                        return False
+                elif now is None or (now.get("url"), now.get("tokenSignature")) != (
+                    value.get("url"),
+                    signature,
+                ):
+                    return False
+            elif org.get(key) != value:
+                return False
+        return True
+
+    return shown
 
 
 class AccountNotShownOurs(DxorgError):

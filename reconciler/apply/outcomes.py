@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Literal
-
-from reconciler.plan import Step
 
 # "unknown": a call's answer was lost and nothing showed whether it landed (see
 # `UnknownCall`); verification settles each such call.
@@ -55,35 +53,20 @@ class UnknownCall:
     resolution: Resolution | None = None  # None: not settled (verification could not read)
 
 
-def settle(
-    calls: Iterable[UnknownCall], fresh_steps: Sequence[Step], *, plan_is_whole: bool
-) -> tuple[UnknownCall, ...]:
-    """Each unknown call settled against the plan made from the verification read: it did
-    not land when that plan still asks for its change, and landed when it no longer asks
-    for any part of it (no call on the same route does), but only if that plan is whole
-    (`plan_is_whole`: no safety violation held a change back), since a change a rail held
-    back is not asked for either. Otherwise it stays unknown."""
-    wanted: dict[str, list[Mapping[str, object]]] = {}
-    for step in fresh_steps:
-        wanted.setdefault(step.call.route, []).append(step.call.body)
-
-    def still_wanted(call: UnknownCall) -> bool:
-        bodies = wanted.get(call.route, [])
-        if call.route.endswith("/setMemberAccess"):
-            # A batch: any member of it whose change is still asked for, the same way.
-            return any(
-                user in body and body[user] == spec
-                for body in bodies
-                for user, spec in call.body.items()
-            )
-        return any(body == call.body for body in bodies)
-
-    def resolution(call: UnknownCall) -> Resolution | None:
-        if still_wanted(call):
-            return "not-landed"
-        return "landed" if plan_is_whole else None
-
-    return tuple(replace(call, resolution=resolution(call)) for call in calls)
+def settle(calls: Iterable[UnknownCall], shown: Iterable[bool | None]) -> tuple[UnknownCall, ...]:
+    """Each unknown call settled by whether a fresh read shows its own effect (`shown`, in
+    the same order; None: the effect cannot be seen, or the read failed): landed only on
+    that evidence. The plan's silence is none: a plan may not ask for a change it cannot
+    see is missing (a self-grant's record while the grant is active), nor one a rail holds
+    back."""
+    resolutions: dict[bool | None, Resolution | None] = {
+        True: "landed",
+        False: "not-landed",
+        None: None,
+    }
+    return tuple(
+        replace(call, resolution=resolutions[seen]) for call, seen in zip(calls, shown, strict=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -95,10 +78,6 @@ class OrgApplyReport:
     unchecked: tuple[str, ...] = ()  # what could not be compared (forwarding without its token)
     error: str | None = None
     unknown_calls: tuple[UnknownCall, ...] = ()
-    # The calls the verification read still asks for (None: verification did not plan),
-    # and whether that plan is whole (no violation held a change back).
-    verified: tuple[Step, ...] | None = field(default=None, compare=False, repr=False)
-    verified_whole: bool = field(default=False, compare=False, repr=False)
 
     def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -125,6 +104,8 @@ class OrgApplyReport:
 @dataclass(frozen=True)
 class ApplyReport:
     orgs: tuple[OrgApplyReport, ...] = ()
+    # The option that left actions out of the plan (see `plan.leaving_out`).
+    left_out_by: str = "--skip-removals"
     # Why the run stopped sending before the end (a platform outage, the run's deadline).
     stopped: str | None = None
     # The exit code of the signal that stopped the run (130 Ctrl-C, 143 SIGTERM), if one did.
@@ -174,7 +155,8 @@ class ApplyReport:
         if differs:
             text += f" {differs} org(s) still differ."
         if left_out:
-            text += f" {left_out} removal(s) were left out (--skip-removals)."
+            what = "removal(s)" if self.left_out_by == "--skip-removals" else "change(s)"
+            text += f" {left_out} {what} were left out ({self.left_out_by})."
         unchecked = sum(1 for o in self.orgs if o.unchecked)
         if unchecked:
             text += f" Job-log forwarding was not checked in {unchecked} org(s) (token unset)."

@@ -42,7 +42,9 @@ def refuse_other_platform(reviewed: Plan, here: PlatformIdentity) -> None:
         )
 
 
-def refuse_other_options(reviewed: Plan, overrides: frozenset[str], skip_removals: bool) -> None:
+def refuse_other_options(
+    reviewed: Plan, overrides: frozenset[str], skip_removals: bool, only_expiries: bool = False
+) -> None:
     """Options that change what is applied must be the ones the plan was made with."""
     problems = []
     if frozenset(reviewed.overrides) != overrides:
@@ -58,6 +60,14 @@ def refuse_other_options(reviewed: Plan, overrides: frozenset[str], skip_removal
             + ("with" if reviewed.skip_removals else "without")
             + " --skip-removals; apply was given it "
             + ("not" if reviewed.skip_removals else "too")
+            + " (the option must be the same for both)"
+        )
+    if reviewed.only_expiries != only_expiries:
+        problems.append(
+            "the plan was made "
+            + ("with" if reviewed.only_expiries else "without")
+            + " --only-expiries; apply was given it "
+            + ("not" if reviewed.only_expiries else "too")
             + " (the option must be the same for both)"
         )
     if problems:

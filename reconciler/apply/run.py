@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.apply.executor import Executor, GuardRefused, ProgressHook
 from reconciler.apply.journal import Journal
+from reconciler.apply.landed import effect_check
 from reconciler.apply.outcomes import (
     ActionOutcome,
     ApplyReport,
@@ -85,6 +86,7 @@ def apply_reviewed(
     env: Mapping[str, str],
     overrides: frozenset[str] = frozenset(),
     skip_removals: bool = False,
+    only_expiries: bool = False,
     only: Collection[str] | None = None,
     now: datetime | None = None,
     created_accounts: Mapping[str, str] | None = None,
@@ -92,7 +94,7 @@ def apply_reviewed(
 ) -> ApplyReport:
     """Apply `reviewed`, or raise (StalePlanError, DivergedPlanError, UnsafePlanError) with
     nothing written. `overrides` and `skip_removals` are what the operator gave apply."""
-    refuse_other_options(reviewed, overrides, skip_removals)
+    refuse_other_options(reviewed, overrides, skip_removals, only_expiries)
     orgs = reviewed_orgs(reviewed, only)
     if not orgs:
         return ApplyReport(unchecked_elsewhere(reviewed, ()))
@@ -131,6 +133,7 @@ def apply_reviewed(
                 env=env,
                 overrides=overrides,
                 skip_removals=skip_removals,
+                only_expiries=only_expiries,
                 created_accounts=created_accounts,
             ),
         )
@@ -162,12 +165,14 @@ def apply_reviewed(
                 report = OrgApplyReport(org.org_id, error=str(exc))
             else:
                 report = _verify(planned, outcomes, desired[org.org_id], writer, options, journal)
-            return _settle_unknown(report, executor.unknown_calls(org.org_id), journal)
+            calls = executor.unknown_calls(org.org_id)
+            return _settle_unknown(report, calls, writer, options, journal)
 
         workers = max(1, min(ORG_CONCURRENCY, writer.concurrency, len(orgs)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             report = ApplyReport(
                 tuple(pool.map(one, orgs)) + unchecked_elsewhere(reviewed, orgs),
+                left_out_by=reviewed.left_out_by,
                 stopped=writer.stopped(),
                 interrupted_by=journal.interrupted_by,
             )
@@ -281,20 +286,22 @@ def _verify(
         remaining,
         again.left_out,
         again.unchecked,
-        verified=again.steps,
-        verified_whole=not again.blocking_violations,
     )
 
 
 def _settle_unknown(
-    report: OrgApplyReport, calls: tuple[UnknownCall, ...], journal: Journal
+    report: OrgApplyReport,
+    calls: tuple[UnknownCall, ...],
+    client: WriteClient,
+    options: PlanOptions,
+    journal: Journal,
 ) -> OrgApplyReport:
-    """Each call whose answer was lost, settled by the verification read: landed or not
-    (a line in the journal for each); left unknown when verification could not read."""
+    """Each call whose answer was lost, settled by a fresh read of its own effect: landed or
+    not (a line in the journal for each); left unknown where that effect cannot be seen or
+    the read failed."""
     if not calls:
         return report
-    if report.verified is not None:
-        calls = settle(calls, report.verified, plan_is_whole=report.verified_whole)
+    calls = settle(calls, [_effect_shown(call, client, options) for call in calls])
     for call in calls:
         journal.write(
             "call-resolved",
@@ -305,6 +312,17 @@ def _settle_unknown(
             resolution=call.resolution or "unknown",
         )
     return replace(report, unknown_calls=calls)
+
+
+def _effect_shown(call: UnknownCall, client: WriteClient, options: PlanOptions) -> bool | None:
+    """Whether the live state shows this call's effect; None when it cannot tell."""
+    check = effect_check(call.route, call.body, client, token_signatures=options.token_signatures)
+    if check is None:
+        return None
+    try:
+        return check()
+    except DxorgError:  # a failed read (or an account not shown ours) settles nothing
+        return None
 
 
 def shrunk_members(org: OrgPlan, live: LiveOrg, desired: DesiredOrg) -> str | None:

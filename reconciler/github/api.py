@@ -1,5 +1,6 @@
-"""The few GitHub endpoints dxorg's delivery uses: issue comments, issues, and who the
-token is (GraphQL `viewer`, else REST `GET /user`).
+"""The few GitHub endpoints dxorg uses: issue comments, issues, who the token is (GraphQL
+`viewer`, else REST `GET /user`), and, for the access review's approval evidence, the pull
+requests of a commit and their reviews (read-only).
 
 Every call carries the workflow's token as ``Authorization: Bearer``; list endpoints are
 followed page by page through the ``Link`` header, and only while the next page stays on
@@ -102,6 +103,26 @@ class Issue:
     state: str
     url: str
     author: Actor = Actor("")
+
+
+@dataclass(frozen=True)
+class PullSummary:
+    """A pull request as `GET /repos/{o}/{r}/commits/{sha}/pulls` lists it."""
+
+    number: int
+    url: str
+    author: Actor
+    state: str  # open or closed
+    merged_at: str | None  # ISO 8601; None: not merged
+
+
+@dataclass(frozen=True)
+class Review:
+    """A submitted pull-request review, as `GET .../pulls/{n}/reviews` lists it."""
+
+    author: Actor
+    state: str  # APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED
+    submitted_at: str | None
 
 
 class GitHubClient:
@@ -280,6 +301,22 @@ class GitHubClient:
     def delete_comment(self, comment_id: int) -> None:
         self._send("DELETE", self._repo(f"issues/comments/{comment_id}"))
 
+    # -- pull requests and reviews (read-only) ----------------------------------------
+
+    def commit_pulls(self, sha: str) -> list[PullSummary] | None:
+        """The pull requests a commit belongs to; None when GitHub does not have the
+        commit (it answers 422 "No commit found for SHA")."""
+        try:
+            return [_pull(p) for p in self._pages(self._repo(f"commits/{sha}/pulls"), {})]
+        except GitHubError as exc:
+            if exc.status == 422:
+                return None
+            raise
+
+    def pull_reviews(self, number: int) -> list[Review]:
+        """Every submitted review of a pull request, oldest first."""
+        return [_review(r) for r in self._pages(self._repo(f"pulls/{number}/reviews"), {})]
+
     # -- issues ------------------------------------------------------------------------
 
     def list_issues(self, *, label: str, state: str = "open") -> list[Issue]:
@@ -382,3 +419,27 @@ def _issue(data: Any) -> Issue:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise GitHubError("GET", "issue", f"unexpected issue JSON: {exc}") from exc
+
+
+def _pull(data: Any) -> PullSummary:
+    try:
+        return PullSummary(
+            number=int(data["number"]),
+            url=str(data.get("html_url") or ""),
+            author=_actor(data.get("user")),
+            state=str(data.get("state") or ""),
+            merged_at=str(data["merged_at"]) if data.get("merged_at") else None,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GitHubError("GET", "pull request", f"unexpected pull request JSON: {exc}") from exc
+
+
+def _review(data: Any) -> Review:
+    try:
+        return Review(
+            author=_actor(data.get("user")),
+            state=str(data["state"]),
+            submitted_at=str(data["submitted_at"]) if data.get("submitted_at") else None,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GitHubError("GET", "review", f"unexpected review JSON: {exc}") from exc

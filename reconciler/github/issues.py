@@ -38,6 +38,15 @@ def drift_body(org: OrgPlan, provenance: str) -> str:
     one part shows its first part here and the rest in the run's job summary.
     """
     parts = render_org_markdown(org)
+    ending = ""
+    if org.expiring:
+        ending = (
+            "**Memberships ending soon** (extend `expires` in the manifest to keep them):\n\n"
+            + "\n".join(
+                f"- {inert.markdown_text(m, limit=inert.MESSAGE_LIMIT)}" for m in org.expiring
+            )
+            + "\n\n"
+        )
     more = ""
     if len(parts) > 1:
         more = f"\n\n*…and {len(parts) - 1} more part(s): see the job summary of the workflow run.*"
@@ -46,7 +55,7 @@ def drift_body(org: OrgPlan, provenance: str) -> str:
         f"The live org {inert.code_span(org.org_id)} differs from its manifest ({provenance}). "
         "This is the plan that would make it match again: apply the manifest, or change the "
         "manifest to adopt the live state. This issue is updated by each drift run and "
-        f"closed when the drift is gone.\n\n{parts[0]}{more}"
+        f"closed when the drift is gone.\n\n{ending}{parts[0]}{more}"
     )
 
 
@@ -80,7 +89,9 @@ def sync_drift_issues(
         issue = existing.get(org.org_id)
         if org.error is not None:
             continue
-        if org.has_changes or org.unresolved:  # changes to make, or drift for a person
+        # Changes to make, drift for a person, or memberships about to end (so that someone
+        # extends them before the member loses access).
+        if org.has_changes or org.unresolved or org.expiring:
             body = scrub(drift_body(org, provenance))
             if issue is None:
                 created = client.create_issue(drift_title(org.org_id), body, [DRIFT_LABEL])

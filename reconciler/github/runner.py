@@ -12,6 +12,7 @@ message is replaced before it reaches a log, a summary, an output or a comment.
 from __future__ import annotations
 
 import json
+import logging
 import secrets as random_tokens
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -66,6 +67,9 @@ class Inputs:
     journal: str
     github_token: str
     report_dir: str = ""
+    only_expiries: bool = False
+    report_journals: tuple[str, ...] = ()  # more apply journals for the report (globs)
+    github_logins: str = ""  # the report's user-id -> GitHub login mapping file
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Inputs:
@@ -92,6 +96,9 @@ class Inputs:
             journal=get("JOURNAL"),
             github_token=env.get("INPUT_GITHUB_TOKEN", "").strip(),
             report_dir=get("REPORT_DIR"),
+            only_expiries=_flag("only-expiries", get("ONLY_EXPIRIES"), False),
+            report_journals=_words(get("REPORT_JOURNALS")),
+            github_logins=get("GITHUB_LOGINS"),
         )
 
     def __repr__(self) -> str:
@@ -259,12 +266,43 @@ class Log:
             self._stream.write(f"::{token}::\n")
             self._stream.flush()
 
+    @contextmanager
+    def records(self) -> Iterator[None]:
+        """dxorg's log records (a read given up after its retries, an outage), at WARNING
+        and above as Python shows them by default, written as lines of this log: each one
+        visible line (inert.log_message, whatever its call site did), scrubbed of secrets,
+        never a workflow command. Without this, Python prints them raw to stderr, which the
+        runner reads as the log too, outside any ::stop-commands:: window."""
+        handler = _RecordsToLog(self)
+        logger = logging.getLogger("reconciler")
+        logger.addHandler(handler)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+
     def mask(self, values: Iterable[str]) -> None:
         """Ask the runner to mask values in its log (the runner hides these lines)."""
         for value in values:
             if value:
                 # Written raw: scrubbing here would mask the mask command itself.
                 self._stream.write(f"::add-mask::{_escape_data(value)}\n")
+
+
+class _RecordsToLog(logging.Handler):
+    def __init__(self, log: Log) -> None:
+        super().__init__(logging.WARNING)
+        self._log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            details = (
+                logging.Formatter().formatException(record.exc_info) if record.exc_info else None
+            )
+            for line in inert.log_lines(record.getMessage(), details):
+                self._log.line(line)
+        except Exception:  # logging's contract: a handler never raises into the caller
+            self.handleError(record)
 
 
 class StepFiles:

@@ -28,7 +28,9 @@ from reconciler.model import (
     BUDGET_COLLECTIONS,
     DEFAULT_BUDGETS,
     FLAGS,
+    IRREVERSIBLE_SETTINGS,
     ORG_POLICY_KEYS,
+    PROJECT_SETTINGS,
     AppGrant,
     AppSelector,
     Budget,
@@ -40,7 +42,10 @@ from reconciler.model import (
     Location,
     Membership,
     NewAccount,
+    PolicyException,
+    PolicySelector,
     ProjectGrant,
+    ProjectPolicy,
     ProjectSelector,
     SafetySettings,
     SelfGrants,
@@ -60,6 +65,7 @@ class FleetDefaults:
     departed: Mapping[str, Departure] = field(default_factory=dict)
     # Where each of `member_defaults` is set, by flag.
     member_defaults_where: Mapping[str, Location] = field(default_factory=dict)
+    project_policies: tuple[ProjectPolicy, ...] = ()
 
 
 def fleet_defaults(doc: Document) -> tuple[FleetDefaults, list[Problem]]:
@@ -68,6 +74,7 @@ def fleet_defaults(doc: Document) -> tuple[FleetDefaults, list[Problem]]:
     members = value.get("members") or {}
     member_defaults = dict(members.get("defaults") or {})
     departed, problems = _departures(doc, value.get("departed") or [])
+    policies = project_policies(doc, value.get("projectPolicies") or [], problems)
     return (
         FleetDefaults(
             source=doc.file,
@@ -77,9 +84,81 @@ def fleet_defaults(doc: Document) -> tuple[FleetDefaults, list[Problem]]:
             member_defaults_where={
                 flag: _location(doc, ("members", "defaults", flag)) for flag in member_defaults
             },
+            project_policies=policies,
         ),
         problems,
     )
+
+
+def project_policies(
+    doc: Document, items: list[Any], problems: list[Problem]
+) -> tuple[ProjectPolicy, ...]:
+    """The `projectPolicies` of a schema-checked file; what a schema cannot see goes to
+    `problems` (a name given twice, `containsPHI` without `irreversible`, a bad date)."""
+
+    def problem(path: JsonPath, message: str, *, key: bool = False) -> None:
+        line, column = doc.at(path, key=key)
+        problems.append(Problem(doc.file, line, column, f"{dotted(path)}: {message}"))
+
+    out: list[ProjectPolicy] = []
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        path: JsonPath = ("projectPolicies", index)
+        name = item["name"]
+        if name in first:
+            problem(
+                (*path, "name"),
+                f"the policy {name} is also projectPolicies[{first[name]}]; give each policy "
+                "one name",
+            )
+            continue
+        first[name] = index
+        require = tuple(s for s in PROJECT_SETTINGS if item["require"].get(s) is True)
+        irreversible = bool(item.get("irreversible", False))
+        for setting in sorted(IRREVERSIBLE_SETTINGS & set(require)):
+            if not irreversible:
+                problem(
+                    (*path, "require", setting),
+                    f"{setting} can never be turned off again once the platform sets it: "
+                    "add `irreversible: true` to the policy to say that is meant",
+                    key=True,
+                )
+        selection = item["projects"]
+        kind = next(k for k in ("all", "glob", "tag", "ids") if k in selection)
+        values: tuple[str, ...] = (
+            () if kind == "all" else tuple(selection[kind]) if kind == "ids" else (selection[kind],)
+        )
+        exceptions: list[PolicyException] = []
+        seen: dict[str, int] = {}
+        for number, entry in enumerate(item.get("exceptions") or []):
+            where: JsonPath = (*path, "exceptions", number)
+            if entry["project"] in seen:
+                problem(
+                    (*where, "project"),
+                    f"{entry['project']} is also exceptions[{seen[entry['project']]}]",
+                )
+                continue
+            seen[entry["project"]] = number
+            try:
+                expires = date.fromisoformat(entry["expires"])
+            except ValueError:
+                problem((*where, "expires"), "is not a valid date (YYYY-MM-DD)")
+                continue
+            exceptions.append(
+                PolicyException(entry["project"], entry["reason"], expires, _location(doc, where))
+            )
+        out.append(
+            ProjectPolicy(
+                name=name,
+                selector=PolicySelector(cast('Literal["all", "glob", "tag", "ids"]', kind), values),
+                require=require,
+                mode=item.get("mode", "report"),
+                exceptions=tuple(exceptions),
+                irreversible=irreversible,
+                where=_location(doc, path),
+            )
+        )
+    return tuple(out)
 
 
 def _location(doc: Document, path: JsonPath) -> Location:
@@ -185,6 +264,7 @@ class _OrgBuilder:
         forwarding = self.forwarding()
         provisioning = self.provisioning()
         safety = self.safety()
+        project_policies = self.project_policies()
         if self.failed or self.problems:
             return None
         policies = self.raw.get("policies") or {}
@@ -201,6 +281,7 @@ class _OrgBuilder:
             safety=safety,
             departed=self.departed,
             member_defaults_where=self.member_defaults_where(),
+            project_policies=project_policies,
         )
 
     # ------------------------------------------------------------------ members
@@ -297,6 +378,8 @@ class _OrgBuilder:
                 flags=self.shared_flags(flags),
                 where=self.where(path),
                 own_flags=self.own_flag_sets.setdefault(own, own),
+                expires=self.expiry(path, spec),
+                reason=spec.get("reason"),
             )
         if mode == "authoritative" and not users and not allow_empty:
             self.problem(
@@ -307,6 +390,16 @@ class _OrgBuilder:
             )
         protected = self.listed_users("protected", listed)
         required = self.listed_users("requiredAdmins", listed)
+        for name, named in (("protected", protected), ("requiredAdmins", required)):
+            for user_id, index in named.items():
+                member = members.get(user_id)
+                if member is not None and member.expires is not None:
+                    self.problem(
+                        ("members", name, index),
+                        f"{user_id}'s membership expires on {member.expires} (line "
+                        f"{member.where.line if member.where else '?'}), but members.{name} "
+                        "keeps them: drop the expiry, or take them out of this list",
+                    )
         for user_id, index in required.items():
             member = members.get(user_id)
             if member is not None and member.level != "ADMIN":
@@ -321,6 +414,16 @@ class _OrgBuilder:
             required_admins=frozenset(required),
             allow_empty=allow_empty,
         )
+
+    def expiry(self, path: JsonPath, spec: Mapping[str, Any]) -> date | None:
+        """A member entry's `expires` date (the schema checked its shape)."""
+        if "expires" not in spec:
+            return None
+        try:
+            return date.fromisoformat(spec["expires"])
+        except ValueError:
+            self.problem((*path, "expires"), "is not a valid date (YYYY-MM-DD)")
+            return None
 
     def listed_users(self, name: str, listed: set[str]) -> dict[str, int]:
         """The normalised ids in `members.<name>` (each must be a listed user), with indexes."""
@@ -496,6 +599,18 @@ class _OrgBuilder:
 
     # ------------------------------------------------------------------ safety
 
+    def project_policies(self) -> tuple[ProjectPolicy, ...]:
+        """The org's own policies, then the fleet's that it does not name."""
+        items = self.raw.get("projectPolicies")
+        own = (
+            project_policies(self.doc, items, self.problems)
+            if isinstance(items, list) and not self.bad("projectPolicies")
+            else ()
+        )
+        names = {policy.name for policy in own}
+        fleet = self.defaults.project_policies if self.defaults else ()
+        return own + tuple(p for p in fleet if p.name not in names)
+
     def safety(self) -> SafetySettings:
         own: Mapping[str, Any] = {} if self.bad("safety") else self.section("safety") or {}
         fleet: Mapping[str, Any] = self.defaults.safety if self.defaults else {}
@@ -506,6 +621,7 @@ def merge_safety(own: Mapping[str, Any], fleet: Mapping[str, Any]) -> SafetySett
     """Org file > fleet defaults > built-in, key by key; an explicit null turns a limit off."""
     builtin = SafetySettings()
     min_admins = own.get("minAdmins", fleet.get("minAdmins", builtin.min_admins))
+    notice = own.get("expiryNoticeDays", fleet.get("expiryNoticeDays", builtin.expiry_notice_days))
     own_budgets: Mapping[str, Any] = own.get("removalBudget") or {}
     fleet_budgets: Mapping[str, Any] = fleet.get("removalBudget") or {}
     budgets: dict[str, Budget] = {}
@@ -519,7 +635,9 @@ def merge_safety(own: Mapping[str, Any], fleet: Mapping[str, Any]) -> SafetySett
             count=None if count is None else int(count),
             percent=None if percent is None else float(percent),
         )
-    return SafetySettings(min_admins=int(min_admins), budgets=budgets)
+    return SafetySettings(
+        min_admins=int(min_admins), expiry_notice_days=int(notice), budgets=budgets
+    )
 
 
 def build_org(

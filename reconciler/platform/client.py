@@ -81,6 +81,7 @@ from reconciler.platform.routes import (
     method_of,
     normalize_route,
 )
+from reconciler.render import inert
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -581,7 +582,12 @@ class ReadClient:
         status, headers, content = exchanged
         self._health.answered(server, headers.get("Date"))
         request_id = headers.get("X-Request-ID")
-        log.debug("%s -> HTTP %d (request %s)", route, status, request_id or "-")
+        log.debug(
+            "%s -> HTTP %d (request %s)",
+            inert.terminal(route),
+            status,
+            inert.terminal(request_id or "-"),  # a header: the server's text
+        )
         if 200 <= status < 300:
             parsed = _json_object(content)
             if parsed is None:
@@ -714,11 +720,15 @@ class ReadClient:
         if landed is None:
             # Retrying could duplicate the change; failing is the only safe answer.
             raise AttemptFailed(error, retryable=False, outcome_unknown=True)
-        log.info("outcome of %s unknown (%s); checking whether it landed", route, error)
+        log.info(
+            "outcome of %s unknown (%s); checking whether it landed",
+            inert.terminal(route),
+            inert.terminal(error, limit=inert.MESSAGE_LIMIT),
+        )
         landed_outcome = self._check_landed(route, error, landed, attempts)
         if landed_outcome is not None:
             return landed_outcome
-        log.info("%s did not land; it may be retried", route)
+        log.info("%s did not land; it may be retried", inert.terminal(route))
         raise AttemptFailed(error, retryable=True, outcome_unknown=True)
 
     def _check_landed(
@@ -737,7 +747,7 @@ class ReadClient:
             raise AttemptFailed(unknown, retryable=False, outcome_unknown=True) from exc
         if not did_land:
             return None
-        log.info("%s landed (confirmed by a read after an unknown outcome)", route)
+        log.info("%s landed (confirmed by a read after an unknown outcome)", inert.terminal(route))
         return CallOutcome(
             body={}, attempts=attempts, request_id=None, status=None, landed_by_check=True
         )

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from reconciler.platform.limits import OUTAGE_SECONDS_VAR, RUN_DEADLINE_VAR, PlatformLimits
+from reconciler.render import inert
 
 log = logging.getLogger("reconciler.platform")
 
@@ -133,7 +134,8 @@ class PlatformHealth:
             if self._stopped is None:
                 self._stopped = self._why_stop()
                 if self._stopped is not None:
-                    log.warning("%s", self._stopped)
+                    # It quotes the last failure: the platform's text.
+                    log.warning("%s", inert.terminal(self._stopped, limit=inert.MESSAGE_LIMIT))
             return self._stopped
 
     @property

@@ -21,6 +21,7 @@ from typing import TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from reconciler.errors import ConfigError, DxorgError
+from reconciler.render import inert
 
 T = TypeVar("T")
 
@@ -165,6 +166,10 @@ def run_with_retries(
             counted += 1
         if failure is not None and failure.retry_after is not None:
             delay = failure.retry_after
+            if is_uncounted(failure):
+                # Uncounted retries end only at the run's deadline: a Retry-After of 0 (or a
+                # few ms) must not make them a tight loop, so patience grows like a backoff.
+                delay = max(delay, policy.backoff(state.attempt_number))
         else:
             delay = policy.backoff(state.attempt_number)
         if time_left is not None:
@@ -191,10 +196,11 @@ def run_with_retries(
 
     def before_sleep(state: RetryCallState) -> None:
         failure = _failure_of(state)
-        reason = str(failure.error) if failure is not None else "unknown failure"
+        # The platform's error message is foreign text: one visible line, escapes shown.
+        reason = inert.terminal(failure.error if failure is not None else "unknown failure")
         logger.info(
             "retrying %s: attempt %d failed (%s; %d of %d counted); next attempt in %.2fs",
-            route,
+            inert.terminal(route),
             state.attempt_number,
             reason,
             counted,
@@ -214,7 +220,11 @@ def run_with_retries(
         return retrying(attempt)
     except AttemptFailed as failure:
         if failure.retryable:
-            logger.warning("giving up on %s: %s", route, failure.error)
+            logger.warning(
+                "giving up on %s: %s",
+                inert.terminal(route),
+                inert.terminal(failure.error, limit=inert.MESSAGE_LIMIT),
+            )
         raise failure.error from failure.__cause__
 
 

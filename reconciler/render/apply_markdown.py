@@ -24,7 +24,7 @@ def _verdict(org: OrgApplyReport) -> str:
     if org.remaining:
         return f"⚠️ still differs: {len(org.remaining)}"
     if org.left_out:
-        return f"⚠️ {len(org.left_out)} removal(s) left out"
+        return f"⚠️ {len(org.left_out)} action(s) left out"
     if org.unchecked:
         return "⚠️ job-log forwarding not checked"
     return "✅ converged"
@@ -53,7 +53,7 @@ def render_apply_markdown(report: ApplyReport, provenance: str = "") -> str:
         details += [
             f"- {org_id} still differs: {text(r, limit=inert.MESSAGE_LIMIT)}" for r in org.remaining
         ]
-        details += [f"- {org_id} left out (--skip-removals): {text(r)}" for r in org.left_out]
+        details += [f"- {org_id} left out ({report.left_out_by}): {text(r)}" for r in org.left_out]
         details += [f"- {org_id} not checked: {text(r)}" for r in org.unchecked]
     lead = f"{provenance}\n\n" if provenance else ""
     body = f"# dxorg apply\n\n{lead}**{report.summary()}**\n\n" + "\n".join(rows)

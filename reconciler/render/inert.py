@@ -17,13 +17,18 @@ escaping happens here, never in their format strings.
   cut in the middle. The result is one visible line.
 - `markdown_text`: the same, then everything Markdown or HTML could read as markup is
   escaped, so the text is one run of plain text: no HTML (a comment, `<details>`), no
-  link, image, emphasis, table cell, heading or list, no @mention.
+  link (nor one of GitHub's autolinks: a bare address, an e-mail, `#1`), image,
+  emphasis, table cell, heading or list, no @mention.
 - `code_span`, `code_block`: literal text in a code span or a fenced block whose fence no
   foreign backtick run can close.
 - `log_line`: a line of the GitHub Action's log. Foreign text is `terminal`-escaped (so
   it never starts a line), and the Action writes foreign-bearing blocks inside a
   ``::stop-commands::`` window (reconciler.github.runner.Log.commands_stopped): no line
   of it is read as a workflow command, whatever it says.
+- `log_message`: a log record (a retry given up, an outage), for stderr and the Action's
+  log: one visible line that no runner reads as a workflow command. The call sites make
+  their foreign arguments `terminal`; the handlers the CLI and the Action install pass
+  every record through this once more, whatever a call site did.
 - `html_text` (text and attribute values) and `csv_cell` (no formula) for the access
   review's files.
 """
@@ -53,6 +58,15 @@ _MARKDOWN_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 # setext underline or a thematic break: its first character is escaped.
 _LINE_START = re.compile(r"\A(?:[-+=>]|\d{1,9}[.)])")
 _BACKTICKS = re.compile(r"`+")
+# Where GitHub (and a linkifier) would start a link in plain text, a zero-width space goes:
+# after a dot before a letter or digit (`www.`, `evil.com`, an e-mail's domain), inside
+# `://` and `//`, between `#` (escaped `\#`) and a digit (an issue: `#1`, `owner/repo#1`),
+# after `GH-` before a digit; `@` gets one too (a mention, an e-mail, `repo@sha`). Bare
+# commit SHAs are left: GitHub links them only to commits of the same repository.
+_AUTOLINK_BREAKS = re.compile(
+    r"(?i)(?<=www)(?=\.)|(?<=\.)(?=[^\W_])|(?<=[:/])(?=/)|(?<=\\#)(?=\d)|(?<=\bgh-)(?=\d)"
+)
+_ZERO_WIDTH_SPACE = "&#8203;"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -98,8 +112,9 @@ def terminal(text: object, *, limit: int | None = TERMINAL_LIMIT) -> str:
 
 def terminal_lines(text: object) -> str:
     """A multi-line message (an error with its details) for a terminal: its line breaks
-    kept, everything else as `terminal` makes it."""
-    return "\n".join(terminal(line, limit=None) for line in _str(text).split("\n"))
+    kept, everything else as `terminal` makes it, and no line a runner would read as a
+    workflow command (as `log_line`): dxorg may run in a workflow's step."""
+    return "\n".join(log_line(terminal(line, limit=None)) for line in _str(text).split("\n"))
 
 
 def markdown_text(text: object, *, limit: int | None = MARKDOWN_LIMIT) -> str:
@@ -109,8 +124,10 @@ def markdown_text(text: object, *, limit: int | None = MARKDOWN_LIMIT) -> str:
     value = _MARKDOWN_SPECIAL.sub(r"\\\1", value)
     value = _UNDERSCORES.sub(lambda run: _underscores(run, value), value)
     # GitHub turns @name into a notification and a link; a zero-width space after the @
-    # (written as an entity: the source stays plain ASCII) keeps it plain text.
-    value = value.replace("@", "@&#8203;")
+    # (written as an entity: the source stays plain ASCII) keeps it plain text. The same
+    # invisible break stops every autolink (see _AUTOLINK_BREAKS); the text reads the same.
+    value = _AUTOLINK_BREAKS.sub(_ZERO_WIDTH_SPACE, value)
+    value = value.replace("@", "@" + _ZERO_WIDTH_SPACE)
     if _LINE_START.match(value):
         value = re.sub(r"([-+=>.)])", r"\\\1", value, count=1)
     if value.startswith(" "):
@@ -163,6 +180,22 @@ def log_line(text: object) -> str:
     line = printable(_str(text)).replace("##[", "##\\[")
     # Nor a line the runner reads as ``::command::`` (it trims leading space first).
     return "\\" + line if line.lstrip().startswith("::") else line
+
+
+def log_message(text: object) -> str:
+    """A log record's message, for stderr and the Action's log alike: one visible line
+    (escapes shown, cut past MESSAGE_LIMIT) that no runner reads as a workflow command.
+    Idempotent, so a message whose foreign parts were made inert already reads the same."""
+    return log_line(terminal(text, limit=MESSAGE_LIMIT))
+
+
+def log_lines(message: object, details: str | None = None) -> list[str]:
+    """A log record as lines: its message (`log_message`), then each line of `details`
+    (a traceback, which quotes values too) made a `log_line` of its own."""
+    lines = [log_message(message)]
+    if details:
+        lines += [log_line(terminal(line, limit=None)) for line in details.split("\n")]
+    return lines
 
 
 def html_text(value: object) -> str:

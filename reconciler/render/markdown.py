@@ -58,8 +58,9 @@ def _org_sections(org: OrgPlan, limit: int) -> list[str]:
         for index, chunk in enumerate(_chunk_lines(left_out, _chunk_size(limit))):
             more = f", continued {index + 1}" if index else ""
             blocks.append(
-                f"#### Left out by --skip-removals ({len(org.left_out)}{more})\n\n"
-                "Still differences; this plan does not make them.\n\n" + chunk
+                f"#### Left out ({len(org.left_out)}{more})\n\n"
+                "Left out by `--skip-removals` or `--only-expiries`: still differences; this "
+                "plan does not make them.\n\n" + chunk
             )
     if org.unresolved:
         blocks.append(

@@ -58,6 +58,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         },
         "overrides": list(plan.overrides),
         "skipRemovals": plan.skip_removals,
+        "onlyExpiries": plan.only_expiries,
         "applyable": plan.applyable,
         "counts": _counts(plan.counts()),
         "offboarding": [
@@ -99,6 +100,7 @@ def _org_json(org: OrgPlan) -> dict[str, Any]:
                 "after": a.after,
                 "removals": list(a.removals),
                 "departure": dict(a.departure) if a.departure is not None else None,
+                "expiry": dict(a.expiry) if a.expiry is not None else None,
             }
             for a in org.actions
         ],
@@ -170,6 +172,7 @@ def load_plan(path: Path) -> Plan:
         ),
         overrides=tuple(data["overrides"]),
         skip_removals=data["skipRemovals"],
+        only_expiries=data.get("onlyExpiries", False),
         format_version=data["formatVersion"],
         root=data.get("root"),
     )
@@ -195,6 +198,7 @@ def _org_from_json(data: dict[str, Any]) -> OrgPlan:
                 after=a["after"],
                 removals=tuple(a["removals"]),
                 departure=a["departure"],
+                expiry=a.get("expiry"),
             )
             for a in data["actions"]
         ),

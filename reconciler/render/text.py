@@ -38,7 +38,8 @@ def summary_line(plan: Plan) -> str:
     else:
         text = "No changes. The live orgs match the manifests."
     if plan.left_out:
-        text += f" {plan.left_out} removal(s) left out (--skip-removals)."
+        what = "removal(s)" if plan.left_out_by == "--skip-removals" else "change(s)"
+        text += f" {plan.left_out} {what} left out ({plan.left_out_by})."
     if plan.unresolved:
         text += f" {plan.unresolved} difference(s) dxorg does not change: a person must."
     unchecked = sum(1 for o in plan.orgs if o.unchecked)
@@ -77,7 +78,7 @@ def step_label(org: OrgPlan, step: Step) -> str:
     return ",".join(dict.fromkeys(kinds.get(a, step.phase) for a in step.actions)) or step.phase
 
 
-def styled_org(org: OrgPlan) -> Text:
+def styled_org(org: OrgPlan, *, left_out_by: str = "--skip-removals") -> Text:
     out = Text()
 
     def line(text: str, style: str | None = None) -> None:
@@ -96,7 +97,7 @@ def styled_org(org: OrgPlan) -> Text:
         line(f"  {action.symbol} {t(action.summary)}", action.symbol)
         line(f"      why: {t(action.reason)}", "dim")
     for summary in org.left_out:
-        line(f"  (left out: --skip-removals) - {t(summary)}", "dim")
+        line(f"  (left out: {left_out_by}) - {t(summary)}", "dim")
     for drift in org.unresolved:
         line(f"  ! drift dxorg does not change: {t(drift, limit=inert.MESSAGE_LIMIT)}", "!")
     if org.steps:
@@ -121,7 +122,8 @@ def styled_text(plan: Plan) -> Text:
     # Departures first: one decision for the whole fleet, reviewed as one.
     parts = [Text(platform_line(plan))]
     parts += [Text("\n".join(offboarding), style=STYLES["-"])] if offboarding else []
-    parts += [styled_org(org) for org in plan.orgs]
+    # Whole bodies: on a terminal the CLI crops each line to the screen (cli._show_plan).
+    parts += [styled_org(org, left_out_by=plan.left_out_by) for org in plan.orgs]
     if plan.overrides:
         parts.append(Text(f"Overrides: {inert.terminal(', '.join(plan.overrides))}"))
     parts.append(Text(summary_line(plan)))

@@ -14,7 +14,14 @@ import csv
 import io
 
 from reconciler.render import inert
-from reconciler.review.value import AccessReport, HeldGrant, MemberReview, OrgReview
+from reconciler.review.value import (
+    AccessReport,
+    Approval,
+    DepartedPresence,
+    HeldGrant,
+    MemberReview,
+    OrgReview,
+)
 
 LEADING_COLUMNS: tuple[str, ...] = (
     "org",
@@ -33,12 +40,22 @@ TRAILING_COLUMNS: tuple[str, ...] = (
     "author_email",
     "date",
     "subject",
+    "approval",
+    "approval_flags",
+    "pull_request",
+    "pull_author",
+    "approvers",
+    "merged_at",
     "inherited",
     "unmanaged_flags",
     "drift",
     "departed",
+    "membership_ends",
     "self_grants",
     "provisioned_at",
+    "departure_merged_at",
+    "removed_at",
+    "removal_delay_seconds",
     "error",
 )
 
@@ -56,6 +73,25 @@ def _grant(grant: HeldGrant) -> str:
     if grant.expires:
         text += f" until {grant.expires} ({grant.days_left} days left, {grant.state})"
     return text + (f": {grant.reason}" if grant.reason else "")
+
+
+def _approval(approval: Approval | None) -> dict[str, object]:
+    if approval is None:
+        return {}
+    pull = approval.pull
+    return {
+        "approval": approval.state,
+        "approval_flags": " ".join(approval.flags),
+        "pull_request": pull.url or f"#{pull.number}" if pull else None,
+        "pull_author": pull.author if pull else None,
+        "approvers": " ".join(approval.approvers),
+        "merged_at": pull.merged_at if pull else None,
+    }
+
+
+def _merged_at(presence: DepartedPresence) -> str | None:
+    approval = presence.approval
+    return approval.pull.merged_at if approval and approval.pull else None
 
 
 def _row(report: AccessReport, org: OrgReview, member: MemberReview) -> dict[str, object]:
@@ -77,12 +113,18 @@ def _row(report: AccessReport, org: OrgReview, member: MemberReview) -> dict[str
         "author_email": origin.email if origin else None,
         "date": origin.date if origin else None,
         "subject": origin.subject if origin else None,
+        **_approval(member.approval),
         "inherited": "; ".join(
             f"{f.name}={_cell(f.manifest)} from {f.where}" for f in member.inherited
         ),
         "unmanaged_flags": " ".join(member.unmanaged_flags),
         "drift": member.drift.summary if member.drift else None,
         "departed": member.departed.describe() if member.departed else None,
+        "membership_ends": (
+            f"{member.membership_ends.describe()} ({member.membership_ends.state})"
+            if member.membership_ends
+            else None
+        ),
         "self_grants": "; ".join(_grant(g) for g in member.self_grants),
         "provisioned_at": member.provisioned,
     }
@@ -93,9 +135,29 @@ def render_report_csv(report: AccessReport) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(names)
+    departed = {p.departure.user_id: p for p in report.departed}
     for org, member in report.members:
         row = _row(report, org, member)
+        presence = departed.get(member.user_id)
+        if member.departed and presence:
+            row["departure_merged_at"] = _merged_at(presence)
         writer.writerow([_cell(row.get(name)) for name in names])
+    # A departed user no longer a member has no member row: one row per org a journal
+    # shows them removed from, with the time it took.
+    for presence in report.departed:
+        for removal in presence.removals:
+            if removal.state != "removed":
+                continue
+            row = {
+                "org": removal.org_id,
+                "user": presence.departure.user_id,
+                "status": "removed",
+                "departed": presence.departure.describe(),
+                "departure_merged_at": _merged_at(presence),
+                "removed_at": removal.removed_at,
+                "removal_delay_seconds": removal.delay_seconds,
+            }
+            writer.writerow([_cell(row.get(name)) for name in names])
     # An org that could not be read still gets a row: the file must not look complete.
     for org in report.orgs:
         if org.error:

@@ -19,11 +19,14 @@ from reconciler.render import inert
 from reconciler.render.markdown import PART_LIMIT
 from reconciler.review.value import (
     AccessReport,
+    Approval,
+    DepartedPresence,
     FlagReview,
     HeldGrant,
     LineOrigin,
     MemberReview,
     OrgReview,
+    PolicyReview,
     Where,
 )
 
@@ -55,6 +58,24 @@ def origin_text(origin: LineOrigin) -> str:
         f"{md((origin.date or '')[:10])}: {md(origin.subject)}"
     )
     return f"{text} *({md(origin.note)})*" if origin.note else text
+
+
+def approval_text(approval: Approval | None) -> str:
+    if approval is None:
+        return ""
+    mark = "🔏 " if approval.flags else ""
+    return f"{mark}{md(approval.describe())}"
+
+
+def removal_text(presence: DepartedPresence) -> str:
+    """When the departure was merged, and when each removal took effect."""
+    approval = presence.approval
+    if approval is not None and approval.pull is not None and approval.pull.merged_at:
+        merged = f"merged {md(approval.pull.merged_at)} (PR #{approval.pull.number})"
+    else:
+        merged = md(approval.describe() if approval else "not in git")
+    removals = "; ".join(md(r.describe()) for r in presence.removals)
+    return f"{merged}; {removals or 'no removal in the journals read'}"
 
 
 def _flag_cell(flag: FlagReview) -> str:
@@ -106,7 +127,16 @@ _STATUS_MARK = {
 
 
 def _member_rows(report: AccessReport, org: OrgReview) -> tuple[str, list[str]]:
-    head = ["user", "name", "status", *("level", *report.flags), "declared at", "last change"]
+    head = [
+        "user",
+        "name",
+        "status",
+        *("level", *report.flags),
+        "membership ends",
+        "declared at",
+        "last change",
+        "approval",
+    ]
     header = "| " + " | ".join(md(h) for h in head) + " | notes |\n"
     header += "|" + "---|" * (len(head) + 1)
     rows = []
@@ -116,18 +146,28 @@ def _member_rows(report: AccessReport, org: OrgReview) -> tuple[str, list[str]]:
             md(member.name),
             _STATUS_MARK[member.status],
             *(_flag_cell(flag) for flag in member.flags),
+            _membership_end(member),
             where_text(member.declared),
             origin_text(member.declared.origin) if member.declared else "",
+            approval_text(member.approval),
             _notes(member),
         ]
         rows.append("| " + " | ".join(cells) + " |")
     return header, rows
 
 
+def _membership_end(member: MemberReview) -> str:
+    ends = member.membership_ends
+    if ends is None:
+        return ""
+    text = f"{md(ends.expires)} ({_days(ends.days_left - 1) if ends.days_left > 0 else 'ended'})"
+    return f"⏳ **{text}**" if member.membership_ending else text
+
+
 def _grant_rows(grants: Sequence[HeldGrant]) -> tuple[str, list[str]]:
     header = (
         "| holder | kind | object | level | selected by | expires | days left | reason | "
-        "declared at | last change |\n|---|---|---|---|---|---|---|---|---|---|"
+        "declared at | last change | approval |\n|---|---|---|---|---|---|---|---|---|---|---|"
     )
     rows = []
     for grant in grants:
@@ -148,6 +188,7 @@ def _grant_rows(grants: Sequence[HeldGrant]) -> tuple[str, list[str]]:
                     md(grant.reason),
                     where_text(grant.where),
                     origin_text(grant.where.origin) if grant.where else "",
+                    approval_text(grant.approval),
                 ]
             )
             + " |"
@@ -177,12 +218,47 @@ def _attention(report: AccessReport, cap: int | None) -> list[str]:
     sections.append(
         (f"⏳ Self-grants expired or expiring within {report.expiry_days} days", expiring)
     )
+    ending = [
+        f"- {code(org.org_id)} {code(m.user_id)}: membership {md(m.membership_ends.describe())}"
+        + (f" ({where_text(m.membership_ends.where)})" if m.membership_ends.where else "")
+        for org, m in report.members
+        if m.membership_ending and m.membership_ends is not None
+    ]
+    sections.append(("⏳ Memberships ending soon or ended", ending))
+    policies = [
+        f"- {code(org.org_id)} {md(p.name)} {code(p.project_id)}: lacks "
+        + ", ".join(code(s) for s in p.missing)
+        + f" (policy {code(policy.name)}, {md(policy.mode)})"
+        for org in report.orgs
+        for policy in org.policies
+        for p in policy.non_compliant
+    ]
+    sections.append(("🔒 Projects not meeting a project policy", policies))
     drifted = [
         f"- {code(org.org_id)} {code(m.user_id)}: {md(m.drift.summary)}"
         for org, m in report.members
         if m.drift is not None
     ]
     sections.append(("⚠️ Drift from the manifests", drifted))
+    flagged = [
+        f"- {code(org.org_id)} {code(m.user_id)} at {where_text(m.declared)}: "
+        f"{approval_text(m.approval)}"
+        for org, m in report.members
+        if m.approval is not None and m.approval.flags
+    ]
+    flagged += [
+        f"- {code(org.org_id)} self-grant of {md(g.name)} to {code(g.holder)} at "
+        f"{where_text(g.where)}: {approval_text(g.approval)}"
+        for org, g in report.self_grants
+        if g.approval is not None and g.approval.flags
+    ]
+    flagged += [
+        f"- departure of {code(p.departure.user_id)} at {where_text(p.departure.where)}: "
+        f"{approval_text(p.approval)}"
+        for p in report.departed
+        if p.approval is not None and p.approval.flags
+    ]
+    sections.append(("🔏 Changes without an independent approval", flagged))
     lines: list[str] = []
     for title, items in sections:
         if not items:
@@ -208,18 +284,29 @@ def _head(report: AccessReport) -> str:
             provenance += " (**shallow clone**: fetch the whole history for exact provenance)"
     else:
         provenance = md(git.note or "not in git")
+    evidence = report.evidence
+    if evidence.repository:
+        approvals = f"pull requests and reviews of {code(evidence.repository)}"
+        if not evidence.logins_known:
+            approvals += " (no GitHub login mapping: whether a grantee approved is unknown)"
+        if evidence.note:
+            approvals += f" *({md(evidence.note)})*"
+    else:
+        approvals = "not on GitHub"
     lines = [
         "## dxorg access review",
         "",
         f"Read {md(report.generated_at)} as {code(report.caller)} by dxorg "
-        f"{md(report.tool_version)} · provenance: {provenance}",
+        f"{md(report.tool_version)} · provenance: {provenance} · approvals: {approvals}",
         "",
         f"**{counts['orgs']}** org(s), **{counts['users']}** user(s), "
         f"**{counts['memberships']}** membership(s): {counts['declared']} declared, "
         f"{counts['drifted']} drifted, {counts['unmanaged']} unmanaged, "
         f"{counts['departed']} departed, {counts['provisioned']} provisioned; "
         f"{counts['selfGrants']} self-grant(s) held, {counts['expiring']} expiring, "
-        f"{counts['expired']} expired.",
+        f"{counts['expired']} expired; {counts['selfApproved']} self-approved, "
+        f"{counts['noApproval']} without approval, {counts['approvedByGrantee']} approved by "
+        "the grantee.",
         "",
         "| org | name | members | admins | declared | drifted | unmanaged | departed | "
         "self-grants | membership |",
@@ -284,6 +371,41 @@ def _org_blocks(report: AccessReport, org: OrgReview, limit: int, members: bool)
         header = "| account | email | level | state | declared at |\n|---|---|---|---|---|"
         for table in _chunks(header, rows, size):
             blocks.append(f"#### Provisioned accounts ({len(org.provisioned)})\n\n{table}")
+    for policy in org.policies:
+        blocks += _policy_blocks(policy, size)
+    return blocks
+
+
+def _policy_blocks(policy: PolicyReview, size: int) -> list[str]:
+    head = (
+        f"#### Project policy {code(policy.name)} ({md(policy.mode)})\n\n"
+        f"{md(policy.selector)}; requires {', '.join(code(s) for s in policy.require)} at least; "
+        f"{len(policy.non_compliant)} of {len(policy.projects)} project(s) not compliant; "
+        f"declared at {where_text(policy.where)}"
+    )
+    rows = [
+        f"| {md(p.name)} {code(p.project_id)} | "
+        + (
+            "exempt"
+            if p.exempt
+            else "compliant"
+            if p.compliant
+            else "⚠️ lacks " + ", ".join(code(s) for s in p.missing)
+        )
+        + " |"
+        for p in policy.projects
+    ]
+    blocks = [
+        f"{head}\n\n{table}" for table in _chunks("| project | state |\n|---|---|", rows, size)
+    ] or [head]
+    if policy.exceptions:
+        exceptions = [
+            f"- {code(x.project_id)}: {md(x.reason)}, until {md(x.expires)}"
+            + ("" if x.active else " (**expired**: covered again)")
+            + f" ({where_text(x.where)})"
+            for x in policy.exceptions
+        ]
+        blocks.append(f"Exceptions of {code(policy.name)}:\n\n" + "\n".join(exceptions))
     return blocks
 
 
@@ -332,6 +454,16 @@ def render_report_markdown(
         blocks.append(
             "*Member tables left out to fit the job summary: they are in the report files.*"
         )
+    if report.departed:
+        rows = [
+            f"| {code(p.departure.user_id)} | {md(p.departure.since)} | "
+            f"{where_text(p.departure.where)} | {removal_text(p)} |"
+            for p in report.departed
+        ]
+        header = "| departed user | since | declared at | merged, and removed |\n|---|---|---|---|"
+        size = (limit - _FOOTER_ROOM - 400) // 2
+        for table in _chunks(header, rows, size):
+            blocks.append(f"### Departures ({len(report.departed)})\n\n{table}")
     for org in report.orgs:
         blocks += _org_blocks(report, org, limit, members)
     return _parts(blocks, limit)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Literal
 
-from reconciler.diff import DiffInput, access_json, account_ownership, diff_org
+from reconciler.diff import DiffInput, access_json, account_ownership, diff_org, policy_findings
 from reconciler.model import (
     FLAGS_BY_NAME,
     Access,
@@ -32,13 +32,16 @@ from reconciler.model import (
 )
 from reconciler.plan import Action
 from reconciler.plan_warnings import EXPIRY_WARNING_DAYS
+from reconciler.review.approvals import ApprovalInput, approval_of, removals_of
 from reconciler.review.value import (
     NOT_IN_GIT,
     AccessReport,
     AccountState,
+    Approval,
     DepartedPresence,
     DepartureNote,
     Drift,
+    EvidenceSummary,
     FileHistory,
     FlagChange,
     FlagReview,
@@ -47,7 +50,12 @@ from reconciler.review.value import (
     GrantState,
     HeldGrant,
     MemberReview,
+    MembershipEnd,
+    MembershipEndState,
     OrgReview,
+    PolicyException,
+    PolicyProject,
+    PolicyReview,
     ProvisionedAccount,
     Status,
     Where,
@@ -69,12 +77,13 @@ class ReviewInput:
     histories: Mapping[str, FileHistory] = field(default_factory=dict)  # by file, as named
     git: GitSummary = field(default_factory=GitSummary)
     caller: str = ""
+    approvals: ApprovalInput = field(default_factory=ApprovalInput)
 
 
 def build_report(
     review: ReviewInput, *, today: date, generated_at: str, tool_version: str
 ) -> AccessReport:
-    lines = _Lines(review.histories)
+    lines = _Lines(review.histories, review.approvals)
     orgs = []
     for desired in review.orgs:
         live = review.live.get(desired.org_id)
@@ -93,15 +102,33 @@ def build_report(
         departed=_departed(review.orgs, review.live, lines),
         git=review.git,
         expiry_days=EXPIRY_WARNING_DAYS,
+        evidence=EvidenceSummary(
+            repository=review.approvals.repository,
+            journals=review.approvals.journals,
+            logins_known=review.approvals.logins is not None,
+            note=review.approvals.note,
+        ),
     )
 
 
 class _Lines:
-    """Location -> Where, with the line's history; one Where per line, shared."""
+    """Location -> Where, with the line's history; one Where per line, shared. And the
+    approval of a line's change, one per line and grantee."""
 
-    def __init__(self, histories: Mapping[str, FileHistory]) -> None:
+    def __init__(self, histories: Mapping[str, FileHistory], evidence: ApprovalInput) -> None:
         self.histories = histories
+        self.evidence = evidence
         self.cache: dict[tuple[str, int], Where] = {}
+        self.approvals: dict[tuple[str, int, str | None], Approval] = {}
+
+    def approval(self, where: Where | None, grantee: str | None = None) -> Approval | None:
+        if where is None:
+            return None
+        key = (where.file, where.line, grantee)
+        found = self.approvals.get(key)
+        if found is None:
+            found = self.approvals[key] = approval_of(where.origin, self.evidence, grantee=grantee)
+        return found
 
     def __call__(self, location: Location | None) -> Where | None:
         if location is None:
@@ -151,6 +178,8 @@ def _org(desired: DesiredOrg, live: LiveOrg, today: date, lines: _Lines) -> OrgR
         else:
             status = "unmanaged"
         live_access = access_json(have.access) if have else None
+        declared_where = lines(want.where if want else account.where if account else None)
+        declared_level = want.level if want else account.level if account else None
         members.append(
             MemberReview(
                 user_id=user_id,
@@ -158,11 +187,15 @@ def _org(desired: DesiredOrg, live: LiveOrg, today: date, lines: _Lines) -> OrgR
                 live=live_access,
                 status=status,
                 flags=_flags(desired, want, live_access, lines),
-                declared=lines(want.where if want else account.where if account else None),
+                declared=declared_where,
                 drift=_drift(action) if action is not None else None,
                 departed=_note(departure, lines) if departure and have else None,
                 provisioned=lines(account.where) if account else None,
                 self_grants=tuple(held_by.get(user_id, ())),
+                membership_ends=_membership_end(desired, want, today, lines),
+                approval=lines.approval(
+                    declared_where, user_id if declared_level == "ADMIN" else None
+                ),
             )
         )
     return OrgReview(
@@ -174,6 +207,7 @@ def _org(desired: DesiredOrg, live: LiveOrg, today: date, lines: _Lines) -> OrgR
         members=tuple(members),
         self_grants=held,
         self_grants_managed=desired.self_grants is not None,
+        policies=_policies(desired, live, today, lines),
         provisioned=tuple(
             ProvisionedAccount(
                 user_id=account.user_id,
@@ -220,6 +254,47 @@ def _flags(
         else:
             out.append(FlagReview(name, live_value(name), None, "unmanaged"))
     return tuple(out)
+
+
+def _policies(
+    desired: DesiredOrg, live: LiveOrg, today: date, lines: _Lines
+) -> tuple[PolicyReview, ...]:
+    findings = policy_findings(desired, live, today)
+    return tuple(
+        PolicyReview(
+            name=policy.name,
+            mode=policy.mode,
+            selector=policy.selector.describe(),
+            require=policy.require,
+            projects=tuple(
+                PolicyProject(f.project.project_id, f.project.name, f.missing, f.exempt)
+                for f in findings
+                if f.policy is policy
+            ),
+            exceptions=tuple(
+                PolicyException(e.project_id, e.reason, e.expires, e.active(today), lines(e.where))
+                for e in policy.exceptions
+            ),
+            where=lines(policy.where),
+        )
+        for policy in desired.project_policies
+    )
+
+
+def _membership_end(
+    desired: DesiredOrg, want: DesiredMember | None, today: date, lines: _Lines
+) -> MembershipEnd | None:
+    if want is None or want.expires is None:
+        return None
+    days = (want.expires - today).days
+    state: MembershipEndState = (
+        "ended"
+        if want.expired(today)
+        else "ending"
+        if days <= desired.safety.expiry_notice_days
+        else "active"
+    )
+    return MembershipEnd(want.expires, want.reason, days, state, lines(want.where))
 
 
 def _drift(action: Action) -> Drift:
@@ -284,6 +359,7 @@ def _held(
         state = "expired"
     elif days_left is not None and days_left <= EXPIRY_WARNING_DAYS:
         state = "expiring"
+    where = lines(grant.where)
     return HeldGrant(
         kind=kind,
         object_id=object_id,
@@ -295,7 +371,8 @@ def _held(
         reason=grant.reason,
         days_left=days_left,
         state=state,
-        where=lines(grant.where),
+        where=where,
+        approval=lines.approval(where, holder),
     )
 
 
@@ -348,7 +425,14 @@ def _departed(
             member = live_org.members.get(user_id) if live_org else None
             if member is not None:
                 present.setdefault(user_id, []).append((desired.org_id, member.access.level))
-    return tuple(
-        DepartedPresence(_note(departures[user_id], lines), tuple(present.get(user_id, ())))
-        for user_id in sorted(departures)
-    )
+    out = []
+    for user_id in sorted(departures):
+        note = _note(departures[user_id], lines)
+        approval = lines.approval(note.where)
+        here = tuple(present.get(user_id, ()))
+        merged_at = approval.pull.merged_at if approval and approval.pull else None
+        removals = removals_of(
+            user_id, merged_at, (org for org, _ in here), lines.evidence.removals
+        )
+        out.append(DepartedPresence(note, here, approval=approval, removals=removals))
+    return tuple(out)

@@ -2,13 +2,15 @@
 of the manifest files, side by side, then hand both to the pure builder.
 
 Each org is read as plan reads it (`live.read_org`), failing closed: an org whose read
-fails is reported as not read, never as an org with nobody in it.
+fails is reported as not read, never as an org with nobody in it. With a GitHub client,
+the approval evidence of the lines' commits is gathered too (`review.evidence`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,23 +20,52 @@ from reconciler.errors import ReadIncompleteError
 from reconciler.live import read_org
 from reconciler.model import DesiredOrg, LiveOrg
 from reconciler.read_and_plan import platform_time, select_orgs
+from reconciler.review.approvals import ApprovalInput, evidence_commits
 from reconciler.review.build import ReviewInput, build_report
+from reconciler.review.evidence import gather_commits, journaled_removals
 from reconciler.review.git_blame import blame_files
-from reconciler.review.value import AccessReport
+from reconciler.review.value import AccessReport, CommitEvidence, FileHistory, GitSummary
 
 if TYPE_CHECKING:
+    from reconciler.github.api import GitHubClient
     from reconciler.manifest import Fleet
     from reconciler.platform.client import ReadClient
 
 
+@dataclass(frozen=True)
+class EvidenceSources:
+    """Where the approval evidence comes from: GitHub (None: not on GitHub), the apply
+    journals to time removals by, and the user-to-login mapping (None: not given)."""
+
+    github: GitHubClient | None = None
+    journals: Sequence[Path] = ()
+    logins: Mapping[str, str] | None = None
+
+
 def collect(
-    fleet: Fleet, client: ReadClient, *, only: Collection[str] | None = None
+    fleet: Fleet,
+    client: ReadClient,
+    *,
+    only: Collection[str] | None = None,
+    sources: EvidenceSources | None = None,
 ) -> ReviewInput:
     orgs = select_orgs(fleet, only)
     files = [Path(org.source) for org in orgs] + list(fleet.defaults_files)
+    sources = sources or EvidenceSources()
+    removals = journaled_removals(sources.journals)  # a bad --journal fails before any read
+
+    def history() -> tuple[
+        dict[str, FileHistory], GitSummary, dict[str, CommitEvidence] | None, str | None
+    ]:
+        histories, git = blame_files(files)
+        if sources.github is None:
+            return histories, git, None, None
+        commits, note = gather_commits(sources.github, evidence_commits(orgs, histories))
+        return histories, git, commits, note
+
     with ThreadPoolExecutor(max_workers=1) as side:
-        # git runs while the platform answers: neither waits for the other.
-        blamed = side.submit(blame_files, files)
+        # git and GitHub run while the platform answers: neither waits for the other.
+        blamed = side.submit(history)
         caller = client.whoami()
 
         def one(desired: DesiredOrg) -> LiveOrg | str:
@@ -47,7 +78,7 @@ def collect(
         workers = max(1, min(client.concurrency, len(orgs)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             reads = dict(zip((o.org_id for o in orgs), pool.map(one, orgs), strict=True))
-        histories, git = blamed.result()
+        histories, git, commits, note = blamed.result()
     return ReviewInput(
         orgs=orgs,
         live={k: v for k, v in reads.items() if isinstance(v, LiveOrg)},
@@ -55,6 +86,14 @@ def collect(
         histories=histories,
         git=git,
         caller=caller,
+        approvals=ApprovalInput(
+            repository=sources.github.repository if sources.github else None,
+            commits=commits,
+            logins=sources.logins,
+            removals=removals,
+            journals=tuple(str(p) for p in sources.journals),
+            note=note,
+        ),
     )
 
 
@@ -64,9 +103,10 @@ def review_fleet(
     *,
     only: Collection[str] | None = None,
     now: datetime | None = None,
+    sources: EvidenceSources | None = None,
 ) -> AccessReport:
     """Read everything the report needs and build it."""
-    collected = collect(fleet, client, only=only)
+    collected = collect(fleet, client, only=only, sources=sources)
     # Expiry is judged by the platform's clock, read from its answers just now.
     moment = (now or platform_time(client)).astimezone(UTC)
     return build_report(

@@ -29,6 +29,30 @@ GrantState = Literal["active", "expiring", "expired"]
 # unverified: an account with the entry's username is a member, but the platform does not
 # show the entry's email for it, so it is not shown to be the account the entry provisions.
 AccountState = Literal["member", "unverified", "not-a-member", "not-created"]
+# What GitHub shows about how a manifest line was approved (see docs/report.md).
+ApprovalState = Literal[
+    "approved",  # merged by a pull request someone other than its author approved
+    "self-approved",  # merged, approved only by its own author
+    "no-approval",  # merged without any approval, or committed without a pull request
+    "not-merged",  # uncommitted, or its pull request is not merged yet
+    "not-on-github",  # no GitHub repository to ask, or GitHub does not know the commit
+    "not-in-git",  # the line has no commit to look up
+    "unavailable",  # GitHub could not be asked: `note` says why
+]
+APPROVAL_STATES: tuple[str, ...] = (
+    "approved",
+    "self-approved",
+    "no-approval",
+    "not-merged",
+    "not-on-github",
+    "not-in-git",
+    "unavailable",
+)
+# The approval flags an auditor looks for; `approved-by-grantee`: an ADMIN level or a
+# self-grant approved by the person it grants.
+APPROVAL_FLAGS: tuple[str, ...] = ("self-approved", "no-approval", "approved-by-grantee")
+# Whether the person a line grants approved it: unknown without their GitHub login.
+GranteeCheck = Literal["not-the-grantee", "approved-by-grantee", "unknown", "not-applicable"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +91,98 @@ class FileHistory:
 
     def origin(self, line: int) -> LineOrigin:
         return self.lines.get(line, self.otherwise)
+
+
+@dataclass(frozen=True)
+class PullReview:
+    """One submitted review of a pull request, as GitHub lists it."""
+
+    login: str
+    state: str  # APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED
+    submitted_at: str | None  # ISO 8601
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    """The pull request that brought a commit in, and its reviews."""
+
+    number: int
+    url: str
+    author: str  # its author's login
+    state: str  # open or closed
+    merged_at: str | None  # ISO 8601; None: not merged
+    reviews: tuple[PullReview, ...] = ()
+
+
+@dataclass(frozen=True)
+class CommitEvidence:
+    """What GitHub says about one commit: the pull request that merged it (a merged one
+    before an open one), none, or why GitHub could not say."""
+
+    known: bool = True  # False: GitHub does not have this commit
+    pull: PullRequest | None = None
+    error: str | None = None  # GitHub could not be asked
+
+
+@dataclass(frozen=True)
+class Approval:
+    """Who approved the change that last set a manifest line, and what an auditor flags."""
+
+    state: ApprovalState
+    pull: PullRequest | None = None
+    approvers: tuple[str, ...] = ()  # logins whose last review before the merge approved
+    flags: tuple[str, ...] = ()  # of APPROVAL_FLAGS
+    grantee: GranteeCheck = "not-applicable"
+    grantee_login: str | None = None
+    note: str | None = None
+
+    def describe(self) -> str:
+        words = {
+            "not-merged": "not merged yet",
+            "not-on-github": "not on GitHub",
+            "not-in-git": "not in git",
+            "unavailable": "approval unavailable",
+            "no-approval": "no approval",
+        }
+        if self.pull is None:
+            text = words.get(self.state, self.state)
+        else:
+            who = ", ".join(self.approvers) or "nobody"
+            merged = f"merged {self.pull.merged_at}" if self.pull.merged_at else "not merged yet"
+            text = f"PR #{self.pull.number} by {self.pull.author}, approved by {who}, {merged}"
+        if self.grantee == "unknown":
+            text += "; the grantee's GitHub login is unknown"
+        if self.flags:
+            text += f" [{', '.join(self.flags)}]"
+        return f"{text} ({self.note})" if self.note else text
+
+
+@dataclass(frozen=True)
+class Removal:
+    """When a departed user's removal from one org took effect, as far as the run sees."""
+
+    org_id: str
+    state: Literal["removed", "not-yet-removed"]
+    removed_at: str | None = None  # the journal's `call-done` time, ISO 8601
+    delay_seconds: int | None = None  # removed_at - the departure's merge time
+
+    def describe(self) -> str:
+        if self.state == "not-yet-removed":
+            return f"{self.org_id}: not yet removed"
+        text = f"{self.org_id}: removed {self.removed_at}"
+        if self.delay_seconds is not None:
+            text += f", {describe_delay(self.delay_seconds)} after the merge"
+        return text
+
+
+def describe_delay(seconds: int) -> str:
+    sign = "-" if seconds < 0 else ""
+    minutes, _ = divmod(abs(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{sign}{days} d {hours} h"
+    return f"{sign}{hours} h {minutes} min" if hours else f"{sign}{minutes} min"
 
 
 @dataclass(frozen=True)
@@ -126,6 +242,30 @@ class DepartureNote:
         return f"{text} ({self.where})" if self.where else text
 
 
+# A membership with an `expires` date: active, ending (within `safety.expiryNoticeDays`:
+# extend it now), or ended (the date has come; a member still there is drift).
+MembershipEndState = Literal["active", "ending", "ended"]
+
+
+@dataclass(frozen=True)
+class MembershipEnd:
+    """When a member's membership ends, as its manifest entry says."""
+
+    expires: date
+    reason: str | None
+    days_left: int  # negative or zero: ended
+    state: MembershipEndState
+    where: Where | None
+
+    def describe(self) -> str:
+        when = (
+            f"ended on {self.expires}"
+            if self.state == "ended"
+            else f"ends on {self.expires}, in {self.days_left} day(s)"
+        )
+        return when + (f": {self.reason}" if self.reason else "")
+
+
 @dataclass(frozen=True)
 class HeldGrant:
     """A self-grant an admin holds now: ADMINISTER on a project, or developer of an app."""
@@ -141,6 +281,7 @@ class HeldGrant:
     days_left: int | None  # None: no expiry; negative: expired and still held
     state: GrantState
     where: Where | None
+    approval: Approval | None = None  # of the grant's line
 
     @property
     def highlighted(self) -> bool:
@@ -161,6 +302,8 @@ class MemberReview:
     departed: DepartureNote | None = None
     provisioned: Where | None = None
     self_grants: tuple[HeldGrant, ...] = ()
+    membership_ends: MembershipEnd | None = None
+    approval: Approval | None = None  # of the declared line
 
     @property
     def level(self) -> str | None:
@@ -178,6 +321,13 @@ class MemberReview:
     def expiring(self) -> bool:
         return any(grant.highlighted for grant in self.self_grants)
 
+    @property
+    def membership_ending(self) -> bool:
+        """The membership ends within the notice window, or has ended and they are still
+        a member: someone should extend it, or let it go."""
+        ends = self.membership_ends
+        return ends is not None and ends.state != "active" and self.live is not None
+
 
 @dataclass(frozen=True)
 class ProvisionedAccount:
@@ -186,6 +336,44 @@ class ProvisionedAccount:
     level: str
     state: AccountState
     where: Where | None
+
+
+@dataclass(frozen=True)
+class PolicyException:
+    project_id: str
+    reason: str
+    expires: date
+    active: bool  # false: expired, the project is covered again
+    where: Where | None
+
+
+@dataclass(frozen=True)
+class PolicyProject:
+    """One project a policy covers, and how it stands."""
+
+    project_id: str
+    name: str
+    missing: tuple[str, ...]  # the required settings it lacks
+    exempt: bool  # an active exception covers it
+
+    @property
+    def compliant(self) -> bool:
+        return not self.missing
+
+
+@dataclass(frozen=True)
+class PolicyReview:
+    name: str
+    mode: str  # enforce | report
+    selector: str  # how it names its projects: `glob: clinical-*`
+    require: tuple[str, ...]
+    projects: tuple[PolicyProject, ...]
+    exceptions: tuple[PolicyException, ...]
+    where: Where | None
+
+    @property
+    def non_compliant(self) -> tuple[PolicyProject, ...]:
+        return tuple(p for p in self.projects if not p.compliant and not p.exempt)
 
 
 @dataclass(frozen=True)
@@ -199,6 +387,7 @@ class OrgReview:
     self_grants: tuple[HeldGrant, ...] = ()
     self_grants_managed: bool = False  # the manifest has a selfGrants section
     provisioned: tuple[ProvisionedAccount, ...] = ()
+    policies: tuple[PolicyReview, ...] = ()
     error: str | None = None  # the live org could not be read
 
     def count(self, status: str) -> int:
@@ -219,6 +408,8 @@ class DepartedPresence:
 
     departure: DepartureNote
     present_in: tuple[tuple[str, str], ...]  # (org id, level)
+    approval: Approval | None = None  # of the departure's line: its merge time
+    removals: tuple[Removal, ...] = ()  # one per org the run knows the user was or is in
 
 
 @dataclass(frozen=True)
@@ -228,6 +419,16 @@ class GitSummary:
     roots: tuple[str, ...] = ()  # the work trees the manifests are in
     shallow: bool = False
     note: str | None = None  # e.g. "the manifests are not in a git work tree"
+
+
+@dataclass(frozen=True)
+class EvidenceSummary:
+    """Where the approval evidence comes from, for the report's header."""
+
+    repository: str | None = None  # owner/name on GitHub; None: not on GitHub
+    journals: tuple[str, ...] = ()  # the apply journals read for removal times
+    logins_known: bool = False  # a DNAnexus user -> GitHub login mapping was given
+    note: str | None = None  # e.g. "3 commits could not be looked up: ..."
 
 
 @dataclass(frozen=True)
@@ -241,6 +442,15 @@ class AccessReport:
     departed: tuple[DepartedPresence, ...] = ()
     git: GitSummary = field(default_factory=GitSummary)
     expiry_days: int = 30  # grants expiring within this many days are highlighted
+    evidence: EvidenceSummary = field(default_factory=EvidenceSummary)
+
+    @property
+    def approvals(self) -> tuple[Approval, ...]:
+        """Every approval the report holds: members', self-grants' and departures'."""
+        found = [m.approval for _, m in self.members]
+        found += [g.approval for _, g in self.self_grants]
+        found += [d.approval for d in self.departed]
+        return tuple(a for a in found if a is not None)
 
     @property
     def has_errors(self) -> bool:
@@ -276,5 +486,16 @@ class AccessReport:
             "expiring": sum(1 for g in grants if g.state == "expiring"),
             "expired": sum(1 for g in grants if g.state == "expired"),
             "departedPresent": sum(1 for d in self.departed if d.present_in),
+            "membershipsEnding": sum(1 for _, m in self.members if m.membership_ending),
+            "policyFindings": sum(len(p.non_compliant) for org in self.orgs for p in org.policies),
+            **{
+                _camel(flag): sum(1 for a in self.approvals if flag in a.flags)
+                for flag in APPROVAL_FLAGS
+            },
             "errors": sum(1 for org in self.orgs if org.error),
         }
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("-")
+    return head + "".join(word.title() for word in rest)

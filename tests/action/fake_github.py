@@ -1,7 +1,9 @@
 """An in-memory fake of the few GitHub REST endpoints the action uses, as a WSGI app.
 
-Issue comments (list, create, edit, delete) and issues (list with label and state
-filters, create, edit), with GitHub's paging (``per_page``, ``page``, ``Link: rel="next"``)
+Issue comments (list, create, edit, delete), issues (list with label and state
+filters, create, edit), and for the report's approval evidence the pull requests of a
+commit (``commits/{sha}/pulls``: 422 for a commit GitHub does not have, as GitHub
+answers), a pull request and its reviews (``pulls/{n}``, ``pulls/{n}/reviews``), with GitHub's paging (``per_page``, ``page``, ``Link: rel="next"``)
 capped at `page_size` so tests cross page boundaries with a handful of items. Every
 request is recorded, including its Authorization header, so tests can check both that
 the token was sent and that no body carried a secret.
@@ -51,6 +53,9 @@ class FakeGitHub:
     graphql: bool = True  # GraphQL answers (False: a server without it)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
+    pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    reviews: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    commits: dict[str, list[int]] = field(default_factory=dict)  # sha -> its pull requests
     requests: list[Recorded] = field(default_factory=list)
     url: str = ""
     _next_id: int = 9000
@@ -108,6 +113,38 @@ class FakeGitHub:
             self.issues[number] = issue
         return number
 
+    def add_pull(
+        self,
+        number: int,
+        author: str,
+        commits: Iterable[str],
+        *,
+        merged_at: str | None = None,
+        state: str | None = None,
+        reviews: Iterable[tuple[str, str, str]] = (),
+    ) -> None:
+        """A pull request holding `commits`; `reviews`: (login, state, submitted_at)."""
+        with self._lock:
+            self.pulls[number] = {
+                "number": number,
+                "html_url": f"https://github.example/{self.repository}/pull/{number}",
+                "state": state or ("closed" if merged_at else "open"),
+                "merged_at": merged_at,
+                "merged": merged_at is not None,
+                **self.authored(author),
+            }
+            self.reviews[number] = [
+                {"id": number * 100 + i, "state": st, "submitted_at": at, **self.authored(login)}
+                for i, (login, st, at) in enumerate(reviews)
+            ]
+            for sha in commits:
+                self.commits.setdefault(sha, []).append(number)
+
+    def push(self, sha: str) -> None:
+        """A commit GitHub has, pushed without a pull request."""
+        with self._lock:
+            self.commits.setdefault(sha, [])
+
     def comments_on(self, issue: int) -> list[dict[str, Any]]:
         return sorted(
             (c for c in self.comments.values() if c["issue"] == issue), key=lambda c: c["id"]
@@ -155,6 +192,9 @@ class FakeGitHub:
                 (r"/issues/comments/(\d+)", self._comment),
                 (r"/issues", self._issues),
                 (r"/issues/(\d+)", self._issue),
+                (r"/commits/([0-9a-f]+)/pulls", self._commit_pulls),
+                (r"/pulls/(\d+)", self._pull),
+                (r"/pulls/(\d+)/reviews", self._reviews),
             ):
                 if m := re.fullmatch(pattern, path):
                     found = handler(request, method, body, *m.groups())
@@ -228,6 +268,24 @@ class FakeGitHub:
                 existing["state_reason"] = body["state_reason"]
             return _json(existing)
         return None
+
+    def _commit_pulls(self, request: Request, method: str, body: Any, sha: str) -> Response | None:
+        if method != "GET":
+            return None
+        if sha not in self.commits:
+            return _json({"message": f"No commit found for SHA: {sha}"}, 422)
+        return self._page(request, [self.pulls[n] for n in self.commits[sha]])
+
+    def _pull(self, request: Request, method: str, body: Any, number: str) -> Response | None:
+        found = self.pulls.get(int(number))
+        if method != "GET" or found is None:
+            return None
+        return _json(found)
+
+    def _reviews(self, request: Request, method: str, body: Any, number: str) -> Response | None:
+        if method != "GET" or int(number) not in self.pulls:
+            return None
+        return self._page(request, self.reviews[int(number)])
 
     def _viewer(self, body: Any) -> Response:
         """GraphQL's `viewer`: the only query dxorg sends. A bot is named by its slug."""

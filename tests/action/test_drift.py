@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -138,3 +140,59 @@ def test_an_expired_grant_dxorg_cannot_revoke_is_drift_with_an_issue(action, git
     assert "grant-not-revoked: the self-grant at" in issue["body"]
     assert OWN_PROJECT in issue["body"]
     assert platform.write_calls() == []
+
+
+def _matching_manifest(carol: str) -> str:
+    """org-demo as the seed has it, with carol's entry as given."""
+    return (
+        "org: org-demo\nmembers:\n  mode: authoritative\n  users:\n"
+        "    alice: ADMIN\n    root: ADMIN\n    bob: MEMBER\n"
+        f"    carol: {carol}\n"
+        "    eve: {level: MEMBER, projectAccess: VIEW}\n"
+    )
+
+
+def test_a_membership_ending_soon_gets_a_line_in_the_drift_issue(action, github, platform):
+    """Not drift yet (no change, exit 0), but an issue says so while it can still be extended;
+    extended, the issue is closed."""
+    ends = datetime.now(UTC).date() + timedelta(days=5)
+    action.write_manifest(
+        _matching_manifest(f'{{level: MEMBER, expires: {ends}, reason: "contract, ticket 77"}}')
+    )
+    run = action.run("drift", event="schedule", **{"fail-on-drift": "true"})
+    assert run.code == 0, run.log
+    assert run.outputs["has-changes"] == "false"
+    [issue] = open_issues(github)
+    assert "**Memberships ending soon**" in issue["body"]
+    assert f"user-carol's membership of org-demo ends on {ends}" in issue["body"]
+    assert "contract, ticket 77" in issue["body"]
+
+    action.write_manifest(_matching_manifest("MEMBER"))  # extended: no end any more
+    assert action.run("drift", event="schedule").code == 0
+    assert github.issues[issue["number"]]["state"] == "closed"
+    assert platform.write_calls() == []
+
+
+def test_only_expiries_plans_and_applies_only_the_expired_membership(action, github, platform):
+    ended = datetime.now(UTC).date() - timedelta(days=1)
+    # carol's membership has ended; bob's access change and eve's removal are not expiries.
+    action.write_manifest(
+        _matching_manifest(f"{{level: MEMBER, expires: {ended}}}")
+        .replace("bob: MEMBER", "bob: {level: MEMBER, projectAccess: VIEW}")
+        .replace("    eve: {level: MEMBER, projectAccess: VIEW}\n", "")
+    )
+    plan = action.run("plan", event="push", comment="false", **{"only-expiries": "true"})
+    assert plan.code == 0, plan.log
+    saved = json.loads(Path(plan.outputs["plan-file"]).read_text())
+    assert saved["onlyExpiries"] is True
+    assert [a["target"] for a in saved["orgs"][0]["actions"]] == ["user-carol"]
+    plan_file = plan.outputs["plan-file"]
+    # Apply without the input refuses the plan, with nothing sent.
+    refused = action.run("apply", event="push", **{"plan-file": plan_file})
+    assert refused.code == 1 and "--only-expiries" in refused.log
+    assert platform.write_calls() == []
+    applied = action.run("apply", event="push", **{"plan-file": plan_file, "only-expiries": "true"})
+    assert applied.code == 0, applied.log  # the expiries converged; the rest is not its job
+    assert "user-carol" not in platform.members()
+    assert {"user-bob", "user-eve"} <= set(platform.members())
+    assert "2 change(s) were left out (--only-expiries)" in applied.log, applied.log

@@ -15,6 +15,7 @@ import pytest
 
 from reconciler.review.as_json import report_schema
 from tests.action.conftest import MANIFEST, assert_no_secret, seed
+from tests.as_seen import blocks
 
 
 def commit(root: Path, message: str, author: str) -> str:
@@ -74,12 +75,97 @@ def test_report_writes_the_summary_the_files_and_the_outputs(action, github, pla
         f"user-{u}" for u in ("alice", "root", "bob", "carol", "dave", "eve")
     }
     assert {r["commit"] for r in rows if r["declared_at"]} == {sha}
-    assert 'data-user="user-eve"' in files["html"].read_text()
+    assert '"user-eve"' in files["html"].read_text()  # in the page's embedded data
     assert "::warning::user-eve has departed and is still in org-demo" in result.log
 
     assert platform.write_calls() == []
-    assert github.requests == []  # no comment, no issue: the report goes to the summary and files
+    # No comment, no issue: the report goes to the summary and files. GitHub is only
+    # read, for the commit's pull request (it has none here: not on GitHub).
+    assert github.writes() == []
+    assert [r.path for r in github.requests] == [f"/repos/{github.repository}/commits/{sha}/pulls"]
+    assert {
+        m["approval"]["state"] for o in data["orgs"] for m in o["members"] if m["approval"]
+    } == {"not-on-github"}
     assert_no_secret(*result.texts(), *(p.read_text() for p in files.values()))
+
+
+def test_report_links_each_line_to_its_approval_and_times_the_departure(action, github, platform):
+    """On GitHub: the pull request and approvers of each line, a departure's merge time
+    and its removal from the journals the report is given (here as artifacts downloaded
+    into the checkout), and never the token in any file, summary, output or log."""
+    (action.root / "orgs" / "_defaults.yaml").write_text(
+        "departed:\n  - {user: eve, since: 2026-11-20, reason: left the company}\n"
+    )
+    action.write_manifest(MANIFEST.replace("mode: authoritative", "mode: additive"))
+    sha = commit(action.root, "Manage org-demo", "Ada Admin <ada@example.com>")
+    github.add_pull(
+        7,
+        "ada-gh",
+        [sha],
+        merged_at="2026-11-21T09:00:00Z",
+        reviews=[("alice-gh", "APPROVED", "2026-11-21T08:00:00Z")],
+    )
+    artifacts = action.root / "journals" / "run-1"
+    artifacts.mkdir(parents=True)
+    records = [
+        {"time": "2026-11-21T09:05:00Z", "run": "r1", "event": "call", "org": "org-other",
+         "step": "s1", "route": "/org-other/removeMember", "body": {"user": "user-eve"}},
+        {"time": "2026-11-21T10:15:00.000+00:00", "run": "r1", "event": "call-done",
+         "org": "org-other", "step": "s1", "route": "/org-other/removeMember", "response": {}},
+    ]  # fmt: skip
+    (artifacts / "journal.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (action.root / "logins.yaml").write_text("user-alice: alice-gh\n")
+    result = action.run(
+        "report",
+        event="schedule",
+        sha=sha,
+        **{"report-journals": "journals/*/journal.jsonl", "github-logins": "logins.yaml"},
+    )
+    assert result.code == 0, result.log
+    data = json.loads(Path(result.outputs["report-json"]).read_text())
+    jsonschema.validate(data, report_schema())
+    assert data["evidence"] == {
+        "repository": github.repository,
+        "journals": ["journals/run-1/journal.jsonl"],
+        "loginsKnown": True,
+        "note": None,
+    }
+    members = {m["user"]: m for m in data["orgs"][0]["members"]}
+    # alice approved the change that makes her ADMIN
+    assert members["user-alice"]["approval"]["flags"] == ["approved-by-grantee"]
+    assert members["user-bob"]["approval"]["state"] == "approved"
+    assert data["commits"][sha]["pullRequest"]["approvers"] == ["alice-gh"]
+    [eve] = data["departed"]
+    assert eve["mergedAt"] == "2026-11-21T09:00:00Z"
+    assert eve["removals"] == [
+        {"org": "org-demo", "state": "not-yet-removed", "removedAt": None, "delaySeconds": None},
+        {
+            "org": "org-other",
+            "state": "removed",
+            "removedAt": "2026-11-21T10:15:00.000+00:00",
+            "delaySeconds": 4500,
+        },
+    ]
+    assert "Changes without an independent approval (1)" in result.summary
+    assert result.outputs["summary"].endswith("; 1 change(s) without an independent approval.")
+    # As a reader sees it (the renderer's zero-width breaks keep a linkifier off dates).
+    shown = "\n".join(b.text for b in blocks(result.summary)).replace("\u200b", "")
+    assert "org-other: removed 2026-11-21T10:15:00.000+00:00, 1 h 15 min after the merge" in shown
+    rows = list(csv.DictReader(io.StringIO(Path(result.outputs["report-csv"]).read_text())))
+    assert {r["pull_request"] for r in rows if r["declared_at"]} == {
+        f"https://github.example/{github.repository}/pull/7"
+    }
+    assert github.writes() == []
+    assert platform.write_calls() == []
+    files = [Path(result.outputs[f"report-{fmt}"]) for fmt in ("markdown", "csv", "json", "html")]
+    assert_no_secret(*result.texts(), *(p.read_text() for p in files))
+
+
+def test_report_journals_naming_no_file_is_an_input_error(action):
+    result = action.run("report", event="schedule", **{"report-journals": "nowhere/*.jsonl"})
+    assert result.code == 1
+    assert "input report-journals: nowhere/*.jsonl: no such file" in result.log
+    assert "Traceback" not in result.log
 
 
 def test_report_of_an_org_that_cannot_be_read_fails_the_step_and_keeps_the_files(action, tmp_path):

@@ -170,6 +170,44 @@ def test_a_manifest_linking_outside_the_checkout_is_not_read(action: Action, tmp
     assert_no_secret(*result.texts())
 
 
+@pytest.mark.parametrize(
+    ("link", "path", "command"),
+    [("orgs", "orgs/prod", "validate"), ("orgs", "orgs/prod", "plan"),
+     ("orgs/prod", "orgs/prod", "report"), ("orgs", "orgs/prod/org-demo.yaml", "drift")],
+)  # fmt: skip
+def test_a_path_that_leads_out_of_the_workspace_is_refused_unread(
+    action: Action, tmp_path: Path, link: str, path: str, command: str
+) -> None:
+    """Finding 08: a pull request makes a directory on the way to the `path` input a link
+    to elsewhere on the runner; the files there are neither read nor quoted."""
+    outside = tmp_path / "outside"
+    (outside / "prod").mkdir(parents=True)
+    (outside / "prod" / "org-demo.yaml").write_text(f"org: {GH_TOKEN}\n")
+    target = outside if link == "orgs" else outside / "prod"
+    (action.root / "orgs" / "org-demo.yaml").unlink()
+    (action.root / "orgs").rmdir()
+    if link == "orgs/prod":
+        (action.root / "orgs").mkdir()
+    os.symlink(target, action.root / link)
+    result = action.run(command, {"GITHUB_WORKSPACE": str(action.root)}, path=path)
+    assert result.code == 1, result.log
+    resolved = outside / path.removeprefix("orgs/")
+    assert (
+        f"input path: {path} resolves to {resolved}, outside the workspace {action.root.resolve()}"
+        in result.log
+    )
+    assert_no_secret(*result.texts())
+    assert action.platform.calls() == []  # refused before the platform was asked anything
+
+
+def test_a_path_within_the_workspace_through_a_link_is_read(action: Action) -> None:
+    """A link that stays inside the checkout (`manifests` -> `orgs`) is the repository's
+    own layout: followed."""
+    os.symlink(action.root / "orgs", action.root / "manifests")
+    result = action.run("validate", {"GITHUB_WORKSPACE": str(action.root)}, path="manifests")
+    assert result.code == 0, result.log
+
+
 def test_an_unset_forwarding_secret_is_a_warning_in_the_comment(action, github):
     result = action.run("plan", {"SPLUNK_HEC_TOKEN": None})
     assert result.code == 0, result.log

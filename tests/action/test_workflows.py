@@ -229,7 +229,8 @@ def test_access_review_workflow_runs_monthly_with_the_history_and_keeps_the_repo
     [schedule] = triggers["schedule"]
     day, month, weekday = schedule["cron"].split()[2:]
     assert (day, month, weekday) == ("1", "*", "*")  # monthly
-    assert workflow["permissions"] == {"contents": "read"}
+    # the history for blame, the pull requests and reviews for the approval evidence; no write
+    assert workflow["permissions"] == {"contents": "read", "pull-requests": "read"}
     steps = workflow["jobs"]["report"]["steps"]
     [checkout] = [s for s in steps if s.get("uses", "").startswith("actions/checkout")]
     assert checkout["with"]["fetch-depth"] == 0  # provenance needs the whole history
@@ -238,6 +239,30 @@ def test_access_review_workflow_runs_monthly_with_the_history_and_keeps_the_repo
     [upload] = [s for s in steps if "upload-artifact" in s.get("uses", "")]
     assert upload["with"]["path"] == "${{ steps.report.outputs.report-dir }}"
     assert upload["if"].startswith("always()")
+
+
+def test_expiry_workflow_applies_only_expiries_behind_an_approval():
+    workflow = load(ROOT / "examples" / "workflows" / "expiry.yml")
+    assert "schedule" in on(workflow)
+    assert workflow["permissions"] == {"contents": "read"}
+    steps = {s["with"]["command"]: (job, s) for job, s in local_action_steps(workflow)}
+    assert set(steps) == {"plan", "apply"}
+    for _, step in steps.values():
+        # The plan and its apply both keep only the expiries (apply refuses a mismatch).
+        assert step["with"]["only-expiries"] is True
+    plan_job, plan = steps["plan"]
+    apply_job, apply = steps["apply"]
+    assert "DX_PLAN_TOKEN" in plan["with"]["token"] and "DX_APPLY_TOKEN" in apply["with"]["token"]
+    job = workflow["jobs"][apply_job]
+    assert job["needs"] == plan_job
+    assert job["environment"] == "dxorg-expiry"  # required reviewers approve it
+    assert job["concurrency"]["group"] == "dxorg-apply-${{ matrix.org }}"
+    [upload] = [
+        s for s in workflow["jobs"][plan_job]["steps"] if "upload-artifact" in s.get("uses", "")
+    ]
+    [download] = [s for s in job["steps"] if "download-artifact" in s.get("uses", "")]
+    assert upload["with"]["name"] == download["with"]["name"]
+    assert upload["with"]["path"] == plan["with"]["plan-file"] == apply["with"]["plan-file"]
 
 
 @pytest.mark.skipif(shutil.which("jq") is None, reason="jq not installed")

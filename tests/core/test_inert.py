@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from reconciler.apply.outcomes import ActionOutcome, ApplyReport, OrgApplyReport
-from reconciler.cli import _console
+from reconciler.cli import _console, _show_plan
 from reconciler.github.comments import comment_bodies
 from reconciler.github.issues import drift_body, drift_title
 from reconciler.github.runner import Log, Secrets
@@ -31,6 +31,7 @@ from reconciler.render.text import render_text, styled_text
 from tests.as_seen import (
     assert_plan_markdown,
     assert_plan_on_screen,
+    autolinks,
     blocks,
     markup_from_text,
     mentions,
@@ -102,6 +103,16 @@ FRAGMENTS = [
     "Plan: 0 to add, 0 to change, 0 to remove.",
     "- remove user-carol (ADMIN)",
     "  - remove user-dave (MEMBER) from org-demo",
+    # GitHub links bare addresses and references in Markdown text (finding 01).
+    "https://evil.example/login",
+    "www.evil.com",
+    "evil.com/x",
+    "//evil.example",
+    "mailto:a@evil.com",
+    "a@evil.com",
+    "#1",
+    "GH-12",
+    "owner/repo#3",
 ]
 hostile = st.one_of(
     st.lists(
@@ -174,6 +185,72 @@ def test_a_terminal_shows_every_line_of_the_plan_whatever_the_names(
     lines = render_text(plan).rstrip("\n").split("\n")
     assert rows == [unicodedata.normalize("NFC", line).rstrip() for line in lines]
     assert sum(1 for row in rows if row.startswith("  ! error: ")) == 1
+
+
+# Finding 04: a name padded to the edge of the screen wraps into a row of its own.
+FAKE_LINES = [
+    "  ~ update user-grace: projectAccess VIEW -> UPLOAD",
+    "    why: orgs/org-demo.yaml:27 sets projectAccess UPLOAD (live: VIEW)",
+    "  + invite user-mallory as ADMIN",
+    "  - remove user-carol (Carol, ADMIN) from org-demo",
+    "Plan: 0 to add, 0 to change, 0 to remove.",
+]
+PLAN_LINE_STARTS = ("  + ", "  ~ ", "  - ", "    why: ", "Plan:", "  ! ")
+padded = st.builds(
+    lambda start, pads, fakes: "".join(p + f for p, f in zip(pads, fakes, strict=False)) + start,
+    st.text(max_size=20),
+    st.lists(
+        st.one_of(st.integers(0, 260).map(" ".__mul__), st.integers(0, 260).map("x".__mul__)),
+        min_size=1,
+        max_size=4,
+    ),
+    st.lists(st.sampled_from(FAKE_LINES), min_size=1, max_size=4),
+)
+
+
+def shown_on_terminal(plan: Plan, columns: int) -> list[str]:
+    """The rows a terminal `columns` wide shows of `dxorg plan` (the CLI's own printing)."""
+    out = io.StringIO()
+    env = {"FORCE_COLOR": "1", "TERM": "xterm-256color", "COLUMNS": str(columns)}
+    with mock.patch.dict(os.environ, env), mock.patch("sys.stdout", out):
+        os.environ.pop("NO_COLOR", None)
+        _show_plan(plan)
+    return screen(out.getvalue(), columns=columns)
+
+
+@EXAMPLES
+@given(carol=padded, dave=padded, org_name=padded, warning=padded, columns=st.sampled_from([40, 80, 120, 200]))  # fmt: skip
+def test_no_name_wraps_into_a_row_that_reads_as_a_plan_line(
+    carol: str, dave: str, org_name: str, warning: str, columns: int
+) -> None:
+    plan = hostile_plan(carol, dave, org_name, "boom", warning)
+    rows = shown_on_terminal(plan, columns)
+    lines = render_text(plan).rstrip("\n").split("\n")
+    *body, summary = lines
+    # Every line of the plan but the summary is exactly one row, in order.
+    assert len(rows) >= len(body)
+    for row, line in zip(rows, body, strict=False):
+        assert row.startswith(line[:4].rstrip()), (row, line)
+    # So the rows that start like a plan line are exactly the plan's own such lines.
+    like = [i for i, row in enumerate(rows) if row.startswith(PLAN_LINE_STARTS)]
+    own = [i for i, line in enumerate(lines) if line.startswith(PLAN_LINE_STARTS)]
+    assert like == own, rows
+    assert rows[len(body)].startswith(summary[:columns].rstrip())
+
+
+def test_a_plan_piped_keeps_every_line_whole() -> None:
+    """Not a terminal: nothing is cut, the API calls' bodies included."""
+    name = "Grace" + " " * 300 + "Kim"
+    plan = hostile_plan(name, "Dave", "Old", "boom", "it")
+    out = io.StringIO()
+    with (
+        mock.patch.dict(os.environ, {"COLUMNS": "40", "TERM": "dumb"}),
+        mock.patch("sys.stdout", out),
+    ):
+        os.environ.pop("FORCE_COLOR", None)
+        _show_plan(plan)
+    assert out.getvalue() == render_text(plan)
+    assert "…" not in out.getvalue()
 
 
 @EXAMPLES
@@ -265,6 +342,23 @@ def test_the_apply_report_keeps_its_table_and_every_line(
     assert set(markup_from_text(text)) == {"table_open"}
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["https://evil.example/login www.evil.com #1", "[click](https://e.vil)", "WWW.EVIL.COM",
+     "http://x.co/?a=b#c", "ftp://files.example", "mailto:x@y.co", "x@evil-mail.com",
+     "see gh-7 and owner/repo#12 and #42", "xn--80ak6aa92e.com", "192.168.0.1:8080/x",
+     "HTTPS://EVIL.EXAMPLE", "evil.com.", "(https://evil.example)"],
+)  # fmt: skip
+def test_markdown_text_links_nothing_and_reads_as_written(name: str) -> None:
+    """Finding 01: GitHub links bare addresses and #1 references in text; the names read
+    the same (the breaks are zero-width) and link nowhere."""
+    paragraph = f"- remove user-grace ({inert.markdown_text(name)}, MEMBER)"
+    assert autolinks(paragraph) == [], paragraph
+    assert markup_from_text(paragraph) == []
+    [item] = [b.text for b in blocks(paragraph)]
+    assert item.replace("\u200b", "") == f"remove user-grace ({name}, MEMBER)"
+
+
 @settings(max_examples=300, deadline=None)
 @given(text=hostile)
 def test_each_medium_keeps_foreign_text_to_itself(text: str) -> None:
@@ -277,6 +371,7 @@ def test_each_medium_keeps_foreign_text_to_itself(text: str) -> None:
     assert [t.type for t in tokens(paragraph)] == ["paragraph_open", "inline", "paragraph_close"]
     assert [c.type for c in tokens(paragraph)[1].children or []] == ["text"]
     assert mentions(paragraph) == []
+    assert autolinks(paragraph) == []
     # At the start of a line, too.
     line = f"{inert.markdown_text(text)} b"
     assert [t.type for t in tokens(line)] == ["paragraph_open", "inline", "paragraph_close"]

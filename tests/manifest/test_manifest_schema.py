@@ -82,7 +82,7 @@ def test_schema_flags_are_the_models_and_say_which_are_read_only() -> None:
     defs = read_schema(ORG_SCHEMA)["$defs"]
     names = [flag.name for flag in FLAGS]
     assert list(defs["memberDefaults"]["properties"]) == names
-    assert list(defs["memberSettings"]["properties"]) == ["level", *names]
+    assert list(defs["memberSettings"]["properties"]) == ["level", *names, "expires", "reason"]
     account = defs["newAccount"]["properties"]
     # An account's access is set by its invite: only the flags dxorg can send.
     assert [n for n in account if n in FLAGS_BY_NAME] == [f.name for f in FLAGS if f.settable]

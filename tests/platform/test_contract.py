@@ -34,6 +34,8 @@ NOT_RESPONSE_FIELDS = {
     "fields": "the request body being built (describe options)",
     "invitee": "a recorded call's request body (landed checks)",
     "user": "a recorded call's request body (landed checks)",
+    "token": "a recorded call's request body (landed checks, org forwarding)",
+    "$env": "a recorded call's request body (landed checks, the forwarding token's variable)",
     "username": "a recorded call's request body (landed checks, /user/new)",
 }
 

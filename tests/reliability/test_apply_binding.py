@@ -414,7 +414,8 @@ def test_a_state_directory_that_cannot_grow_is_a_clean_error_before_any_read(
 @pytest.mark.parametrize("after_lines", [2, 5])
 def test_sigterm_finishes_the_calls_in_flight_and_ends_the_run(served, orgs, tmp_path, after_lines):
     journal = tmp_path / "journal.jsonl"
-    served.slow_invites()
+    # 2 s an invite, 2 at a time: the run cannot end in the latch's lag on a busy machine.
+    served.slow_invites(2000)
     command = [DXORG, "apply", str(orgs), "--auto-approve", "--journal", str(journal)]
     process = subprocess.Popen(
         [*command, "--concurrency", "2"],
@@ -491,7 +492,8 @@ def test_sigterm_ends_the_journal_as_the_process_ends_and_blames_no_admin(served
         + "    alice: ADMIN\n    bob: ADMIN\n    root: MEMBER\n  requiredAdmins: [alice, bob]\n"
     )
     journal = tmp_path / "journal.jsonl"
-    served.slow_invites()
+    # 2 s an invite: the run cannot end in the latch's lag on a busy machine.
+    served.slow_invites(2000)
     process = subprocess.Popen(
         [DXORG, "apply", str(orgs), "--auto-approve", "--journal", str(journal),
          "--concurrency", "1"],

@@ -412,6 +412,47 @@ def test_plan_with_skip_removals_exits_2_and_apply_says_what_was_left_out(
     assert "2 removal(s) were left out" in applied.out and "converged" not in applied.out
 
 
+ENDED_AND_A_CHANGE = """\
+org: org-demo
+members:
+  mode: authoritative
+  users:
+    alice: ADMIN
+    root: ADMIN
+    bob: {level: MEMBER, expires: 2020-01-01, reason: "contract, ticket 77"}
+    carol: MEMBER
+    eve: {level: MEMBER, projectAccess: UPLOAD}
+"""
+
+
+def test_only_expiries_through_the_cli_must_match_the_plan_and_leaves_the_rest_as_drift(
+    cli: CliRunner, served: Served, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "org-demo.yaml"
+    manifest.write_text(ENDED_AND_A_CHANGE)
+    env = served.env()
+    saved = tmp_path / "plan.json"
+    planned = cli(
+        "plan", str(manifest), "--only-expiries", "--detailed-exitcode", "--out", str(saved),
+        env=env,
+    )  # fmt: skip
+    assert planned.code == 2, planned.text
+    assert "- remove user-bob" in planned.out
+    assert "expired on 2020-01-01: contract, ticket 77" in planned.out
+    assert "(left out: --only-expiries) - update user-eve" in planned.out
+    assert "1 change(s) left out (--only-expiries)" in planned.out
+    refused = cli("apply", "--plan", str(saved), "--auto-approve", env=env)
+    assert refused.code == 1 and "--only-expiries" in refused.err
+    assert served.writes() == []
+    applied = cli(
+        "apply", "--plan", str(saved), "--only-expiries", "--auto-approve",
+        "--journal", str(tmp_path / "j.jsonl"), env=env,
+    )  # fmt: skip
+    assert applied.code == 2, applied.text
+    assert "1 change(s) were left out (--only-expiries)" in applied.out
+    assert [w["route"] for w in served.writes()] == ["/org-demo/removeMember"]
+
+
 # ---------------------------------------------------------------- 4. budget denominators
 
 

@@ -80,3 +80,19 @@ def test_throttling_with_a_realistic_retry_after_is_waited_out() -> None:
     invites = [r for r in emulator.control.requests() if r["route"] == "/org-demo/invite"]
     assert [r["status"] for r in invites] == [429] * 6 + [503] * 6 + [200]
     emulator.close()
+
+
+def test_throttling_that_asks_for_no_wait_is_still_paced_like_a_backoff() -> None:
+    # A 503 with `Retry-After: 0`, again and again: uncounted retries end only at the run's
+    # deadline, so without a floor they would be a tight loop (tens of thousands of calls a
+    # minute against a platform that is struggling).
+    emulator = Emulator(seed=base_seed())
+    emulator.control.add_rule("/org-demo/invite", "503", count=10, retry_after=0)
+    clock = FakeClock()
+    policy = RetryPolicy(sleep=clock.sleep, clock=lambda: clock.now, jitter=lambda upper: upper)
+    with WriteClient(config_for(1), transport=emulator.transport(), retry=policy) as client:
+        client.invite_org_member("org-demo", "user-dave", level="MEMBER")
+    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0, 30.0]
+    invites = [r for r in emulator.control.requests() if r["route"] == "/org-demo/invite"]
+    assert [r["status"] for r in invites] == [503] * 10 + [200]
+    emulator.close()

@@ -20,7 +20,10 @@ from tests.action.conftest import DX_TOKEN, GH_TOKEN, HEC_TOKEN, MANIFEST
 from tests.action.conftest import seed as action_seed
 from tests.reliability.conftest import CliRunner, Served
 
-SECRETS = (DX_TOKEN, GH_TOKEN, HEC_TOKEN)
+# A personal access token in a variable of no special name: refused by its form.
+GH_PAT = "ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A"
+FINE_GRAINED_PAT = "github_pat_11ABCDEFG0123456789abc_" + "x" * 59
+SECRETS = (DX_TOKEN, GH_TOKEN, HEC_TOKEN, GH_PAT, FINE_GRAINED_PAT)
 ATTACKER = "https://attacker.example/services/collector/event"
 
 
@@ -82,8 +85,11 @@ def test_tokenenv_may_not_name_a_credential_variable(
 
 
 @pytest.mark.parametrize(
-    "value", [DX_TOKEN, f"prefix-{DX_TOKEN}-suffix", GH_TOKEN, DX_TOKEN[:12]],
-    ids=["the-api-token", "contains-the-api-token", "the-github-token", "a-piece-of-it"],
+    "value",
+    [DX_TOKEN, f"prefix-{DX_TOKEN}-suffix", GH_TOKEN, DX_TOKEN[:12], GH_PAT, FINE_GRAINED_PAT,
+     f"Splunk {GH_PAT.replace('ghp_', 'gho_')}"],
+    ids=["the-api-token", "contains-the-api-token", "the-github-token", "a-piece-of-it",
+         "a-classic-pat-by-form", "a-fine-grained-pat-by-form", "an-oauth-token-inside"],
 )  # fmt: skip
 def test_tokenenv_may_not_hold_a_credential(
     served: Served, cli: CliRunner, tmp_path: Path, value: str

@@ -20,6 +20,7 @@ from tests.action.conftest import DX_TOKEN, GH_TOKEN, HEC_TOKEN, MANIFEST, ROOT_
 from tests.action.conftest import Platform as ActionPlatform
 from tests.action.conftest import seed as action_seed
 from tests.action.fake_github import FakeGitHub, serve
+from tests.action.test_report import commit
 from tests.emulator.sandbox import Api
 from tests.integration.conftest import CONTROL_TOKEN
 from tests.reliability.conftest import CliRunner, Served
@@ -126,8 +127,22 @@ def test_no_token_in_any_output_file_log_or_record(
         )
         action_results.append(action.run("drift", event="schedule"))
         action_results.append(action.run("plan", org=DX_TOKEN))  # an error quoting the token
+        # The report's approval evidence reads GitHub with the token: the Action's, and the
+        # CLI's (GITHUB_TOKEN) in every format, accepted and refused.
+        sha = commit(checkout, "Manage org-demo", "Ada Admin <ada@example.com>")
+        github.add_pull(1, "ada-gh", [sha], merged_at="2026-11-21T09:00:00Z")
+        action_results.append(action.run("report", event="schedule", sha=sha))
+        texts += [p.read_text() for p in Path(action_results[-1].outputs["report-dir"]).iterdir()]
+        for fmt in ("markdown", "csv", "json", "html"):
+            for token, name in ((GH_TOKEN, fmt), (GH_TOKEN + "-refused", f"{fmt}-refused")):
+                run(f"report-{name}", "report", str(checkout / "orgs"), "--format", fmt,
+                    "--github-repo", github.repository,
+                    GITHUB_API_URL=github.url, GITHUB_TOKEN=token)  # fmt: skip
         github_bodies = [json.dumps(r.body) for r in github.requests]
-    assert [r.code for r in action_results] == [0, 0, 0, 0, 1]
+    assert [r.code for r in action_results] == [0, 0, 0, 0, 1, 0]
+    assert {codes[f"report-{fmt}"] for fmt in ("markdown", "csv", "json", "html")} == {0}
+    assert "PR #1 by ada-gh" in texts[-2]  # the evidence was read with the token
+    assert "Bad credentials" in texts[-1]  # the refused token: the evidence is unavailable
     for result in action_results:
         texts += result.texts()
     texts += github_bodies

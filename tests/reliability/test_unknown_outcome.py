@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from reconciler.apply.journal import Journal
 from reconciler.apply.run import apply_reviewed
+from reconciler.model import grant_record_key
 from reconciler.read_and_plan import plan_fleet
 from reconciler.render.apply_markdown import render_apply_markdown
-from tests.integration.conftest import connection_to, write_manifest
+from tests.integration.conftest import APP1, P1, connection_to, write_manifest
 from tests.reliability.conftest import CliRunner, Served
 
 PROMOTIONS = "org: org-demo\nmembers: {mode: additive, users: {bob: ADMIN, carol: ADMIN}}\n"
@@ -84,3 +87,45 @@ def test_a_lost_answer_that_did_not_land_is_settled_not_landed_and_fails_the_app
     markdown = render_apply_markdown(report)
     assert "answer lost: `org-demo#1` `/org-demo/setMemberAccess`: verified landed" in markdown
     assert "`/org-demo/update`: verified not-landed" in markdown
+
+
+@pytest.mark.parametrize(
+    ("section", "object_id", "record_route"),
+    [
+        ("projects", P1, f"/{P1}/setProperties"),
+        ("apps", APP1, f"/{APP1}/addTags"),
+    ],
+)
+def test_a_lost_self_grant_record_is_not_verified_landed_while_the_grant_is_active(
+    cli: CliRunner, served: Served, tmp_path: Path, section: str, object_id: str, record_route: str
+) -> None:
+    """A 5xx on every attempt of a self-grant's record call. The grant itself lands, so the
+    plan from the verification read asks for nothing (an active grant's record is not
+    re-planned): that silence is no evidence. The read shows no record: not landed, exit 1."""
+    (tmp_path / "orgs").mkdir()
+    (tmp_path / "orgs" / "org-demo.yaml").write_text(
+        f"org: org-demo\nselfGrants:\n  admin: alice\n  {section}:\n"
+        f"    - {{id: {object_id}, expires: 2099-12-31, reason: incident}}\n"
+    )
+    journal = tmp_path / "journal.jsonl"
+    served.rule(record_route, "500", count=1000)
+    result = cli(
+        "apply", str(tmp_path / "orgs"), "--auto-approve", "--journal", str(journal),
+        env=served.env(),
+    )  # fmt: skip
+    assert result.code == 1, result.text
+    assert "converged" not in result.out
+    assert "1 call(s) with a lost answer: 0 landed, 1 not landed." in result.out
+    events = journal_events(journal)
+    assert [e["route"] for e in events if e["event"] == "call-unknown"] == [record_route]
+    resolved = [(e["route"], e["resolution"]) for e in events if e["event"] == "call-resolved"]
+    assert resolved == [(record_route, "not-landed")]
+    # The platform indeed holds no record: the call never landed.
+    state = served.control.get("/state").json()
+    record = grant_record_key("user-alice")
+    if section == "projects":
+        project = next(p for p in state["projects"] if p["id"] == object_id)
+        assert record not in (project.get("properties") or {})
+    else:
+        app = next(a for a in state["apps"] if a["id"] == object_id)
+        assert record not in (app.get("tags") or [])

@@ -16,8 +16,14 @@ import pytest
 from reconciler.emulator import Emulator
 from reconciler.platform import ReadClient
 from reconciler.review.as_csv import LEADING_COLUMNS, TRAILING_COLUMNS, render_report_csv
-from reconciler.review.as_html import MATRIX_CELL_LIMIT, render_report_html
-from reconciler.review.as_json import SCHEMA_PATH, dumps_report, report_schema
+from reconciler.review.as_html import iter_report_html, render_report_html
+from reconciler.review.as_json import (
+    SCHEMA_PATH,
+    dumps_report,
+    iter_report_json,
+    report_schema,
+    report_to_json,
+)
 from reconciler.review.as_markdown import md, render_report_markdown
 from reconciler.review.value import AccessReport
 from tests.integration.conftest import APP1, FAST_RETRY, P1, P2, config_for
@@ -146,6 +152,13 @@ def test_json_matches_its_schema_and_carries_the_whole_report(
     assert grace["live"] is None and grace["declared"]["state"] == "uncommitted"
 
 
+def test_json_is_written_one_org_at_a_time_as_the_same_text(report: AccessReport) -> None:
+    pieces = list(iter_report_json(report))
+    assert len(pieces) == len(report.orgs) + 2  # the head, each org, the end
+    whole = json.dumps(report_to_json(report), separators=(",", ":"), ensure_ascii=False)
+    assert "".join(pieces) == dumps_report(report) == whole + "\n"
+
+
 def test_json_of_a_failed_org_validates_and_says_why(report: AccessReport) -> None:
     from dataclasses import replace
 
@@ -159,8 +172,7 @@ def test_json_of_a_failed_org_validates_and_says_why(report: AccessReport) -> No
     assert data["orgs"][-1]["error"] == "boom" and data["counts"]["errors"] == 1
     # Every format says the report is incomplete, and why.
     parsed = page(broken)
-    [row] = [a for a in parsed.find("tr", data_org="org-ghost")]
-    assert row["class"] == "hl-error"
+    assert embedded(broken)["orgs"][-1][4] == "boom"
     assert "org-ghost was not read: boom. This report is incomplete." in "".join(parsed.text)
     [ghost] = [r for r in rows(broken) if r["org"] == "org-ghost"]
     assert (ghost["status"], ghost["error"]) == ("not-read", "boom")
@@ -208,6 +220,15 @@ def page(report: AccessReport) -> Page:
     return parsed
 
 
+def embedded(report: AccessReport) -> dict:
+    """The data the page's script draws its tables from."""
+    parsed = page(report)
+    [block] = parsed.find("script", type="application/json")
+    [data] = [s for s in parsed.scripts if s.startswith("{")]
+    assert block["id"] == "report-data"
+    return json.loads(data)
+
+
 def test_html_is_one_self_contained_file(report: AccessReport) -> None:
     html = render_report_html(report)
     parsed = page(report)
@@ -221,51 +242,52 @@ def test_html_is_one_self_contained_file(report: AccessReport) -> None:
     assert "http://" not in html and "https://" not in html
     [csp] = parsed.find("meta", http_equiv="Content-Security-Policy")
     assert csp["content"].startswith("default-src 'none'")
-    assert len(parsed.find("style")) == 1 and len(parsed.find("script")) == 1
+    # One style, one script, and the data once, as JSON the script reads.
+    assert len(parsed.find("style")) == 1 and len(parsed.find("script")) == 2
+    assert len(parsed.find("script", type="application/json")) == 1
+    assert "".join(iter_report_html(report)) == html
+    ids = [a["id"] for _, a in parsed.tags if "id" in a]
+    assert len(ids) == len(set(ids)), "an id is used twice"
 
 
-def test_html_shows_every_member_org_and_highlight(report: AccessReport) -> None:
-    parsed = page(report)
-    table_rows = [a for a in parsed.find("tr") if "data-status" in a]
-    assert [(r["data-org"], r["data-user"]) for r in table_rows] == [
-        (org.org_id, m.user_id) for org, m in report.members
-    ]
-    by = {(r["data-org"], r["data-user"]): r for r in table_rows}
-    assert by["org-demo", "user-bob"]["data-status"] == "drifted"
-    assert "hl-drift" in by["org-demo", "user-bob"]["class"].split()
-    assert by["org-demo", "user-bob"]["data-marks"] == "drift inherited"
-    assert "hl-departed" in by["org-lab", "user-eve"]["class"].split()
-    assert "hl-expiring" in by["org-demo", "user-alice"]["class"].split()
-    assert (
-        "class" not in by["org-lab", "user-dave"]
-        and by["org-lab", "user-dave"]["data-status"] == "unmanaged"
-    )
-    # The matrix: a column per org, a row per user, each cell coloured by level.
-    heads = [a for a in parsed.find("th") if "org-head" in a.get("class", "")]
-    assert [h for h in parsed.text if h in ("org-demo", "org-lab")][:2] == ["org-demo", "org-lab"]
-    assert len(heads) == 2
-    cells = {
-        (a["data-user"], a["data-org"]): a["class"].split()
-        for a in parsed.find("td")
-        if "data-user" in a
+def test_html_cards_count_expiring_and_expired_grants_apart(report: AccessReport) -> None:
+    cards = {a["data-count"] for a in page(report).find("div") if "data-count" in a}
+    assert {"users", "expiring", "expired"} <= cards
+    html = render_report_html(report)
+    counts = report.counts()
+    assert counts["expiring"] == 1 and counts["expired"] == 1
+    assert '<div class="card soon" data-count="expiring"><b>1</b>' in html
+    assert '<div class="card bad" data-count="expired"><b>1</b>' in html
+
+
+def test_html_embeds_every_member_org_and_highlight(report: AccessReport) -> None:
+    data = embedded(report)
+    orgs = [o[0] for o in data["orgs"]]
+    assert orgs == ["org-demo", "org-lab"]
+    rows = {(orgs[r[0]], r[1]): r for r in data["members"]}
+    assert list(rows) == [(org.org_id, m.user_id) for org, m in report.members]
+    assert rows["org-demo", "user-bob"][3] == "drifted"
+    assert rows["org-demo", "user-bob"][5] == 1 | 8  # drift, inherited
+    assert rows["org-lab", "user-eve"][5] & 2  # departed
+    assert rows["org-demo", "user-alice"][5] & 4  # a self-grant expiring or expired
+    assert rows["org-lab", "user-dave"][3:6] == ["unmanaged", "MEMBER", 0]
+    assert rows["org-lab", "user-grace"][4] is None  # declared, not a member
+    # Self-grants: their state, and the days in words.
+    grants = {g[13]: g[9] for g in data["grants"]}
+    assert grants == {
+        "expiring": "10 day(s) left",
+        "expired": "expired 1 day(s) ago",
+        "active": "no expiry",
     }
-    assert set(cells) == {(m.user_id, org.org_id) for org, m in report.members}
-    assert (
-        "lv-admin" in cells["user-alice", "org-demo"]
-        and "hl-expiring" in cells["user-alice", "org-demo"]
-    )
-    assert {"lv-member", "st-drifted"} <= set(cells["user-bob", "org-demo"])
-    assert {"lv-member", "st-departed"} <= set(cells["user-eve", "org-lab"])
-    assert {"lv-none", "st-drifted"} <= set(cells["user-grace", "org-lab"])
-    assert "st-unmanaged" in cells["user-dave", "org-lab"]
-    # Self-grants: the expiring and the expired one are highlighted, the open-ended one not.
-    grants = {a["data-state"]: a["class"] for a in parsed.find("tr") if "data-state" in a}
-    assert grants == {"expiring": "hl-expiring", "expired": "hl-expired", "active": ""}
-    text = " ".join(parsed.text)
-    assert "10 day(s) left" in text and "expired 1 day(s) ago" in text
-    assert "Ben Reviewer" in text and "Offboard eve; bob to VIEW" in text and "uncommitted" in text
+    origins = {o[2] for o in data["origins"]} | {o[5] for o in data["origins"]}
+    assert {"Ben Reviewer", "Offboard eve; bob to VIEW"} <= origins
+    assert "uncommitted" in {o[0] for o in data["origins"]}
+    assert [p[0] for p in data["provisioned"]] and "not-created" in {
+        p[4] for p in data["provisioned"]
+    }
+    assert data["departed"][0][0] == "user-eve" and data["departed"][0][2] == "left the company"
+    text = " ".join(page(report).text)
     assert "has departed" in text and "left the company" in text
-    assert "user-zoe" in text and "not-created" in text
 
 
 def test_html_escapes_every_value_from_the_platform_and_the_manifests(
@@ -273,8 +295,8 @@ def test_html_escapes_every_value_from_the_platform_and_the_manifests(
 ) -> None:
     seed = review_seed()
     seed["users"][2]["first"] = HOSTILE
-    seed["orgs"][0]["name"] = "</title><script>alert(2)</script>"
-    seed["projects"][0]["name"] = "clinical-<u>1</u>"
+    seed["orgs"][0]["name"] = "</title><script>alert(2)</script><!--"
+    seed["projects"][0]["name"] = "clinical-<u>1</u></script>"
     emulator = Emulator(state_path=tmp_path / "hostile.db", seed=seed)
     with ReadClient(config_for(), transport=emulator.transport(), retry=FAST_RETRY) as client:
         report = review([fleet_repo.orgs], client)
@@ -282,32 +304,15 @@ def test_html_escapes_every_value_from_the_platform_and_the_manifests(
     assert "<img" not in html and "<script>alert" not in html and "<u>1</u>" not in html
     parsed = page(report)
     assert not parsed.find("img") and not parsed.find("u")  # no injected tags
-    assert len(parsed.find("script")) == 1 and len(parsed.find("title")) == 1
+    assert len(parsed.find("script")) == 2 and len(parsed.find("title")) == 1
     text = " ".join(parsed.text)
-    assert HOSTILE in text and "</title><script>alert(2)</script>" in text
-    assert "clinical-<u>1</u>" in text
-
-
-def test_the_matrix_of_a_huge_fleet_shows_the_users_in_the_most_orgs(report: AccessReport) -> None:
-    from dataclasses import replace
-
-    demo = report.orgs[0]
-    # 450 orgs, each with demo's six users and one user of its own: 456 x 450 cells.
-    orgs = tuple(
-        replace(
-            demo,
-            org_id=f"org-x{i:03d}",
-            members=(*demo.members, replace(demo.members[0], user_id=f"user-only-{i:03d}")),
-        )
-        for i in range(450)
-    )
-    parsed = page(replace(report, orgs=orgs))
-    assert "456 users \u00d7 450 orgs is too big to draw" in " ".join(parsed.text)
-    matrix_rows = {a["data-user"] for a in parsed.find("td") if "data-user" in a}
-    assert len(matrix_rows) == MATRIX_CELL_LIMIT // 450
-    assert {m.user_id for m in demo.members} <= matrix_rows  # in every org: shown first
-    table_rows = [a for a in parsed.find("tr") if "data-status" in a]
-    assert len(table_rows) == 450 * 7  # the table still has everyone
+    assert "clinical-<u>1</u></script>" in text  # the attention list, written here
+    # The data block: no foreign `</script` or `<!--` inside it, the values intact.
+    data = html[html.index('id="report-data">') : html.index("</script>")]
+    assert "<" not in data
+    parsed_data = embedded(report)
+    assert f"{HOSTILE} Tester" in {m[2] for m in parsed_data["members"]}
+    assert "</title><script>alert(2)</script><!--" in {o[1] for o in parsed_data["orgs"]}
 
 
 # ---------------------------------------------------------------- Markdown
@@ -324,7 +329,7 @@ def test_markdown_puts_what_needs_attention_first_and_escapes_values(report: Acc
     assert "update user-bob: projectAccess CONTRIBUTE -&gt; VIEW" in text
     assert "Ben Reviewer, 2026-11-20: Offboard eve; bob to VIEW" in text
     assert md(HOSTILE) == (
-        '&lt;img src=x onerror="alert(1)"&gt;\\|=cmd()\\*\\[link\\](http://evil)'
+        '&lt;img src=x onerror="alert(1)"&gt;\\|=cmd()\\*\\[link\\](http:&#8203;/&#8203;/evil)'
     )
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
 from typing import Any
 
 import pytest
@@ -17,7 +19,7 @@ from reconciler.review.as_csv import render_report_csv
 from reconciler.review.as_html import render_report_html
 from reconciler.review.as_markdown import render_report_markdown
 from reconciler.review.value import AccessReport
-from tests.as_seen import blocks, mentions, tokens
+from tests.as_seen import autolinks, blocks, mentions, tokens
 from tests.integration.conftest import FAST_RETRY, config_for
 from tests.review.conftest import FleetRepo, review, review_seed
 from tests.review.test_formats import Page
@@ -29,6 +31,7 @@ HOSTILE = [
     '=HYPERLINK("http://evil")',
     '-->"\' onmouseover=alert(1) x="</td></tr><tr><td>',
     "\r\n::add-mask::x\n##[error]y",
+    "https://evil.example/login www.evil.com #1 GH-2 a@evil.co owner/repo#3",
 ]
 
 
@@ -59,11 +62,15 @@ def html_page(report: AccessReport) -> Page:
     return parsed
 
 
+DXORG_BREAKS = re.compile(r"(?<=[@.:/#-])\u200b|(?<=[wW]{3})\u200b(?=\.)")
+
+
 def invisible(text: str) -> set[str]:
     """Characters shown as nothing, or that act on the text around them (controls, bidi,
-    zero-width); the zero-width space dxorg puts after an @ to keep it from mentioning is
-    its own."""
-    return {c for c in text.replace("@\u200b", "@") if not c.isprintable() and c not in "\n "}
+    zero-width); the zero-width spaces dxorg puts where a mention or an autolink would
+    start (after @ . : / # GH-, before the dot of www.) are its own."""
+    text = DXORG_BREAKS.sub("", text)
+    return {c for c in text if not c.isprintable() and c not in "\n "}
 
 
 def csv_shape(report: AccessReport) -> list[int]:
@@ -81,6 +88,7 @@ def test_a_hostile_name_leaves_every_format_as_a_plain_one_does(
     expected = "\n\n".join(render_report_markdown(plain))
     assert [t.type for t in tokens(markdown)] == [t.type for t in tokens(expected)]
     assert mentions(markdown) == []
+    assert autolinks(markdown) == []
     for block in blocks(markdown):
         if block.kind == "html_block":
             assert block.text.strip() in ("</details>",) or block.text.startswith(
@@ -99,6 +107,9 @@ def test_a_hostile_name_leaves_every_format_as_a_plain_one_does(
     assert [tag for tag, _ in page.tags] == [tag for tag, _ in html_page(plain).tags]
     assert invisible("".join(page.text)) == set()
     assert invisible("".join(v for _, attrs in page.tags for v in attrs.values())) == set()
+    # The data the page's script shows (with textContent) is made visible the same way.
+    [data] = [s for s in page.scripts if s.startswith("{")]
+    assert invisible(json.dumps(json.loads(data), ensure_ascii=False)) == set()
 
     assert csv_shape(hostile) == csv_shape(plain)
     for row in csv.reader(io.StringIO(render_report_csv(hostile))):
