@@ -492,7 +492,7 @@ def test_sigterm_ends_the_journal_as_the_process_ends_and_blames_no_admin(served
         + "    alice: ADMIN\n    bob: ADMIN\n    root: MEMBER\n  requiredAdmins: [alice, bob]\n"
     )
     journal = tmp_path / "journal.jsonl"
-    # 2 s an invite, 2 at a time: the run cannot end in the latch's lag on a busy machine.
+    # 2 s an invite: the run cannot end in the latch's lag on a busy machine.
     served.slow_invites(2000)
     process = subprocess.Popen(
         [DXORG, "apply", str(orgs), "--auto-approve", "--journal", str(journal),
