@@ -54,22 +54,16 @@ def refuse_other_options(
             f"the plan was made with overrides: {planned}; apply was given: {given} "
             "(give apply exactly the plan's --override options)"
         )
-    if reviewed.skip_removals != skip_removals:
-        problems.append(
-            "the plan was made "
-            + ("with" if reviewed.skip_removals else "without")
-            + " --skip-removals; apply was given it "
-            + ("not" if reviewed.skip_removals else "too")
-            + " (the option must be the same for both)"
-        )
-    if reviewed.only_expiries != only_expiries:
-        problems.append(
-            "the plan was made "
-            + ("with" if reviewed.only_expiries else "without")
-            + " --only-expiries; apply was given it "
-            + ("not" if reviewed.only_expiries else "too")
-            + " (the option must be the same for both)"
-        )
+    for option, planned_with, given_now in (
+        ("--skip-removals", reviewed.skip_removals, skip_removals),
+        ("--only-expiries", reviewed.only_expiries, only_expiries),
+    ):
+        if planned_with != given_now:
+            problems.append(
+                f"the plan was made {'with' if planned_with else 'without'} {option}; apply "
+                f"was given it {'not' if planned_with else 'too'} (the option must be the "
+                "same for both)"
+            )
     if problems:
         raise DivergedPlanError("the plan cannot be applied:" + _listed(problems))
 

@@ -10,6 +10,7 @@ breaker, the run's deadline, the platform's clock).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import httpx
 
@@ -18,6 +19,8 @@ from reconciler.platform.config import PlatformConfig
 from reconciler.platform.health import PlatformHealth
 from reconciler.platform.limits import PlatformLimits
 from reconciler.platform.retry import RetryPolicy
+
+C = TypeVar("C", bound=ReadClient)
 
 
 @dataclass(frozen=True)
@@ -38,17 +41,13 @@ class Connection:
             object.__setattr__(self, "health", health)
 
     def read_client(self) -> ReadClient:
-        return ReadClient(
-            self.config,
-            transport=self.transport,
-            retry=self.retry,
-            concurrency=self.concurrency,
-            limits=self.limits,
-            health=self.health,
-        )
+        return self._client(ReadClient)
 
     def write_client(self) -> WriteClient:
-        return WriteClient(
+        return self._client(WriteClient)
+
+    def _client(self, kind: type[C]) -> C:
+        return kind(
             self.config,
             transport=self.transport,
             retry=self.retry,

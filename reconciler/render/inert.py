@@ -74,17 +74,25 @@ def _escaped(char: str) -> str:
     return char.encode("unicode_escape").decode("ascii")
 
 
+def _conjoining_jamo(char: str) -> bool:
+    """A Hangul vowel or final consonant jamo: printable, but of no width, so a terminal
+    joins it to whatever came before (a terminal emulator was seen to drop the rest of the
+    line after one). Korean names are written in precomposed syllables, which stay."""
+    code = ord(char)
+    return 0x1160 <= code <= 0x11FF or 0xD7B0 <= code <= 0xD7FF
+
+
 def printable(text: str) -> str:
     """`text` with every character that is not visible written as its escape (\\x1b, \\n,
     \\u202e, ...): C0 and C1 controls, line and paragraph separators, format characters
-    (bidi controls, zero-width), unassigned and private-use code points, and stacks of
-    combining marks past MAX_COMBINING."""
+    (bidi controls, zero-width), unassigned and private-use code points, Hangul conjoining
+    jamo of no width, and stacks of combining marks past MAX_COMBINING."""
     if text.isprintable() and text.isascii():
         return text
     out: list[str] = []
     stacked = 0
     for char in text:
-        if not char.isprintable():
+        if not char.isprintable() or _conjoining_jamo(char):
             out.append(_escaped(char))
             stacked = 0
         elif unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me"):

@@ -12,7 +12,7 @@ from dataclasses import replace
 from unittest import mock
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from reconciler.apply.outcomes import ActionOutcome, ApplyReport, OrgApplyReport
@@ -172,6 +172,8 @@ def on_terminal(plan: Plan) -> str:
 
 @EXAMPLES
 @given(carol=hostile, dave=hostile, org_name=hostile, error=hostile, warning=hostile)
+# Found by this test: a lone Hangul vowel jamo (no width) hid the rest of its line.
+@example(carol="c", dave="d", org_name="", error="|---|---|\u1195::notice::fake", warning="w")
 def test_a_terminal_shows_every_line_of_the_plan_whatever_the_names(
     carol: str, dave: str, org_name: str, error: str, warning: str
 ) -> None:
