@@ -151,7 +151,9 @@ def _manifest_paths(ctx: Context, paths: Sequence[str]) -> list[Path]:
 
 
 def _load(ctx: Context, paths: Sequence[str]) -> Fleet:
-    fleet = load_fleet(_manifest_paths(ctx, paths))
+    # With allowed-orgs, a manifest naming another org is refused here, before the
+    # platform is asked anything.
+    fleet = load_fleet(_manifest_paths(ctx, paths), allowed_orgs=ctx.inputs.allowed_orgs or None)
     # The forwarding tokens the manifests name are secrets too: mask and scrub them.
     values = [
         ctx.env.get(org.forwarding.token_env, "")
@@ -520,6 +522,7 @@ def run_apply(ctx: Context) -> int:
     plan = load_plan(plan_file)
     root = plan_root(plan_file, plan, None)
     plan = plan_from_file(plan, root)
+    _refuse_orgs_not_allowed(ctx, plan_file, plan)
     orgs = reviewed_orgs(plan, ctx.inputs.orgs or None)
     has_changes = any(o.actions for o in orgs)
     ctx.files.outputs(
@@ -552,6 +555,19 @@ def run_apply(ctx: Context) -> int:
     # serialises runners); the kernel's lock, gone with the process.
     with apply_lock(journal.parent):
         return _apply_locked(ctx, plan, orgs, journal)
+
+
+def _refuse_orgs_not_allowed(ctx: Context, plan_file: Path, plan: Plan) -> None:
+    """A plan naming an org outside allowed-orgs is not applied, not even in part: it was
+    not made by this repository's plan workflow as the base branch has it."""
+    allowed = ctx.inputs.allowed_orgs
+    outside = [o for o in plan.orgs if allowed and o.org_id not in allowed]
+    if outside:
+        named = ", ".join(f"{o.org_id} ({o.source}: org)" for o in outside)
+        raise DxorgError(
+            f"{plan_file}: the plan includes {inert.terminal(named)}, not in the allowed-orgs "
+            f"input ({', '.join(allowed)}): nothing applied"
+        )
 
 
 def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path) -> int:

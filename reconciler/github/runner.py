@@ -70,6 +70,8 @@ class Inputs:
     only_expiries: bool = False
     report_journals: tuple[str, ...] = ()  # more apply journals for the report (globs)
     github_logins: str = ""  # the report's user-id -> GitHub login mapping file
+    # The only org ids a manifest may name (empty: any); see load_fleet.
+    allowed_orgs: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Inputs:
@@ -99,6 +101,7 @@ class Inputs:
             only_expiries=_flag("only-expiries", get("ONLY_EXPIRIES"), False),
             report_journals=_words(get("REPORT_JOURNALS")),
             github_logins=get("GITHUB_LOGINS"),
+            allowed_orgs=_words(get("ALLOWED_ORGS")),
         )
 
     def __repr__(self) -> str:
