@@ -415,7 +415,7 @@ def plan_command(
     violation.
     """
     from reconciler.apply.journal import created_accounts
-    from reconciler.config_repo import plan_for_file
+    from reconciler.config_repo import evidence_journals, plan_for_file
     from reconciler.read_and_plan import plan_fleet, platform_where
     from reconciler.render.plan_json import dumps_plan
 
@@ -435,7 +435,10 @@ def plan_command(
             overrides=overrides,
             skip_removals=skip_removals,
             only_expiries=only_expiries,
-            created_accounts=created_accounts(journal, platform_where(connection.config)),
+            created_accounts=created_accounts(
+                evidence_journals(platform.state(root), journal),
+                platform_where(connection.config),
+            ),
         )
     # As JSON (saved or printed), its manifest paths are relative to the config
     # repository's root, so apply --plan finds them from any directory. A big plan's JSON
@@ -495,7 +498,7 @@ def apply_command(
     from reconciler.apply.lock import apply_lock
     from reconciler.apply.review import refuse_other_platform, refuse_unsafe
     from reconciler.apply.run import apply_reviewed
-    from reconciler.config_repo import plan_from_file, plan_root
+    from reconciler.config_repo import evidence_journals, plan_from_file, plan_root
     from reconciler.read_and_plan import plan_fleet, platform_identity, platform_where
     from reconciler.render.plan_json import load_plan
 
@@ -526,7 +529,9 @@ def apply_command(
     # verification (see reconciler.apply.lock).
     with apply_lock(journal.parent):
         connection = platform.connection(root)
-        created = created_accounts(journal, platform_where(connection.config))
+        created = created_accounts(
+            evidence_journals(platform.state(root), journal), platform_where(connection.config)
+        )
         if saved is not None:
             plan = saved
             # The manifests the plan names: their digests must match what the plan recorded.

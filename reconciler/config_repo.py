@@ -23,6 +23,9 @@ from reconciler.plan import Plan
 STATE_DIR_NAME = ".dxorg"
 STATE_DIR_VAR = "DXORG_STATE_DIR"
 JOURNAL_NAME = "journal.jsonl"
+# Earlier applies' journals restored into the state directory (the Action restores the
+# dxorg-journal branch's `journal/` here): read for provisioning evidence and the review.
+RESTORED_JOURNALS_NAME = "journals"
 SANDBOX_NAME = "sandbox.db"
 
 
@@ -117,3 +120,19 @@ def plan_from_file(plan: Plan, root: Path) -> Plan:
             for org in plan.orgs
         ),
     )
+
+
+def evidence_journals(state: Path, journal: Path | None) -> list[Path]:
+    """The journals that may hold evidence of accounts dxorg created: `journal` (this
+    run's, or the one given) and every `*.jsonl` restored under `state/journals/`, in
+    name order. Only regular files count: a symbolic link there is not followed."""
+    found = [journal] if journal is not None else []
+    restored = state / RESTORED_JOURNALS_NAME
+    if restored.is_dir() and not restored.is_symlink():
+        for directory, subdirectories, names in os.walk(restored):
+            subdirectories.sort()
+            for name in sorted(names):
+                path = Path(directory) / name
+                if name.endswith(".jsonl") and path.is_file() and not path.is_symlink():
+                    found.append(path)
+    return list(dict.fromkeys(found))

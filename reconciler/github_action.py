@@ -37,7 +37,9 @@ from typing import TextIO
 
 from reconciler.config_repo import (
     JOURNAL_NAME,
+    RESTORED_JOURNALS_NAME,
     config_root,
+    evidence_journals,
     plan_for_file,
     plan_from_file,
     plan_root,
@@ -166,9 +168,31 @@ def _load(ctx: Context, paths: Sequence[str]) -> Fleet:
     return fleet
 
 
-def _plan_read_only(ctx: Context, fleet: Fleet) -> Plan:
-    from reconciler.read_and_plan import plan_fleet
+def _restore_journals(ctx: Context, root: Path) -> Path:
+    """The state directory, with the journal branch's journals restored into it (the
+    journal-branch input, on a runner that names its repository)."""
+    from reconciler.github.journal_branch import restore_journals
 
+    state = state_dir(root, env=ctx.env)
+    branch = ctx.inputs.journal_branch
+    if branch and ctx.runner.repository:
+        count = restore_journals(
+            url=f"{ctx.runner.server_url}/{ctx.runner.repository}",
+            branch=branch,
+            token=ctx.inputs.github_token,
+            into=state / RESTORED_JOURNALS_NAME,
+            env=ctx.env,
+        )
+        ctx.log.line(f"{count} apply journal(s) restored from the {inert.terminal(branch)} branch")
+    return state
+
+
+def _plan_read_only(ctx: Context, fleet: Fleet) -> Plan:
+    from reconciler.apply.journal import created_accounts
+    from reconciler.read_and_plan import plan_fleet, platform_where
+
+    state = _restore_journals(ctx, config_root([Path(p) for p in ctx.inputs.paths]))
+    journal = Path(ctx.inputs.journal) if ctx.inputs.journal else None
     with read_client(ctx) as client:
         return plan_fleet(
             fleet,
@@ -176,6 +200,11 @@ def _plan_read_only(ctx: Context, fleet: Fleet) -> Plan:
             only=ctx.inputs.orgs or None,
             env=ctx.env,
             only_expiries=ctx.inputs.only_expiries,
+            # Accounts earlier applies created: an invite a stopped run left undone is
+            # planned (apply reads the same journals, so its plan is this one).
+            created_accounts=created_accounts(
+                evidence_journals(state, journal), platform_where(client.config)
+            ),
         )
 
 
@@ -417,12 +446,9 @@ def _report_journals(ctx: Context) -> list[Path]:
     """The `journal` input's file (by default apply's, in the state directory) when it
     exists, and every file the `report-journals` input names or matches (e.g. journals
     downloaded from apply runs' artifacts)."""
-    journal = (
-        Path(ctx.inputs.journal)
-        if ctx.inputs.journal
-        else state_dir(config_root([Path(p) for p in ctx.inputs.paths]), env=ctx.env) / JOURNAL_NAME
-    )
-    found = [journal] if journal.is_file() else []
+    state = _restore_journals(ctx, config_root([Path(p) for p in ctx.inputs.paths]))
+    journal = Path(ctx.inputs.journal) if ctx.inputs.journal else state / JOURNAL_NAME
+    found = [p for p in evidence_journals(state, journal) if p.is_file()]
     for pattern in ctx.inputs.report_journals:
         matches = sorted(Path(m) for m in glob.glob(pattern, recursive=True))
         if not matches:
@@ -554,7 +580,7 @@ def run_apply(ctx: Context) -> int:
     # One apply per state directory on this runner (the workflow's concurrency group
     # serialises runners); the kernel's lock, gone with the process.
     with apply_lock(journal.parent):
-        return _apply_locked(ctx, plan, orgs, journal)
+        return _apply_locked(ctx, plan, orgs, journal, _restore_journals(ctx, root))
 
 
 def _refuse_orgs_not_allowed(ctx: Context, plan_file: Path, plan: Plan) -> None:
@@ -570,7 +596,9 @@ def _refuse_orgs_not_allowed(ctx: Context, plan_file: Path, plan: Plan) -> None:
         )
 
 
-def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path) -> int:
+def _apply_locked(
+    ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path, state: Path
+) -> int:
     from reconciler.apply.journal import created_accounts
     from reconciler.apply.run import apply_reviewed
     from reconciler.apply.stopping import StoppingJournal, stop_on_signals
@@ -612,7 +640,9 @@ def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path) 
             env=ctx.env,
             only_expiries=ctx.inputs.only_expiries,
             only=ctx.inputs.orgs or None,
-            created_accounts=created_accounts(journal, platform_where(connection.config)),
+            created_accounts=created_accounts(
+                evidence_journals(state, journal), platform_where(connection.config)
+            ),
             progress=progress,
         )
     line = report.summary()

@@ -72,6 +72,8 @@ class Inputs:
     github_logins: str = ""  # the report's user-id -> GitHub login mapping file
     # The only org ids a manifest may name (empty: any); see load_fleet.
     allowed_orgs: tuple[str, ...] = ()
+    # The branch holding the apply journals of record, restored before planning (empty: none).
+    journal_branch: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Inputs:
@@ -102,6 +104,7 @@ class Inputs:
             report_journals=_words(get("REPORT_JOURNALS")),
             github_logins=get("GITHUB_LOGINS"),
             allowed_orgs=_words(get("ALLOWED_ORGS")),
+            journal_branch=get("JOURNAL_BRANCH"),
         )
 
     def __repr__(self) -> str:
