@@ -596,9 +596,7 @@ def _refuse_orgs_not_allowed(ctx: Context, plan_file: Path, plan: Plan) -> None:
         )
 
 
-def _apply_locked(
-    ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path, state: Path
-) -> int:
+def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path, state: Path) -> int:
     from reconciler.apply.journal import created_accounts
     from reconciler.apply.run import apply_reviewed
     from reconciler.apply.stopping import StoppingJournal, stop_on_signals

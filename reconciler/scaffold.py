@@ -2,9 +2,10 @@
 
 The workflows are the example workflows shipped with dxorg (`reconciler/workflows/`, the
 checkout's `examples/workflows/`), every one of them, so a workflow added there is
-written by init too. Each is adapted in three ways only: `uses: ./` names the pinned
+written by init too. Each is adapted in four ways only: `uses: ./` names the pinned
 Action, the forwarding token line becomes one line per `tokenEnv` the manifests name,
-and the file is named `dxorg-<name>` (apply.yml finds the plan run by `dxorg-plan.yml`).
+`allowed-orgs` lists the orgs exported, and the file is named `dxorg-<name>` (apply.yml
+finds the plan run by `dxorg-plan.yml`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ WORKFLOW_PREFIX = "dxorg-"
 _TOKEN_LINE = re.compile(
     r"^(?P<indent>[ ]*)SPLUNK_HEC_TOKEN: \$\{\{ secrets\.SPLUNK_HEC_TOKEN \}\}$"
 )
+# The allowlist of the example workflows' dxorg steps: the example orgs, replaced.
+_ALLOWED_LINE = re.compile(r"^(?P<indent>[ ]*)allowed-orgs: [^#]*(?P<comment>#.*)?$")
 _USES_HERE = re.compile(r"^(?P<indent>[ ]*)(?P<dash>- )?uses: \./$")
 _SECRET = re.compile(r"secrets\.([A-Za-z_][A-Za-z0-9_]*)")
 _ACTION_REF = re.compile(
@@ -61,6 +64,12 @@ def check_target(directory: Path) -> None:
         )
 
 
+def org_ids(manifests: Iterable[str]) -> list[str]:
+    """Every org id the manifest texts name, sorted."""
+    found = {data.get("org") for data in map(yaml.safe_load, manifests) if isinstance(data, dict)}
+    return sorted(org for org in found if isinstance(org, str))
+
+
 def token_envs(manifests: Iterable[str]) -> list[str]:
     """Every `jobLogsForwarding.tokenEnv` the manifest texts name, sorted."""
     names: set[str] = set()
@@ -72,17 +81,23 @@ def token_envs(manifests: Iterable[str]) -> list[str]:
     return sorted(names)
 
 
-def adapt_workflow(name: str, text: str, *, action: str, tokens: list[str]) -> str:
+def adapt_workflow(name: str, text: str, *, action: str, tokens: list[str], orgs: list[str]) -> str:
     """An example workflow as a config repository uses it (see the module's docstring)."""
     out = [
         f"# Written by dxorg init from its example workflow {name} (dxorg {__version__}), with",
-        f"# the Action pinned as {action} and the forwarding tokens the manifests name.",
+        f"# the Action pinned as {action}, the forwarding tokens the manifests name, and",
+        "# allowed-orgs listing the orgs exported (add an org there before its manifest).",
         "# What the comments below say about `uses: ./` is done here already.",
     ]
     for line in text.splitlines():
         uses = _USES_HERE.match(line)
         token = _TOKEN_LINE.match(line)
-        if uses:
+        allowed = _ALLOWED_LINE.match(line)
+        if allowed:
+            out.append(
+                f"{allowed['indent']}allowed-orgs: {' '.join(orgs)} {allowed['comment'] or ''}".rstrip()
+            )
+        elif uses:
             out.append(f"{uses['indent']}{uses['dash'] or ''}uses: {action}")
         elif token and tokens:
             out += [f"{token['indent']}{name}: ${{{{ secrets.{name} }}}}" for name in tokens]
@@ -91,11 +106,11 @@ def adapt_workflow(name: str, text: str, *, action: str, tokens: list[str]) -> s
     return "\n".join(out) + "\n"
 
 
-def workflow_files(*, action: str, tokens: list[str]) -> dict[str, str]:
+def workflow_files(*, action: str, tokens: list[str], orgs: list[str]) -> dict[str, str]:
     """Every shipped example workflow, adapted, by its path in the config repository."""
     return {
         f".github/workflows/{WORKFLOW_PREFIX}{source.name}": adapt_workflow(
-            source.name, source.read_text(encoding="utf-8"), action=action, tokens=tokens
+            source.name, source.read_text(encoding="utf-8"), action=action, tokens=tokens, orgs=orgs
         )
         for source in sorted(WORKFLOWS.iterdir(), key=lambda s: s.name)
         if source.name.endswith((".yml", ".yaml"))
@@ -108,8 +123,9 @@ def scaffold_files(manifests: Iterable[str], *, action: str) -> dict[str, str]:
         raise ConfigError(
             f"--action {action!r}: give owner/repo@ref (a tag such as v1, or a commit SHA)"
         )
-    tokens = token_envs(manifests)
-    workflows = workflow_files(action=action, tokens=tokens)
+    texts = list(manifests)
+    tokens = token_envs(texts)
+    workflows = workflow_files(action=action, tokens=tokens, orgs=org_ids(texts))
     secrets = sorted({name for text in workflows.values() for name in _SECRET.findall(text)})
     repo, _, rev = action.partition("@")
     return {

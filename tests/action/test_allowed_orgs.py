@@ -8,6 +8,7 @@ the platform is asked anything, and apply refuses a plan that includes one.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,7 +60,7 @@ def test_apply_refuses_a_plan_that_includes_an_org_outside_the_allowlist(action,
     action.write_manifest(OTHER.replace("dave", "bob: ADMIN\n    dave"), "org-other.yaml")
     planned = action.run("plan", comment="false")  # a plan made without the allowlist
     assert planned.code == 0, planned.log
-    plan = json.loads(open(planned.outputs["plan-file"]).read())
+    plan = json.loads(Path(planned.outputs["plan-file"]).read_text())
     assert {o["org"] for o in plan["orgs"] if o["actions"]} == {"org-demo", "org-other"}
     before = len(platform.calls())
 

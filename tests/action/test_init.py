@@ -127,6 +127,9 @@ def test_init_writes_a_config_repository_whose_workflows_plan_apply_and_drift_cl
         for job in workflow["jobs"].values():
             for step in job.get("steps", []):
                 env = step.get("env") or {}
+                if step.get("uses") == ACTION_REF:
+                    # The allowlist is the orgs exported: the runs below plan within it.
+                    assert step["with"]["allowed-orgs"] == "org-demo org-second", name
                 if (
                     step.get("uses") == ACTION_REF
                     and step["with"]["command"] in FORWARDING_COMPARED

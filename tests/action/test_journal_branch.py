@@ -103,7 +103,11 @@ def test_an_apply_stopped_after_user_new_is_resumed_by_the_next_runs_through_the
         }
         journal = str(tmp_path / f"run-{n}" / "org-demo.jsonl")
         return action.run(
-            command, fresh, event="push", journal=journal, **{"journal-branch": "dxorg-journal"},
+            command,
+            fresh,
+            event="push",
+            journal=journal,
+            **{"journal-branch": "dxorg-journal"},
             **inputs,
         )
 

@@ -412,12 +412,16 @@ def test_the_action_installs_only_from_the_lock_with_hashes():
     assert itself.endswith('"$GITHUB_ACTION_PATH"')
 
 
+SAME_REPOSITORY = "github.event.pull_request.head.repo.full_name == github.repository"
+FROM_A_FORK = "github.event.pull_request.head.repo.full_name != github.repository"
+
+
 def test_no_code_a_pull_request_changes_runs_with_the_token():
     """plan.yml: the workflow is the base branch's (pull_request_target), dxorg is the
     pinned action, and the pull request's files are checked out into pr/ and only read."""
     workflow = load(ROOT / "examples" / "workflows" / "plan.yml")
     assert set(on(workflow)) == {"pull_request_target"}  # never `pull_request` with secrets
-    [job] = workflow["jobs"].values()
+    job = workflow["jobs"]["plan"]
     steps = job["steps"]
     checkouts = [s for s in steps if s.get("uses", "").startswith("actions/checkout@")]
     base, head = checkouts
@@ -426,22 +430,86 @@ def test_no_code_a_pull_request_changes_runs_with_the_token():
     assert head["with"]["path"] == "pr"
     for checkout in checkouts:
         assert checkout["with"]["persist-credentials"] is False
-    # Nothing runs a shell here: no step could execute a file from pr/.
+    # Nothing runs a shell in the job with the token: no step could execute a file from pr/.
     assert not [s for s in steps if "run" in s]
     for step in steps:
         uses = step.get("uses", "")
         assert not uses.startswith(("./pr", "pr/")), uses
         if uses == "./":
             assert str(step["with"]["path"]).startswith("pr/")  # the manifests, as data
-    # Secrets reach only the pinned or base-branch action, never another step.
+    # The journals of record go into the base checkout's state directory, not under pr/.
+    assert job["env"] == {"DXORG_STATE_DIR": "${{ github.workspace }}/.dxorg"}
+    # Secrets reach only the pinned or base-branch action, never another step or job.
     for step in steps:
         if "secrets." in str(step):
             assert step.get("uses") == "./", step.get("name")
+    for other_id, other in workflow["jobs"].items():
+        if other_id != "plan":
+            assert "secrets." not in str(other), other_id
     # Any workflow run by a pull_request event gets no secret at all.
     for path in WORKFLOWS:
         other = load(path)
         if "pull_request" in (on(other) or {}):
             assert "secrets." not in path.read_text(), path.name
+
+
+def test_a_pull_request_from_a_fork_is_not_planned_with_the_token():
+    """The job with the token runs only for the repository's own branches; a fork's pull
+    request gets a job with no permission and no secret, which fails and says why."""
+    workflow = load(ROOT / "examples" / "workflows" / "plan.yml")
+    jobs = workflow["jobs"]
+    assert jobs["plan"]["if"] == SAME_REPOSITORY
+    token_jobs = [j for j, job in jobs.items() if "secrets." in str(job)]
+    assert token_jobs == ["plan"]
+    fork = jobs["not-planned"]
+    assert fork["if"] == FROM_A_FORK
+    assert fork["permissions"] == {}
+    assert "uses" not in str(fork["steps"])
+    [step] = fork["steps"]
+    assert "from a fork" in step["run"] and step["run"].rstrip().endswith("exit 1")
+    # The two conditions are each other's negation: every pull request gets exactly one.
+    assert SAME_REPOSITORY.replace("==", "!=") == FROM_A_FORK
+
+
+def test_no_workflow_pastes_event_text_into_a_script_and_pr_checkouts_keep_no_credentials():
+    """Script injection: a `run:` script never holds an expression (a pull request's
+    title, body or branch name would become shell code); values go in through `env:`."""
+    for path in WORKFLOWS:
+        workflow = load(path)
+        for job_id, job in workflow["jobs"].items():
+            for step in job.get("steps", []):
+                if "run" in step:
+                    assert "${{" not in step["run"], f"{path.name}: {job_id}: {step.get('name')}"
+                with_ = step.get("with") or {}
+                if "pull_request" in str(with_.get("ref", "")):
+                    assert with_.get("persist-credentials") is False, path.name
+                    assert "secrets." not in str(step), path.name
+
+
+def _example_orgs() -> list[str]:
+    return sorted(load(p)["org"] for p in (ROOT / "examples" / "orgs").glob("org-*.yaml"))
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_dxorg_step_names_the_orgs_it_may_touch(path):
+    """The allowlist: every step that reads manifests with the token (and validate, so the
+    pull request hears of it first) is given allowed-orgs, the orgs the examples manage."""
+    steps = [s for _, s in local_action_steps(load(path))]
+    assert steps
+    for step in steps:
+        assert sorted(str(step["with"]["allowed-orgs"]).split()) == _example_orgs(), step
+
+
+def test_apply_finds_the_plan_run_by_documented_fields():
+    """A run's `workflow_id` against the id `GET .../actions/workflows/dxorg-plan.yml`
+    gives, not the run's `path`, which GitHub's REST reference does not document."""
+    workflow = load(ROOT / "examples" / "workflows" / "apply.yml")
+    [find] = [s for s in workflow["jobs"]["reviewed-plan"]["steps"] if s.get("id") == "find"]
+    script = find["run"]
+    assert "actions/workflows/dxorg-plan.yml" in script
+    assert ".workflow_id == $workflow" in script
+    assert ".path" not in script
+    assert '.event == \\"pull_request_target\\"' in script
 
 
 def test_apply_keeps_each_journal_on_a_branch_from_a_job_without_the_token():
