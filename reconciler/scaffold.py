@@ -190,12 +190,20 @@ and a monthly run writes the access review. Written by `dxorg init`; the token's
    each holding `DX_APPLY_TOKEN` and restricted to the `main` branch; give
    `dxorg-apply-manual` required reviewers (it applies a plan made by hand).
 3. Branch protection on `main`: pull requests required, with an approving review and the
-   `dxorg plan` check passing; no direct pushes.
+   `dxorg plan` check passing; no direct pushes. Protect the `dxorg-journal` branch too
+   (pushes from GitHub Actions only, no force push, no deletion): the apply journals of
+   record live there, and dxorg reads them as evidence of the accounts it created.
 4. The workflows use `{action}`: pin it to a release tag or, better, its commit SHA
    (docs/releasing.md in dxorg).
 5. `pip install pre-commit && pre-commit install`: manifests are validated on commit.
 
 ## Day to day
+
+Every dxorg step of the workflows names the orgs this repository manages
+(`allowed-orgs`); a manifest naming any other org is refused. To add an org, first merge
+the change of `allowed-orgs` in every workflow to `main`, then open the pull request that
+adds its manifest (the plan uses the workflows as `main` has them). Pull requests from
+forks are not planned.
 
 Change a manifest on a branch, open a pull request, read the plan comment, merge. Check
 locally with `dxorg validate orgs` and `dxorg plan orgs` (the token as `dx` finds it).
