@@ -230,4 +230,4 @@ def assert_plan_markdown(text: str, removed: list[str], own_links: tuple[str, ..
         assert fence.kind == "fence", fence
         lines = fence.text.rstrip("\n").split("\n")
         assert number and len(lines) == int(number[1]), lines
-        assert all(re.match(r"org-[\w.-]+#\d+ \[\w+\] POST /", line) for line in lines), lines
+        assert all(re.match(r"org-[\w.-]+#\d+ \[[\w,-]+\] POST /", line) for line in lines), lines
