@@ -424,7 +424,7 @@ def plan_command(
     if out is not None:
         _check_file_target(out, "--out")
     fleet = _load(paths)
-    root = config_root(paths)
+    root = config_root(paths, explicit_state_dir=platform.state_dir)
     journal = journal or platform.state(root) / JOURNAL_NAME
     connection = platform.connection(root)
     with connection.read_client() as client:
@@ -521,7 +521,7 @@ def apply_command(
         root = plan_root(plan_file, saved, platform.state_dir)
         saved = plan_from_file(saved, root)
     else:
-        root = config_root(paths or [])
+        root = config_root(paths or [], explicit_state_dir=platform.state_dir)
     journal = journal or platform.state(root) / JOURNAL_NAME
     _check_file_target(journal, "--journal")
 
@@ -1033,7 +1033,7 @@ def report_command(
     if out is not None:
         _check_file_target(out, "--out")
     fleet = _load(paths)
-    root = config_root(paths)
+    root = config_root(paths, explicit_state_dir=platform.state_dir)
     if journals is None:
         default_journal = platform.state(root) / JOURNAL_NAME
         journals = [default_journal] if default_journal.is_file() else []

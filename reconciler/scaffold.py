@@ -172,7 +172,8 @@ repos:
 _GITIGNORE = """\
 # dxorg's state directory: the sandbox, the apply lock, local journals and plans. Apply
 # journals of record are kept by the apply workflow (the dxorg-journal branch), not here.
-.dxorg/
+# No trailing slash: a symbolic link named .dxorg is ignored too (dxorg refuses one).
+.dxorg
 """
 
 

@@ -69,7 +69,8 @@ def restore_journals(
         raise DxorgError(f"{into}: a symbolic link on the way: journals not restored")
     if into.exists():
         shutil.rmtree(into)
-    into.mkdir(parents=True)
+    into.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the state directory
+    into.mkdir(mode=0o700)
     git_env = _git_env(token, env)
     ref = f"refs/heads/{branch}"
     listed = _git(["ls-remote", "--exit-code", url, ref], git_env, "git ls-remote")
