@@ -901,11 +901,12 @@ def _refuse_overwrite(targets: list[Path]) -> None:
 
 
 def _write_exported(texts: dict[Path, str], directory: Path) -> None:
-    from reconciler.read_and_export import write_schema_beside
+    from reconciler.manifest.schema import ORG_SCHEMA
+    from reconciler.read_and_export import refuse_links, write_files, write_schema_beside
 
+    refuse_links([*texts, directory / ORG_SCHEMA], directory)  # before any file is written
     directory.mkdir(parents=True, exist_ok=True)
-    for target, text in texts.items():
-        target.write_text(text, encoding="utf-8")
+    for target in write_files(texts, directory):
         typer.echo(f"wrote {target}", err=True)
     typer.echo(f"wrote {write_schema_beside(directory)} (the schema the files name)", err=True)
 
@@ -941,23 +942,28 @@ def init_command(
     Refuses a DIR that is not empty (a lone .git aside) unless --force; an account that
     administers no org is an error.
     """
-    from reconciler.scaffold import check_target, scaffold_files
+    from reconciler.scaffold import (
+        check_target,
+        make_repository_root,
+        scaffold_files,
+        write_scaffold,
+    )
 
     if not force:
         check_target(directory)
     elif directory.exists() and not directory.is_dir():
         raise ConfigError(f"{directory}: not a directory")
     orgs_dir = directory / "orgs"
-    with platform.read_client(config_root([orgs_dir / "org.yaml"])) as client:
+    # DIR is the config repository's root (its state directory DIR/.dxorg) from the first
+    # run, even inside another checkout: made a git repository once the orgs are read.
+    with platform.read_client(directory.absolute()) as client:
         caller = client.whoami()
         texts = _export_orgs(client, caller, None, orgs_dir, keep_caller=True)
     files = scaffold_files(texts.values(), action=action)
-    _write_exported(texts, orgs_dir)
-    for relative, text in files.items():
-        target = directory / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {target}", err=True)
+    for note in make_repository_root(directory):
+        typer.echo(note, err=True)
+    for note in write_scaffold(directory, texts, files, write_exported=_write_exported):
+        typer.echo(note, err=True)
     typer.echo(
         f"{directory}: {len(texts)} org(s) exported. Next: read {directory / 'README.md'} "
         "(the secrets to create, branch protection, the apply environment), then commit."

@@ -11,7 +11,9 @@ finds the plan run by `dxorg-plan.yml`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -21,6 +23,8 @@ import yaml
 from reconciler import __version__
 from reconciler.errors import ConfigError
 from reconciler.manifest.fleet import DEFAULTS_FILE_NAMES
+from reconciler.manifest.schema import ORG_SCHEMA
+from reconciler.read_and_export import refuse_links, write_files
 
 # A placeholder until the Action is published under a name of its own: the README init
 # writes says to replace it (docs/releasing.md: what a tag such as v1 means).
@@ -62,6 +66,57 @@ def check_target(directory: Path) -> None:
             f"{directory}: not empty ({shown}); init writes a new config repository and "
             "would replace files there. Give an empty directory, or --force"
         )
+
+
+def make_repository_root(directory: Path) -> list[str]:
+    """Make `directory` a git repository of its own (`git init`, branch main) unless it is
+    one already, so that it is the config repository's root, and its state directory
+    `directory/.dxorg`, from the first run: inside another checkout, dxorg would otherwise
+    keep its journal in that checkout's state directory until someone ran `git init`.
+    What was done, to tell the user."""
+    if (directory / ".git").exists():
+        return []
+    git = shutil.which("git")
+    if git is None:
+        return [
+            f"warning: git not found: {directory} is not a git repository yet; until `git "
+            "init` there, dxorg keeps its state in the state directory of the git work tree "
+            "above it, if any (give --state-dir to be sure)"
+        ]
+    directory.mkdir(parents=True, exist_ok=True)
+    for args in (["init", "--quiet"], ["symbolic-ref", "HEAD", "refs/heads/main"]):
+        done = subprocess.run(
+            [git, "-C", str(directory), *args], capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            said = (done.stderr.strip().splitlines() or ["failed"])[-1]
+            raise ConfigError(f"{directory}: git {args[0]}: {said}")
+    return [f"{directory}: a new git repository (branch main), the config repository's root"]
+
+
+def write_scaffold(
+    directory: Path,
+    exported: dict[Path, str],
+    scaffold: dict[str, str],
+    *,
+    write_exported: Callable[[dict[Path, str], Path], None],
+) -> list[str]:
+    """Write the exported manifests (`write_exported`) and the scaffold's files into
+    `directory`, none through a symbolic link (all checked before the first is written).
+
+    A fleet defaults file already there (init --force) is kept, not replaced: its
+    `departed` list is the record of who was offboarded (the export left them out), and
+    its defaults are a person's. What was written or kept, to tell the user."""
+    targets = {directory / relative: text for relative, text in scaffold.items()}
+    notes = []
+    defaults = directory / "orgs" / DEFAULTS_FILE_NAMES[0]
+    if defaults.exists() or defaults.is_symlink():
+        del targets[defaults]
+        notes.append(f"kept {defaults} (its departed list and defaults: init never replaces it)")
+    refuse_links([*exported, directory / "orgs" / ORG_SCHEMA, *targets, defaults], directory)
+    write_exported(exported, directory / "orgs")
+    notes += [f"wrote {target}" for target in write_files(targets, directory)]
+    return notes
 
 
 def org_ids(manifests: Iterable[str]) -> list[str]:
