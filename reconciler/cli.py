@@ -877,15 +877,23 @@ def _export_orgs(
     administers, into the directory `out`). Every org is read before the first file is
     written: a failed read writes nothing. Written beside a fleet defaults file, its
     departed users are left out."""
+    from reconciler.manifest.export import token_env_names
     from reconciler.read_and_export import administered_orgs, export_org
 
     if orgs is not None and len(orgs) == 1 and not out.is_dir():
         return {out: export_org(client, orgs[0], caller=caller, out=out, keep_caller=keep_caller)}
+    ids = orgs if orgs is not None else administered_orgs(client)
+    token_envs = token_env_names(ids)  # distinct across the orgs written together
     return {
         out / f"{org_id}.yaml": export_org(
-            client, org_id, caller=caller, out=out / f"{org_id}.yaml", keep_caller=keep_caller
+            client,
+            org_id,
+            caller=caller,
+            out=out / f"{org_id}.yaml",
+            keep_caller=keep_caller,
+            token_env=token_envs[org_id],
         )
-        for org_id in (orgs if orgs is not None else administered_orgs(client))
+        for org_id in ids
     }
 
 

@@ -32,6 +32,7 @@ def export_org(
     caller: str,
     out: Path | None = None,
     keep_caller: bool = False,
+    token_env: str | None = None,
 ) -> str:
     """The manifest for one org as it is live. Reads only what a manifest can declare here:
     the org, its policies and samlIdP, its members with every permission flag, and
@@ -55,6 +56,7 @@ def export_org(
         schema_ref=ORG_SCHEMA,
         departed=departed,
         keep_admin=caller if keep_caller else None,
+        token_env=token_env,
     )
 
 
