@@ -611,7 +611,6 @@ class LiveOrg:
     org_id: str
     name: str
     caller: str
-    caller_level: str | None
     policies: Mapping[str, object]
     members: Mapping[str, LiveMember]
     projects: tuple[LiveProject, ...]
@@ -619,9 +618,6 @@ class LiveOrg:
     forwarding: LiveForwarding | None
     expires_at: int | None = None  # ms since the epoch
     saml_idp: str | None = None  # None: never set
-    # Which collections were read: a section the manifest leaves out is not read at all.
-    projects_read: bool = False
-    apps_read: bool = False
     # Accounts to provision that already exist on the platform (members or not), with the
     # email the platform shows for each (None: not visible to this token, which is every
     # account but the token's own: the platform shows an email only to its owner).

@@ -57,7 +57,6 @@ from reconciler.errors import (
     WriteRefusedError,
     printable,
 )
-from reconciler.model import FLAGS, Access, FlagValue, Level
 from reconciler.platform.config import PlatformConfig
 from reconciler.platform.contract import contract_problems
 from reconciler.platform.health import PlatformHealth
@@ -91,9 +90,6 @@ log = logging.getLogger("reconciler.platform")
 PAGE_LIMIT = 1000
 DEFAULT_CONCURRENCY = 8
 CONNECT_TIMEOUT = 10.0
-
-# Project permission levels, lowest first (for the project-invite landed check).
-PROJECT_LEVELS = ("VIEW", "UPLOAD", "CONTRIBUTE", "ADMINISTER")
 
 # The auth-server probe is one GET: a server that does not answer in this time is down.
 AUTH_PROBE_TIMEOUT = httpx.Timeout(5.0)
@@ -822,122 +818,6 @@ class WriteClient(ReadClient):
         """Execute one exact API call (as recorded in a plan). ``/user/new`` goes to the auth server."""
         return self._post(route, body, landed=landed)
 
-    # -- orgs ----------------------------------------------------------------------
-
-    def update_org(self, org_id: str, body: Mapping) -> dict:
-        return self._post(f"/{org_id}/update", dict(body)).body
-
-    def invite_org_member(
-        self,
-        org_id: str,
-        invitee: str,
-        *,
-        level: Level,
-        flags: Mapping[str, FlagValue] | None = None,
-        suppress_email: bool = False,
-    ) -> dict:
-        """Invite with the six keys `dx add member` sends (a flag not in `flags`: the
-        level's default) and any other flag given in `flags` (by API name)."""
-        given = flags or {}
-        access = Access.of(level, given)
-        request: dict[str, object] = {"invitee": invitee, "level": level}
-        for flag in FLAGS:
-            if flag.always_present or flag.name in given:
-                request[flag.name] = access[flag.name]
-        request["suppressEmailNotification"] = suppress_email
-
-        def landed() -> bool:
-            return bool(self.find_org_members(org_id, ids=[invitee]))
-
-        outcome = self._post(f"/{org_id}/invite", request, landed=landed)
-        return outcome.body if not outcome.landed_by_check else {"id": org_id}
-
-    def set_member_access(self, org_id: str, access: Mapping[str, Mapping[str, object]]) -> dict:
-        request = {user: dict(spec) for user, spec in access.items()}
-        return self._post(f"/{org_id}/setMemberAccess", request).body
-
-    def remove_member(
-        self,
-        org_id: str,
-        user_id: str,
-        *,
-        revoke_project_permissions: bool = True,
-        revoke_app_permissions: bool = True,
-    ) -> dict:
-        request = {
-            "user": user_id,
-            "revokeProjectPermissions": revoke_project_permissions,
-            "revokeAppPermissions": revoke_app_permissions,
-        }
-
-        def landed() -> bool:
-            return not self.find_org_members(org_id, ids=[user_id])
-
-        outcome = self._post(f"/{org_id}/removeMember", request, landed=landed)
-        if outcome.landed_by_check:
-            # The revoked project/app lists were in the lost response; they are unknown.
-            return {"id": org_id, "projects": {}, "apps": {}}
-        return outcome.body
-
-    # -- projects --------------------------------------------------------------------
-
-    def invite_to_project(
-        self, project_id: str, invitee: str, level: str, *, suppress_email: bool = True
-    ) -> dict:
-        request = {"invitee": invitee, "level": level, "suppressEmailNotification": suppress_email}
-        landed: Callable[[], bool] | None = None
-        # Only entity invitees show up in `permissions`; an email invite cannot be checked,
-        # so its unknown outcome is reported rather than risk a second invitation.
-        if invitee.startswith(("user-", "org-")) or invitee == "PUBLIC":
-
-            def landed() -> bool:
-                permissions = self.describe_project(project_id, permissions=True).get("permissions")
-                if not isinstance(permissions, dict):
-                    return False
-                return _level_at_least(permissions.get(invitee), level)
-
-        outcome = self._post(f"/{project_id}/invite", request, landed=landed)
-        if outcome.landed_by_check:
-            return {"id": project_id, "state": "ACCEPTED"}
-        return outcome.body
-
-    def decrease_project_permissions(
-        self, project_id: str, changes: Mapping[str, str | None]
-    ) -> dict:
-        return self._post(f"/{project_id}/decreasePermissions", dict(changes)).body
-
-    def update_project(self, project_id: str, body: Mapping) -> dict:
-        return self._post(f"/{project_id}/update", dict(body)).body
-
-    # -- apps ------------------------------------------------------------------------
-
-    def add_app_developers(self, app_id: str, developers: Sequence[str]) -> dict:
-        return self._post(f"/{app_id}/addDevelopers", {"developers": list(developers)}).body
-
-    def remove_app_developers(self, app_id: str, developers: Sequence[str]) -> dict:
-        return self._post(f"/{app_id}/removeDevelopers", {"developers": list(developers)}).body
-
-    # -- users -----------------------------------------------------------------------
-
-    def new_user(self, body: Mapping) -> dict:
-        """Create a user through the AUTH server's ``/user/new``. After a lost answer the
-        account counts as made only when the platform shows the requested email for it: a
-        username that exists may be somebody else's (`reconciler.apply.landed`)."""
-        from reconciler.apply.landed import landed_check  # apply builds on this module
-
-        request = dict(body)
-        username, email = request.get("username"), request.get("email")
-        user_id = f"user-{username.lower()}" if isinstance(username, str) and username else None
-        landed = (
-            landed_check("/user/new", request, self)
-            if user_id is not None and isinstance(email, str)
-            else None
-        )
-        outcome = self._post("/user/new", request, landed=landed)
-        if outcome.landed_by_check:
-            return {"id": user_id}
-        return outcome.body
-
 
 class _DeadlineExceeded(Exception):
     """No complete answer within the request deadline (wall time, not time between bytes)."""
@@ -994,11 +874,3 @@ def _httpx_reason(exc: Exception) -> str:
 
 def _is_client_error(error: ApiError) -> bool:
     return error.status is not None and 400 <= error.status < 500 and error.status != 429
-
-
-def _level_at_least(actual: object, wanted: str) -> bool:
-    if not isinstance(actual, str) or actual not in PROJECT_LEVELS:
-        return False
-    if wanted not in PROJECT_LEVELS:
-        return actual == wanted
-    return PROJECT_LEVELS.index(actual) >= PROJECT_LEVELS.index(wanted)

@@ -123,9 +123,5 @@ def styled_text(plan: Plan, *, full_bodies: bool = False) -> Text:
     return Text("\n\n").join(parts).append("\n")
 
 
-def render_org(org: OrgPlan, *, full_bodies: bool = False) -> str:
-    return styled_org(org, full_bodies=full_bodies).plain
-
-
 def render_text(plan: Plan, *, full_bodies: bool = False) -> str:
     return styled_text(plan, full_bodies=full_bodies).plain

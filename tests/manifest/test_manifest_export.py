@@ -80,7 +80,6 @@ def live_orgs(draw: st.DrawFn) -> LiveOrg:
         org_id=org_id,
         name=draw(st.text(max_size=30)),
         caller="user-alice",
-        caller_level="ADMIN",
         policies=policies,
         members=members,
         projects=(),
@@ -139,7 +138,6 @@ def sample() -> LiveOrg:
         org_id="org-demo",
         name="Demo Organization",
         caller="user-alice",
-        caller_level="ADMIN",
         policies={"memberListVisibility": "ADMIN", "jobReuse": False},
         members={
             "user-bob": LiveMember("user-bob", Access.member(), "Bob Jones"),

@@ -132,7 +132,7 @@ def test_headers_and_wire_format() -> None:
 
 def test_read_client_refuses_writes_before_io() -> None:
     client, rec = make(lambda r: ok({}))
-    assert not hasattr(client, "call") and not hasattr(client, "invite_org_member")
+    assert not hasattr(client, "call")
     for route in ("/org-a/invite", "/org-a/update", "/user/new", "project-x/removeMember"):
         with pytest.raises(WriteRefusedError):
             client._post(route, {})
@@ -364,7 +364,8 @@ def test_landed_check_failure_is_transport_error() -> None:
 
 def test_user_new_goes_to_auth_server() -> None:
     client, rec = make(lambda r: ok({"id": "user-dave"}), cls=WriteClient)
-    assert client.new_user({"username": "Dave", "email": "d@x"}) == {"id": "user-dave"}
+    outcome = client.call("/user/new", {"username": "Dave", "email": "d@x"})
+    assert outcome.body == {"id": "user-dave"}
     assert str(rec.requests[0].url) == "http://auth.test:81/user/new"
     assert rec.requests[0].headers["Authorization"] == f"Bearer {TOKEN}"
 
@@ -373,7 +374,7 @@ def test_user_new_without_auth_server_is_config_error() -> None:
     cfg = PlatformConfig(protocol="http", host="weird", port=1, token=TOKEN, auth_server_url=None)
     client, rec = make(lambda r: ok({}), cls=WriteClient, config=cfg)
     with pytest.raises(ConfigError):
-        client.new_user({"username": "x"})
+        client.call("/user/new", {"username": "x"})
     assert rec.requests == []
 
 
