@@ -265,7 +265,7 @@ def _projects(
     return tuple(projects)
 
 
-def _project_settings(org_id: str, project_id: str, described: Mapping) -> dict[str, Any]:
+def _project_settings(org_id: str, project_id: str, described: Mapping[str, Any]) -> dict[str, Any]:
     """Tags, restriction settings and version, as policies need them; fail closed on a
     malformed one (a policy never acts on a guess). A setting the platform leaves out is
     off: it is reported only once set."""

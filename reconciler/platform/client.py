@@ -55,7 +55,6 @@ from reconciler.errors import (
     ReadIncompleteError,
     TransportError,
     WriteRefusedError,
-    printable,
 )
 from reconciler.platform.config import PlatformConfig
 from reconciler.platform.contract import contract_problems
@@ -84,6 +83,9 @@ from reconciler.render import inert
 
 T = TypeVar("T")
 R = TypeVar("R")
+# A JSON object as the platform answers it; callers check the fields they read
+# (`reconciler.platform.contract`).
+ApiObject = dict[str, Any]
 
 log = logging.getLogger("reconciler.platform")
 
@@ -242,20 +244,20 @@ class ReadClient:
             raise TransportError("/system/whoami", f"response has no user id ({field})")
         return str(body["id"])
 
-    def whoami_response(self) -> dict:
+    def whoami_response(self) -> ApiObject:
         """`/system/whoami`'s whole answer (doctor checks its fields against the contract)."""
         return self._post("/system/whoami", {}).body
 
-    def describe_user(self, user_id: str, fields: Mapping[str, bool] | None = None) -> dict:
+    def describe_user(self, user_id: str, fields: Mapping[str, bool] | None = None) -> ApiObject:
         request: dict[str, Any] = {}
         if fields is not None:
             request["fields"] = dict(fields)
         return self._post(f"/{user_id}/describe", request).body
 
-    def describe_org(self, org_id: str) -> dict:
+    def describe_org(self, org_id: str) -> ApiObject:
         return self._post(f"/{org_id}/describe", {}).body
 
-    def find_orgs(self, level: str = "ADMIN", *, describe: bool = True) -> list[dict]:
+    def find_orgs(self, level: str = "ADMIN", *, describe: bool = True) -> list[ApiObject]:
         return self._find("/system/findOrgs", {"level": level, "describe": describe})
 
     def find_org_members(
@@ -265,7 +267,7 @@ class ReadClient:
         level: str | None = None,
         ids: Sequence[str] | None = None,
         describe: bool = False,
-    ) -> list[dict]:
+    ) -> list[ApiObject]:
         request: dict[str, Any] = {}
         if level is not None:
             request["level"] = level
@@ -279,10 +281,10 @@ class ReadClient:
         org_id: str,
         *,
         ids: Sequence[str] | None = None,
-        name: str | Mapping | None = None,
+        name: str | Mapping[str, object] | None = None,
         properties: Mapping[str, str | bool] | None = None,
-        describe: bool | Mapping = False,
-    ) -> list[dict]:
+        describe: bool | Mapping[str, object] = False,
+    ) -> list[ApiObject]:
         request: dict[str, Any] = {}
         if ids is not None:
             request["id"] = list(ids)
@@ -293,11 +295,13 @@ class ReadClient:
         request["describe"] = describe if isinstance(describe, bool) else dict(describe)
         return self._find(f"/{org_id}/findProjects", request)
 
-    def find_org_apps(self, org_id: str, *, describe: bool | Mapping = False) -> list[dict]:
+    def find_org_apps(
+        self, org_id: str, *, describe: bool | Mapping[str, object] = False
+    ) -> list[ApiObject]:
         request = {"describe": describe if isinstance(describe, bool) else dict(describe)}
         return self._find(f"/{org_id}/findApps", request)
 
-    def find_projects(self, body: Mapping) -> list[dict]:
+    def find_projects(self, body: Mapping[str, object]) -> list[ApiObject]:
         return self._find("/system/findProjects", dict(body))
 
     def describe_project(
@@ -306,7 +310,7 @@ class ReadClient:
         *,
         permissions: bool = False,
         fields: Mapping[str, bool] | None = None,
-    ) -> dict:
+    ) -> ApiObject:
         request: dict[str, Any] = {}
         if fields is not None:
             request["fields"] = dict(fields)
@@ -316,7 +320,7 @@ class ReadClient:
             request["permissions"] = True
         return self._post(f"/{project_id}/describe", request).body
 
-    def describe_app(self, app: str) -> dict:
+    def describe_app(self, app: str) -> ApiObject:
         """`app` is ``app-<hash>``, ``app-<name>``, a bare name, or ``name/version``."""
         path = app if app.startswith("app-") else f"app-{app}"
         return self._post(f"/{path}/describe", {}).body
@@ -412,9 +416,9 @@ class ReadClient:
 
     # -- plumbing ------------------------------------------------------------------
 
-    def _find(self, route: str, request: Mapping[str, Any]) -> list[dict]:
+    def _find(self, route: str, request: Mapping[str, Any]) -> list[ApiObject]:
         """Every page of a find* method, or an error: never a partial list."""
-        results: list[dict] = []
+        results: list[ApiObject] = []
         starting: Any = None
         seen_cursors: list[str] = []
         # A listing naming one object twice was not read as the platform holds it (a page
@@ -442,7 +446,7 @@ class ReadClient:
                 key = json.dumps(row["id"], sort_keys=True)
                 if key in seen_ids:
                     raise ReadIncompleteError(
-                        f"{route}: {printable(str(row['id']))[:200]} is listed twice "
+                        f"{route}: {inert.printable(str(row['id']))[:200]} is listed twice "
                         f"(seen again on page {len(seen_cursors) + 1}); refusing to use a "
                         "malformed listing"
                     )
