@@ -17,6 +17,7 @@ from reconciler.manifest import Fleet
 from reconciler.plan import Plan
 from reconciler.platform import Connection, ReadClient
 from reconciler.read_and_plan import plan_fleet, platform_where
+from tests.emulator_harness import is_write
 from tests.integration.conftest import (
     APP1,
     FAST_RETRY,
@@ -25,7 +26,6 @@ from tests.integration.conftest import (
     Control,
     config_for,
     connection_to,
-    is_write,
     write_manifest,
 )
 

@@ -26,13 +26,13 @@ from reconciler.plan import Plan, Step
 from reconciler.platform import ReadClient, WriteClient
 from reconciler.read_and_plan import plan_fleet
 from reconciler.render.plan_json import dumps_plan, load_plan
+from tests.emulator_harness import is_write
 from tests.integration.conftest import (
     CONTROL_TOKEN,
     FAST_RETRY,
     base_seed,
     config_for,
     connection_to,
-    is_write,
 )
 from tests.reliability.conftest import CliRunner, Served
 

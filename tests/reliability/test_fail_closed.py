@@ -23,6 +23,7 @@ from reconciler.manifest import Fleet
 from reconciler.plan import Plan
 from reconciler.platform import Connection, ReadClient, WriteClient
 from reconciler.read_and_plan import plan_fleet
+from tests.emulator_harness import is_write
 from tests.integration.conftest import (
     CONTROL_TOKEN,
     FAST_RETRY,
@@ -30,7 +31,6 @@ from tests.integration.conftest import (
     base_seed,
     config_for,
     connection_to,
-    is_write,
     write_manifest,
 )
 from tests.reliability.conftest import CliRunner, Served

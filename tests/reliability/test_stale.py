@@ -15,6 +15,7 @@ from reconciler.emulator import Emulator
 from reconciler.errors import StalePlanError
 from reconciler.platform import WriteClient
 from reconciler.read_and_plan import plan_fleet
+from tests.emulator_harness import is_write
 from tests.integration.conftest import (
     APP1,
     CONTROL_TOKEN,
@@ -24,7 +25,6 @@ from tests.integration.conftest import (
     base_seed,
     config_for,
     connection_to,
-    is_write,
     write_manifest,
 )
 

@@ -33,7 +33,8 @@ from reconciler.errors import UnsafePlanError
 from reconciler.plan import Plan
 from reconciler.render.plan_json import plan_to_json
 from reconciler.render.text import render_text
-from tests.integration.conftest import CONTROL_TOKEN, connection_to, is_write
+from tests.emulator_harness import is_write
+from tests.integration.conftest import CONTROL_TOKEN, connection_to
 from tests.scenarios import regenerate
 from tests.scenarios.scenario import HERE, JSON_GOLDEN, NOW, SCENARIOS, plan_scenario
 
