@@ -50,10 +50,11 @@ class EmulatorControl:
         *,
         url: str | None = None,
         token: str = CONTROL_TOKEN,
+        timeout: float = 5,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"}
         if url is not None:
-            self.http = httpx.Client(base_url=f"{url}/_emulator", headers=headers)
+            self.http = httpx.Client(base_url=f"{url}/_emulator", headers=headers, timeout=timeout)
         else:
             assert emulator is not None, "an emulator or a url"
             self.http = httpx.Client(

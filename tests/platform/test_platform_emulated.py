@@ -90,7 +90,7 @@ def test_typed_writes(harness: Harness) -> None:
         assert client.describe_org("org-demo")["policies"]["memberListVisibility"] == "MEMBER"
         assert client.list_app_developers(harness.APP) == ["user-bob"]
         assert client.describe_project(harness.PROJECT)["name"] == "renamed"
-    members = harness.org_members()
+    members = harness.members()
     assert set(members) == {"user-alice", "user-bob"} and members["user-bob"]["level"] == "ADMIN"
 
 
@@ -200,7 +200,7 @@ def test_latency_beyond_timeout_is_retried_over_socket(loopback: Harness) -> Non
     harness.rule("/org-demo/describe", "latency", latencyMs=400)
     client = harness.reader(timeout=0.1)
     assert client.describe_org("org-demo")["id"] == "org-demo"
-    _wait_for_calls(harness, "/org-demo/describe", 2)
+    harness.wait_for_requests("/org-demo/describe", 2)
 
 
 @pytest.mark.parametrize("fault", ALL_FAULTS)
@@ -212,7 +212,7 @@ def test_org_invite_is_resent_and_lands_under_every_fault(harness: Harness, faul
     with harness.writer() as client:
         result = send_checked(client, "/org-demo/invite", CAROL_INVITED)
     assert result.body.get("id") == "org-demo" or result.landed_by_check
-    assert harness.org_members()["user-carol"]["level"] == "MEMBER"
+    assert harness.members()["user-carol"]["level"] == "MEMBER"
     invites = harness.requests("/org-demo/invite")
     assert len(invites) == 2
     checks = harness.requests("/org-demo/findMembers")
@@ -268,7 +268,7 @@ def test_remove_member_is_resent_and_succeeds(harness: Harness, fault: str) -> N
     body = {"user": "user-bob", "revokeProjectPermissions": True, "revokeAppPermissions": True}
     outcome = send_checked(harness.writer(), "/org-demo/removeMember", body)
     assert outcome.body.get("id") == "org-demo" or outcome.landed_by_check
-    assert "user-bob" not in harness.org_members()
+    assert "user-bob" not in harness.members()
     assert len(harness.requests("/org-demo/removeMember")) == 2
 
 
@@ -310,9 +310,9 @@ def test_late_landing_invite_is_not_duplicated(loopback: Harness) -> None:
     harness.rule("/org-demo/invite", "latency", latencyMs=400)
     client = harness.writer(timeout=0.1)
     send_checked(client, "/org-demo/invite", CAROL_INVITED)
-    calls = _wait_for_calls(harness, "/org-demo/invite", 2)
+    calls = harness.wait_for_requests("/org-demo/invite", 2)
     assert sorted(c["status"] for c in calls) == [200, 200]
-    assert harness.org_members()["user-carol"]["level"] == "MEMBER"
+    assert harness.members()["user-carol"]["level"] == "MEMBER"
 
 
 def test_throttling_bounded_by_the_run_deadline(
@@ -393,7 +393,7 @@ def test_random_fault_soak_converges(harness: Harness) -> None:
         for route, body in calls:
             send_checked(client, route, body)
     harness.clear_faults()
-    members = harness.org_members()
+    members = harness.members()
     assert set(members) == {"user-alice", "user-bob", "user-carol"}
     assert members["user-bob"]["appAccess"] is False
     with harness.reader() as reader:
@@ -405,17 +405,6 @@ def test_random_fault_soak_converges(harness: Harness) -> None:
         assert sorted(reader.list_app_developers(harness.APP)) == ["user-alice", "user-carol"]
     faults = harness.counters()["faults"]
     assert sum(faults.values()) > 0
-
-
-def _wait_for_calls(harness: Harness, route: str, count: int) -> list[dict[str, Any]]:
-    """Requests still sleeping in the server are logged when they finish."""
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        calls = harness.requests(route)
-        if len(calls) >= count:
-            return calls
-        time.sleep(0.02)
-    raise AssertionError(f"expected {count} calls to {route}, saw {harness.requests(route)}")
 
 
 def test_the_emulator_as_auth_server_is_reachable_and_nothing_is_written(
