@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import date
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -117,6 +118,7 @@ def assert_matches(desired: DesiredOrg, live: LiveOrg) -> None:
         assert desired.forwarding.token_env == token_env_placeholder(live.org_id)
 
 
+@pytest.mark.slow  # a long property search: the full suite runs it
 @settings(max_examples=200, deadline=None)
 @given(live_orgs())
 def test_export_round_trips_through_the_loader(live: LiveOrg) -> None:
@@ -124,6 +126,7 @@ def test_export_round_trips_through_the_loader(live: LiveOrg) -> None:
     assert_matches(loads_org(text, source="export.yaml"), live)
 
 
+@pytest.mark.slow  # a long property search: the full suite runs it
 @settings(max_examples=50, deadline=None)
 @given(live_orgs(), st.randoms())
 def test_export_is_deterministic(live: LiveOrg, rnd: random.Random) -> None:
