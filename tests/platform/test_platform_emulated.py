@@ -321,15 +321,20 @@ def test_throttling_bounded_by_the_run_deadline(
     caplog.set_level(logging.INFO, logger="reconciler.platform")
     harness.faults(rates={"503": 1.0}, retryAfter=30)
     # The call's own budget does not cut a throttled platform short (dxpy waits too)...
-    start = time.monotonic()  # the run, and so its deadline, starts with the client
+    # The clock is injected: it moves only when the client waits.
+    now, waits = [0.0], list[float]()
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
     client = harness.reader(
-        max_total_seconds=0.01, max_attempts=1, sleep=time.sleep,
+        max_total_seconds=0.01, max_attempts=1, sleep=sleep, clock=lambda: now[0],
         limits=PlatformLimits(run_deadline=0.4),
     )  # fmt: skip
     with pytest.raises(PlatformOutage, match="DXORG_RUN_DEADLINE_SECONDS"):
         client.describe_org("org-demo")
-    elapsed = time.monotonic() - start
-    assert 0.35 <= elapsed < 1.5
+    assert sum(waits) == pytest.approx(0.4)  # Retry-After's 30 s, cut to the run's deadline
     # ...the run's deadline does: the wait is cut to it, and nothing is sent after it.
     assert len(harness.requests("/org-demo/describe")) == 1
     retry_logs = [r for r in caplog.records if r.levelno == logging.INFO and "retrying" in r.msg]
