@@ -60,7 +60,7 @@ def test_typed_reads(harness: Harness) -> None:
         ]
 
 
-def test_typed_writes(harness: Harness) -> None:
+def test_writes_as_apply_sends_them(harness: Harness) -> None:
     project, app = harness.PROJECT, harness.APP
     with harness.writer() as client:
         calls: list[tuple[str, dict[str, Any]]] = [
