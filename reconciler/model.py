@@ -83,6 +83,11 @@ class Location:
         return f"{self.file}:{self.line}"
 
 
+def location_text(where: Location | None, source: str) -> str:
+    """Where a value was set, or else the manifest it belongs to."""
+    return str(where) if where else source
+
+
 # ---------------------------------------------------------------- permission flags
 
 # A flag's value: a boolean, or a project access level (projectAccess).

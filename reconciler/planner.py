@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 from reconciler.diff import DiffInput, ForwardingTokenMissing, diff_org
-from reconciler.fingerprints import live_fingerprints, touched_values
+from reconciler.live_values import live_fingerprints, touched_values
 from reconciler.model import DesiredOrg, LiveOrg
 from reconciler.plan import (
     FORWARDING_UNCHECKED,
@@ -20,12 +20,13 @@ from reconciler.plan import (
     PlanWarning,
     Violation,
     is_expiry,
+    kind_order,
     leaving_out,
     phase_index,
 )
 from reconciler.plan_warnings import grant_drift, plan_warnings
 from reconciler.rails import OVERRIDABLE_RULES, check_rails
-from reconciler.steps import MEMBER_ACCESS_BATCH, build_steps, kind_order
+from reconciler.steps import MEMBER_ACCESS_BATCH, build_steps
 
 
 @dataclass(frozen=True)

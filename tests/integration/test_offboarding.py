@@ -14,9 +14,9 @@ from reconciler.apply.run import apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.errors import UnsafePlanError
 from reconciler.manifest import load_fleet
+from reconciler.plan_file import plan_to_json
 from reconciler.platform import ReadClient
 from reconciler.read_and_plan import plan_fleet
-from reconciler.render.plan_json import plan_to_json
 from tests.integration.conftest import (
     CONTROL_TOKEN,
     FAST_RETRY,

@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.diff import target_access
+from reconciler.access_rules import target_access
 from reconciler.errors import ManifestError
 from reconciler.manifest import document, load_fleet, load_org, loads_org
 from reconciler.manifest.document import MAX_FILE_BYTES, Document, parse_text, read_document

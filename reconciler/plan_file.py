@@ -1,7 +1,11 @@
-"""The JSON plan: a versioned public format (schemas/plan.schema.json) that is also the saved-plan file.
+"""The plan file: a versioned public format (schemas/plan.schema.json), written by
+`plan --out` and `--format json` and read back by `apply --plan`. An edge: it reads files.
 
-Reading a plan back validates it against the schema first, so `apply --plan` never
-acts on a file it does not understand.
+The one place a plan becomes JSON and JSON a plan. Reading a plan back validates it
+against the schema first, then rebuilds each typed value (kinds, phases, object keys, each
+action's change) and refuses what does not read back as exactly what it says, so
+`apply --plan` never acts on a file it does not understand. `tests/core/test_plan_file.py`
+proves, on generated plans, that what `dumps_plan` writes validates and loads equal.
 """
 
 from __future__ import annotations
@@ -15,12 +19,17 @@ from typing import Any
 
 import jsonschema
 
+from reconciler.changes import change_from_json
 from reconciler.errors import DxorgError
 from reconciler.plan import (
+    CHANGE_TYPES,
     FORMAT_VERSION,
     Action,
+    ActionKind,
     ApiCall,
+    ObjectKey,
     OrgPlan,
+    Phase,
     Plan,
     PlanWarning,
     PlatformIdentity,
@@ -88,13 +97,13 @@ def _org_json(org: OrgPlan) -> dict[str, Any]:
         "actions": [
             {
                 "id": a.id,
-                "kind": a.kind,
+                "kind": a.kind.value,
                 "symbol": a.symbol,
                 "target": a.target,
                 "summary": a.summary,
                 "reason": a.reason,
-                "phase": a.phase,
-                "touches": list(a.touches),
+                "phase": a.phase.value,
+                "touches": [str(key) for key in a.touches],
                 "before": a.before,
                 "after": a.after,
                 "removals": list(a.removals),
@@ -106,7 +115,7 @@ def _org_json(org: OrgPlan) -> dict[str, Any]:
         "steps": [
             {
                 "id": s.id,
-                "phase": s.phase,
+                "phase": s.phase.value,
                 "call": s.call.to_json(),
                 "actions": list(s.actions),
                 "dependsOn": list(s.depends_on),
@@ -160,8 +169,24 @@ def load_plan(path: Path) -> Plan:
         first = errors[0]
         where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
         raise PlanFileError(f"{path}: not a dxorg plan: at {where}: {first.message}")
+    try:
+        return _plan_from_json(data)
+    except _NotAPlan as exc:
+        raise PlanFileError(f"{path}: not a dxorg plan: at {exc.where}: {exc}") from None
+
+
+class _NotAPlan(ValueError):
+    """A value the schema admits that is not one dxorg writes (a change of another shape
+    than its kind's, an unknown object key), and where it is."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(message)
+        self.where = where
+
+
+def _plan_from_json(data: dict[str, Any]) -> Plan:
     return Plan(
-        orgs=tuple(_org_from_json(o) for o in data["orgs"]),
+        orgs=tuple(_org_from_json(f"orgs/{i}", o) for i, o in enumerate(data["orgs"])),
         created_at=data["createdAt"],
         tool_version=data["toolVersion"],
         platform=PlatformIdentity(
@@ -176,34 +201,56 @@ def load_plan(path: Path) -> Plan:
     )
 
 
-def _org_from_json(data: dict[str, Any]) -> OrgPlan:
+def _key(where: str, text: str) -> ObjectKey:
+    try:
+        return ObjectKey.parse(text)
+    except ValueError as exc:
+        raise _NotAPlan(where, str(exc)) from None
+
+
+def _keyed(where: str, values: dict[str, Any]) -> dict[str, Any]:
+    for text in values:
+        _key(f"{where}/{text}", text)
+    return values
+
+
+def _action_from_json(where: str, a: dict[str, Any]) -> Action:
+    kind = ActionKind(a["kind"])
+    try:
+        change = change_from_json(CHANGE_TYPES[kind], a["before"], a["after"])
+    except ValueError as exc:
+        raise _NotAPlan(
+            where, f"before and after are not those of a {kind} action: {exc}"
+        ) from None
+    return Action(
+        id=a["id"],
+        kind=kind,
+        symbol=a["symbol"],
+        target=a["target"],
+        summary=a["summary"],
+        reason=a["reason"],
+        phase=Phase(a["phase"]),
+        touches=tuple(_key(f"{where}/touches/{i}", t) for i, t in enumerate(a["touches"])),
+        change=change,
+        removals=tuple(a["removals"]),
+        departure=a["departure"],
+        expiry=a.get("expiry"),
+    )
+
+
+def _org_from_json(where: str, data: dict[str, Any]) -> OrgPlan:
     return OrgPlan(
         org_id=data["org"],
         source=data["source"],
         caller=data["caller"],
         error=data["error"],
         actions=tuple(
-            Action(
-                id=a["id"],
-                kind=a["kind"],
-                symbol=a["symbol"],
-                target=a["target"],
-                summary=a["summary"],
-                reason=a["reason"],
-                phase=a["phase"],
-                touches=tuple(a["touches"]),
-                before=a["before"],
-                after=a["after"],
-                removals=tuple(a["removals"]),
-                departure=a["departure"],
-                expiry=a.get("expiry"),
-            )
-            for a in data["actions"]
+            _action_from_json(f"{where}/actions/{i}", a) for i, a in enumerate(data["actions"])
         ),
         steps=tuple(
             Step(
                 id=s["id"],
-                phase=s["phase"],
+                phase=Phase(s["phase"]),
                 call=ApiCall(s["call"]["route"], s["call"]["body"], s["call"].get("server", "api")),
                 actions=tuple(s["actions"]),
                 depends_on=tuple(s["dependsOn"]),
@@ -217,7 +264,7 @@ def _org_from_json(data: dict[str, Any]) -> OrgPlan:
         warnings=tuple(PlanWarning(w["code"], w["message"]) for w in data["warnings"]),
         left_out=tuple(data["leftOut"]),
         unresolved=tuple(data.get("unresolved", ())),
-        live_values=data["liveValues"],
+        live_values=_keyed(f"{where}/liveValues", data["liveValues"]),
         manifests=data["manifests"],
-        fingerprints=data["fingerprints"],
+        fingerprints=_keyed(f"{where}/fingerprints", data["fingerprints"]),
     )
