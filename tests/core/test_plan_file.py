@@ -28,7 +28,9 @@ from reconciler.model import (
     AppGrant,
     AppSelector,
     Departure,
+    FlagValue,
     Forwarding,
+    Level,
     LiveApp,
     LiveForwarding,
     LiveProject,
@@ -287,13 +289,13 @@ json_value = st.recursive(
 
 @st.composite
 def accesses(draw: st.DrawFn) -> Access:
-    level = draw(st.sampled_from(["ADMIN", "MEMBER"]))
-    values = {
-        flag.name: draw(
+    level: Level = draw(st.sampled_from(["ADMIN", "MEMBER"]))
+    values: dict[str, FlagValue] = {}
+    for flag in FLAGS:
+        choices: st.SearchStrategy[FlagValue] = (
             st.booleans() if flag.kind == "boolean" else st.sampled_from(PROJECT_ACCESS_LEVELS)
         )
-        for flag in FLAGS
-    }
+        values[flag.name] = draw(choices)
     return Access.of(level, values)
 
 
