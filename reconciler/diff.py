@@ -46,6 +46,8 @@ from reconciler.model import (
     FLAGS,
     IRREVERSIBLE_SETTINGS,
     NO_ACCESS,
+    ORG_SETTINGS,
+    TOP_LEVEL_SETTINGS,
     Access,
     AppGrant,
     DesiredMember,
@@ -57,6 +59,7 @@ from reconciler.model import (
     ProjectPolicy,
     SelfGrants,
     can_write_record,
+    live_setting,
     location_text,
 )
 from reconciler.plan import FORWARDING_KEY, ORG_KEY, Action, ActionKind, ObjectKey, Phase
@@ -101,21 +104,16 @@ def _diff_org_settings(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
                 reason=f"{desired.source} sets name {desired.name!r}; live name is {live.name!r}",
             )
         )
-    if desired.saml_idp is not None and desired.saml_idp != live.saml_idp:
-        actions.append(
-            _org_setting(
-                desired,
-                "samlIdP",
-                live.saml_idp,
-                desired.saml_idp,
-                summary=f"set samlIdP: {_show(live.saml_idp)} -> {desired.saml_idp}",
-                reason=f"{desired.source} sets samlIdP {desired.saml_idp!r}; live is "
-                f"{_show(live.saml_idp)}",
-            )
-        )
-    for key, want in sorted(desired.policies.items()):
-        have = live.policies.get(key)
-        if want != have:
+    # The top-level settings in the table's order, then the policies by name.
+    policies = sorted((s for s in ORG_SETTINGS if s.policy), key=lambda s: s.name)
+    for setting in (*TOP_LEVEL_SETTINGS, *policies):
+        key = setting.name
+        if key not in desired.settings:
+            continue
+        want, have = desired.settings[key], live_setting(live, setting)
+        if want == have:
+            continue
+        if setting.policy:
             actions.append(
                 _org_setting(
                     desired,
@@ -126,6 +124,17 @@ def _diff_org_settings(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
                     reason=f"{desired.source} sets policies.{key} to {_show(want)}; live is "
                     f"{_show(have)}",
                     label=f"policies.{key}",
+                )
+            )
+        else:
+            actions.append(
+                _org_setting(
+                    desired,
+                    key,
+                    have,
+                    want,
+                    summary=f"set {key}: {_show(have)} -> {_show(want)}",
+                    reason=f"{desired.source} sets {key} {want!r}; live is {_show(have)}",
                 )
             )
     return actions

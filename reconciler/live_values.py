@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from reconciler.access_rules import access_json
-from reconciler.model import Access, LiveApp, LiveOrg, LiveProject
+from reconciler.model import TOP_LEVEL_SETTINGS, Access, LiveApp, LiveOrg, LiveProject
 from reconciler.plan import FORWARDING_KEY, ORG_KEY, Action, ObjectKey, ObjectKind, fingerprint
 
 
@@ -43,7 +43,8 @@ def live_values(live: LiveOrg, keys: Iterable[ObjectKey]) -> dict[str, object]:
 
 
 def org_value(live: LiveOrg) -> dict[str, object]:
-    return {"name": live.name, "policies": dict(live.policies), "samlIdP": live.saml_idp}
+    top_level = {s.name: live.settings.get(s.name) for s in TOP_LEVEL_SETTINGS}
+    return {"name": live.name, "policies": dict(live.policies), **top_level}
 
 
 def touched_values(live: LiveOrg, actions: Iterable[Action]) -> dict[str, object]:

@@ -18,12 +18,33 @@ MembershipMode = Literal["authoritative", "additive"]
 
 LEVELS: tuple[str, ...] = ("ADMIN", "MEMBER")
 PROJECT_ACCESS_LEVELS: tuple[str, ...] = ("NONE", "VIEW", "UPLOAD", "CONTRIBUTE", "ADMINISTER")
-ORG_POLICY_KEYS: tuple[str, ...] = (
-    "memberListVisibility",
-    "restrictProjectTransfer",
-    "jobReuse",
-    "detailedJobMetricsCollectDefault",
+
+
+@dataclass(frozen=True)
+class OrgSetting:
+    """One of the org's own settings that a manifest may manage, by its API name (the
+    manifest's key too): at the top level of `org-x/describe` and `org-x/update`, or under
+    their `policies` (`policy`). The manifest schema says which values it takes.
+    """
+
+    name: str
+    policy: bool = False
+    # The JSON type org/describe reports it as, when set (a read of another type fails).
+    json_type: Literal["string", "boolean"] = "string"
+
+
+# The one table of org settings: the diff, the update call, the live read (and its
+# contract), the plan's record of the org and the export all follow it, in this order.
+ORG_SETTINGS: tuple[OrgSetting, ...] = (
+    OrgSetting("samlIdP"),  # the SAML identity provider; the platform cannot clear it
+    OrgSetting("memberListVisibility", policy=True),
+    OrgSetting("restrictProjectTransfer", policy=True),
+    OrgSetting("jobReuse", policy=True, json_type="boolean"),
+    OrgSetting("detailedJobMetricsCollectDefault", policy=True, json_type="boolean"),
 )
+ORG_SETTINGS_BY_NAME: Mapping[str, OrgSetting] = {s.name: s for s in ORG_SETTINGS}
+ORG_POLICY_KEYS: tuple[str, ...] = tuple(s.name for s in ORG_SETTINGS if s.policy)
+TOP_LEVEL_SETTINGS: tuple[OrgSetting, ...] = tuple(s for s in ORG_SETTINGS if not s.policy)
 # The budgeted collections of removals (see SafetySettings), each measured against its own
 # size: members removed and admins demoted against the members and the admins, lowered
 # access (project access lowered, app access taken away, any other permission flag taken
@@ -547,8 +568,8 @@ class DesiredOrg:
     org_id: str
     source: str
     name: str | None = None
-    policies: Mapping[str, object] = field(default_factory=dict)
-    saml_idp: str | None = None  # the org's SAML identity provider (`samlIdP`)
+    # The org settings (`ORG_SETTINGS`) the manifest manages, by API name.
+    settings: Mapping[str, object] = field(default_factory=dict)
     membership: Membership | None = None
     self_grants: SelfGrants | None = None
     forwarding: Forwarding | None = None
@@ -563,6 +584,11 @@ class DesiredOrg:
     member_defaults_where: Mapping[str, Location] = field(default_factory=dict, compare=False)
     # The org's `projectPolicies`, then the fleet's (an org policy of the same name wins).
     project_policies: tuple[ProjectPolicy, ...] = ()
+
+    @property
+    def policies(self) -> dict[str, object]:
+        """The org policies (settings under `policies`) the manifest manages, by name."""
+        return {k: v for k, v in self.settings.items() if ORG_SETTINGS_BY_NAME[k].policy}
 
 
 # ---------------------------------------------------------------- live state
@@ -623,7 +649,9 @@ class LiveOrg:
     apps: tuple[LiveApp, ...]
     forwarding: LiveForwarding | None
     expires_at: int | None = None  # ms since the epoch
-    saml_idp: str | None = None  # None: never set
+    # The top-level org settings (`TOP_LEVEL_SETTINGS`) as read, by API name (None: never
+    # set); the policies are in `policies`, every one the platform reported.
+    settings: Mapping[str, object] = field(default_factory=dict)
     # Which collections were read: a section the manifest leaves out is not read at all.
     projects_read: bool = False
     apps_read: bool = False
@@ -635,3 +663,8 @@ class LiveOrg:
     # the token is not allowed to see.
     unknown_users: frozenset[str] = frozenset()
     hidden_users: frozenset[str] = frozenset()
+
+
+def live_setting(live: LiveOrg, setting: OrgSetting) -> object:
+    """An org setting's live value (None: not set)."""
+    return (live.policies if setting.policy else live.settings).get(setting.name)

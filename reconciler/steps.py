@@ -28,7 +28,7 @@ from reconciler.changes import (
 from reconciler.model import (
     FLAGS,
     NO_ACCESS,
-    ORG_POLICY_KEYS,
+    ORG_SETTINGS_BY_NAME,
     Access,
     DesiredOrg,
     can_write_record,
@@ -222,9 +222,10 @@ def _org_settings(b: _Builder) -> None:
     body: dict[str, object] = {}
     policies: dict[str, object] = {}
     for _, change in updates:
-        if change.setting in ORG_POLICY_KEYS:
+        setting = ORG_SETTINGS_BY_NAME.get(change.setting)
+        if setting is not None and setting.policy:
             policies[change.setting] = change.after
-        else:  # name, samlIdP
+        else:  # the name, a top-level setting
             body[change.setting] = change.after
     if policies:
         body["policies"] = policies

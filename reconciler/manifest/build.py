@@ -29,7 +29,7 @@ from reconciler.model import (
     DEFAULT_BUDGETS,
     FLAGS,
     IRREVERSIBLE_SETTINGS,
-    ORG_POLICY_KEYS,
+    ORG_SETTINGS,
     PROJECT_SETTINGS,
     AppGrant,
     AppSelector,
@@ -267,13 +267,11 @@ class _OrgBuilder:
         project_policies = self.project_policies()
         if self.failed or self.problems:
             return None
-        policies = self.raw.get("policies") or {}
         return DesiredOrg(
             org_id=self.raw["org"],
             source=self.doc.file,
             name=self.raw.get("name"),
-            policies={key: policies[key] for key in ORG_POLICY_KEYS if key in policies},
-            saml_idp=self.raw.get("samlIdP"),
+            settings=self.org_settings(),
             membership=membership,
             self_grants=self_grants,
             forwarding=forwarding,
@@ -283,6 +281,16 @@ class _OrgBuilder:
             member_defaults_where=self.member_defaults_where(),
             project_policies=project_policies,
         )
+
+    def org_settings(self) -> dict[str, object]:
+        """The org settings the manifest sets: top-level keys and `policies` keys."""
+        policies = self.raw.get("policies") or {}
+        out = {}
+        for setting in ORG_SETTINGS:
+            where = policies if setting.policy else self.raw
+            if where.get(setting.name) is not None:
+                out[setting.name] = where[setting.name]
+        return out
 
     # ------------------------------------------------------------------ members
 

@@ -88,8 +88,7 @@ def every_kind_plan() -> Plan:
         },
         inputs={"orgs/demo.yaml": "0" * 64},
         name="Demo renamed",
-        saml_idp="new-idp",
-        policies={"memberListVisibility": "PUBLIC", "jobReuse": True},
+        settings={"samlIdP": "new-idp", "memberListVisibility": "PUBLIC", "jobReuse": True},
         provisioning=(
             NewAccount("newbie", "newbie@example.com", "New", "Bie", set_bill_to=True),
             NewAccount("known", "known@example.com", "Kno", "Wn", level="ADMIN"),
@@ -130,7 +129,7 @@ def every_kind_plan() -> Plan:
             "user-gone": member(),
             "user-expired": member(),
         },
-        saml_idp="old-idp",
+        settings={"samlIdP": "old-idp"},
         existing_accounts={"user-known": "known@example.com"},
         projects=(
             LiveProject(projects[0], "audit", "VIEW"),

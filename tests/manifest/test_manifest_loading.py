@@ -454,7 +454,7 @@ def test_unreadable_file_is_a_problem(tmp_path: Path) -> None:
 
 def test_every_flag_and_saml_idp_load_from_the_valid_corpus() -> None:
     org = load_fleet([Path(__file__).parent / "valid" / "every-flag"]).orgs["org-demo"]
-    assert org.saml_idp == "idp-demo"
+    assert org.settings["samlIdP"] == "idp-demo"
     assert org.membership is not None
     alice, bob = org.membership.members["user-alice"], org.membership.members["user-bob"]
     assert (alice.level, dict(alice.flags)) == (
