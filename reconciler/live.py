@@ -16,6 +16,7 @@ from reconciler.access_rules import grantee_allowed
 from reconciler.errors import ApiError, PermissionDenied, ReadIncompleteError, ResourceNotFound
 from reconciler.model import (
     FLAGS,
+    NO_ACCESS,
     PROJECT_ACCESS_LEVELS,
     PROJECT_SETTINGS,
     TOP_LEVEL_SETTINGS,
@@ -264,7 +265,7 @@ def _projects(
             LiveProject(
                 project_id,
                 _string(described, "name", project_id),
-                level,
+                level or NO_ACCESS,
                 record if record in PROJECT_ACCESS_LEVELS else None,
                 **(_project_settings(org_id, project_id, described) if with_settings else {}),
             )

@@ -343,7 +343,7 @@ class DesiredMember:
 
 
 @dataclass(frozen=True)
-class Membership:
+class DesiredMembership:
     """The members section. `mode` says who owns the list:
 
     - authoritative: a live member not listed here is removed (subject to the rails);
@@ -570,14 +570,14 @@ class DesiredOrg:
     name: str | None = None
     # The org settings (`ORG_SETTINGS`) the manifest manages, by API name.
     settings: Mapping[str, object] = field(default_factory=dict)
-    membership: Membership | None = None
+    membership: DesiredMembership | None = None
     self_grants: SelfGrants | None = None
     forwarding: Forwarding | None = None
     provisioning: tuple[NewAccount, ...] = ()
     safety: SafetySettings = field(default_factory=SafetySettings)
     # sha256 of every file this org was built from (its manifest, the fleet defaults), by
     # path: a saved plan records them, and apply refuses when the manifests have changed.
-    inputs: Mapping[str, str] = field(default_factory=dict, compare=False)
+    manifests: Mapping[str, str] = field(default_factory=dict, compare=False)
     # The fleet's departures (by user id), from the defaults file that applies to this org.
     departed: Mapping[str, Departure] = field(default_factory=dict)
     # Where each member default that won was set (org or fleet `members.defaults`), by flag.
@@ -605,7 +605,7 @@ class LiveMember:
 class LiveProject:
     project_id: str
     name: str
-    level: str | None  # the caller's access; None or NONE when it holds none
+    access: str  # the caller's access level on it; NONE (`NO_ACCESS`) when it holds none
     # The caller's level before a dxorg self-grant, as recorded on the project (None: no record).
     grant_record: str | None = None
     # Read only when the org has project policies: the project's tags, its restriction
@@ -613,10 +613,6 @@ class LiveProject:
     tags: tuple[str, ...] = ()
     settings: Mapping[str, bool] | None = field(default=None, hash=False)
     version: int | None = None
-
-    @property
-    def access(self) -> str:
-        return self.level or NO_ACCESS
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,7 @@ def plan_org(desired: DesiredOrg, live: LiveOrg, options: PlanOptions) -> OrgPla
         warnings=tuple(warnings),
         fingerprints=live_fingerprints(live, touched),
         live_values=touched_values(live, actions),
-        manifests=dict(desired.inputs),
+        manifests=dict(desired.manifests),
         left_out=tuple(a.summary for a in left_out),
         unresolved=tuple(grant_drift(desired, live, options.today)),
     )
@@ -157,7 +157,7 @@ def failed_org_plan(desired: DesiredOrg, caller: str, message: str) -> OrgPlan:
         org_id=desired.org_id,
         source=desired.source,
         caller=caller,
-        manifests=dict(desired.inputs),
+        manifests=dict(desired.manifests),
         error=message,
     )
 

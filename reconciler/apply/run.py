@@ -106,7 +106,7 @@ def apply_reviewed(
             f"no manifest for {', '.join(missing)}: apply needs the manifests the plan was made from"
         )
     desired = {o.org_id: fleet.orgs[o.org_id] for o in orgs}
-    refuse_changed_manifests(orgs, {org_id: d.inputs for org_id, d in desired.items()})
+    refuse_changed_manifests(orgs, {org_id: d.manifests for org_id, d in desired.items()})
 
     with connection.read_client() as reader:
         caller = reader.whoami()

@@ -36,11 +36,11 @@ from reconciler.model import (
     Budget,
     Departure,
     DesiredMember,
+    DesiredMembership,
     DesiredOrg,
     FlagValue,
     Forwarding,
     Location,
-    Membership,
     NewAccount,
     PolicyException,
     PolicySelector,
@@ -334,7 +334,7 @@ class _OrgBuilder:
             found = self.flag_sets[key] = MappingProxyType(flags)
         return found
 
-    def membership(self) -> Membership | None:
+    def membership(self) -> DesiredMembership | None:
         section = self.section("members")
         if (
             section is None
@@ -415,7 +415,7 @@ class _OrgBuilder:
                     ("members", "requiredAdmins", index),
                     f"{user_id} is a required admin but is listed with level MEMBER",
                 )
-        return Membership(
+        return DesiredMembership(
             mode=mode,
             members=members,
             protected=frozenset(protected),
@@ -455,7 +455,7 @@ class _OrgBuilder:
 
     # ------------------------------------------------------------------ self-grants
 
-    def self_grants(self, membership: Membership | None) -> SelfGrants | None:
+    def self_grants(self, membership: DesiredMembership | None) -> SelfGrants | None:
         section = self.section("selfGrants")
         if section is None:
             return None

@@ -386,7 +386,7 @@ def _held_grants(
     holder = grants.admin or live.caller
     out: list[HeldGrant] = []
     for project in live.projects:
-        if project.level != "ADMINISTER":
+        if project.access != "ADMINISTER":
             continue
         grant = _covering(grants.projects, project.project_id, project.name, today)
         if grant is not None:

@@ -86,7 +86,7 @@ def every_kind_plan() -> Plan:
             "user-frank": want("user-frank", billable=True),
             "user-gone": want("user-gone"),
         },
-        inputs={"orgs/demo.yaml": "0" * 64},
+        manifests={"orgs/demo.yaml": "0" * 64},
         name="Demo renamed",
         settings={"samlIdP": "new-idp", "memberListVisibility": "PUBLIC", "jobReuse": True},
         provisioning=(
@@ -154,7 +154,7 @@ def every_kind_plan() -> Plan:
         forwarding=LiveForwarding("https://old.example.com", "f" * 64),
     )
     lab_desired = replace(
-        desired_org(None, forwarding=Forwarding(False), inputs={"orgs/lab.yaml": "1" * 64}),
+        desired_org(None, forwarding=Forwarding(False), manifests={"orgs/lab.yaml": "1" * 64}),
         org_id="org-lab",
         source="orgs/lab.yaml",
     )
