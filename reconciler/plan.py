@@ -5,6 +5,10 @@ and the *steps* (the exact API calls, in order, each serving one or more actions
 access updates for many members share one batched `setMemberAccess` step).
 Secrets never enter a plan: a token is written as ``{"$env": "NAME"}`` and apply
 reads the variable when it sends the call.
+
+Its vocabulary is typed: an action's `ActionKind` and `Phase`, the `ObjectKey`s of the
+live objects it was planned from, and its change (`changes`, one type per kind). The plan
+file (`plan_file`) writes and reads this value; nothing else does.
 """
 
 from __future__ import annotations
@@ -162,12 +166,6 @@ class ApiCall:
     @property
     def method(self) -> str:
         return self.route.rsplit("/", 1)[-1]
-
-    def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {"route": self.route, "body": self.body}
-        if self.server != "api":
-            out["server"] = self.server
-        return out
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,7 @@ def _org_json(org: OrgPlan) -> dict[str, Any]:
             {
                 "id": s.id,
                 "phase": s.phase.value,
-                "call": s.call.to_json(),
+                "call": _call_json(s.call),
                 "actions": list(s.actions),
                 "dependsOn": list(s.depends_on),
             }
@@ -133,6 +133,13 @@ def _org_json(org: OrgPlan) -> dict[str, Any]:
         "manifests": dict(org.manifests),
         "fingerprints": dict(org.fingerprints),
     }
+
+
+def _call_json(call: ApiCall) -> dict[str, object]:
+    out: dict[str, object] = {"route": call.route, "body": call.body}
+    if call.server != "api":
+        out["server"] = call.server
+    return out
 
 
 def dumps_plan(plan: Plan) -> str:
