@@ -62,7 +62,16 @@ from reconciler.model import (
     live_setting,
     location_text,
 )
-from reconciler.plan import FORWARDING_KEY, ORG_KEY, Action, ActionKind, ObjectKey, Phase
+from reconciler.plan import (
+    FORWARDING_KEY,
+    ORG_KEY,
+    Action,
+    ActionKind,
+    DepartureCause,
+    ExpiryCause,
+    ObjectKey,
+    Phase,
+)
 
 
 @dataclass(frozen=True)
@@ -301,11 +310,9 @@ def _diff_departures(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
                 removal,
                 reason=f"departed at {where}{since}{why}; removing them also revokes their "
                 "explicit permissions on the org's projects and apps",
-                departure={
-                    "where": where,
-                    "since": str(departure.since) if departure.since else None,
-                    "reason": departure.reason,
-                },
+                departure=DepartureCause(
+                    where, str(departure.since) if departure.since else None, departure.reason
+                ),
             )
         )
     return actions
@@ -318,7 +325,7 @@ def _expiry_removal(desired: DesiredOrg, want: DesiredMember, have: LiveMember) 
     return replace(
         removal,
         reason=f"membership at {where} expired on {want.expires}{why}",
-        expiry={"where": where, "expires": str(want.expires), "reason": want.reason},
+        expiry=ExpiryCause(where, str(want.expires), want.reason),
     )
 
 
@@ -597,11 +604,11 @@ def _diff_project_policies(desired: DesiredOrg, live: LiveOrg, today: date) -> l
                     tuple(s for s in because if s in IRREVERSIBLE_SETTINGS),
                 ),
                 expiry=(
-                    {
-                        "where": location_text(lapsed.where, desired.source),
-                        "expires": str(lapsed.expires),
-                        "reason": lapsed.reason,
-                    }
+                    ExpiryCause(
+                        location_text(lapsed.where, desired.source),
+                        str(lapsed.expires),
+                        lapsed.reason,
+                    )
                     if lapsed is not None
                     else None
                 ),

@@ -168,6 +168,25 @@ class ApiCall:
         return self.route.rsplit("/", 1)[-1]
 
 
+@dataclass(frozen=True, slots=True)
+class DepartureCause:
+    """The fleet's `departed` entry a removal follows from: where it is (file:line, or
+    "departed"), since when (ISO date) and why, as the manifest says."""
+
+    where: str
+    since: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryCause:
+    """The entry whose `expires` date has come (where, the date as ISO text, why)."""
+
+    where: str
+    expires: str
+    reason: str | None
+
+
 @dataclass(frozen=True)
 class Action:
     """One reviewable change to one object.
@@ -187,11 +206,11 @@ class Action:
     touches: tuple[ObjectKey, ...]
     change: Change
     removals: tuple[str, ...] = ()
-    # A removal for offboarding: the fleet's `departed` entry (where, since, reason).
-    departure: Mapping[str, object] | None = None
-    # A removal because a membership's `expires` date has come: the entry (where, expires,
-    # reason).
-    expiry: Mapping[str, object] | None = None
+    # A removal for offboarding: the fleet's `departed` entry.
+    departure: DepartureCause | None = None
+    # An action because a date the manifests set has come (a membership's `expires`, a
+    # project policy exception's): the entry.
+    expiry: ExpiryCause | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.change, CHANGE_TYPES[self.kind]):
@@ -436,7 +455,7 @@ class Departing:
     """One departed person's removals: (org id, action) in plan order."""
 
     user_id: str
-    departure: Mapping[str, object]
+    departure: DepartureCause
     removals: list[tuple[str, Action]]
 
 

@@ -27,6 +27,8 @@ from reconciler.plan import (
     Action,
     ActionKind,
     ApiCall,
+    DepartureCause,
+    ExpiryCause,
     ObjectKey,
     OrgPlan,
     Phase,
@@ -73,7 +75,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "offboarding": [
             {
                 "user": person.user_id,
-                **dict(person.departure),
+                **_departure_json(person.departure),
                 "removals": [{"org": org_id, "action": a.id} for org_id, a in person.removals],
             }
             for person in plan.offboarding()
@@ -107,8 +109,8 @@ def _org_json(org: OrgPlan) -> dict[str, Any]:
                 "before": a.before,
                 "after": a.after,
                 "removals": list(a.removals),
-                "departure": dict(a.departure) if a.departure is not None else None,
-                "expiry": dict(a.expiry) if a.expiry is not None else None,
+                "departure": _departure_json(a.departure) if a.departure is not None else None,
+                "expiry": _expiry_json(a.expiry) if a.expiry is not None else None,
             }
             for a in org.actions
         ],
@@ -133,6 +135,14 @@ def _org_json(org: OrgPlan) -> dict[str, Any]:
         "manifests": dict(org.manifests),
         "fingerprints": dict(org.fingerprints),
     }
+
+
+def _departure_json(departure: DepartureCause) -> dict[str, object]:
+    return {"where": departure.where, "since": departure.since, "reason": departure.reason}
+
+
+def _expiry_json(expiry: ExpiryCause) -> dict[str, object]:
+    return {"where": expiry.where, "expires": expiry.expires, "reason": expiry.reason}
 
 
 def _call_json(call: ApiCall) -> dict[str, object]:
@@ -240,9 +250,29 @@ def _action_from_json(where: str, a: dict[str, Any]) -> Action:
         touches=tuple(_key(f"{where}/touches/{i}", t) for i, t in enumerate(a["touches"])),
         change=change,
         removals=tuple(a["removals"]),
-        departure=a["departure"],
-        expiry=a.get("expiry"),
+        departure=_departure_from_json(f"{where}/departure", a["departure"]),
+        expiry=_expiry_from_json(f"{where}/expiry", a.get("expiry")),
     )
+
+
+def _departure_from_json(where: str, data: dict[str, Any] | None) -> DepartureCause | None:
+    if data is None:
+        return None
+    _all_of(where, data, "where", "since", "reason")
+    return DepartureCause(data["where"], data["since"], data["reason"])
+
+
+def _expiry_from_json(where: str, data: dict[str, Any] | None) -> ExpiryCause | None:
+    if data is None:
+        return None
+    _all_of(where, data, "where", "expires", "reason")
+    return ExpiryCause(data["where"], data["expires"], data["reason"])
+
+
+def _all_of(where: str, data: dict[str, Any], *keys: str) -> None:
+    # The schema admits a key left out; dxorg writes every one.
+    if set(data) != set(keys):
+        raise _NotAPlan(where, f"expected the keys {', '.join(keys)}, not {', '.join(data)}")
 
 
 def _org_from_json(where: str, data: dict[str, Any]) -> OrgPlan:

@@ -48,6 +48,8 @@ from reconciler.plan import (
     Action,
     ActionKind,
     ApiCall,
+    DepartureCause,
+    ExpiryCause,
     ObjectKey,
     ObjectKind,
     OrgPlan,
@@ -231,6 +233,11 @@ def _action(data: dict[str, Any], kind: str) -> dict[str, Any]:
             r"at orgs/0/actions/10: .*other keys or values than it writes",
         ),
         (
+            lambda d: d["orgs"][0]["actions"][18]["departure"].pop("since"),
+            r"at orgs/0/actions/18/departure: expected the keys where, since, reason, not "
+            "where, reason",
+        ),
+        (
             lambda d: _action(d, "update-access")["touches"].append("user:bob"),
             r"at orgs/0/actions/4/touches/1: unknown live object key 'user:bob'",
         ),
@@ -244,6 +251,7 @@ def _action(data: dict[str, Any], kind: str) -> dict[str, Any]:
         "grant-recording-another-level",
         "flag-of-another-type",
         "one-for-true",
+        "departure-without-since",
         "unknown-key",
         "org-key-with-an-id",
     ],
@@ -351,15 +359,9 @@ def actions(draw: st.DrawFn) -> Action:
         change=change,
         removals=tuple(draw(st.lists(st.sampled_from(BUDGET_COLLECTIONS), max_size=2))),
         departure=draw(
-            st.none()
-            | st.fixed_dictionaries(
-                {"where": text, "since": st.none() | text, "reason": st.none() | text}
-            )
+            st.none() | st.builds(DepartureCause, text, st.none() | text, st.none() | text)
         ),
-        expiry=draw(
-            st.none()
-            | st.fixed_dictionaries({"where": text, "expires": text, "reason": st.none() | text})
-        ),
+        expiry=draw(st.none() | st.builds(ExpiryCause, text, text, st.none() | text)),
     )
 
 
