@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from reconciler.render.plan_json import plan_to_json
+from reconciler.plan_file import plan_to_json
 from reconciler.render.text import render_text
 from tests.scenarios.scenario import JSON_GOLDEN, SCENARIOS, plan_scenario
 

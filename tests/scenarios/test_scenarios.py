@@ -31,7 +31,7 @@ from reconciler.apply.run import apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.errors import UnsafePlanError
 from reconciler.plan import Plan
-from reconciler.render.plan_json import plan_to_json
+from reconciler.plan_file import plan_to_json
 from reconciler.render.text import render_text
 from tests.emulator_harness import is_write
 from tests.integration.conftest import CONTROL_TOKEN, connection_to
