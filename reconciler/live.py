@@ -12,12 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
-from reconciler.diff import grantee_allowed
+from reconciler.access_rules import grantee_allowed
 from reconciler.errors import ApiError, PermissionDenied, ReadIncompleteError, ResourceNotFound
 from reconciler.model import (
     FLAGS,
+    NO_ACCESS,
     PROJECT_ACCESS_LEVELS,
     PROJECT_SETTINGS,
+    TOP_LEVEL_SETTINGS,
     Access,
     DesiredOrg,
     FlagValue,
@@ -26,6 +28,7 @@ from reconciler.model import (
     LiveMember,
     LiveOrg,
     LiveProject,
+    OrgSetting,
     SelfGrants,
     grant_record_key,
     selects,
@@ -122,16 +125,15 @@ def _read(client: ReadClient, desired: DesiredOrg, caller: str, check_invitees: 
         org_id=org_id,
         name=_string(org, "name", org_id),
         caller=caller,
-        caller_level=caller_level,
         policies=dict(org.get("policies") or {}),
         members=members,
         projects=projects,
         apps=apps,
         forwarding=_forwarding(org.get("jobLogsForwarding")),
         expires_at=org.get("expiresAt") if isinstance(org.get("expiresAt"), int) else None,
-        saml_idp=_saml_idp(org_id, org.get("samlIdP")),
-        projects_read=reads_grants or policies,
-        apps_read=reads_grants,
+        settings={
+            s.name: _top_level_setting(org_id, s, org.get(s.name)) for s in TOP_LEVEL_SETTINGS
+        },
         existing_accounts={u: found[u][1] for u in accounts if states[u] != "missing"},
         unknown_users=frozenset(u for u in invitees if states[u] == "missing"),
         hidden_users=frozenset(u for u in invitees if states[u] == "hidden"),
@@ -260,7 +262,7 @@ def _projects(
             LiveProject(
                 project_id,
                 _string(described, "name", project_id),
-                level,
+                level or NO_ACCESS,
                 record if record in PROJECT_ACCESS_LEVELS else None,
                 **(_project_settings(org_id, project_id, described) if with_settings else {}),
             )
@@ -268,7 +270,7 @@ def _projects(
     return tuple(projects)
 
 
-def _project_settings(org_id: str, project_id: str, described: Mapping) -> dict[str, Any]:
+def _project_settings(org_id: str, project_id: str, described: Mapping[str, Any]) -> dict[str, Any]:
     """Tags, restriction settings and version, as policies need them; fail closed on a
     malformed one (a policy never acts on a guess). A setting the platform leaves out is
     off: it is reported only once set."""
@@ -326,10 +328,12 @@ def _apps(
     return tuple(described.get(app.app_id, app) for app in apps)
 
 
-def _saml_idp(org_id: str, value: object) -> str | None:
-    if value is None or isinstance(value, str):
+def _top_level_setting(org_id: str, setting: OrgSetting, value: object) -> object:
+    if value is None or isinstance(value, str if setting.json_type == "string" else bool):
         return value
-    raise ReadIncompleteError(f"{org_id} describe: samlIdP is {value!r}, not a string")
+    raise ReadIncompleteError(
+        f"{org_id} describe: {setting.name} is {value!r}, not a {setting.json_type}"
+    )
 
 
 def _forwarding(value: object) -> LiveForwarding | None:

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from reconciler.apply.journal import Journal
-from reconciler.apply.landed import landed_check
+from reconciler.apply.landed import send_checked
 from reconciler.apply.outcomes import ActionOutcome, Status, UnknownCall, is_not_sent, worse
 from reconciler.apply.secrets import materialise
 from reconciler.apply.stopping import CallNotSent
 from reconciler.errors import ApiError, DxorgError, PlatformOutage, ReadIncompleteError
 from reconciler.model import DesiredOrg
-from reconciler.plan import PHASES, OrgPlan, Step
+from reconciler.plan import PHASES, OrgPlan, Phase, Step
 from reconciler.rails import admin_violations
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 ProgressHook = Callable[[str, Step, Status, str | None], None]
 
 # The phases that can take admins away: the admin rails are checked again before them.
-GUARDED_PHASES = ("demote", "remove")
+GUARDED_PHASES = (Phase.DEMOTE, Phase.REMOVE)
 
 
 class GuardRefused(DxorgError):
@@ -231,9 +231,7 @@ class Executor:
         self.journal.write("call", **common, body=body)
         try:
             sendable = materialise(body, self.env, org, step)
-            outcome = self.client.call(
-                route, sendable, landed=landed_check(route, sendable, self.client)
-            )
+            outcome = send_checked(self.client, route, sendable)
         except (ApiError, DxorgError) as exc:
             unknown = _failure_status(exc) == "unknown"
             if unknown:

@@ -96,10 +96,6 @@ class OrgApplyReport:
         unsettled = len(self.unknown_calls) - self.settled("landed")
         return bool(self.error or self.count("failed") or self.count("skipped") or unsettled)
 
-    @property
-    def converged(self) -> bool:
-        return not self.failed and not self.remaining and not self.left_out and not self.unchecked
-
 
 @dataclass(frozen=True)
 class ApplyReport:

@@ -162,7 +162,7 @@ class _FleetLoader:
         self.org_lines[doc.file] = doc.at(("org",))
         if org.forwarding is not None and org.forwarding.token_env:
             self.token_env_lines[doc.file] = doc.at(("jobLogsForwarding", "tokenEnv"))
-        return replace(org, inputs=inputs or {doc.file: doc.digest})
+        return replace(org, manifests=inputs or {doc.file: doc.digest})
 
     def check_token_envs(self, orgs: Iterable[DesiredOrg]) -> None:
         """One forwarding token variable for two forwarding URLs is a problem at each later

@@ -7,10 +7,10 @@ from datetime import date
 from reconciler.model import (
     Access,
     DesiredMember,
+    DesiredMembership,
     DesiredOrg,
     LiveMember,
     LiveOrg,
-    Membership,
     SafetySettings,
 )
 from reconciler.planner import PlanOptions
@@ -44,7 +44,6 @@ def live_org(
         org_id="org-demo",
         name=str(kwargs.pop("name", "Demo")),
         caller=caller,
-        caller_level="ADMIN",
         policies=kwargs.pop(
             "policies", {"memberListVisibility": "ADMIN", "restrictProjectTransfer": "ADMIN"}
         ),  # type: ignore[arg-type]
@@ -66,7 +65,7 @@ def desired_org(
     **kwargs: object,
 ) -> DesiredOrg:
     membership = (
-        Membership(mode, members, protected, required_admins)  # type: ignore[arg-type]
+        DesiredMembership(mode, members, protected, required_admins)  # type: ignore[arg-type]
         if members is not None
         else None
     )
