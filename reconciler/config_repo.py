@@ -256,6 +256,8 @@ def evidence_journals(
             info = os.lstat(path)
         except FileNotFoundError:
             continue
+        if stat.S_ISLNK(info.st_mode):
+            continue  # never followed: the journal's reader refuses a link, naming it
         problem = _others_could_write(path, info, "journal")
         if problem:
             raise ConfigError(
