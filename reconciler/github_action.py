@@ -23,27 +23,33 @@ refuses any non-read API method, whatever the inputs say. Only `apply` makes a
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import glob
 import json
 import os
 import signal
 import sys
-import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
+from reconciler.apply.outcomes import Status
+from reconciler.commands.doctor import DoctorRequest, doctor
+from reconciler.commands.exit_codes import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    exit_code_of,
+    plan_exit_code,
+)
+from reconciler.commands.plan import PlanRequest, plan
+from reconciler.commands.platform import PlatformRequest
+from reconciler.commands.validate import Manifests
+from reconciler.commands.validate import validate as validate_manifests
 from reconciler.config_repo import (
-    JOURNAL_NAME,
     RESTORED_JOURNALS_NAME,
-    config_root,
-    evidence_journals,
-    plan_for_file,
-    plan_from_file,
-    plan_root,
-    state_dir,
 )
 from reconciler.doctor_verdict import DoctorReport
 from reconciler.errors import (
@@ -65,25 +71,20 @@ from reconciler.github.runner import (
     Secrets,
     StepFiles,
 )
-from reconciler.manifest import Fleet, load_fleet
+from reconciler.manifest import Fleet
 from reconciler.plan import OrgPlan, Plan, Step
-from reconciler.platform import (
-    ConfigOverrides,
-    Connection,
-    PlatformConfig,
-    ReadClient,
-    RetryPolicy,
-    discover,
-    limits_from_env,
-    retry_policy_from_env,
-)
+from reconciler.platform import ConfigOverrides, RetryPolicy, retry_policy_from_env
 from reconciler.render import inert
 from reconciler.render.apply_markdown import render_apply_markdown
 from reconciler.render.markdown import platform_markdown, render_markdown
-from reconciler.render.plan_json import PlanFileError, dumps_plan, load_plan
+from reconciler.render.plan_json import PlanFileError
+from reconciler.render.progress import call_line
 from reconciler.render.text import render_text, summary_line
 
-EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
+if TYPE_CHECKING:
+    from reconciler.apply.executor import ProgressHook
+
+EXIT_DRIFT = EXIT_CHANGES
 
 
 @dataclass(frozen=True)
@@ -99,37 +100,27 @@ class Context:
 # ---------------------------------------------------------------- the platform
 
 
-def _platform_config(inputs: Inputs, env: Mapping[str, str]) -> PlatformConfig:
-    """Where the platform is: the inputs first, then as dx finds it.
+def _platform(ctx: Context) -> PlatformRequest:
+    """Where the platform is: the inputs first, then as dx finds it; the journal branch's
+    journals restored into the state directory before any command reads them.
 
     The token input is an override, as a CLI option would be: never put in the process
     environment or on a command line, and named "the token input" in errors.
     """
     overrides = ConfigOverrides(
-        protocol=inputs.apiserver_protocol,
-        host=inputs.apiserver_host,
-        port=inputs.apiserver_port,
-        token=inputs.token or None,
+        protocol=ctx.inputs.apiserver_protocol,
+        host=ctx.inputs.apiserver_host,
+        port=ctx.inputs.apiserver_port,
+        token=ctx.inputs.token or None,
         kind="input",  # errors name "the apiserver-port input", "the token input"
     )
-    return discover(env=env, overrides=overrides)
+    return PlatformRequest(
+        env=ctx.env, overrides=overrides, on_state=functools.partial(_restore_journals, ctx)
+    )
 
 
 def _retry(env: Mapping[str, str]) -> RetryPolicy:
     return retry_policy_from_env(env)
-
-
-def read_client(ctx: Context) -> ReadClient:
-    return _connection(ctx).read_client()
-
-
-def _connection(ctx: Context) -> Connection:
-    """The run's one way to the platform: its config, retry policy and DXORG_* limits."""
-    return Connection(
-        _platform_config(ctx.inputs, ctx.env),
-        retry=_retry(ctx.env),
-        limits=limits_from_env(ctx.env),
-    )
 
 
 # ---------------------------------------------------------------- shared steps
@@ -152,11 +143,18 @@ def _manifest_paths(ctx: Context, paths: Sequence[str]) -> list[Path]:
     return [Path(p) for p in paths]
 
 
-def _load(ctx: Context, paths: Sequence[str]) -> Fleet:
-    # With allowed-orgs, a manifest naming another org is refused here, before the
-    # platform is asked anything.
-    fleet = load_fleet(_manifest_paths(ctx, paths), allowed_orgs=ctx.inputs.allowed_orgs or None)
-    # The forwarding tokens the manifests name are secrets too: mask and scrub them.
+def _manifests(ctx: Context, paths: Sequence[str]) -> Manifests:
+    # With allowed-orgs, a manifest naming another org is refused as it is loaded, before
+    # the platform is asked anything.
+    return Manifests(
+        tuple(_manifest_paths(ctx, paths)),
+        ctx.inputs.allowed_orgs,
+        loaded=functools.partial(_mask_forwarding_tokens, ctx),
+    )
+
+
+def _mask_forwarding_tokens(ctx: Context, fleet: Fleet) -> None:
+    """The forwarding tokens the manifests name are secrets too: mask and scrub them."""
     values = [
         ctx.env.get(org.forwarding.token_env, "")
         for org in fleet.orgs.values()
@@ -165,15 +163,13 @@ def _load(ctx: Context, paths: Sequence[str]) -> Fleet:
     ctx.secrets.add(*values)
     if ctx.runner.in_actions:
         ctx.log.mask(values)
-    return fleet
 
 
-def _restore_journals(ctx: Context, root: Path) -> Path:
-    """The state directory, with the journal branch's journals restored into it (the
+def _restore_journals(ctx: Context, state: Path) -> None:
+    """The journal branch's journals restored into the state directory (the
     journal-branch input, on a runner that names its repository)."""
     from reconciler.github.journal_branch import restore_journals
 
-    state = state_dir(root, env=ctx.env)
     branch = ctx.inputs.journal_branch
     if branch and ctx.runner.repository:
         count = restore_journals(
@@ -184,43 +180,26 @@ def _restore_journals(ctx: Context, root: Path) -> Path:
             env=ctx.env,
         )
         ctx.log.line(f"{count} apply journal(s) restored from the {inert.terminal(branch)} branch")
-    return state
 
 
-def _plan_read_only(ctx: Context, fleet: Fleet) -> Plan:
-    from reconciler.apply.journal import created_accounts
-    from reconciler.read_and_plan import plan_fleet, platform_where
-
-    state = _restore_journals(ctx, config_root([Path(p) for p in ctx.inputs.paths]))
-    journal = Path(ctx.inputs.journal) if ctx.inputs.journal else None
-    with read_client(ctx) as client:
-        return plan_fleet(
-            fleet,
-            client,
-            only=ctx.inputs.orgs or None,
-            env=ctx.env,
-            only_expiries=ctx.inputs.only_expiries,
-            # Accounts earlier applies created: an invite a stopped run left undone is
-            # planned (apply reads the same journals, so its plan is this one).
-            created_accounts=created_accounts(
-                evidence_journals(state, journal), platform_where(client.config)
-            ),
-        )
+def _plan_request(ctx: Context, default_name: str, *, doctor_first: bool) -> PlanRequest:
+    """Plan, read-only, saving the plan with its manifest paths relative to the config
+    repository's root, so the apply job finds them wherever it checks the repository out."""
+    return PlanRequest(
+        _manifests(ctx, ctx.inputs.paths),
+        _platform(ctx),
+        only=ctx.inputs.orgs,
+        only_expiries=ctx.inputs.only_expiries,
+        journal=Path(ctx.inputs.journal) if ctx.inputs.journal else None,
+        save_to=_plan_path(ctx, default_name),
+        doctor_first=doctor_first,
+    )
 
 
 def _plan_path(ctx: Context, default_name: str) -> Path:
     if ctx.inputs.plan_file:
         return Path(ctx.inputs.plan_file)
     return (ctx.runner.temp_dir or Path.cwd()) / default_name
-
-
-def _save_plan(ctx: Context, plan: Plan, path: Path) -> Path:
-    """Saved with its manifest paths relative to the config repository's root, so the
-    apply job finds them wherever it checks the repository out."""
-    root = config_root([Path(p) for p in ctx.inputs.paths])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dumps_plan(plan_for_file(plan, root)), encoding="utf-8")
-    return path.resolve()
 
 
 def _plan_markdown(ctx: Context, plan: Plan, head: str = "") -> str:
@@ -266,21 +245,17 @@ def _github(ctx: Context) -> GitHubClient:
 
 
 def run_validate(ctx: Context) -> int:
-    fleet = _load(ctx, ctx.inputs.paths)
-    line = f"OK: {len(fleet.orgs)} org(s) in {len(fleet.files)} file(s)"
+    line = validate_manifests(_manifests(ctx, ctx.inputs.paths)).line
     ctx.log.line(line)
     ctx.files.summary(f"# dxorg validate\n\n✅ {line}")
     ctx.files.outputs({"summary": line, "has-changes": "false", "plan-file": ""})
     return EXIT_OK
 
 
-def _doctor(ctx: Context, fleet: Fleet) -> DoctorReport:
-    """`dxorg doctor` on the platform and the manifests: to the log and the job summary."""
-    from reconciler.doctor import doctor_orgs, examine
+def _show_doctor(ctx: Context, report: DoctorReport) -> None:
+    """`dxorg doctor`'s report: to the log and the job summary."""
     from reconciler.render.doctor import doctor_markdown, doctor_text
 
-    with read_client(ctx) as client:
-        report = examine(doctor_orgs(fleet, ctx.inputs.orgs), client, env=ctx.env)
     # Its lines quote the platform: one visible line each, in a stop-commands window.
     with ctx.log.group("dxorg doctor"), ctx.log.commands_stopped():
         for line in doctor_text(report).plain.rstrip("\n").split("\n"):
@@ -291,41 +266,51 @@ def _doctor(ctx: Context, fleet: Fleet) -> DoctorReport:
             detail = t(check.detail, limit=inert.MESSAGE_LIMIT)
             ctx.log.annotate("error", f"doctor: {t(check.scope)}: {check.name}: {detail}")
     ctx.files.summary(doctor_markdown(report))
-    return report
 
 
 def run_doctor(ctx: Context) -> int:
-    report = _doctor(ctx, _load(ctx, ctx.inputs.paths))
+    report = doctor(
+        DoctorRequest(
+            _platform(ctx),
+            _manifests(ctx, ctx.inputs.paths),
+            only=ctx.inputs.orgs,
+            config_error_as_check=False,
+        )
+    )
+    _show_doctor(ctx, report)
     summary = inert.terminal(report.summary(), limit=inert.MESSAGE_LIMIT)
     ctx.files.outputs({"summary": summary, "has-changes": "false", "plan-file": ""})
     return report.exit_code
 
 
 def run_plan(ctx: Context) -> int:
-    fleet = _load(ctx, ctx.inputs.paths)
     # The platform is checked first. Where a plan would mislead (the platform answers
     # differently from what dxorg reads, the server or the token is wrong) none is made; an
     # org's own failure the plan reports itself, for that org (and the step still fails).
-    doctor = _doctor(ctx, fleet)
-    if doctor.stops_planning:
-        summary = inert.terminal(doctor.summary(), limit=inert.MESSAGE_LIMIT)
+    planned = plan(_plan_request(ctx, "dxorg-plan.json", doctor_first=True))
+    doctor_report = planned.doctor
+    assert doctor_report is not None
+    _show_doctor(ctx, doctor_report)
+    if planned.plan is None:
+        summary = inert.terminal(doctor_report.summary(), limit=inert.MESSAGE_LIMIT)
         ctx.files.outputs({"summary": summary, "has-changes": "false", "plan-file": ""})
         return EXIT_ERROR
-    plan = _plan_read_only(ctx, fleet)
-    path = _save_plan(ctx, plan, _plan_path(ctx, "dxorg-plan.json"))
-    line = summary_line(plan)
-    log_plan(ctx.log, plan)
-    ctx.files.summary(_plan_markdown(ctx, plan))
+    made = planned.plan
+    line = summary_line(made)
+    log_plan(ctx.log, made)
+    ctx.files.summary(_plan_markdown(ctx, made))
     ctx.files.outputs(
-        {"has-changes": _bool(plan.has_changes), "plan-file": str(path), "summary": line}
+        {"has-changes": _bool(made.has_changes), "plan-file": str(planned.saved), "summary": line}
     )
     number = ctx.runner.pull_request_number
     if ctx.inputs.comment and number is not None:
-        _comment(ctx, number, plan)
+        _comment(ctx, number, made)
     elif ctx.inputs.comment:
         event = inert.terminal(ctx.runner.event_name or "none")
         ctx.log.line(f"not a pull_request event ({event}): no comment")
-    return EXIT_ERROR if doctor.blocks or plan.has_errors or not plan.applyable else EXIT_OK
+    if doctor_report.blocks:
+        return EXIT_ERROR
+    return plan_exit_code(made, detailed=False)
 
 
 def _identity(ctx: Context, github: GitHubClient, what: str) -> Actor | None:
@@ -393,18 +378,18 @@ def _comment(ctx: Context, number: int, plan: Plan) -> None:
 
 
 def run_drift(ctx: Context) -> int:
-    fleet = _load(ctx, ctx.inputs.paths)
-    plan = _plan_read_only(ctx, fleet)
-    path = _save_plan(ctx, plan, _plan_path(ctx, "dxorg-drift.json"))
+    planned = plan(_plan_request(ctx, "dxorg-drift.json", doctor_first=False))
+    assert planned.plan is not None  # the doctor was not asked to stop it
+    drift_plan, path = planned.plan, planned.saved
     # Changes to make, or drift only a person can resolve (an unrevokable expired grant).
-    drifted = [o.org_id for o in plan.orgs if o.has_changes or o.unresolved]
+    drifted = [o.org_id for o in drift_plan.orgs if o.has_changes or o.unresolved]
     line = (
-        f"Drift in {len(drifted)} of {len(plan.orgs)} org(s): {', '.join(drifted)}. {summary_line(plan)}"
+        f"Drift in {len(drifted)} of {len(drift_plan.orgs)} org(s): {', '.join(drifted)}. {summary_line(drift_plan)}"
         if drifted
-        else f"No drift in {len(plan.orgs)} org(s). {summary_line(plan)}"
+        else f"No drift in {len(drift_plan.orgs)} org(s). {summary_line(drift_plan)}"
     )
-    log_plan(ctx.log, plan)
-    ctx.files.summary(_plan_markdown(ctx, plan, f"# dxorg drift\n\n**{line}**"))
+    log_plan(ctx.log, drift_plan)
+    ctx.files.summary(_plan_markdown(ctx, drift_plan, f"# dxorg drift\n\n**{line}**"))
     ctx.files.outputs(
         {"has-changes": _bool(bool(drifted)), "plan-file": str(path), "summary": line}
     )
@@ -413,7 +398,7 @@ def run_drift(ctx: Context) -> int:
         result = (
             sync_drift_issues(
                 github,
-                plan.orgs,
+                drift_plan.orgs,
                 me=me,
                 provenance=ctx.runner.provenance(),
                 scrub=ctx.secrets.scrub,
@@ -429,7 +414,7 @@ def run_drift(ctx: Context) -> int:
         )
     for org_id in drifted:
         ctx.log.annotate("warning", f"{inert.terminal(org_id)} has drifted from its manifest")
-    if plan.has_errors:
+    if drift_plan.has_errors:
         return EXIT_ERROR
     return EXIT_DRIFT if drifted and ctx.inputs.fail_on_drift else EXIT_OK
 
@@ -442,40 +427,41 @@ REPORT_FILES = {
 }
 
 
-def _report_journals(ctx: Context) -> list[Path]:
-    """The `journal` input's file (by default apply's, in the state directory) when it
-    exists, and every file the `report-journals` input names or matches (e.g. journals
-    downloaded from apply runs' artifacts)."""
-    state = _restore_journals(ctx, config_root([Path(p) for p in ctx.inputs.paths]))
-    journal = Path(ctx.inputs.journal) if ctx.inputs.journal else state / JOURNAL_NAME
-    found = [p for p in evidence_journals(state, journal) if p.is_file()]
+def _more_report_journals(ctx: Context) -> tuple[Path, ...]:
+    """Every file the `report-journals` input names or matches (e.g. journals downloaded
+    from apply runs' artifacts), besides the state directory's."""
+    found: list[Path] = []
     for pattern in ctx.inputs.report_journals:
         matches = sorted(Path(m) for m in glob.glob(pattern, recursive=True))
         if not matches:
             raise DxorgError(f"input report-journals: {pattern}: no such file")
         found += [m for m in matches if m.is_file()]
-    return list(dict.fromkeys(found))
+    return tuple(found)
 
 
 def run_report(ctx: Context) -> int:
     """The access review: read-only, like plan; an org not read fails the step."""
+    from reconciler.commands.report import ReportRequest
+    from reconciler.commands.report import report as access_review
     from reconciler.review.as_markdown import render_report_markdown
-    from reconciler.review.collect import EvidenceSources, review_fleet
-    from reconciler.review.evidence import load_logins
     from reconciler.review.formats import render_report
 
-    fleet = _load(ctx, ctx.inputs.paths)
-    logins = load_logins(Path(ctx.inputs.github_logins)) if ctx.inputs.github_logins else None
-    with contextlib.ExitStack() as stack:
-        # On GitHub (a repository and a token), the approval evidence of each line.
-        github = (
-            stack.enter_context(_github(ctx))
-            if ctx.inputs.github_token and ctx.runner.repository
-            else None
+    report = access_review(
+        ReportRequest(
+            _manifests(ctx, ctx.inputs.paths),
+            _platform(ctx),
+            only=ctx.inputs.orgs,
+            journal=Path(ctx.inputs.journal) if ctx.inputs.journal else None,
+            more_journals=_more_report_journals(ctx),
+            logins=Path(ctx.inputs.github_logins) if ctx.inputs.github_logins else None,
+            # On GitHub (a repository and a token), the approval evidence of each line.
+            github=(
+                functools.partial(_github, ctx)
+                if ctx.inputs.github_token and ctx.runner.repository
+                else None
+            ),
         )
-        sources = EvidenceSources(github=github, journals=_report_journals(ctx), logins=logins)
-        client = stack.enter_context(read_client(ctx))
-        report = review_fleet(fleet, client, only=ctx.inputs.orgs or None, sources=sources)
+    )
     directory = (
         Path(ctx.inputs.report_dir)
         if ctx.inputs.report_dir
@@ -539,15 +525,12 @@ def run_apply(ctx: Context) -> int:
     must give exactly it, and pass every rail) with a read-only client; a client that can
     write exists only after that.
     """
-    from reconciler.apply.lock import apply_lock
-    from reconciler.apply.run import reviewed_orgs
+    from reconciler.commands.apply import load_reviewed, reviewed_orgs
 
     if not ctx.inputs.plan_file:
         raise DxorgError("apply needs the plan-file input: the saved plan that was reviewed")
     plan_file = Path(ctx.inputs.plan_file)
-    plan = load_plan(plan_file)
-    root = plan_root(plan_file, plan, None)
-    plan = plan_from_file(plan, root)
+    plan, root = load_reviewed(plan_file, None)
     _refuse_orgs_not_allowed(ctx, plan_file, plan)
     orgs = reviewed_orgs(plan, ctx.inputs.orgs or None)
     has_changes = any(o.actions for o in orgs)
@@ -572,15 +555,7 @@ def run_apply(ctx: Context) -> int:
         ctx.files.summary(f"# dxorg apply\n\n{line}\n{listed}")
         ctx.files.outputs({"summary": line})
         return EXIT_ERROR if unchecked else EXIT_OK
-    journal = (
-        Path(ctx.inputs.journal)
-        if ctx.inputs.journal
-        else state_dir(root, env=ctx.env) / JOURNAL_NAME
-    )
-    # One apply per state directory on this runner (the workflow's concurrency group
-    # serialises runners); the kernel's lock, gone with the process.
-    with apply_lock(journal.parent):
-        return _apply_locked(ctx, plan, orgs, journal, _restore_journals(ctx, root))
+    return _apply(ctx, plan, orgs, root)
 
 
 def _refuse_orgs_not_allowed(ctx: Context, plan_file: Path, plan: Plan) -> None:
@@ -596,53 +571,49 @@ def _refuse_orgs_not_allowed(ctx: Context, plan_file: Path, plan: Plan) -> None:
         )
 
 
-def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path, state: Path) -> int:
-    from reconciler.apply.journal import created_accounts
-    from reconciler.apply.run import apply_reviewed
-    from reconciler.apply.stopping import StoppingJournal, stop_on_signals
-    from reconciler.read_and_plan import platform_where
+def _apply(ctx: Context, plan: Plan, orgs: list[OrgPlan], root: Path) -> int:
+    """The reviewed orgs applied, one apply per state directory on this runner (the
+    workflow's concurrency group serialises runners; the kernel's lock, gone with the
+    process)."""
+    from reconciler.commands.apply import ApplyRequest, apply
 
-    fleet = _load(ctx, sorted({o.source for o in orgs}))
-    connection = _connection(ctx)
-    stop = threading.Event()
-    stopped_by: list[int] = []
-    audit = StoppingJournal(journal, stop)
-
-    def cancelled(signum: int) -> None:
+    def cancelled(signum: int, again: bool) -> None:
         # A cancelled run gets SIGINT, then SIGTERM: the first stops the sending; the calls
         # in flight finish and the journal's run ends (the runner kills the job later).
-        if not stop.is_set():
-            stopped_by.append(128 + signum)
-            audit.signalled(signum)
-            connection.health.stop_writes("interrupted")  # the call in flight is not retried
+        if not again:
             ctx.log.line(
                 f"{signal.Signals(signum).name}: finishing the calls in flight, sending no more"
             )
 
-    # Progress lines carry the platform's error messages: inside a stop-commands window.
-    with ctx.log.group("dxorg apply"), stop_on_signals(cancelled), ctx.log.commands_stopped():
+    @contextmanager
+    def progress(_: Plan) -> Iterator[ProgressHook]:
+        # Progress lines carry the platform's error messages: inside a stop-commands window.
+        with ctx.log.group("dxorg apply"), ctx.log.commands_stopped():
 
-        def progress(org_id: str, step: Step, status: str, detail: str | None) -> None:
-            suffix = f": {inert.terminal(detail)}" if detail else ""
-            line = f"{status:>7} {inert.terminal(step.id)} {inert.terminal(step.call.route)}"
-            ctx.log.line(inert.log_line(line + suffix))
+            def line(org_id: str, step: Step, status: Status, detail: str | None) -> None:
+                ctx.log.line(inert.log_line(call_line(step, status, detail)))
 
-        # Overrides and --skip-removals are a human's decision at a terminal: the Action
-        # never gives them, so a plan made with either is refused. `only-expiries` must be
-        # the plan's own, like any option that changes what is applied.
-        report = apply_reviewed(
-            plan,
-            fleet,
-            connection,
-            journal=audit,
-            env=ctx.env,
+            yield line
+
+    # Overrides and --skip-removals are a human's decision at a terminal: the Action
+    # never gives them, so a plan made with either is refused. `only-expiries` must be
+    # the plan's own, like any option that changes what is applied.
+    applied = apply(
+        ApplyRequest(
+            _manifests(ctx, sorted({o.source for o in orgs})),
+            _platform(ctx),
+            root,
+            reviewed=plan,
+            only=ctx.inputs.orgs,
             only_expiries=ctx.inputs.only_expiries,
-            only=ctx.inputs.orgs or None,
-            created_accounts=created_accounts(
-                evidence_journals(state, journal), platform_where(connection.config)
-            ),
+            journal=Path(ctx.inputs.journal) if ctx.inputs.journal else None,
+            skip_unchanged=False,
             progress=progress,
+            on_signal=cancelled,
         )
+    )
+    report = applied.report
+    assert report is not None  # skip_unchanged is off
     line = report.summary()
     for org in report.orgs:
         if org.error:
@@ -655,14 +626,13 @@ def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path, 
     ctx.log.line(line)
     ctx.files.summary(render_apply_markdown(report, ctx.runner.provenance()))
     ctx.files.outputs({"summary": line})
-    failure = audit.failure_message()
-    if failure is not None:
-        raise DxorgError(failure)
-    if stopped_by:
+    if applied.journal_failure is not None:
+        raise DxorgError(applied.journal_failure)
+    if applied.stopped_by is not None:
         ctx.log.annotate(
             "error", "cancelled: no more calls were sent; the journal has every call; plan again"
         )
-        return stopped_by[0]
+        return applied.stopped_by
     if ctx.inputs.only_expiries and not any(
         o.failed or o.remaining or o.unchecked for o in report.orgs
     ):
@@ -747,7 +717,7 @@ def main(env: Mapping[str, str] | None = None, *, stdout: TextIO | None = None) 
                 f"# dxorg {command}\n\n❌ **{len(exc.problems)} problem(s) in the manifests**\n\n{listed}"
             )
             files.outputs({"summary": f"{len(exc.problems)} problem(s) in the manifests"})
-        return EXIT_ERROR
+        return _exit_code(exc)
     except (StalePlanError, UnsafePlanError, PlanFileError, DivergedPlanError) as exc:
         # The messages quote the plan's summaries and the platform's answers: foreign text.
         log.annotate("error", f"refused: {inert.terminal_lines(exc)}")
@@ -761,15 +731,23 @@ def main(env: Mapping[str, str] | None = None, *, stdout: TextIO | None = None) 
                 + REMEDY
             )
             files.outputs({"summary": f"Refused ({kind}): {inert.terminal(first)}"})
-        return EXIT_ERROR
+        return _exit_code(exc)
     except (DxorgError, OSError) as exc:  # OSError: a path input that cannot be written
+        if exit_code_of(exc) is None:
+            raise  # a bug in dxorg: its traceback
         text = inert.terminal_lines(str(exc) or type(exc).__name__)
         log.annotate("error", text)
         if files is not None:
             block = inert.code_block(text.split("\n"))
             files.summary(f"# dxorg {command}\n\n❌ **Failed**\n\n{block}")
             files.outputs({"summary": f"Failed: {text.splitlines()[0]}"})
-        return EXIT_ERROR
+        return _exit_code(exc)
+
+
+def _exit_code(error: BaseException) -> int:
+    code = exit_code_of(error)
+    assert code is not None  # only errors the table knows are caught
+    return code
 
 
 if __name__ == "__main__":
