@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import logging
 import os
 import signal
 import sqlite3
@@ -19,7 +18,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
@@ -28,19 +27,13 @@ from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 import typer
 
 from reconciler import __version__
-from reconciler.apply.outcomes import Status, was_not_sent
-from reconciler.commands.apply import Applied
 from reconciler.commands.exit_codes import (
-    EXIT_CHANGES,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
-    Interrupted,
     Terminated,
-    exit_code_of,
     plan_exit_code,
-    signal_exit_code,
 )
-from reconciler.commands.export import ExportRequest, FileKind, InitRequest, export, init
+from reconciler.commands.export import ExportRequest, InitRequest, export, init
 from reconciler.commands.files import check_file_target
 from reconciler.commands.platform import PlatformRequest
 from reconciler.commands.validate import Manifests
@@ -48,19 +41,28 @@ from reconciler.commands.validate import validate as validate_manifests
 from reconciler.config_repo import (
     STATE_DIR_VAR,
 )
-from reconciler.errors import ConfigError, DxorgError, ManifestError
+from reconciler.errors import ConfigError, DxorgError
 from reconciler.platform.client import DEFAULT_CONCURRENCY
-from reconciler.render import inert
-from reconciler.render.progress import call_line, shown_status
+from reconciler.presenters.terminal import (
+    AppliedCalls,
+    confirm,
+    interrupted,
+    log_records_on_stderr,
+    new_console,
+    plan_text,
+    report_apply,
+    report_unchanged,
+    said_interrupted,
+    said_written,
+    show_error,
+    show_plan,
+    show_report,
+)
 from reconciler.scaffold import DEFAULT_ACTION_REF
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
-    from reconciler.apply.executor import ProgressHook
-    from reconciler.apply.outcomes import ApplyReport
     from reconciler.github.api import GitHubClient
-    from reconciler.plan import Plan, Step
+    from reconciler.plan import Plan
 
 app = typer.Typer(
     name="dxorg",
@@ -92,16 +94,6 @@ def _root(
     ] = False,
 ) -> None:
     """Declarative GitOps reconciler for DNAnexus Platform organizations."""
-
-
-def _console() -> Console:
-    """A console on the current stdout. rich leaves colours out when NO_COLOR is set, TERM
-    is dumb, or the output is not a terminal; soft wrap keeps long lines whole. Markup is
-    off: a `[red]` or `[link=...]` in a name is text (and every foreign value is already
-    made inert by render.inert)."""
-    from rich.console import Console
-
-    return Console(soft_wrap=True, highlight=False, emoji=False, markup=False)
 
 
 @emulator_app.command("serve", short_help="Serve the emulated API over HTTP.")
@@ -306,39 +298,6 @@ JournalOpt = Annotated[
 ]
 
 
-def _show_plan(plan: Plan) -> None:
-    """The plan as text on stdout, in colour where the console allows it.
-
-    On a terminal, each line of the plan is one row of the screen, whatever its width: a
-    longer line is cut with "…" instead of wrapped, so no foreign text (a name padded to
-    the edge of the screen) can wrap into a row of its own that reads as a plan line.
-    Only the summary line, all dxorg's own text, wraps. Piped or redirected, every line
-    is written whole (the API calls' bodies included)."""
-    from reconciler.render.text import styled_text, summary_line
-
-    console = _console()
-    text = styled_text(plan)
-    if not console.is_terminal:
-        console.print(text, end="")
-        return
-    summary = summary_line(plan) + "\n"
-    body = text[: len(text) - len(summary)] if text.plain.endswith(summary) else text
-    console.print(body, end="", no_wrap=True, overflow="ellipsis", soft_wrap=False)
-    if body is not text:
-        console.print(text[len(body) :], end="")
-
-
-def _render(plan: Plan, fmt: str) -> str:
-    from reconciler.render.markdown import render_markdown
-    from reconciler.render.plan_json import dumps_plan
-
-    if fmt == "markdown":
-        return "\n\n---\n\n".join(render_markdown(plan)) + "\n"
-    if fmt == "json":
-        return dumps_plan(plan)
-    raise DxorgError(f"--format {fmt}: choose text, markdown or json")
-
-
 @app.command("plan", short_help="Show the API calls that would make the orgs match.")
 @with_platform_options
 def plan_command(
@@ -388,9 +347,9 @@ def plan_command(
     )
     assert planned.plan is not None  # only the doctor stops a plan, and it was not asked
     if fmt == "text":
-        _show_plan(planned.plan)
+        show_plan(planned.plan)
     else:
-        typer.echo(planned.json if fmt == "json" else _render(planned.plan, fmt), nl=False)
+        typer.echo(planned.json if fmt == "json" else plan_text(planned.plan, fmt), nl=False)
     code = plan_exit_code(planned.plan, detailed=detailed_exitcode)
     if code:
         raise typer.Exit(code)
@@ -469,199 +428,16 @@ def apply_command(
             skip_removals=skip_removals,
             only_expiries=only_expiries,
             journal=journal,
-            show=_show_plan,
-            confirm=None if auto_approve else _confirm,
+            show=show_plan,
+            confirm=None if auto_approve else confirm,
             progress=calls.progress,
-            on_signal=_said_interrupted,
+            on_signal=said_interrupted,
         )
     )
     if applied.report is None:
-        _report_unchanged(applied.plan)
+        report_unchanged(applied.plan)
         return
-    _report_apply(applied, calls)
-
-
-def _report_unchanged(plan: Plan) -> None:
-    """A plan without changes: what was left out or not checked, and exit 2 if the orgs
-    still differ."""
-    if plan.left_out:
-        what = "removal(s)" if plan.left_out_by == "--skip-removals" else "change(s)"
-        typer.echo(f"{plan.left_out} {what} were left out ({plan.left_out_by}).")
-    for org_plan in plan.orgs:
-        for unchecked in org_plan.unchecked:
-            org_id = inert.terminal(org_plan.org_id)
-            typer.echo(f"{org_id}: not checked: {inert.terminal(unchecked)}")
-    if plan.unresolved:
-        typer.echo(
-            f"{plan.unresolved} difference(s) dxorg does not change (shown above): "
-            "a person must resolve them."
-        )
-    if plan.differs:
-        raise typer.Exit(EXIT_CHANGES)
-
-
-def _confirm(plan: Plan) -> None:
-    """Terraform's confirmation: only the word `yes` applies; anything else exits 1."""
-    total = sum(len(o.steps) for o in plan.orgs)
-    typer.echo(
-        "\nDo you want to perform these actions?\n"
-        f"  dxorg will make the {total} API call(s) listed above, in that order.\n"
-        "  Only 'yes' will be accepted to approve.\n"
-    )
-    typer.echo("  Enter a value: ", nl=False)
-    try:
-        answer = input()
-    except EOFError:
-        answer = ""
-    if answer.strip() != "yes":
-        typer.echo("\nApply cancelled.", err=True)
-        raise typer.Exit(1)
-    typer.echo("")
-
-
-_STATUS_STYLES = {
-    "done": "green",
-    "failed": "red",
-    "skipped": "yellow",
-    "unknown": "yellow",
-    "not-sent": "dim",
-}
-
-
-@dataclass
-class AppliedCalls:
-    """Each of the plan's API calls (its steps) as apply reported it: the unit the progress
-    lines, the list after the bar and the summary all count."""
-
-    terminal: bool
-    plan: Plan | None = None
-    results: dict[tuple[str, str], tuple[Status, str | None]] = field(default_factory=dict)
-
-    @property
-    def planned(self) -> int:
-        return sum(len(o.steps) for o in self.plan.orgs) if self.plan else 0
-
-    def record(self, org_id: str, step: Step, status: Status, detail: str | None) -> None:
-        self.results[(org_id, step.id)] = (status, detail)
-
-    def count(self, status: Status) -> int:
-        return sum(1 for shown, _ in self.results.values() if shown == status)
-
-    def lines(self) -> Iterator[tuple[Status, str]]:
-        """(status, line) for every reported call, in the plan's order."""
-        for org in self.plan.orgs if self.plan else ():
-            for step in org.steps:
-                result = self.results.get((org.org_id, step.id))
-                if result is not None:
-                    yield result[0], call_line(step, *result)
-
-    @contextmanager
-    def progress(self, plan: Plan) -> Iterator[ProgressHook]:
-        """A progress bar on a terminal, then the calls listed; one line per call elsewhere."""
-        self.plan = plan
-        if not self.terminal:
-
-            def line(org_id: str, step: Step, status: Status, detail: str | None) -> None:
-                self.record(org_id, step, status, detail)
-                typer.echo(call_line(step, status, detail))
-
-            yield line
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-        from rich.text import Text
-
-        console = _console()
-        with Progress(
-            TextColumn("applying"), BarColumn(), MofNCompleteColumn(), console=console
-        ) as bar:
-            task = bar.add_task("apply", total=self.planned)
-
-            def advance(org_id: str, step: Step, status: Status, detail: str | None) -> None:
-                self.record(org_id, step, status, detail)
-                bar.advance(task)
-
-            yield advance
-        for status, text in self.lines():
-            console.print(Text(text, style=_STATUS_STYLES.get(status, "")))
-
-
-def _said_interrupted(signum: int, again: bool) -> None:
-    """While apply sends: the first Ctrl-C or SIGTERM (a CI cancel) lets the calls in
-    flight finish and sends no more; a second one exits at once."""
-    name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-    if again:
-        sys.stderr.write(
-            f"\nInterrupted again ({name}): exiting now. Calls in flight may still land; "
-            "the journal has every call that was sent.\n"
-        )
-        sys.stderr.flush()
-        os._exit(signal_exit_code(signum))
-    sys.stderr.write(
-        f"\n{'Interrupt' if signum == signal.SIGINT else name} received: finishing the "
-        f"calls in flight, sending no more ({name} again to exit at once).\n"
-    )
-    sys.stderr.flush()
-
-
-def _apply_summary(report: ApplyReport, calls: AppliedCalls) -> str:
-    """The summary line the Action and the journal write (it counts actions), with the API
-    calls listed above it counted in brackets; then what verification found."""
-    text = f"{calls.count('done')} of {calls.planned} API call(s) made"
-    for status in ("failed", "skipped", "unknown", "not-sent"):
-        count = calls.count(status)
-        text += f", {count} {shown_status(status)}" if count else ""
-    return report.summary(calls=text)
-
-
-def _report_apply(applied: Applied, calls: AppliedCalls) -> None:
-    report = applied.report
-    assert report is not None
-    t = inert.terminal
-    for org_report in report.orgs:
-        org_id = t(org_report.org_id)
-        if org_report.error:
-            typer.echo(
-                f"{org_id}: error: {t(org_report.error, limit=inert.MESSAGE_LIMIT)}", err=True
-            )
-        for outcome in org_report.outcomes:
-            if outcome.status != "done" and not was_not_sent(outcome):
-                typer.echo(
-                    f"{org_id}: {t(outcome.status)}: {t(outcome.action_id)}: {t(outcome.detail)}",
-                    err=True,
-                )
-        for call in org_report.unknown_calls:
-            typer.echo(
-                f"{org_id}: answer lost: {t(call.step_id)} {t(call.route)}: "
-                + (
-                    f"verified {call.resolution}"
-                    if call.resolution
-                    else "still unknown (verification could not read)"
-                )
-            )
-        for remaining in org_report.remaining:
-            # What still differs may be a drift message (an unrevokable grant): long.
-            typer.echo(f"{org_id}: still differs: {t(remaining, limit=inert.MESSAGE_LIMIT)}")
-        for left_out in org_report.left_out:
-            typer.echo(f"{org_id}: left out ({report.left_out_by}): {t(left_out)}")
-        for unchecked in org_report.unchecked:
-            typer.echo(f"{org_id}: not checked: {t(unchecked)}")
-    typer.echo(_apply_summary(report, calls))
-    if applied.journal_failure is not None:
-        raise DxorgError(applied.journal_failure)
-    if applied.stopped_by is not None:
-        done = calls.count("done")
-        raise Interrupted(
-            (
-                f"Interrupted: {done} of the plan's {calls.planned} API call(s) were made "
-                "(listed above), no more were sent"
-                if done
-                else "Interrupted: nothing was applied"
-            )
-            + f"; the journal {applied.journal} has every call; plan again to see what is left",
-            applied.stopped_by,
-        )
-    if report.exit_code:
-        raise typer.Exit(report.exit_code)
+    report_apply(applied, calls)
 
 
 # ---------------------------------------------------------------- export
@@ -718,14 +494,9 @@ def export_command(
                 f"-o {out}: is a directory; give a file path, or --all to write every org into it"
             )
         check_file_target(out, "-o")
-    exported = export(ExportRequest(platform.request(), org, out, force=force, wrote=_said_written))
+    exported = export(ExportRequest(platform.request(), org, out, force=force, wrote=said_written))
     if exported.text is not None:
         typer.echo(exported.text, nl=False)
-
-
-def _said_written(path: Path, kind: FileKind) -> None:
-    note = " (the schema the files name)" if kind == "schema" else ""
-    typer.echo(f"wrote {path}{note}", err=True)
 
 
 # ---------------------------------------------------------------- init
@@ -760,7 +531,7 @@ def init_command(
     administers no org is an error.
     """
     initialised = init(
-        InitRequest(platform.request(), directory, action, force=force, wrote=_said_written)
+        InitRequest(platform.request(), directory, action, force=force, wrote=said_written)
     )
     typer.echo(
         f"{directory}: {initialised.orgs} org(s) exported. Next: read {directory / 'README.md'} "
@@ -832,7 +603,6 @@ def report_command(
     """
     from reconciler.commands.report import ReportRequest
     from reconciler.commands.report import report as access_review
-    from reconciler.review.formats import iter_report
 
     if out is not None:
         check_file_target(out, "--out")
@@ -848,25 +618,7 @@ def report_command(
             ),
         )
     )
-    # Written piece by piece: a fleet's JSON or HTML is never held whole.
-    pieces = iter_report(report, fmt)
-    if out is None:
-        for piece in pieces:
-            typer.echo(piece, nl=False)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w", encoding="utf-8") as stream:
-            stream.writelines(pieces)
-        typer.echo(f"wrote {out}", err=True)
-    for org_review in report.orgs:
-        if org_review.error:
-            org_id, error = (
-                inert.terminal(org_review.org_id),
-                inert.terminal(org_review.error, limit=inert.MESSAGE_LIMIT),
-            )
-            typer.echo(f"{org_id}: not read: {error}", err=True)
-    if report.has_errors:
-        raise typer.Exit(1)
+    show_report(report, fmt, out)
 
 
 def _github_client(repository: str) -> GitHubClient:
@@ -929,7 +681,7 @@ def doctor_command(
     if fmt == DoctorFormat.json:
         typer.echo(doctor_json(report), nl=False)
     else:
-        _console().print(doctor_text(report), end="")
+        new_console().print(doctor_text(report), end="")
     raise typer.Exit(report.exit_code)
 
 
@@ -971,40 +723,9 @@ def _terminate_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-class _RecordsToStderr(logging.Handler):
-    """dxorg's log records (a read given up after its retries, an outage) on stderr, at
-    WARNING and above as Python shows them by default, but each as one visible line that
-    no runner reads as a workflow command (inert.log_message): they quote the platform."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            details = (
-                logging.Formatter().formatException(record.exc_info) if record.exc_info else None
-            )
-            for line in inert.log_lines(record.getMessage(), details):
-                sys.stderr.write(line + "\n")
-            sys.stderr.flush()
-        except Exception:  # logging's contract: a handler never raises into the caller
-            self.handleError(record)
-
-
-@contextmanager
-def _log_records_on_stderr() -> Iterator[None]:
-    handler = _RecordsToStderr()
-    logger = logging.getLogger("reconciler")
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-
-
 def _run(args: list[str] | None) -> int:
     try:
-        with _terminate_on_sigterm(), _log_records_on_stderr():
+        with _terminate_on_sigterm(), log_records_on_stderr():
             code = app(args=args, prog_name="dxorg", standalone_mode=False)
     except typer.TyperException as exc:
         # Usage errors (typer's vendored click): shown with its own message, but exit 1.
@@ -1016,40 +737,11 @@ def _run(args: list[str] | None) -> int:
         return EXIT_USAGE
     except typer.Abort as exc:
         if isinstance(exc.__cause__, KeyboardInterrupt):
-            return _interrupted()
+            return interrupted()
         typer.echo("Aborted.", err=True)
         return EXIT_USAGE
     except (KeyboardInterrupt, Terminated, DxorgError, OSError) as exc:
-        return _said(exc)
+        return show_error(exc)
     if code == EXIT_INTERRUPTED:  # typer turns a KeyboardInterrupt into this exit code
-        return _interrupted()
+        return interrupted()
     return int(code or 0)
-
-
-def _said(error: BaseException) -> int:
-    """`error` shown as the README says; its exit code from the one table."""
-    code = exit_code_of(error)
-    if code is None:
-        raise error  # a bug in dxorg: its traceback
-    if isinstance(error, KeyboardInterrupt):
-        return _interrupted()
-    if isinstance(error, Terminated):
-        typer.echo("\nTerminated (SIGTERM): nothing was applied.", err=True)
-    elif isinstance(error, Interrupted):
-        typer.echo(f"{error}", err=True)
-    elif isinstance(error, ManifestError):
-        for problem in error.problems:
-            typer.echo(str(problem), err=True)
-        typer.echo(f"{len(error.problems)} problem(s) found", err=True)
-    elif isinstance(error, DxorgError):
-        # Messages quote the platform's answers and the manifests: foreign text.
-        typer.echo(f"error: {inert.terminal_lines(error)}", err=True)
-    elif isinstance(error, OSError):
-        # A path the user gave that cannot be read or written (permissions, a full disk).
-        typer.echo(f"error: {error.filename}: {error.strerror or error}", err=True)
-    return code
-
-
-def _interrupted() -> int:
-    typer.echo("\nInterrupted: nothing was applied.", err=True)
-    return EXIT_INTERRUPTED

@@ -27,15 +27,12 @@ import functools
 import glob
 import json
 import os
-import signal
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from reconciler.apply.outcomes import Status
 from reconciler.commands.doctor import DoctorRequest, doctor
 from reconciler.commands.exit_codes import (
     EXIT_CHANGES,
@@ -51,19 +48,13 @@ from reconciler.commands.validate import validate as validate_manifests
 from reconciler.config_repo import (
     RESTORED_JOURNALS_NAME,
 )
-from reconciler.doctor_verdict import DoctorReport
 from reconciler.errors import (
-    DivergedPlanError,
     DxorgError,
-    ManifestError,
-    StalePlanError,
-    UnsafePlanError,
 )
-from reconciler.github.api import Actor, Comment, GitHubClient, GitHubError, Issue
+from reconciler.github.api import Actor, GitHubClient, GitHubError
 from reconciler.github.comments import sync_plan_comments
 from reconciler.github.issues import sync_drift_issues
 from reconciler.github.runner import (
-    SUMMARY_LIMIT,
     InputError,
     Inputs,
     Log,
@@ -72,17 +63,27 @@ from reconciler.github.runner import (
     StepFiles,
 )
 from reconciler.manifest import Fleet
-from reconciler.plan import OrgPlan, Plan, Step
+from reconciler.plan import OrgPlan, Plan
 from reconciler.platform import ConfigOverrides, RetryPolicy, retry_policy_from_env
+from reconciler.presenters.github import (
+    apply_progress,
+    as_output,
+    log_plan,
+    plan_markdown,
+    report_foreign,
+    said_cancelled,
+    show_applied,
+    show_doctor,
+    show_error,
+    show_nothing_to_apply,
+    show_report,
+)
 from reconciler.render import inert
-from reconciler.render.apply_markdown import render_apply_markdown
-from reconciler.render.markdown import platform_markdown, render_markdown
-from reconciler.render.plan_json import PlanFileError
-from reconciler.render.progress import call_line
-from reconciler.render.text import render_text, summary_line
+from reconciler.render.markdown import platform_markdown
+from reconciler.render.text import summary_line
 
 if TYPE_CHECKING:
-    from reconciler.apply.executor import ProgressHook
+    pass
 
 EXIT_DRIFT = EXIT_CHANGES
 
@@ -202,39 +203,6 @@ def _plan_path(ctx: Context, default_name: str) -> Path:
     return (ctx.runner.temp_dir or Path.cwd()) / default_name
 
 
-def _plan_markdown(ctx: Context, plan: Plan, head: str = "") -> str:
-    """The whole plan for the job summary (render_markdown opens with "## dxorg plan")."""
-    provenance = ctx.runner.provenance()
-    lead = "\n\n".join(p for p in (head, provenance) if p)
-    body = "\n\n---\n\n".join(render_markdown(plan))
-    return f"{lead}\n\n{body}" if lead else body
-
-
-def log_plan(log: Log, plan: Plan) -> None:
-    """The text plan in the log. Its foreign values are one visible line each (see
-    render.inert), and it is written inside a stop-commands window: no line of it is run
-    as a workflow command."""
-    with log.group("dxorg plan"), log.commands_stopped():
-        for line in render_text(plan).rstrip("\n").split("\n"):
-            log.line(inert.log_line(line))
-    t = inert.terminal
-    for org in plan.orgs:
-        if org.error:
-            log.annotate(
-                "error",
-                f"{t(org.org_id)}: not planned: {t(org.error, limit=inert.MESSAGE_LIMIT)}",
-                file=org.source,
-            )
-        for violation in org.blocking_violations:
-            log.annotate(
-                "error",
-                f"{t(org.org_id)}: {t(violation.rule)}: {t(violation.message, limit=inert.MESSAGE_LIMIT)}",
-                file=org.source,
-            )
-        for unchecked in org.unchecked:
-            log.annotate("warning", f"{t(org.org_id)}: {t(unchecked)}", file=org.source)
-
-
 def _github(ctx: Context) -> GitHubClient:
     return GitHubClient(
         ctx.runner.api_url, ctx.inputs.github_token, ctx.runner.repository, retry=_retry(ctx.env)
@@ -252,22 +220,6 @@ def run_validate(ctx: Context) -> int:
     return EXIT_OK
 
 
-def _show_doctor(ctx: Context, report: DoctorReport) -> None:
-    """`dxorg doctor`'s report: to the log and the job summary."""
-    from reconciler.render.doctor import doctor_markdown, doctor_text
-
-    # Its lines quote the platform: one visible line each, in a stop-commands window.
-    with ctx.log.group("dxorg doctor"), ctx.log.commands_stopped():
-        for line in doctor_text(report).plain.rstrip("\n").split("\n"):
-            ctx.log.line(inert.log_line(line))
-    t = inert.terminal
-    for check in report.checks:
-        if check.status == "fail":
-            detail = t(check.detail, limit=inert.MESSAGE_LIMIT)
-            ctx.log.annotate("error", f"doctor: {t(check.scope)}: {check.name}: {detail}")
-    ctx.files.summary(doctor_markdown(report))
-
-
 def run_doctor(ctx: Context) -> int:
     report = doctor(
         DoctorRequest(
@@ -277,7 +229,7 @@ def run_doctor(ctx: Context) -> int:
             config_error_as_check=False,
         )
     )
-    _show_doctor(ctx, report)
+    show_doctor(ctx.log, ctx.files, report)
     summary = inert.terminal(report.summary(), limit=inert.MESSAGE_LIMIT)
     ctx.files.outputs({"summary": summary, "has-changes": "false", "plan-file": ""})
     return report.exit_code
@@ -290,7 +242,7 @@ def run_plan(ctx: Context) -> int:
     planned = plan(_plan_request(ctx, "dxorg-plan.json", doctor_first=True))
     doctor_report = planned.doctor
     assert doctor_report is not None
-    _show_doctor(ctx, doctor_report)
+    show_doctor(ctx.log, ctx.files, doctor_report)
     if planned.plan is None:
         summary = inert.terminal(doctor_report.summary(), limit=inert.MESSAGE_LIMIT)
         ctx.files.outputs({"summary": summary, "has-changes": "false", "plan-file": ""})
@@ -298,9 +250,13 @@ def run_plan(ctx: Context) -> int:
     made = planned.plan
     line = summary_line(made)
     log_plan(ctx.log, made)
-    ctx.files.summary(_plan_markdown(ctx, made))
+    ctx.files.summary(plan_markdown(made, ctx.runner.provenance()))
     ctx.files.outputs(
-        {"has-changes": _bool(made.has_changes), "plan-file": str(planned.saved), "summary": line}
+        {
+            "has-changes": as_output(made.has_changes),
+            "plan-file": str(planned.saved),
+            "summary": line,
+        }
     )
     number = ctx.runner.pull_request_number
     if ctx.inputs.comment and number is not None:
@@ -323,26 +279,6 @@ def _identity(ctx: Context, github: GitHubClient, what: str) -> Actor | None:
             f"acts as (GraphQL viewer, GET /user); no {what} were touched",
         )
     return me
-
-
-def _report_foreign(ctx: Context, found: Sequence[Comment | Issue], what: str) -> None:
-    """Someone else's comment or issue carrying dxorg's marker: named, never trusted."""
-    if not found:
-        return
-
-    def said(author: str, url: str) -> str:
-        return (
-            f"a {what} posing as dxorg's was written by {author} ({url}): "
-            "not edited and not trusted; dxorg's own is posted separately"
-        )
-
-    lines = []
-    for item in found:
-        # The author and the address are GitHub's text: inert, in each medium.
-        url = item.url or "no url"
-        ctx.log.annotate("warning", said(inert.terminal(item.author), inert.terminal(url)))
-        lines.append(f"- {said(inert.markdown_text(item.author), inert.code_span(url))}")
-    ctx.files.summary("### ⚠️ Not written by dxorg\n\n" + "\n".join(lines))
 
 
 def _comment(ctx: Context, number: int, plan: Plan) -> None:
@@ -370,7 +306,7 @@ def _comment(ctx: Context, number: int, plan: Plan) -> None:
             ctx.log.annotate("warning", f"cannot comment on the pull request: {exc}")
             return
         raise
-    _report_foreign(ctx, result.foreign, "plan comment")
+    report_foreign(ctx.log, ctx.files, result.foreign, "plan comment")
     ctx.log.line(
         f"PR #{number} comments: {len(result.created)} posted, {len(result.updated)} edited, "
         f"{len(result.unchanged)} unchanged, {len(result.deleted)} deleted"
@@ -389,9 +325,11 @@ def run_drift(ctx: Context) -> int:
         else f"No drift in {len(drift_plan.orgs)} org(s). {summary_line(drift_plan)}"
     )
     log_plan(ctx.log, drift_plan)
-    ctx.files.summary(_plan_markdown(ctx, drift_plan, f"# dxorg drift\n\n**{line}**"))
+    ctx.files.summary(
+        plan_markdown(drift_plan, ctx.runner.provenance(), f"# dxorg drift\n\n**{line}**")
+    )
     ctx.files.outputs(
-        {"has-changes": _bool(bool(drifted)), "plan-file": str(path), "summary": line}
+        {"has-changes": as_output(bool(drifted)), "plan-file": str(path), "summary": line}
     )
     with _github(ctx) as github:
         me = _identity(ctx, github, "drift issues")
@@ -407,7 +345,7 @@ def run_drift(ctx: Context) -> int:
             else None
         )
     if result is not None:
-        _report_foreign(ctx, result.foreign, "drift issue")
+        report_foreign(ctx.log, ctx.files, result.foreign, "drift issue")
         ctx.log.line(
             f"drift issues: {len(result.opened)} opened, {len(result.updated)} updated, "
             f"{len(result.closed)} closed"
@@ -417,14 +355,6 @@ def run_drift(ctx: Context) -> int:
     if drift_plan.has_errors:
         return EXIT_ERROR
     return EXIT_DRIFT if drifted and ctx.inputs.fail_on_drift else EXIT_OK
-
-
-REPORT_FILES = {
-    "markdown": "access-review.md",
-    "csv": "access-review.csv",
-    "json": "access-review.json",
-    "html": "access-review.html",
-}
 
 
 def _more_report_journals(ctx: Context) -> tuple[Path, ...]:
@@ -443,8 +373,6 @@ def run_report(ctx: Context) -> int:
     """The access review: read-only, like plan; an org not read fails the step."""
     from reconciler.commands.report import ReportRequest
     from reconciler.commands.report import report as access_review
-    from reconciler.review.as_markdown import render_report_markdown
-    from reconciler.review.formats import render_report
 
     report = access_review(
         ReportRequest(
@@ -467,54 +395,7 @@ def run_report(ctx: Context) -> int:
         if ctx.inputs.report_dir
         else (ctx.runner.temp_dir or Path.cwd()) / "dxorg-report"
     )
-    directory.mkdir(parents=True, exist_ok=True)
-    texts = {fmt: render_report(report, fmt) for fmt in REPORT_FILES}
-    paths: dict[str, str] = {}
-    for fmt, name in REPORT_FILES.items():
-        path = directory / name
-        path.write_text(ctx.secrets.scrub(texts[fmt]), encoding="utf-8")
-        paths[fmt] = str(path.resolve())
-    c = report.counts()
-    flagged = sum(1 for approval in report.approvals if approval.flags)
-    line = (
-        f"Access review of {c['orgs']} org(s): {c['memberships']} membership(s) of "
-        f"{c['users']} user(s); {c['drifted']} drifted, {c['departedPresent']} departed "
-        f"user(s) still present, {c['expiring'] + c['expired']} self-grant(s) expired or "
-        f"expiring within {report.expiry_days} days"
-        + (f"; {c['errors']} org(s) not read" if c["errors"] else "")
-        + (f"; {flagged} change(s) without an independent approval" if flagged else "")
-        + "."
-    )
-    provenance = ctx.runner.provenance()
-    summary = texts["markdown"].removesuffix("\n")  # the whole report, as the file has it
-    if len(summary) + len(provenance) > SUMMARY_LIMIT - 1000:
-        # Too big for a job summary: what needs attention and the counts; the rest is in the files.
-        summary = "\n\n---\n\n".join(render_report_markdown(report, members=False))
-    ctx.files.summary(f"{provenance}\n\n{summary}" if provenance else summary)
-    ctx.log.line(line)
-    for org in report.orgs:
-        if org.error:
-            ctx.log.annotate(
-                "error",
-                f"{inert.terminal(org.org_id)}: not read: {inert.terminal(org.error, limit=inert.MESSAGE_LIMIT)}",
-                file=org.source,
-            )
-    for presence in report.departed:
-        if presence.present_in:
-            orgs = inert.terminal(", ".join(org for org, _ in presence.present_in))
-            user = inert.terminal(presence.departure.user_id)
-            ctx.log.annotate("warning", f"{user} has departed and is still in {orgs}")
-    ctx.files.outputs(
-        {
-            "summary": line,
-            "has-changes": _bool(c["drifted"] > 0),
-            "report-dir": str(directory.resolve()),
-            "report-markdown": paths["markdown"],
-            "report-csv": paths["csv"],
-            "report-json": paths["json"],
-            "report-html": paths["html"],
-        }
-    )
+    show_report(ctx.log, ctx.files, report, directory, ctx.runner.provenance(), ctx.secrets.scrub)
     return EXIT_ERROR if report.has_errors else EXIT_OK
 
 
@@ -536,24 +417,12 @@ def run_apply(ctx: Context) -> int:
     has_changes = any(o.actions for o in orgs)
     ctx.files.outputs(
         {
-            "has-changes": _bool(has_changes),
+            "has-changes": as_output(has_changes),
             "plan-file": str(Path(ctx.inputs.plan_file).resolve()),
         }
     )
     if not orgs:
-        line = "Nothing to apply: the reviewed plan has no changes."
-        unchecked = [(o.org_id, u) for o in plan.orgs for u in o.unchecked]
-        if unchecked:
-            line += f" Job-log forwarding was not checked in {len(unchecked)} org(s)."
-        for org_id, message in unchecked:
-            ctx.log.annotate("warning", f"{inert.terminal(org_id)}: {inert.terminal(message)}")
-        ctx.log.line(line)
-        listed = "".join(
-            f"\n- {inert.code_span(org_id)}: {inert.markdown_text(message)}"
-            for org_id, message in unchecked
-        )
-        ctx.files.summary(f"# dxorg apply\n\n{line}\n{listed}")
-        ctx.files.outputs({"summary": line})
+        unchecked = show_nothing_to_apply(ctx.log, ctx.files, plan)
         return EXIT_ERROR if unchecked else EXIT_OK
     return _apply(ctx, plan, orgs, root)
 
@@ -577,24 +446,6 @@ def _apply(ctx: Context, plan: Plan, orgs: list[OrgPlan], root: Path) -> int:
     process)."""
     from reconciler.commands.apply import ApplyRequest, apply
 
-    def cancelled(signum: int, again: bool) -> None:
-        # A cancelled run gets SIGINT, then SIGTERM: the first stops the sending; the calls
-        # in flight finish and the journal's run ends (the runner kills the job later).
-        if not again:
-            ctx.log.line(
-                f"{signal.Signals(signum).name}: finishing the calls in flight, sending no more"
-            )
-
-    @contextmanager
-    def progress(_: Plan) -> Iterator[ProgressHook]:
-        # Progress lines carry the platform's error messages: inside a stop-commands window.
-        with ctx.log.group("dxorg apply"), ctx.log.commands_stopped():
-
-            def line(org_id: str, step: Step, status: Status, detail: str | None) -> None:
-                ctx.log.line(inert.log_line(call_line(step, status, detail)))
-
-            yield line
-
     # Overrides and --skip-removals are a human's decision at a terminal: the Action
     # never gives them, so a plan made with either is refused. `only-expiries` must be
     # the plan's own, like any option that changes what is applied.
@@ -608,24 +459,13 @@ def _apply(ctx: Context, plan: Plan, orgs: list[OrgPlan], root: Path) -> int:
             only_expiries=ctx.inputs.only_expiries,
             journal=Path(ctx.inputs.journal) if ctx.inputs.journal else None,
             skip_unchanged=False,
-            progress=progress,
-            on_signal=cancelled,
+            progress=functools.partial(apply_progress, ctx.log),
+            on_signal=functools.partial(said_cancelled, ctx.log),
         )
     )
     report = applied.report
     assert report is not None  # skip_unchanged is off
-    line = report.summary()
-    for org in report.orgs:
-        if org.error:
-            ctx.log.annotate(
-                "error",
-                f"{inert.terminal(org.org_id)}: {inert.terminal(org.error, limit=inert.MESSAGE_LIMIT)}",
-            )
-        for message in org.unchecked:
-            ctx.log.annotate("warning", f"{inert.terminal(org.org_id)}: {inert.terminal(message)}")
-    ctx.log.line(line)
-    ctx.files.summary(render_apply_markdown(report, ctx.runner.provenance()))
-    ctx.files.outputs({"summary": line})
+    show_applied(ctx.log, ctx.files, report, ctx.runner.provenance())
     if applied.journal_failure is not None:
         raise DxorgError(applied.journal_failure)
     if applied.stopped_by is not None:
@@ -642,10 +482,6 @@ def _apply(ctx: Context, plan: Plan, orgs: list[OrgPlan], root: Path) -> int:
     return EXIT_OK if report.exit_code == 0 else EXIT_ERROR
 
 
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
-
-
 # ---------------------------------------------------------------- the error boundary
 
 COMMANDS = {
@@ -656,17 +492,6 @@ COMMANDS = {
     "drift": run_drift,
     "report": run_report,
 }
-
-REFUSALS: dict[type[DxorgError], str] = {
-    StalePlanError: "stale",
-    DivergedPlanError: "not what was reviewed",
-    UnsafePlanError: "unsafe",
-    PlanFileError: "not a readable plan",
-}
-REMEDY = (
-    "Nothing was applied. Plan again (re-run the plan workflow, or run the apply workflow "
-    "by hand so a fresh plan is reviewed in its job summary), then apply that plan."
-)
 
 
 def _security_context_token(env: Mapping[str, str]) -> str:
@@ -701,53 +526,12 @@ def main(env: Mapping[str, str] | None = None, *, stdout: TextIO | None = None) 
         ctx = Context(inputs, runner, environ, log, files, secrets)
         with log.records():
             return COMMANDS[inputs.command](ctx)
-    except ManifestError as exc:
-        for problem in exc.problems:
-            log.annotate(
-                "error", problem.message, file=problem.file, line=problem.line, col=problem.column
-            )
-        log.line(f"{len(exc.problems)} problem(s) found")
-        if files is not None:
-            listed = "\n".join(
-                f"- {inert.code_span(f'{p.file}:{p.line}:{p.column}')}: "
-                f"{inert.markdown_text(p.message)}"
-                for p in exc.problems
-            )
-            files.summary(
-                f"# dxorg {command}\n\n❌ **{len(exc.problems)} problem(s) in the manifests**\n\n{listed}"
-            )
-            files.outputs({"summary": f"{len(exc.problems)} problem(s) in the manifests"})
-        return _exit_code(exc)
-    except (StalePlanError, UnsafePlanError, PlanFileError, DivergedPlanError) as exc:
-        # The messages quote the plan's summaries and the platform's answers: foreign text.
-        log.annotate("error", f"refused: {inert.terminal_lines(exc)}")
-        if files is not None:
-            kind = REFUSALS.get(type(exc), "refused")
-            first, _, rest = str(exc).partition("\n")
-            details = inert.code_block(rest.strip().split("\n")) + "\n\n" if rest.strip() else ""
-            files.summary(
-                f"# dxorg {command}\n\n⛔ **Refused ({kind}): {inert.markdown_text(first)}**\n\n"
-                + details
-                + REMEDY
-            )
-            files.outputs({"summary": f"Refused ({kind}): {inert.terminal(first)}"})
-        return _exit_code(exc)
     except (DxorgError, OSError) as exc:  # OSError: a path input that cannot be written
-        if exit_code_of(exc) is None:
+        code = exit_code_of(exc)
+        if code is None:
             raise  # a bug in dxorg: its traceback
-        text = inert.terminal_lines(str(exc) or type(exc).__name__)
-        log.annotate("error", text)
-        if files is not None:
-            block = inert.code_block(text.split("\n"))
-            files.summary(f"# dxorg {command}\n\n❌ **Failed**\n\n{block}")
-            files.outputs({"summary": f"Failed: {text.splitlines()[0]}"})
-        return _exit_code(exc)
-
-
-def _exit_code(error: BaseException) -> int:
-    code = exit_code_of(error)
-    assert code is not None  # only errors the table knows are caught
-    return code
+        show_error(log, files, command, exc)
+        return code
 
 
 if __name__ == "__main__":
