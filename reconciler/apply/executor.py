@@ -20,7 +20,7 @@ from reconciler.apply.secrets import materialise
 from reconciler.apply.stopping import StopSignal
 from reconciler.errors import ApiError, DxorgError, PlatformOutage, ReadIncompleteError
 from reconciler.model import DesiredOrg
-from reconciler.plan import PHASES, OrgPlan, Step
+from reconciler.plan import PHASES, OrgPlan, Phase, Step
 from reconciler.rails import admin_violations
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 ProgressHook = Callable[[str, Step, Status, str | None], None]
 
 # The phases that can take admins away: the admin rails are checked again before them.
-GUARDED_PHASES = ("demote", "remove")
+GUARDED_PHASES = (Phase.DEMOTE, Phase.REMOVE)
 
 
 class GuardRefused(DxorgError):

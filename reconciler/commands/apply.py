@@ -78,7 +78,7 @@ def load_reviewed(plan_file: Path, state_dir: Path | None) -> tuple[Plan, Path]:
     relative to that root, found from where the plan file is, so apply --plan works from
     any directory."""
     from reconciler.config_repo import plan_from_file, plan_root
-    from reconciler.render.plan_json import load_plan
+    from reconciler.plan_file import load_plan
 
     saved = load_plan(plan_file)
     root = plan_root(plan_file, saved, state_dir)

@@ -61,7 +61,7 @@ def check_overrides(overrides: tuple[str, ...]) -> None:
 
 def plan(request: PlanRequest) -> Planned:
     from reconciler.config_repo import plan_for_file
-    from reconciler.render.plan_json import dumps_plan
+    from reconciler.plan_file import dumps_plan
 
     check_overrides(request.overrides)
     fleet = request.manifests.load()

@@ -19,10 +19,10 @@ from reconciler.errors import (
     UnsafePlanError,
 )
 from reconciler.github.runner import SUMMARY_LIMIT, Log, StepFiles
+from reconciler.plan_file import PlanFileError
 from reconciler.render import inert
 from reconciler.render.apply_markdown import render_apply_markdown
 from reconciler.render.markdown import render_markdown
-from reconciler.render.plan_json import PlanFileError
 from reconciler.render.progress import call_line
 from reconciler.render.text import render_text
 

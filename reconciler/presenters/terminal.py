@@ -76,8 +76,8 @@ def show_plan(plan: Plan) -> None:
 
 
 def plan_text(plan: Plan, fmt: str) -> str:
+    from reconciler.plan_file import dumps_plan
     from reconciler.render.markdown import render_markdown
-    from reconciler.render.plan_json import dumps_plan
 
     if fmt == "markdown":
         return "\n\n---\n\n".join(render_markdown(plan)) + "\n"
