@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from reconciler.apply.journal import Journal, JournalWriteError
-from reconciler.apply.landed import landed_check
+from reconciler.apply.landed import send_checked
 from reconciler.apply.outcomes import ActionOutcome, Status, UnknownCall, worse
 from reconciler.apply.secrets import materialise
 from reconciler.apply.stopping import StopSignal
@@ -245,9 +245,7 @@ class Executor:
         self.journal.write("call", **common, body=body)
         try:
             sendable = materialise(body, self.env, org, step)
-            outcome = self.client.call(
-                route, sendable, landed=landed_check(route, sendable, self.client)
-            )
+            outcome = send_checked(self.client, route, sendable)
         except (ApiError, DxorgError) as exc:
             unknown = _failure_status(exc) == "unknown"
             if unknown:

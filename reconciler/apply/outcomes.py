@@ -108,10 +108,6 @@ class OrgApplyReport:
         stopped = self.count("skipped") + self.count("not-sent")
         return bool(self.error or self.count("failed") or stopped or unsettled)
 
-    @property
-    def converged(self) -> bool:
-        return not self.failed and not self.remaining and not self.left_out and not self.unchecked
-
 
 @dataclass(frozen=True)
 class ApplyReport:

@@ -16,7 +16,8 @@ from reconciler.apply.journal import Journal
 from reconciler.apply.run import apply_reviewed
 from reconciler.apply.stopping import NOT_SENT, StopSignal
 from reconciler.read_and_plan import plan_fleet
-from tests.integration.conftest import is_write, write_manifest
+from tests.emulator_harness import is_write
+from tests.integration.conftest import write_manifest
 from tests.integration.test_apply import MANIFEST, NOW
 
 
