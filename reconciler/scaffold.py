@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -24,7 +24,7 @@ from reconciler import __version__
 from reconciler.errors import ConfigError
 from reconciler.manifest.fleet import DEFAULTS_FILE_NAMES
 from reconciler.manifest.schema import ORG_SCHEMA
-from reconciler.read_and_export import refuse_links, write_files
+from reconciler.read_and_export import refuse_links
 
 # A placeholder until the Action is published under a name of its own: the README init
 # writes says to replace it (docs/releasing.md: what a tag such as v1 means).
@@ -94,29 +94,24 @@ def make_repository_root(directory: Path) -> list[str]:
     return [f"{directory}: a new git repository (branch main), the config repository's root"]
 
 
-def write_scaffold(
-    directory: Path,
-    exported: dict[Path, str],
-    scaffold: dict[str, str],
-    *,
-    write_exported: Callable[[dict[Path, str], Path], None],
-) -> list[str]:
-    """Write the exported manifests (`write_exported`) and the scaffold's files into
-    `directory`, none through a symbolic link (all checked before the first is written).
+def scaffold_targets(
+    directory: Path, exported: Iterable[Path], scaffold: dict[str, str]
+) -> tuple[dict[Path, str], list[str]]:
+    """The scaffold's files to write into `directory` (by path), and what init should
+    say about them; every target, the exported manifests' too, checked first for a
+    symbolic link (refused, naming it: nothing is written through one).
 
     A fleet defaults file already there (init --force) is kept, not replaced: its
     `departed` list is the record of who was offboarded (the export left them out), and
-    its defaults are a person's. What was written or kept, to tell the user."""
+    its defaults are a person's."""
     targets = {directory / relative: text for relative, text in scaffold.items()}
     notes = []
     defaults = directory / "orgs" / DEFAULTS_FILE_NAMES[0]
-    if defaults.exists() or defaults.is_symlink():
+    refuse_links([*exported, directory / "orgs" / ORG_SCHEMA, *targets], directory)
+    if defaults.exists():
         del targets[defaults]
         notes.append(f"kept {defaults} (its departed list and defaults: init never replaces it)")
-    refuse_links([*exported, directory / "orgs" / ORG_SCHEMA, *targets, defaults], directory)
-    write_exported(exported, directory / "orgs")
-    notes += [f"wrote {target}" for target in write_files(targets, directory)]
-    return notes
+    return targets, notes
 
 
 def org_ids(manifests: Iterable[str]) -> list[str]:

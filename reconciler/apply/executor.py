@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from reconciler.apply.journal import Journal
+from reconciler.apply.journal import Journal, JournalWriteError
 from reconciler.apply.landed import send_checked
-from reconciler.apply.outcomes import ActionOutcome, Status, UnknownCall, is_not_sent, worse
+from reconciler.apply.outcomes import ActionOutcome, Status, UnknownCall, worse
 from reconciler.apply.secrets import materialise
-from reconciler.apply.stopping import CallNotSent
+from reconciler.apply.stopping import StopSignal
 from reconciler.errors import ApiError, DxorgError, PlatformOutage, ReadIncompleteError
 from reconciler.model import DesiredOrg
 from reconciler.plan import PHASES, OrgPlan, Phase, Step
@@ -48,6 +48,8 @@ class Executor:
     env: Mapping[str, str]
     caller: str
     progress: ProgressHook | None = None
+    # Set by a signal: no call is sent after it (each one due is `not-sent`).
+    stop: StopSignal = field(default_factory=StopSignal)
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Writes whose answers were lost, by org: verification settles each (see UnknownCall).
     unknown: dict[str, list[UnknownCall]] = field(default_factory=dict)
@@ -62,17 +64,17 @@ class Executor:
         guarded = False
         for phase in PHASES:
             pending = [s for s in org.steps if s.phase == phase]
-            stopped = self.journal.stop_reason()
+            stopped = self.stop.reason()
             if pending and stopped is not None:
                 # Stopped (a signal): nothing more is sent, and the guard's fresh read
                 # would only see the promotions that were not sent as admins gone.
-                self._skip_rest(org, status, outcomes, stopped)
+                self._skip_rest(org, status, outcomes, stopped, "not-sent")
                 break
             if pending and phase in GUARDED_PHASES and not guarded:
                 guarded = True
                 refusal = self._admin_guard(org, desired)
                 if refusal is not None:
-                    self._skip_rest(org, status, outcomes, refusal)
+                    self._skip_rest(org, status, outcomes, refusal, "skipped")
                     raise GuardRefused(refusal, _in_order(org, outcomes))
             while pending:
                 ready = [s for s in pending if all(d in status for d in s.depends_on)]
@@ -130,16 +132,19 @@ class Executor:
         status: dict[str, Status],
         outcomes: dict[str, ActionOutcome],
         reason: str,
+        outcome: Status,
     ) -> None:
+        """Every step not run yet ends as `outcome`: `not-sent` (a stop) or `skipped`
+        (the admin guard refused)."""
         for step in org.steps:
             if step.id in status:
                 continue
             status[step.id] = "skipped"
             for action_id in step.actions:
-                outcomes.setdefault(action_id, ActionOutcome(action_id, "skipped", reason))
+                outcomes.setdefault(action_id, ActionOutcome(action_id, outcome, reason))
             self.journal.write("skip", org=org.org_id, step=step.id, reason=reason)
             self._report(
-                org.org_id, step, "skipped", reason if is_not_sent(reason) else "admin guard"
+                org.org_id, step, outcome, reason if outcome == "not-sent" else "admin guard"
             )
 
     def _skip_if_blocked(
@@ -172,23 +177,25 @@ class Executor:
     def _run_step(self, org: OrgPlan, step: Step) -> list[ActionOutcome]:
         """Send one step's call; a failed batch of member access is retried user by user."""
         try:
-            self._send(org, step, step.call.body)
-        except CallNotSent as exc:  # stopped by a signal: never sent, so not a failure
-            self._report(org.org_id, step, "skipped", str(exc))
-            return [ActionOutcome(a, "skipped", str(exc)) for a in step.actions]
+            sent = self._send(org, step, step.call.body)
         except PlatformOutage as exc:
             # The run stopped sending: a call never sent is skipped; one whose answer was
             # lost before that has an unknown outcome, for verification to settle.
             status: Status = "unknown" if exc.maybe_landed else "skipped"
             detail = f"{'outcome unknown' if exc.maybe_landed else 'not sent'}: {exc.reason}"
-            self._report(org.org_id, step, status, detail)
+            self._report(org.org_id, step, "unknown" if exc.maybe_landed else "not-sent", detail)
             return [ActionOutcome(a, status, detail) for a in step.actions]
         except (ApiError, DxorgError) as exc:
             if _splittable(step, exc):
                 return self._run_users_one_by_one(org, step)
             status = _failure_status(exc)
-            self._report(org.org_id, step, status, str(exc))
+            # A call the journal could not record was never sent: the action failed.
+            shown: Status = "not-sent" if isinstance(exc, JournalWriteError) else status
+            self._report(org.org_id, step, shown, str(exc))
             return [ActionOutcome(a, status, str(exc)) for a in step.actions]
+        if sent is None:  # stopped by a signal: never sent, so not a failure
+            self._report(org.org_id, step, "not-sent", self.stop.reason())
+            return [ActionOutcome(a, "not-sent", self.stop.reason()) for a in step.actions]
         self._report(org.org_id, step, "done", None)
         return [ActionOutcome(a, "done") for a in step.actions]
 
@@ -198,10 +205,12 @@ class Executor:
         outcomes = []
         for user_id, access in step.call.body.items():
             try:
-                self._send(org, step, {user_id: access})
-                outcomes.append(ActionOutcome(action_of[user_id], "done"))
-            except CallNotSent as stopped:
-                outcomes.append(ActionOutcome(action_of[user_id], "skipped", str(stopped)))
+                sent = self._send(org, step, {user_id: access})
+                outcomes.append(
+                    ActionOutcome(action_of[user_id], "done")
+                    if sent is not None
+                    else ActionOutcome(action_of[user_id], "not-sent", self.stop.reason())
+                )
             except (ApiError, DxorgError) as single:
                 outcomes.append(
                     ActionOutcome(action_of[user_id], _failure_status(single), str(single))
@@ -215,7 +224,8 @@ class Executor:
         )
         return outcomes
 
-    def _send(self, org: OrgPlan, step: Step, body: Mapping[str, Any]) -> CallOutcome:
+    def _send(self, org: OrgPlan, step: Step, body: Mapping[str, Any]) -> CallOutcome | None:
+        """The call's outcome; None: not sent, apply was stopped (journaled `not-sent`)."""
         route = step.call.route
         common = {
             "org": org.org_id,
@@ -228,6 +238,10 @@ class Executor:
         if stopped is not None:  # not sent, so not journalled as a call
             self.journal.write("not-sent", **common, reason=stopped)
             raise PlatformOutage(route, stopped, maybe_landed=False)
+        reason = self.stop.reason()
+        if reason is not None:  # a signal: not sent, so not journalled as a call
+            self.journal.write("not-sent", **common, reason=reason)
+            return None
         self.journal.write("call", **common, body=body)
         try:
             sendable = materialise(body, self.env, org, step)
