@@ -1,6 +1,8 @@
 """Run one org's steps: phase by phase, independent steps of a phase side by side.
 
-A failed step's dependants are skipped; the others go on. Right before the first
+A failed step's dependants are skipped; the others go on. A step not sent (a signal, an
+outage, the run's deadline) leaves its dependants not sent either, each journaled
+`not-sent` with that reason: every step of the plan ends with exactly one terminal record. Right before the first
 demotion or removal, the org's ADMINs are read again and the admin rails checked against
 them and the steps still to come: if someone else took admins away meanwhile, the org
 stops there, before the write.
@@ -11,11 +13,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from reconciler.apply.journal import Journal
 from reconciler.apply.landed import landed_check
-from reconciler.apply.outcomes import ActionOutcome, Status, UnknownCall, is_not_sent, worse
+from reconciler.apply.outcomes import (
+    NOT_SENT_PREFIX,
+    ActionOutcome,
+    Status,
+    UnknownCall,
+    is_not_sent,
+    worse,
+)
 from reconciler.apply.secrets import materialise
 from reconciler.apply.stopping import CallNotSent
 from reconciler.errors import ApiError, DxorgError, PlatformOutage, ReadIncompleteError
@@ -27,6 +36,8 @@ if TYPE_CHECKING:
     from reconciler.platform.client import CallOutcome, WriteClient
 
 ProgressHook = Callable[[str, Step, Status, str | None], None]
+# How a step ended, for its dependants: only "done" lets them run.
+StepState = Literal["done", "failed", "skipped", "not-sent"]
 
 # The phases that can take admins away: the admin rails are checked again before them.
 GUARDED_PHASES = ("demote", "remove")
@@ -58,7 +69,7 @@ class Executor:
 
     def run_org(self, org: OrgPlan, desired: DesiredOrg) -> tuple[ActionOutcome, ...]:
         outcomes: dict[str, ActionOutcome] = {}
-        status: dict[str, Status] = {}
+        status: dict[str, StepState] = {}
         guarded = False
         for phase in PHASES:
             pending = [s for s in org.steps if s.phase == phase]
@@ -89,10 +100,7 @@ class Executor:
                         outcomes[outcome.action_id] = worse(
                             outcomes.get(outcome.action_id), outcome
                         )
-                    # A step whose outcome is unknown is not done: its dependants wait.
-                    status[step.id] = (
-                        "done" if all(o.status == "done" for o in step_outcomes) else "failed"
-                    )
+                    status[step.id] = _step_state(step_outcomes)
         return _in_order(org, outcomes)
 
     # -- the guard -----------------------------------------------------------------
@@ -127,40 +135,59 @@ class Executor:
     def _skip_rest(
         self,
         org: OrgPlan,
-        status: dict[str, Status],
+        status: dict[str, StepState],
         outcomes: dict[str, ActionOutcome],
         reason: str,
     ) -> None:
+        """Every step not yet run ends here: not sent (a stop), or skipped (the guard)."""
         for step in org.steps:
-            if step.id in status:
-                continue
-            status[step.id] = "skipped"
-            for action_id in step.actions:
-                outcomes.setdefault(action_id, ActionOutcome(action_id, "skipped", reason))
-            self.journal.write("skip", org=org.org_id, step=step.id, reason=reason)
-            self._report(
-                org.org_id, step, "skipped", reason if is_not_sent(reason) else "admin guard"
-            )
+            if step.id not in status:
+                self._leave(org, step, status, outcomes, reason)
 
     def _skip_if_blocked(
         self,
         org: OrgPlan,
         step: Step,
-        status: dict[str, Status],
+        status: dict[str, StepState],
         outcomes: dict[str, ActionOutcome],
     ) -> bool:
         blocked = [d for d in step.depends_on if status[d] != "done"]
         if not blocked:
             return False
-        status[step.id] = "skipped"
-        detail = f"skipped: step {', '.join(blocked)} did not succeed"
-        for action_id in step.actions:
-            outcomes.setdefault(action_id, ActionOutcome(action_id, "skipped", detail))
-        self.journal.write(
-            "skip", org=org.org_id, step=step.id, actions=list(step.actions), reason=detail
-        )
-        self._report(org.org_id, step, "skipped", detail)
+        steps = ", ".join(blocked)
+        if all(status[d] == "not-sent" for d in blocked):
+            # Never sent because what it needs was never sent: not a failure, not a skip.
+            detail = f"{NOT_SENT_PREFIX}: step {steps}, which it depends on, was not sent"
+        else:
+            detail = f"skipped: step {steps} did not succeed"
+        self._leave(org, step, status, outcomes, detail)
         return True
+
+    def _leave(
+        self,
+        org: OrgPlan,
+        step: Step,
+        status: dict[str, StepState],
+        outcomes: dict[str, ActionOutcome],
+        reason: str,
+    ) -> None:
+        """End a step without sending it: `not-sent` when the reason says it was not sent
+        (a stop, or a dependency not sent), `skip` otherwise (a dependency that failed, the
+        admin guard). One journal record either way, the step's only terminal one."""
+        not_sent = is_not_sent(reason)
+        status[step.id] = "not-sent" if not_sent else "skipped"
+        for action_id in step.actions:
+            outcomes.setdefault(action_id, ActionOutcome(action_id, "skipped", reason))
+        self.journal.write(
+            "not-sent" if not_sent else "skip",
+            org=org.org_id,
+            step=step.id,
+            actions=list(step.actions),
+            route=step.call.route,
+            reason=reason,
+        )
+        shown = reason if not_sent or reason.startswith("skipped:") else "admin guard"
+        self._report(org.org_id, step, "skipped", shown)
 
     # -- one step ------------------------------------------------------------------
 
@@ -260,6 +287,17 @@ class Executor:
             landedByCheck=outcome.landed_by_check,
         )
         return outcome
+
+
+def _step_state(outcomes: list[ActionOutcome]) -> StepState:
+    """How a sent (or refused) step ended, for its dependants. A step whose outcome is
+    unknown is not done: its dependants wait for the next run."""
+    if all(o.status == "done" for o in outcomes):
+        return "done"
+    # (A call the journal refused fails with a "not sent" detail: it was not sent either.)
+    if outcomes and all(is_not_sent(o.detail) for o in outcomes):
+        return "not-sent"
+    return "failed"
 
 
 def _in_order(org: OrgPlan, outcomes: Mapping[str, ActionOutcome]) -> tuple[ActionOutcome, ...]:

@@ -18,10 +18,14 @@ _SEVERITY: Mapping[str, int] = {"done": 0, "unknown": 1, "skipped": 2, "failed":
 _SIGNALS: Mapping[int, str] = {130: "Ctrl-C", 143: "SIGTERM"}
 
 
+# How the detail of an outcome whose call was never sent begins.
+NOT_SENT_PREFIX = "not sent"
+
+
 def is_not_sent(detail: str | None) -> bool:
     """An outcome's detail for a call refused before it was sent (a signal, an outage,
-    a journal that cannot be written)."""
-    return detail is not None and detail.startswith("not sent")
+    a journal that cannot be written, or a step it depends on not sent)."""
+    return detail is not None and detail.startswith(NOT_SENT_PREFIX)
 
 
 def worse(current: ActionOutcome | None, new: ActionOutcome) -> ActionOutcome:
