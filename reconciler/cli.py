@@ -18,7 +18,7 @@ import signal
 import sqlite3
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
@@ -504,8 +504,17 @@ def apply_command(
                     created_accounts=created,
                 )
         _show_plan(plan)
+        refused: dict[str, tuple[str, ...]] = {}
         if plan_file is None:
-            refuse_unsafe(plan.orgs)  # the plan just made: never ask about one apply refuses
+            # The plan just made: never ask about an org apply refuses (nor, when no org
+            # would be left, about any).
+            refused = refuse_unsafe(plan.orgs)
+            for org_id in refused:
+                typer.echo(
+                    f"{inert.terminal(org_id)}: refused: its plan breaks safety rails (shown "
+                    "above); nothing will be written to it, the other orgs are applied.",
+                    err=True,
+                )
         if not plan.has_changes:
             if plan.left_out:
                 what = "removal(s)" if plan.left_out_by == "--skip-removals" else "change(s)"
@@ -523,9 +532,9 @@ def apply_command(
                 raise typer.Exit(2)
             return
         if not auto_approve:
-            _confirm(plan)
+            _confirm(plan, refused)
 
-        calls = AppliedCalls(plan, terminal=sys.stdout.isatty())
+        calls = AppliedCalls(plan, terminal=sys.stdout.isatty(), refused=set(refused))
         audit = StoppingJournal(journal, calls.stop)
         with _stop_on_interrupt(calls, audit, connection.health), _progress(calls) as progress:
             # Plans again on what is live now (after the confirmation) and applies only the
@@ -546,9 +555,9 @@ def apply_command(
         _report_apply(report, calls, audit)
 
 
-def _confirm(plan: Plan) -> None:
+def _confirm(plan: Plan, refused: Collection[str]) -> None:
     """Terraform's confirmation: only the word `yes` applies; anything else exits 1."""
-    total = sum(len(o.steps) for o in plan.orgs)
+    total = sum(len(o.steps) for o in plan.orgs if o.org_id not in refused)
     typer.echo(
         "\nDo you want to perform these actions?\n"
         f"  dxorg will make the {total} API call(s) listed above, in that order.\n"
@@ -585,10 +594,12 @@ class AppliedCalls:
     # The exit code of the signal that stopped apply (130 Ctrl-C, 143 SIGTERM), once one did.
     stopped_by: int | None = None
     results: dict[tuple[str, str], tuple[str, str | None]] = field(default_factory=dict)
+    # Orgs refused for the rails their plan breaks: none of their calls is to be made.
+    refused: set[str] = field(default_factory=set)
 
     @property
     def planned(self) -> int:
-        return sum(len(o.steps) for o in self.plan.orgs)
+        return sum(len(o.steps) for o in self.plan.orgs if o.org_id not in self.refused)
 
     def record(self, org_id: str, step: Step, status: str, detail: str | None) -> str:
         shown = "not sent" if status in ("failed", "skipped") and _not_sent(detail) else status
@@ -692,8 +703,17 @@ def _apply_summary(report: ApplyReport, calls: AppliedCalls) -> str:
 def _report_apply(report: ApplyReport, calls: AppliedCalls, journal: Journal) -> None:
     interrupted = calls.stop.is_set()
     t = inert.terminal
+    calls.refused |= {o.org_id for o in report.orgs if o.refused}
     for org_report in report.orgs:
         org_id = t(org_report.org_id)
+        if org_report.refused:
+            typer.echo(
+                f"{org_id}: refused, nothing was written to it: its plan breaks safety rails:"
+                + "".join(
+                    f"\n  {t(line, limit=inert.MESSAGE_LIMIT)}" for line in org_report.refused
+                ),
+                err=True,
+            )
         if org_report.error:
             typer.echo(
                 f"{org_id}: error: {t(org_report.error, limit=inert.MESSAGE_LIMIT)}", err=True

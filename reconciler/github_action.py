@@ -582,6 +582,12 @@ def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path) 
                 "error",
                 f"{inert.terminal(org.org_id)}: {inert.terminal(org.error, limit=inert.MESSAGE_LIMIT)}",
             )
+        for violation in org.refused:
+            ctx.log.annotate(
+                "error",
+                f"{inert.terminal(org.org_id)}: refused, nothing written to it: "
+                f"{inert.terminal(violation, limit=inert.MESSAGE_LIMIT)}",
+            )
         for message in org.unchecked:
             ctx.log.annotate("warning", f"{inert.terminal(org.org_id)}: {inert.terminal(message)}")
     ctx.log.line(line)

@@ -82,6 +82,8 @@ class OrgApplyReport:
     unchecked: tuple[str, ...] = ()  # what could not be compared (forwarding without its token)
     error: str | None = None
     unknown_calls: tuple[UnknownCall, ...] = ()
+    # The rails the org's plan breaks (one line each), when it was refused: nothing sent.
+    refused: tuple[str, ...] = ()
 
     def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -98,7 +100,9 @@ class OrgApplyReport:
         # An unknown call that verification found landed is no failure; one that did not
         # land, or that could not be settled, is.
         unsettled = len(self.unknown_calls) - self.settled("landed")
-        return bool(self.error or self.count("failed") or self.count("skipped") or unsettled)
+        return bool(
+            self.refused or self.error or self.count("failed") or self.count("skipped") or unsettled
+        )
 
     @property
     def converged(self) -> bool:
@@ -146,11 +150,17 @@ class ApplyReport:
     def verdict(self) -> str:
         """What verification found, for the end of a summary line (with a leading space)."""
         errors = sum(1 for o in self.orgs if o.error)
+        refused = [o.org_id for o in self.orgs if o.refused]
         differs = sum(1 for o in self.orgs if o.remaining)
         left_out = sum(len(o.left_out) for o in self.orgs)
         text = self.unknown_verdict()
         if self.stopped:
             text += f" Stopped: {self.stopped}."
+        if refused:
+            text += (
+                f" {len(refused)} org(s) refused, nothing written to them (safety rails): "
+                f"{', '.join(refused)}."
+            )
         if errors:
             text += f" {errors} org(s) failed."
         if differs:

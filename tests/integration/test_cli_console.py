@@ -84,8 +84,13 @@ def test_a_plan_apply_would_refuse_is_refused_before_asking(work, env):
     demo = work / "orgs" / "org-demo.yaml"
     text = demo.read_text().replace("requiredAdmins: [alice, dave]", "requiredAdmins: [alice]")
     demo.write_text(text.replace("    user-dave: {level: ADMIN", "    # user-dave: {level: ADMIN"))
+    # The one org asked for breaks a rail: nothing is left to apply (with the whole fleet,
+    # org-demo alone would be refused and org-clinical asked about).
     run = run_in_terminal(
-        [DXORG, "apply", "orgs", "--sandbox"], env=env, cwd=work, answers={"Enter a value:": "yes"}
+        [DXORG, "apply", "orgs", "--sandbox", "--org", "org-demo"],
+        env=env,
+        cwd=work,
+        answers={"Enter a value:": "yes"},
     )
     assert run.returncode == 1
     assert "min-admins" in run.output and "the plan cannot be applied" in run.output

@@ -123,4 +123,3 @@ def test_a_dependant_of_a_failed_call_is_still_a_skip(tmp_path: Path) -> None:
     skips = [r for r in records if r["event"] == "skip"]
     assert len(skips) == 2 and all("did not succeed" in r["reason"] for r in skips)
     assert not [r for r in records if r["event"] == "not-sent"]
-
