@@ -75,9 +75,9 @@ def collect(
             except ReadIncompleteError as exc:
                 return str(exc)
 
-        workers = max(1, min(client.concurrency, len(orgs)))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            reads = dict(zip((o.org_id for o in orgs), pool.map(one, orgs), strict=True))
+        # On the client's threads, as plan reads: a Ctrl-C or SIGTERM stops them (each
+        # read's next request is refused) instead of waiting for every org to be read.
+        reads = dict(zip((o.org_id for o in orgs), client.map(one, orgs), strict=True))
         histories, git, commits, note = blamed.result()
     return ReviewInput(
         orgs=orgs,
