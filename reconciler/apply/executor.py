@@ -262,6 +262,16 @@ class Executor:
                 route, sendable, landed=landed_check(route, sendable, self.client)
             )
         except (ApiError, DxorgError) as exc:
+            if isinstance(exc, PlatformOutage) and not exc.maybe_landed:
+                # Refused before it went out (the run stopped between its record and its
+                # send): its one terminal record says so, as for a call never journaled.
+                self.journal.write(
+                    "not-sent",
+                    **common,
+                    reason=f"{NOT_SENT_PREFIX}: {exc.reason}",
+                    attempts=getattr(exc, "attempts", None),
+                )
+                raise
             unknown = _failure_status(exc) == "unknown"
             if unknown:
                 with self.lock:

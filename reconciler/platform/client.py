@@ -557,7 +557,9 @@ class ReadClient:
                 self._retry, route, attempt, time_left=self._health.seconds_until_stop
             )
         except ApiError as exc:
-            exc.attempts = attempts  # so the journal can show the retries of a failed call
+            # So the journal can show the retries of a failed call: the requests sent (an
+            # attempt the stopped run refused never went out).
+            exc.attempts = attempts - 1 if isinstance(exc, PlatformOutage) else attempts
             # A write whose answer was lost on some attempt may have landed: say so, for
             # apply to report it as unknown and settle it by reading, not as failed.
             exc.outcome_unknown = maybe_landed and method not in READ_METHODS

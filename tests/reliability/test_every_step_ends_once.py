@@ -12,8 +12,11 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from reconciler.apply.run import apply_reviewed
 from reconciler.apply.stopping import StoppingJournal
@@ -123,3 +126,47 @@ def test_a_dependant_of_a_failed_call_is_still_a_skip(tmp_path: Path) -> None:
     skips = [r for r in records if r["event"] == "skip"]
     assert len(skips) == 2 and all("did not succeed" in r["reason"] for r in skips)
     assert not [r for r in records if r["event"] == "not-sent"]
+
+
+class SignalAtTheFirstInvite(httpx.BaseTransport):
+    """The emulator's transport; the first invite is where SIGTERM lands: after the call's
+    record, during its first attempt (which the emulator refuses with a 503)."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.inner = emulator.transport()
+        self.on_first_invite: list[Callable[[], None]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/org-demo/invite" and self.on_first_invite:
+            self.on_first_invite.pop()()
+        return self.inner.handle_request(request)
+
+
+def test_a_call_the_stop_catches_between_its_record_and_its_send_is_not_sent(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "org-demo.yaml").write_text("org: org-demo\n" + MANIFEST.split("\n", 1)[1])
+    emulator = Emulator(seed=base_seed())
+    emulator.control.add_rule("/org-demo/invite", "503", count=1, retry_after=0)
+    fleet = load_fleet([tmp_path / "org-demo.yaml"])
+    with ReadClient(config_for(), transport=emulator.transport(), retry=FAST_RETRY) as reader:
+        plan = plan_fleet(fleet, reader)
+    path = tmp_path / "journal.jsonl"
+    journal = StoppingJournal(path, threading.Event())
+    transport = SignalAtTheFirstInvite(emulator)
+    connection = Connection(config_for(), transport=transport, retry=FAST_RETRY, concurrency=1)
+
+    def sigterm() -> None:  # what the CLI's handler does
+        journal.signalled(signal.SIGTERM)
+        connection.health.stop_writes("interrupted")
+
+    transport.on_first_invite.append(sigterm)
+    report = apply_reviewed(plan, fleet, connection, journal=journal, env={})
+    emulator.close()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    (first,) = [r["step"] for r in records if r["event"] == "call" and "invite" in r["route"]]
+    events = [r for r in records if r.get("step") == first]
+    assert [r["event"] for r in events] == ["call", "not-sent"], events
+    assert events[1]["reason"].startswith("not sent") and events[1]["attempts"] == 1
+    assert not [r for r in records if r["event"] == "call-failed"]
+    assert report.exit_code == 143 and ", 0 failed," in report.summary()
