@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -54,6 +53,7 @@ from reconciler.read_and_plan import (
     platform_time,
     read_and_plan_orgs,
 )
+from reconciler.worker_threads import wait_all, worker_pool
 
 if TYPE_CHECKING:
     from reconciler.manifest import Fleet
@@ -178,9 +178,11 @@ def apply_reviewed(
             return _settle_unknown(report, calls, writer, options, journal)
 
         workers = max(1, min(ORG_CONCURRENCY, writer.concurrency, len(orgs)))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with worker_pool(workers) as pool:
+            futures = [pool.submit(one, org) for org in orgs]
+            wait_all(futures)  # a stop signal is handled while the orgs are applied
             report = ApplyReport(
-                tuple(pool.map(one, orgs)) + unchecked_elsewhere(reviewed, orgs),
+                tuple(f.result() for f in futures) + unchecked_elsewhere(reviewed, orgs),
                 left_out_by=reviewed.left_out_by,
                 stopped=writer.stopped(),
                 interrupted_by=journal.interrupted_by,

@@ -37,7 +37,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -82,6 +81,7 @@ from reconciler.platform.routes import (
     normalize_route,
 )
 from reconciler.render import inert
+from reconciler.worker_threads import wait_all, worker_pool
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -412,10 +412,10 @@ class ReadClient:
             return []
         if len(work) == 1:
             return [fn(work[0])]  # no pool: starting threads would cost more than the call
-        pool = ThreadPoolExecutor(max_workers=min(self._concurrency, len(work)))
+        pool = worker_pool(min(self._concurrency, len(work)))
         try:
             futures = [pool.submit(fn, item) for item in work]
-            wait(futures)
+            wait_all(futures)
         except BaseException:
             # Ctrl-C or SIGTERM raised here while the calls run: the threads must stop too
             # (a listing could page on for minutes, and the exit waits for them), so each
