@@ -48,8 +48,8 @@ def two_big_orgs() -> dict[str, Any]:
 
 class SignalAtTheFirstPage(httpx.BaseTransport):
     """The emulator's transport; at the first `findMembers` request, SIGINT to the main
-    thread (where Python runs signal handlers), and that request held until the run's
-    health says it was stopped (or 10 s: without the fix it never is)."""
+    thread (where Python runs signal handlers), and that request and every later one held
+    until the run's health says it was stopped (or 10 s: without the fix it never is)."""
 
     def __init__(self, inner: httpx.BaseTransport, health: PlatformHealth) -> None:
         self.inner, self.health = inner, health
@@ -67,6 +67,10 @@ class SignalAtTheFirstPage(httpx.BaseTransport):
             self.fired = self.fired or fire
         if fire:
             signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+        if self.fired and request.url.path.endswith("/findMembers"):
+            # Every page from here on (the other org's first one too) is answered only
+            # once the run has stopped: no page can return, and another be asked for,
+            # before the interrupt, however the threads are scheduled.
             deadline = time.monotonic() + 10
             while self.health.stopped is None and time.monotonic() < deadline:
                 time.sleep(0.002)
