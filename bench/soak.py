@@ -133,7 +133,9 @@ def pytest_run(test: str, env: dict[str, str]) -> dict[str, Any]:
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
-        cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True,
+        # The soak explores: new examples each run, not the suite's repeatable ones.
+        cwd=REPO, env={**os.environ, "HYPOTHESIS_PROFILE": "explore", **env},
+        capture_output=True, text=True,
     )  # fmt: skip
     last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-500:]
     return {

@@ -30,13 +30,20 @@ import typer
 
 from reconciler import __version__
 from reconciler.apply.executor import ProgressHook
-from reconciler.apply.journal import DEFAULT_JOURNAL, Journal
+from reconciler.apply.journal import Journal
 from reconciler.apply.stopping import StoppingJournal, stop_on_signals
+from reconciler.config_repo import (
+    JOURNAL_NAME,
+    SANDBOX_NAME,
+    STATE_DIR_VAR,
+    config_root,
+    state_dir,
+)
 from reconciler.errors import ConfigError, DxorgError, ManifestError
 from reconciler.platform.client import DEFAULT_CONCURRENCY
 from reconciler.platform.health import PlatformHealth
 from reconciler.render import inert
-from reconciler.sandbox import DEFAULT_STATE
+from reconciler.scaffold import DEFAULT_ACTION_REF
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -102,7 +109,7 @@ def _check_file_target(path: Path, option: str) -> None:
             return
 
 
-@emulator_app.command("serve")
+@emulator_app.command("serve", short_help="Serve the emulated API over HTTP.")
 def emulator_serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8124,
@@ -167,7 +174,22 @@ SandboxOpt = Annotated[
     typer.Option("--sandbox", help="Run against the embedded emulator (state in --sandbox-state)."),
 ]
 SandboxStateOpt = Annotated[
-    Path, typer.Option(dir_okay=False, help="The sandbox's SQLite state file.")
+    Path | None,
+    typer.Option(
+        dir_okay=False,
+        help="The sandbox's SQLite state file (default: sandbox.db in the state directory).",
+    ),
+]
+StateDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        envvar=STATE_DIR_VAR,
+        file_okay=False,
+        help="Where the journal, the apply lock and the sandbox live (default: .dxorg/ at "
+        "the root of the config repository holding the manifests, whatever the current "
+        "directory).",
+    ),
 ]
 SandboxSeedOpt = Annotated[
     Path | None,
@@ -199,14 +221,19 @@ class PlatformOptions:
 
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY
     sandbox: SandboxOpt = False
-    sandbox_state: SandboxStateOpt = DEFAULT_STATE
+    sandbox_state: SandboxStateOpt = None
+    state_dir: StateDirOpt = None
     sandbox_seed: SandboxSeedOpt = None
     host: HostOpt = None
     port: PortOpt = None
     protocol: ProtocolOpt = None
 
-    def connection(self) -> Connection:
-        """The only place where the platform is decided.
+    def state(self, root: Path) -> Path:
+        """The state directory of the config repository at `root` (reconciler.config_repo)."""
+        return state_dir(root, self.state_dir)
+
+    def connection(self, root: Path) -> Connection:
+        """The only place where the platform is decided; `root`: the config repository's.
 
         DXORG_MAX_RETRY_SECONDS bounds the time spent retrying one call (default 120); the
         other DXORG_* limits (request deadline, response size, pages, outage, run
@@ -226,7 +253,8 @@ class PlatformOptions:
         if self.sandbox:
             from reconciler.sandbox import open_sandbox
 
-            transport, config = open_sandbox(self.sandbox_state, self.sandbox_seed)
+            state = self.sandbox_state or self.state(root) / SANDBOX_NAME
+            transport, config = open_sandbox(state, self.sandbox_seed)
         else:
             config = discover(
                 overrides=ConfigOverrides(protocol=self.protocol, host=self.host, port=self.port)
@@ -235,9 +263,9 @@ class PlatformOptions:
             config, transport=transport, retry=retry, concurrency=self.concurrency, limits=limits
         )
 
-    def read_client(self) -> ReadClient:
+    def read_client(self, root: Path) -> ReadClient:
         """A read-only client: plan, export, report, and apply's checks never write."""
-        return self.connection().read_client()
+        return self.connection(root).read_client()
 
 
 def with_platform_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -304,12 +332,12 @@ OnlyExpiriesOpt = Annotated[
     ),
 ]
 JournalOpt = Annotated[
-    Path,
+    Path | None,
     typer.Option(
         "--journal",
         dir_okay=False,
         help="Apply's append-only JSON Lines audit journal (plan reads it to recognise "
-        "accounts dxorg created).",
+        "accounts dxorg created; default: journal.jsonl in the state directory).",
     ),
 ]
 
@@ -358,7 +386,7 @@ def _render(plan: Plan, fmt: str) -> str:
     raise DxorgError(f"--format {fmt}: choose text, markdown or json")
 
 
-@app.command("plan")
+@app.command("plan", short_help="Show the API calls that would make the orgs match.")
 @with_platform_options
 def plan_command(
     paths: Annotated[
@@ -376,7 +404,7 @@ def plan_command(
     override: OverrideOpt = None,
     skip_removals: SkipRemovalsOpt = False,
     only_expiries: OnlyExpiriesOpt = False,
-    journal: JournalOpt = DEFAULT_JOURNAL,
+    journal: JournalOpt = None,
     *,
     platform: PlatformOptions,
 ) -> None:
@@ -387,6 +415,7 @@ def plan_command(
     violation.
     """
     from reconciler.apply.journal import created_accounts
+    from reconciler.config_repo import evidence_journals, plan_for_file
     from reconciler.read_and_plan import plan_fleet, platform_where
     from reconciler.render.plan_json import dumps_plan
 
@@ -395,7 +424,9 @@ def plan_command(
     if out is not None:
         _check_file_target(out, "--out")
     fleet = _load(paths)
-    connection = platform.connection()
+    root = config_root(paths)
+    journal = journal or platform.state(root) / JOURNAL_NAME
+    connection = platform.connection(root)
     with connection.read_client() as client:
         plan = plan_fleet(
             fleet,
@@ -404,10 +435,15 @@ def plan_command(
             overrides=overrides,
             skip_removals=skip_removals,
             only_expiries=only_expiries,
-            created_accounts=created_accounts(journal, platform_where(connection.config)),
+            created_accounts=created_accounts(
+                evidence_journals(platform.state(root), journal),
+                platform_where(connection.config),
+            ),
         )
-    # A big plan's JSON takes a while to write: once, when both --out and --format json want it.
-    plan_json = dumps_plan(plan) if out is not None or fmt == "json" else ""
+    # As JSON (saved or printed), its manifest paths are relative to the config
+    # repository's root, so apply --plan finds them from any directory. A big plan's JSON
+    # takes a while to write: once, when both --out and --format json want it.
+    plan_json = dumps_plan(plan_for_file(plan, root)) if out is not None or fmt == "json" else ""
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(plan_json, encoding="utf-8")
@@ -425,7 +461,7 @@ def plan_command(
 # ---------------------------------------------------------------- apply
 
 
-@app.command("apply")
+@app.command("apply", short_help="Make the changes a plan shows, then verify.")
 @with_platform_options
 def apply_command(
     paths: Annotated[
@@ -442,7 +478,7 @@ def apply_command(
     auto_approve: Annotated[
         bool, typer.Option("--auto-approve", help="Do not ask for confirmation (for CI).")
     ] = False,
-    journal: JournalOpt = DEFAULT_JOURNAL,
+    journal: JournalOpt = None,
     override: OverrideOpt = None,
     skip_removals: SkipRemovalsOpt = False,
     only_expiries: OnlyExpiriesOpt = False,
@@ -462,6 +498,7 @@ def apply_command(
     from reconciler.apply.lock import apply_lock
     from reconciler.apply.review import refuse_other_platform, refuse_unsafe
     from reconciler.apply.run import apply_reviewed
+    from reconciler.config_repo import evidence_journals, plan_from_file, plan_root
     from reconciler.read_and_plan import plan_fleet, platform_identity, platform_where
     from reconciler.render.plan_json import load_plan
 
@@ -476,15 +513,27 @@ def apply_command(
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not auto_approve and not interactive:
         raise DxorgError("not a terminal: refusing to apply without --auto-approve")
+    saved: Plan | None = None
+    if plan_file is not None:
+        # Its manifest paths are relative to the config repository's root: found from
+        # where the plan file is, so apply --plan works from any directory.
+        saved = load_plan(plan_file)
+        root = plan_root(plan_file, saved, platform.state_dir)
+        saved = plan_from_file(saved, root)
+    else:
+        root = config_root(paths or [])
+    journal = journal or platform.state(root) / JOURNAL_NAME
     _check_file_target(journal, "--journal")
 
     # One apply at a time per state directory, from before the first read to after
     # verification (see reconciler.apply.lock).
     with apply_lock(journal.parent):
-        connection = platform.connection()
-        created = created_accounts(journal, platform_where(connection.config))
-        if plan_file is not None:
-            plan = load_plan(plan_file)
+        connection = platform.connection(root)
+        created = created_accounts(
+            evidence_journals(platform.state(root), journal), platform_where(connection.config)
+        )
+        if saved is not None:
+            plan = saved
             # The manifests the plan names: their digests must match what the plan recorded.
             fleet = _load(sorted({Path(o.source) for o in plan.orgs}))
             # A plan from another platform, or another user, is refused before it is shown
@@ -505,7 +554,7 @@ def apply_command(
                 )
         _show_plan(plan)
         refused: dict[str, tuple[str, ...]] = {}
-        if plan_file is None:
+        if saved is None:
             # The plan just made: never ask about an org apply refuses (nor, when no org
             # would be left, about any).
             refused = refuse_unsafe(plan.orgs)
@@ -688,16 +737,13 @@ def _progress(calls: AppliedCalls) -> Iterator[ProgressHook]:
 
 
 def _apply_summary(report: ApplyReport, calls: AppliedCalls) -> str:
-    """One line counting API calls, like the lines above it; then what verification found."""
-    text = (
-        f"Apply: {calls.count('done')} of {calls.planned} API call(s) done, "
-        f"{calls.count('failed')} failed, {calls.count('skipped')} skipped"
-    )
-    unknown = calls.count("unknown")
-    text += f", {unknown} unknown" if unknown else ""
-    not_sent = calls.count("not sent")
-    text += f", {not_sent} not sent." if not_sent else "."
-    return text + report.verdict()
+    """The summary line the Action and the journal write (it counts actions), with the API
+    calls listed above it counted in brackets; then what verification found."""
+    text = f"{calls.count('done')} of {calls.planned} API call(s) made"
+    for status in ("failed", "skipped", "unknown", "not sent"):
+        count = calls.count(status)
+        text += f", {count} {status}" if count else ""
+    return report.summary(calls=text)
 
 
 def _report_apply(report: ApplyReport, calls: AppliedCalls, journal: Journal) -> None:
@@ -775,7 +821,7 @@ class Terminated(BaseException):  # like KeyboardInterrupt: not an error
 # ---------------------------------------------------------------- export
 
 
-@app.command("export")
+@app.command("export", short_help="Write the manifest of a live org.")
 @with_platform_options
 def export_command(
     org: Annotated[
@@ -793,16 +839,25 @@ def export_command(
             "$schema comment; default stdout.",
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace manifests that already exist (what a person wrote in them is lost).",
+        ),
+    ] = False,
     *,
     platform: PlatformOptions,
 ) -> None:
     """Write the manifest of a live org (deterministic: a re-export makes no git diff).
 
     Its `$schema` comment names org.schema.json in the same directory, which -o writes
-    there: the reference works in any repository, offline.
+    there: the reference works in any repository, offline. A manifest that already exists
+    is never replaced without --force: it holds what a person wrote (requiredAdmins,
+    protected, provisioning, self-grants, comments), which the platform cannot give back;
+    export to stdout and merge by hand instead. --all with a token that administers no
+    org is an error.
     """
-    from reconciler.read_and_export import administered_orgs, export_org, write_schema_beside
-
     if (org is None) == (not all_orgs):
         raise DxorgError("give one ORG, or --all")
     if all_orgs and out is None:
@@ -817,29 +872,116 @@ def export_command(
                 f"-o {out}: is a directory; give a file path, or --all to write every org into it"
             )
         _check_file_target(out, "-o")
-    with platform.read_client() as client:
+        if not force:
+            _refuse_overwrite([out])
+    # The repository the manifests go to (a file in the directory --all writes into).
+    root = config_root([] if out is None else [out / "org.yaml" if all_orgs else out])
+    with platform.read_client(root) as client:
         caller = client.whoami()
         if org is not None and out is None:
+            from reconciler.read_and_export import export_org
+
             typer.echo(export_org(client, org, caller=caller), nl=False)
             return
         assert out is not None
-        # Every org is read before the first file is written: a failed read writes nothing.
-        # Written beside a fleet defaults file, its departed users are left out.
-        if org is not None:
-            texts = {out: export_org(client, org, caller=caller, out=out)}
-        else:
-            texts = {
-                out / f"{org_id}.yaml": export_org(
-                    client, org_id, caller=caller, out=out / f"{org_id}.yaml"
-                )
-                for org_id in administered_orgs(client)
-            }
-    directory = out if all_orgs else out.parent
+        texts = _export_orgs(client, caller, [org] if org is not None else None, out)
+    if all_orgs and not force:
+        _refuse_overwrite(list(texts))
+    _write_exported(texts, out if all_orgs else out.parent)
+
+
+def _export_orgs(
+    client: ReadClient, caller: str, orgs: list[str] | None, out: Path, *, keep_caller: bool = False
+) -> dict[Path, str]:
+    """Each org's manifest text by target file (`orgs` None: every org the token
+    administers, into the directory `out`). Every org is read before the first file is
+    written: a failed read writes nothing. Written beside a fleet defaults file, its
+    departed users are left out."""
+    from reconciler.read_and_export import administered_orgs, export_org
+
+    if orgs is not None and len(orgs) == 1 and not out.is_dir():
+        return {out: export_org(client, orgs[0], caller=caller, out=out, keep_caller=keep_caller)}
+    return {
+        out / f"{org_id}.yaml": export_org(
+            client, org_id, caller=caller, out=out / f"{org_id}.yaml", keep_caller=keep_caller
+        )
+        for org_id in (orgs if orgs is not None else administered_orgs(client))
+    }
+
+
+def _refuse_overwrite(targets: list[Path]) -> None:
+    existing = [str(t) for t in targets if t.exists()]
+    if existing:
+        raise ConfigError(
+            f"{', '.join(existing)}: already exists; export would replace what a person "
+            "wrote there (requiredAdmins, protected, provisioning, self-grants, comments), "
+            "which the platform cannot give back. Nothing was written: give --force to "
+            "replace it, or export to stdout and merge by hand"
+        )
+
+
+def _write_exported(texts: dict[Path, str], directory: Path) -> None:
+    from reconciler.read_and_export import write_schema_beside
+
     directory.mkdir(parents=True, exist_ok=True)
     for target, text in texts.items():
         target.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {target}", err=True)
     typer.echo(f"wrote {write_schema_beside(directory)} (the schema the files name)", err=True)
+
+
+# ---------------------------------------------------------------- init
+
+
+@app.command("init", short_help="Start a config repository from the live orgs.")
+@with_platform_options
+def init_command(
+    directory: Annotated[
+        Path, typer.Argument(metavar="DIR", help="The config repository to create.")
+    ],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Write into DIR even if it is not empty (files replaced)."),
+    ] = False,
+    action: Annotated[
+        str,
+        typer.Option(
+            "--action",
+            help="The dxorg Action the workflows use, pinned (owner/repo@tag or @commit-sha).",
+        ),
+    ] = DEFAULT_ACTION_REF,
+    *,
+    platform: PlatformOptions,
+) -> None:
+    """Start a config repository from the live orgs: every org the token administers
+    exported into DIR/orgs/ (the token's user protected and a required admin in each), the
+    GitHub workflows wired to every forwarding token the manifests name, a pre-commit
+    config, a .gitignore for the state directory and a README saying what to set up.
+
+    Refuses a DIR that is not empty (a lone .git aside) unless --force; an account that
+    administers no org is an error.
+    """
+    from reconciler.scaffold import check_target, scaffold_files
+
+    if not force:
+        check_target(directory)
+    elif directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{directory}: not a directory")
+    orgs_dir = directory / "orgs"
+    with platform.read_client(config_root([orgs_dir / "org.yaml"])) as client:
+        caller = client.whoami()
+        texts = _export_orgs(client, caller, None, orgs_dir, keep_caller=True)
+    files = scaffold_files(texts.values(), action=action)
+    _write_exported(texts, orgs_dir)
+    for relative, text in files.items():
+        target = directory / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {target}", err=True)
+    typer.echo(
+        f"{directory}: {len(texts)} org(s) exported. Next: read {directory / 'README.md'} "
+        "(the secrets to create, branch protection, the apply environment), then commit."
+    )
 
 
 # ---------------------------------------------------------------- report
@@ -852,7 +994,7 @@ class ReportFormat(StrEnum):
     html = "html"
 
 
-@app.command("report")
+@app.command("report", short_help="The access review: who has what, and why.")
 @with_platform_options
 def report_command(
     paths: Annotated[
@@ -890,7 +1032,7 @@ def report_command(
             "--journal",
             dir_okay=False,
             help="An apply journal to time departures' removals by (repeatable; default "
-            f"{DEFAULT_JOURNAL} when it exists).",
+            "journal.jsonl in the state directory, when it exists).",
         ),
     ] = None,
     *,
@@ -911,8 +1053,10 @@ def report_command(
     if out is not None:
         _check_file_target(out, "--out")
     fleet = _load(paths)
+    root = config_root(paths)
     if journals is None:
-        journals = [DEFAULT_JOURNAL] if DEFAULT_JOURNAL.is_file() else []
+        default_journal = platform.state(root) / JOURNAL_NAME
+        journals = [default_journal] if default_journal.is_file() else []
     logins = load_logins(github_logins) if github_logins is not None else None
     with contextlib.ExitStack() as stack:
         github = None
@@ -931,7 +1075,7 @@ def report_command(
                 )
             )
         sources = EvidenceSources(github=github, journals=journals, logins=logins)
-        client = stack.enter_context(platform.read_client())
+        client = stack.enter_context(platform.read_client(root))
         report = review_fleet(fleet, client, only=org, sources=sources)
     del fleet  # the report holds what it needs: a 50,000-member fleet's model is big
     # Written piece by piece: a fleet's JSON or HTML is never held whole.
@@ -963,7 +1107,7 @@ class DoctorFormat(StrEnum):
     json = "json"
 
 
-@app.command("doctor")
+@app.command("doctor", short_help="Check, read-only, that the platform can be managed.")
 @with_platform_options
 def doctor_command(
     paths: Annotated[
@@ -991,10 +1135,14 @@ def doctor_command(
 
     fleet = _load(paths) if paths else None
     orgs = doctor_orgs(fleet, org or [])
+    root = config_root(paths or [])
     api_server = None
     if platform.sandbox:
-        api_server = f"the embedded sandbox ({platform.sandbox_state}, --sandbox)"
-    report = examine_platform(orgs, platform.read_client, env=os.environ, api_server=api_server)
+        state = platform.sandbox_state or platform.state(root) / SANDBOX_NAME
+        api_server = f"the embedded sandbox ({state}, --sandbox)"
+    report = examine_platform(
+        orgs, functools.partial(platform.read_client, root), env=os.environ, api_server=api_server
+    )
     if fmt == DoctorFormat.json:
         typer.echo(doctor_json(report), nl=False)
     else:
@@ -1002,7 +1150,7 @@ def doctor_command(
     raise typer.Exit(report.exit_code)
 
 
-@app.command("validate")
+@app.command("validate", short_help="Check manifests; contacts nothing.")
 def validate(
     paths: Annotated[
         list[Path], typer.Argument(metavar="PATH", help="Manifest files or directories.")

@@ -35,6 +35,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from reconciler.config_repo import (
+    JOURNAL_NAME,
+    RESTORED_JOURNALS_NAME,
+    config_root,
+    evidence_journals,
+    plan_for_file,
+    plan_from_file,
+    plan_root,
+    state_dir,
+)
 from reconciler.doctor_verdict import DoctorReport
 from reconciler.errors import (
     DivergedPlanError,
@@ -143,7 +153,9 @@ def _manifest_paths(ctx: Context, paths: Sequence[str]) -> list[Path]:
 
 
 def _load(ctx: Context, paths: Sequence[str]) -> Fleet:
-    fleet = load_fleet(_manifest_paths(ctx, paths))
+    # With allowed-orgs, a manifest naming another org is refused here, before the
+    # platform is asked anything.
+    fleet = load_fleet(_manifest_paths(ctx, paths), allowed_orgs=ctx.inputs.allowed_orgs or None)
     # The forwarding tokens the manifests name are secrets too: mask and scrub them.
     values = [
         ctx.env.get(org.forwarding.token_env, "")
@@ -156,9 +168,31 @@ def _load(ctx: Context, paths: Sequence[str]) -> Fleet:
     return fleet
 
 
-def _plan_read_only(ctx: Context, fleet: Fleet) -> Plan:
-    from reconciler.read_and_plan import plan_fleet
+def _restore_journals(ctx: Context, root: Path) -> Path:
+    """The state directory, with the journal branch's journals restored into it (the
+    journal-branch input, on a runner that names its repository)."""
+    from reconciler.github.journal_branch import restore_journals
 
+    state = state_dir(root, env=ctx.env)
+    branch = ctx.inputs.journal_branch
+    if branch and ctx.runner.repository:
+        count = restore_journals(
+            url=f"{ctx.runner.server_url}/{ctx.runner.repository}",
+            branch=branch,
+            token=ctx.inputs.github_token,
+            into=state / RESTORED_JOURNALS_NAME,
+            env=ctx.env,
+        )
+        ctx.log.line(f"{count} apply journal(s) restored from the {inert.terminal(branch)} branch")
+    return state
+
+
+def _plan_read_only(ctx: Context, fleet: Fleet) -> Plan:
+    from reconciler.apply.journal import created_accounts
+    from reconciler.read_and_plan import plan_fleet, platform_where
+
+    state = _restore_journals(ctx, config_root([Path(p) for p in ctx.inputs.paths]))
+    journal = Path(ctx.inputs.journal) if ctx.inputs.journal else None
     with read_client(ctx) as client:
         return plan_fleet(
             fleet,
@@ -166,6 +200,11 @@ def _plan_read_only(ctx: Context, fleet: Fleet) -> Plan:
             only=ctx.inputs.orgs or None,
             env=ctx.env,
             only_expiries=ctx.inputs.only_expiries,
+            # Accounts earlier applies created: an invite a stopped run left undone is
+            # planned (apply reads the same journals, so its plan is this one).
+            created_accounts=created_accounts(
+                evidence_journals(state, journal), platform_where(client.config)
+            ),
         )
 
 
@@ -175,9 +214,12 @@ def _plan_path(ctx: Context, default_name: str) -> Path:
     return (ctx.runner.temp_dir or Path.cwd()) / default_name
 
 
-def _save_plan(plan: Plan, path: Path) -> Path:
+def _save_plan(ctx: Context, plan: Plan, path: Path) -> Path:
+    """Saved with its manifest paths relative to the config repository's root, so the
+    apply job finds them wherever it checks the repository out."""
+    root = config_root([Path(p) for p in ctx.inputs.paths])
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dumps_plan(plan), encoding="utf-8")
+    path.write_text(dumps_plan(plan_for_file(plan, root)), encoding="utf-8")
     return path.resolve()
 
 
@@ -270,7 +312,7 @@ def run_plan(ctx: Context) -> int:
         ctx.files.outputs({"summary": summary, "has-changes": "false", "plan-file": ""})
         return EXIT_ERROR
     plan = _plan_read_only(ctx, fleet)
-    path = _save_plan(plan, _plan_path(ctx, "dxorg-plan.json"))
+    path = _save_plan(ctx, plan, _plan_path(ctx, "dxorg-plan.json"))
     line = summary_line(plan)
     log_plan(ctx.log, plan)
     ctx.files.summary(_plan_markdown(ctx, plan))
@@ -353,7 +395,7 @@ def _comment(ctx: Context, number: int, plan: Plan) -> None:
 def run_drift(ctx: Context) -> int:
     fleet = _load(ctx, ctx.inputs.paths)
     plan = _plan_read_only(ctx, fleet)
-    path = _save_plan(plan, _plan_path(ctx, "dxorg-drift.json"))
+    path = _save_plan(ctx, plan, _plan_path(ctx, "dxorg-drift.json"))
     # Changes to make, or drift only a person can resolve (an unrevokable expired grant).
     drifted = [o.org_id for o in plan.orgs if o.has_changes or o.unresolved]
     line = (
@@ -401,9 +443,12 @@ REPORT_FILES = {
 
 
 def _report_journals(ctx: Context) -> list[Path]:
-    """The `journal` input's file when it exists, and every file the `report-journals`
-    input names or matches (e.g. journals downloaded from apply runs' artifacts)."""
-    found = [Path(ctx.inputs.journal)] if Path(ctx.inputs.journal).is_file() else []
+    """The `journal` input's file (by default apply's, in the state directory) when it
+    exists, and every file the `report-journals` input names or matches (e.g. journals
+    downloaded from apply runs' artifacts)."""
+    state = _restore_journals(ctx, config_root([Path(p) for p in ctx.inputs.paths]))
+    journal = Path(ctx.inputs.journal) if ctx.inputs.journal else state / JOURNAL_NAME
+    found = [p for p in evidence_journals(state, journal) if p.is_file()]
     for pattern in ctx.inputs.report_journals:
         matches = sorted(Path(m) for m in glob.glob(pattern, recursive=True))
         if not matches:
@@ -499,7 +544,11 @@ def run_apply(ctx: Context) -> int:
 
     if not ctx.inputs.plan_file:
         raise DxorgError("apply needs the plan-file input: the saved plan that was reviewed")
-    plan = load_plan(Path(ctx.inputs.plan_file))
+    plan_file = Path(ctx.inputs.plan_file)
+    plan = load_plan(plan_file)
+    root = plan_root(plan_file, plan, None)
+    plan = plan_from_file(plan, root)
+    _refuse_orgs_not_allowed(ctx, plan_file, plan)
     orgs = reviewed_orgs(plan, ctx.inputs.orgs or None)
     has_changes = any(o.actions for o in orgs)
     ctx.files.outputs(
@@ -523,14 +572,31 @@ def run_apply(ctx: Context) -> int:
         ctx.files.summary(f"# dxorg apply\n\n{line}\n{listed}")
         ctx.files.outputs({"summary": line})
         return EXIT_ERROR if unchecked else EXIT_OK
-    journal = Path(ctx.inputs.journal)
+    journal = (
+        Path(ctx.inputs.journal)
+        if ctx.inputs.journal
+        else state_dir(root, env=ctx.env) / JOURNAL_NAME
+    )
     # One apply per state directory on this runner (the workflow's concurrency group
     # serialises runners); the kernel's lock, gone with the process.
     with apply_lock(journal.parent):
-        return _apply_locked(ctx, plan, orgs, journal)
+        return _apply_locked(ctx, plan, orgs, journal, _restore_journals(ctx, root))
 
 
-def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path) -> int:
+def _refuse_orgs_not_allowed(ctx: Context, plan_file: Path, plan: Plan) -> None:
+    """A plan naming an org outside allowed-orgs is not applied, not even in part: it was
+    not made by this repository's plan workflow as the base branch has it."""
+    allowed = ctx.inputs.allowed_orgs
+    outside = [o for o in plan.orgs if allowed and o.org_id not in allowed]
+    if outside:
+        named = ", ".join(f"{o.org_id} ({o.source}: org)" for o in outside)
+        raise DxorgError(
+            f"{plan_file}: the plan includes {inert.terminal(named)}, not in the allowed-orgs "
+            f"input ({', '.join(allowed)}): nothing applied"
+        )
+
+
+def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path, state: Path) -> int:
     from reconciler.apply.journal import created_accounts
     from reconciler.apply.run import apply_reviewed
     from reconciler.apply.stopping import StoppingJournal, stop_on_signals
@@ -572,7 +638,9 @@ def _apply_locked(ctx: Context, plan: Plan, orgs: list[OrgPlan], journal: Path) 
             env=ctx.env,
             only_expiries=ctx.inputs.only_expiries,
             only=ctx.inputs.orgs or None,
-            created_accounts=created_accounts(journal, platform_where(connection.config)),
+            created_accounts=created_accounts(
+                evidence_journals(state, journal), platform_where(connection.config)
+            ),
             progress=progress,
         )
     line = report.summary()

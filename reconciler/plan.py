@@ -228,6 +228,9 @@ class Plan:
     skip_removals: bool = False
     only_expiries: bool = False
     format_version: str = FORMAT_VERSION
+    # A saved plan: the config repository's root, its manifest paths being relative to it
+    # (reconciler.config_repo); None in a plan not saved to a file.
+    root: str | None = None
 
     @property
     def left_out_by(self) -> str:

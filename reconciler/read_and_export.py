@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.errors import ReadIncompleteError
+from reconciler.errors import DxorgError, ReadIncompleteError
 from reconciler.live import read_org
 from reconciler.manifest import load_defaults
 from reconciler.manifest.export import render_manifest
@@ -23,7 +23,14 @@ if TYPE_CHECKING:
     from reconciler.platform.client import ReadClient
 
 
-def export_org(client: ReadClient, org_id: str, *, caller: str, out: Path | None = None) -> str:
+def export_org(
+    client: ReadClient,
+    org_id: str,
+    *,
+    caller: str,
+    out: Path | None = None,
+    keep_caller: bool = False,
+) -> str:
     """The manifest for one org as it is live. Reads only what a manifest can declare here:
     the org, its policies and samlIdP, its members with every permission flag, and
     forwarding (never a token: the platform keeps only its signature).
@@ -33,20 +40,32 @@ def export_org(client: ReadClient, org_id: str, *, caller: str, out: Path | None
     it (a departed user listed in an org file is an error), and export must never undo
     an offboarding. Written to stdout there is no directory to look in; a departed user
     pasted into the fleet is then a validation error naming both lines.
+
+    `keep_caller` (dxorg init): the token's user is `protected` and in `requiredAdmins`.
     """
     departed: dict[str, Departure] = {}
     if out is not None:
         defaults = load_defaults(out.parent) if out.parent.is_dir() else None
         departed = dict(defaults.departed) if defaults else {}
     live = read_org(client, DesiredOrg(org_id=org_id, source="(export)"), caller)
-    return render_manifest(live, schema_ref=ORG_SCHEMA, departed=departed)
+    return render_manifest(
+        live,
+        schema_ref=ORG_SCHEMA,
+        departed=departed,
+        keep_admin=caller if keep_caller else None,
+    )
 
 
-def write_schema_beside(directory: Path) -> Path:
-    """Write the org schema into `directory` (where the exported manifests go); its path."""
-    target = directory / ORG_SCHEMA
-    target.write_bytes((SCHEMA_DIR / ORG_SCHEMA).read_bytes())
+def write_schema_beside(directory: Path, name: str = ORG_SCHEMA) -> Path:
+    """Write a schema (the org's by default) into `directory`, where the files naming it
+    go; its path."""
+    target = directory / name
+    target.write_bytes((SCHEMA_DIR / name).read_bytes())
     return target
+
+
+class NoOrgsAdministered(DxorgError):
+    """`export --all` or `init` with a token whose user is an ADMIN of no org."""
 
 
 def administered_orgs(client: ReadClient) -> list[str]:
@@ -58,6 +77,11 @@ def administered_orgs(client: ReadClient) -> list[str]:
     """
     org_id = re.compile(read_schema(ORG_SCHEMA)["$defs"]["orgId"]["pattern"])
     ids = sorted(str(row["id"]) for row in client.find_orgs("ADMIN", describe=False))
+    if not ids:
+        raise NoOrgsAdministered(
+            "the token's user administers no org on this platform: nothing to export "
+            "(dxorg manages the orgs its token's user is an ADMIN of)"
+        )
     for bad in (i for i in ids if not org_id.fullmatch(i)):
         raise ReadIncompleteError(
             f"/system/findOrgs returned {bad!r}, which is not an org id: nothing written"

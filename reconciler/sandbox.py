@@ -23,7 +23,6 @@ import yaml
 from reconciler.errors import ConfigError
 from reconciler.platform import PlatformConfig
 
-DEFAULT_STATE = Path(".dxorg") / "sandbox.db"
 # The live state the example manifests (examples/orgs/ in the checkout) drift from.
 DEMO_SEED: Traversable = files("reconciler") / "demo" / "seed.yaml"
 DEMO_SEED_NAME = "the demo seed (the one --sandbox uses)"

@@ -21,7 +21,7 @@ import os
 import stat
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,6 @@ from reconciler.apply.lock import refuse_unsafe_entry
 from reconciler.errors import DxorgError
 from reconciler.model import normalise_user_id
 
-DEFAULT_JOURNAL = Path(".dxorg") / "journal.jsonl"
 _SECRET_KEYS = frozenset({"token", "auth_token", "authorization"})
 
 
@@ -182,8 +181,12 @@ def _end_torn_line(path: Path) -> None:
         os.close(fd)
 
 
-def created_accounts(path: Path | None, platform: str) -> dict[str, str]:
-    """Accounts this journal shows `platform` created for dxorg: user id -> email.
+def created_accounts(paths: Path | Iterable[Path] | None, platform: str) -> dict[str, str]:
+    """Accounts these journals show `platform` created for dxorg: user id -> email.
+
+    Several journals (this run's and earlier runs' restored into the state directory,
+    `config_repo.evidence_journals`) are read one by one, each line bound to its own
+    file's `run-start`, and their findings merged.
 
     `platform` is where the platform is, as a run's `run-start` line names it
     (`PlatformIdentity.where`): an account the sandbox made is no evidence about the
@@ -195,9 +198,16 @@ def created_accounts(path: Path | None, platform: str) -> dict[str, str]:
     ("username already taken", an answer lost), says what dxorg asked for, not that the
     account there now is the one it got. Unreadable lines (a torn write) are skipped.
     """
+    if paths is None:
+        return {}
     found: dict[str, str] = {}
-    if path is None:
-        return found
+    for path in [paths] if isinstance(paths, Path) else paths:
+        found.update(_created_in(path, platform))
+    return found
+
+
+def _created_in(path: Path, platform: str) -> dict[str, str]:
+    found: dict[str, str] = {}
     refuse_unsafe_entry(path)
     if not path.is_file():
         return found

@@ -132,8 +132,10 @@ class ApplyReport:
             return 2
         return 0
 
-    def summary(self) -> str:
-        """One line; it counts actions (the `+ ~ -` lines of the plan), like the plan's own."""
+    def summary(self, calls: str = "") -> str:
+        """One line; it counts actions (the `+ ~ -` lines of the plan), like the plan's own,
+        whoever prints it (the CLI, the Action, the journal). `calls`: what the CLI adds
+        about the API calls it listed, in brackets before the verdict."""
         done = sum(o.count("done") for o in self.orgs)
         failed = sum(o.count("failed") for o in self.orgs)
         not_sent = sum(o.not_sent() for o in self.orgs)
@@ -141,7 +143,8 @@ class ApplyReport:
         unknown = sum(o.count("unknown") for o in self.orgs)
         text = f"Apply: {done} action(s) done, {failed} failed, {skipped} skipped"
         text += f", {unknown} unknown" if unknown else ""
-        text += f", {not_sent} not sent." if not_sent else "."
+        text += f", {not_sent} not sent" if not_sent else ""
+        text += f" ({calls})." if calls else "."
         if self.interrupted_by:
             signal_name = _SIGNALS.get(self.interrupted_by, "a signal")
             text += f" Interrupted ({signal_name}): no more calls were sent."

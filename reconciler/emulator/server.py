@@ -56,6 +56,13 @@ def serve_forever(
     `seed_name` says which seed `seed_path` is in the start-up message (default: its path).
     """
     state = Path(state_path)
+    # What this run creates, removed again if it cannot listen (a busy port): a failed
+    # start leaves no state file or control token behind.
+    created = [
+        p
+        for p in (state, state.with_name(state.name + "-journal"), control_token_file(state))
+        if str(state_path) != MEMORY and not p.exists()
+    ]
     if control_token:
         token, token_hint = (
             control_token,
@@ -71,9 +78,17 @@ def serve_forever(
             control_token=token,
         )
     except SeedError as exc:
+        for path in created:
+            path.unlink(missing_ok=True)
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from exc
-    running = emulator.start(host, port, quiet=False)
+    try:
+        running = emulator.start(host, port, quiet=False)
+    except (OSError, SystemExit):  # werkzeug exits on a busy port, after saying so
+        emulator.close()
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise
     shown_seed = seed_name or str(seed_path)
     if seed_path is None:
         seed_line = "seed: none (an empty platform)"

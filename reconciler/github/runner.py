@@ -70,6 +70,10 @@ class Inputs:
     only_expiries: bool = False
     report_journals: tuple[str, ...] = ()  # more apply journals for the report (globs)
     github_logins: str = ""  # the report's user-id -> GitHub login mapping file
+    # The only org ids a manifest may name (empty: any); see load_fleet.
+    allowed_orgs: tuple[str, ...] = ()
+    # The branch holding the apply journals of record, restored before planning (empty: none).
+    journal_branch: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Inputs:
@@ -92,12 +96,15 @@ class Inputs:
             comment=_flag("comment", get("COMMENT"), True),
             fail_on_drift=_flag("fail-on-drift", get("FAIL_ON_DRIFT"), False),
             plan_file=get("PLAN_FILE"),
-            journal=get("JOURNAL") or str(Path(".dxorg") / "journal.jsonl"),
+            # Empty: journal.jsonl in the config repository's state directory.
+            journal=get("JOURNAL"),
             github_token=env.get("INPUT_GITHUB_TOKEN", "").strip(),
             report_dir=get("REPORT_DIR"),
             only_expiries=_flag("only-expiries", get("ONLY_EXPIRIES"), False),
             report_journals=_words(get("REPORT_JOURNALS")),
             github_logins=get("GITHUB_LOGINS"),
+            allowed_orgs=_words(get("ALLOWED_ORGS")),
+            journal_branch=get("JOURNAL_BRANCH"),
         )
 
     def __repr__(self) -> str:
@@ -152,8 +159,9 @@ class Runner:
 
     @property
     def pull_request_number(self) -> int | None:
-        """The pull request of a ``pull_request`` event (its head commit, planned read-only)."""
-        if self.event_name != "pull_request":
+        """The pull request of a ``pull_request`` event, or of the ``pull_request_target``
+        one the example plan workflow runs on (its head commit, planned read-only)."""
+        if self.event_name not in ("pull_request", "pull_request_target"):
             return None
         pr = self.event.get("pull_request")
         number = pr.get("number") if isinstance(pr, dict) else self.event.get("number")

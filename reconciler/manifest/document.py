@@ -147,6 +147,9 @@ def parse_text(text: str, shown: str) -> Document | list[Problem]:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or exc.context or "invalid YAML"
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        if mark is not None and _tab_at(text, mark.index):
+            # PyYAML says "found character '\t' that cannot start any token": name it.
+            what = "a tab character; YAML indents with spaces only (replace the tab by spaces)"
         builder.problems.append(Problem(shown, line, column, f"invalid YAML: {what}"))
     except yaml.reader.ReaderError as exc:
         line, column = _text_position(text, exc.position)
@@ -163,6 +166,14 @@ def parse_text(text: str, shown: str) -> Document | list[Problem]:
         return builder.problems
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return Document(shown, builder.root, builder.values, builder.keys, digest)
+
+
+def _tab_at(text: str, index: int) -> bool:
+    """A tab where the parser stopped, or in the indentation of that line."""
+    start = text.rfind("\n", 0, index) + 1
+    return text[index : index + 1] == "\t" or (
+        "\t" in text[start:index] and not text[start:index].replace("\t", "").strip()
+    )
 
 
 def _text_position(text: str, index: int) -> Position:

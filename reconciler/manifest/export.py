@@ -60,12 +60,15 @@ def render_manifest(
     membership_mode: str = "authoritative",
     schema_ref: str = DEFAULT_SCHEMA_REF,
     departed: Mapping[str, Departure] | None = None,
+    keep_admin: str | None = None,
 ) -> str:
     """The manifest for `live` as YAML text; deterministic, and never contains a token.
 
     `names` maps user ids to display names for the end-of-line comments (falling back to
     each LiveMember's own `name`). `schema_ref` is the `$schema` path editors resolve
     relative to where the file will be saved. Members in `departed` are left out.
+    `keep_admin` (the token's user, for `dxorg init`), when an ADMIN of the org, is made
+    `protected` and listed in `requiredAdmins`: the token that applies is never cut off.
     """
     if membership_mode not in ("authoritative", "additive"):
         raise ValueError(
@@ -88,7 +91,12 @@ def render_manifest(
         if user_id in gone
     ]
     members = {u: m for u, m in live.members.items() if u not in gone}
-    lines += _members(members, names or {}, membership_mode)
+    kept = (
+        keep_admin
+        if keep_admin in members and members[keep_admin].access.level == "ADMIN"
+        else None
+    )
+    lines += _members(members, names or {}, membership_mode, kept)
     lines += _forwarding(live)
     return "\n".join(lines) + "\n"
 
@@ -116,8 +124,17 @@ def _policies(policies: Mapping[str, object]) -> list[str]:
     return ["policies:", *out]
 
 
-def _members(members: Mapping[str, LiveMember], names: Mapping[str, str], mode: str) -> list[str]:
+def _members(
+    members: Mapping[str, LiveMember], names: Mapping[str, str], mode: str, kept: str | None
+) -> list[str]:
     out = ["members:", f"  mode: {mode}"]
+    if kept is not None:
+        key = _user_key(kept)
+        out += [
+            "  # The API token's user: never removed, demoted or changed, and always an ADMIN.",
+            f"  protected: [{key}]",
+            f"  requiredAdmins: [{key}]",
+        ]
     if not members and mode == "authoritative":
         out.append("  allowEmpty: true")
     defaults = _common_flags(members.values())

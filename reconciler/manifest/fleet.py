@@ -11,7 +11,7 @@ Nothing here contacts the platform.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -162,9 +162,12 @@ class _FleetLoader:
         return replace(org, inputs=inputs or {doc.file: doc.digest})
 
 
-def load_fleet(paths: Sequence[Path]) -> Fleet:
+def load_fleet(paths: Sequence[Path], *, allowed_orgs: Collection[str] | None = None) -> Fleet:
     """Load and validate every manifest under `paths`; raise ManifestError with every problem.
 
+    `allowed_orgs`, when given, are the only org ids the manifests may name (the Action's
+    `allowed-orgs` input): a manifest naming another is a problem at its `org:` field, so
+    a branch cannot point the token at an org it happens to administer besides these.
     Problems are sorted by file, line and column. Contacts nothing.
     """
     loader = _FleetLoader()
@@ -184,6 +187,19 @@ def load_fleet(paths: Sequence[Path]) -> Fleet:
                     column,
                     f"org: {org.org_id} is also declared in {first.source}:"
                     f"{loader.org_lines[first.source][0]}; keep one file per org",
+                )
+            )
+            continue
+        if allowed_orgs is not None and org.org_id not in allowed_orgs:
+            line, column = loader.org_lines[org.source]
+            loader.problems.append(
+                Problem(
+                    org.source,
+                    line,
+                    column,
+                    f"org: {org.org_id} is not one of the orgs this repository manages "
+                    f"(allowed-orgs: {', '.join(sorted(allowed_orgs)) or 'none'}); add it "
+                    "there on the base branch first",
                 )
             )
             continue

@@ -132,7 +132,8 @@ class PlatformConfig:
             where = "; ".join(self.searched) if self.searched else "nowhere"
             raise ConfigError(
                 "no API token configured: set DX_SECURITY_CONTEXT "
-                '(\'{"auth_token_type":"Bearer","auth_token":"..."}\') or pass a token option; '
+                '(\'{"auth_token_type":"Bearer","auth_token":"..."}\'), or log in with '
+                "`dx login` (its ~/.dnanexus_config, or DX_USER_CONF_DIR), or use --sandbox; "
                 f"searched: {where}"
             )
         return self.token
@@ -238,7 +239,9 @@ def discover(
         port = DEFAULT_PORT
 
     searched = [
-        overrides.origin_of("token"),
+        # The CLI has no token option (a token on a command line ends up in shell
+        # histories): only the Action's token input is searched first.
+        *([overrides.origin_of("token")] if overrides.kind == "input" else []),
         *(_origin_text("DX_SECURITY_CONTEXT", s) for s, _ in reversed(layers)),
     ]
     token: str | None

@@ -14,7 +14,7 @@ from __future__ import annotations
 from reconciler.plan import OrgPlan, Plan
 from reconciler.render import inert
 from reconciler.render.offboarding import offboarding_markdown
-from reconciler.render.text import call_text, summary_line
+from reconciler.render.text import call_text, step_label, summary_line
 
 # GitHub refuses comments over 65,536 characters; keep a margin for the marker and headers.
 PART_LIMIT = 60_000
@@ -93,7 +93,9 @@ def _org_sections(org: OrgPlan, limit: int) -> list[str]:
         title = f"All changes ({len(org.actions)})" + (f", continued {index + 1}" if index else "")
         block = inert.code_block(chunk.split("\n"), info="diff")
         blocks.append(f"<details><summary>{title}</summary>\n\n{block}\n</details>")
-    call_lines = [f"{t(s.id)} [{t(s.phase)}] {call_text(s, preview=2000)}" for s in org.steps]
+    call_lines = [
+        f"{t(s.id)} [{t(step_label(org, s))}] {call_text(s, preview=2000)}" for s in org.steps
+    ]
     for index, chunk in enumerate(_chunk_lines(call_lines, _chunk_size(limit))):
         title = f"API calls in order ({len(org.steps)})" + (
             f", continued {index + 1}" if index else ""

@@ -70,6 +70,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             for person in plan.offboarding()
         ],
         "orgs": [_org_json(org) for org in plan.orgs],
+        **({"root": plan.root} if plan.root is not None else {}),
     }
 
 
@@ -173,6 +174,7 @@ def load_plan(path: Path) -> Plan:
         skip_removals=data["skipRemovals"],
         only_expiries=data.get("onlyExpiries", False),
         format_version=data["formatVersion"],
+        root=data.get("root"),
     )
 
 

@@ -20,7 +20,6 @@ from reconciler.render import inert
 from reconciler.render.offboarding import offboarding_text
 
 STYLES = {"+": "green", "~": "yellow", "-": "red", "!": "bold red", "warn": "magenta", "dim": "dim"}
-BODY_PREVIEW = 160
 
 
 def summary_line(plan: Plan) -> str:
@@ -29,6 +28,9 @@ def summary_line(plan: Plan) -> str:
     blocked = sum(1 for o in plan.orgs if o.blocking_violations)
     if plan.has_changes:
         text = f"Plan: {counts['+']} to add, {counts['~']} to change, {counts['-']} to remove."
+    elif errors and errors == len(plan.orgs):
+        # Not "no changes": nothing is known about any org (its error is shown above).
+        text = f"No org could be planned ({errors} org(s), the errors above): nothing is known."
     elif errors:
         text = "No changes in the orgs that could be planned."
     elif plan.left_out or plan.unresolved or plan.unchecked:
@@ -46,7 +48,7 @@ def summary_line(plan: Plan) -> str:
             f" Job-log forwarding was not checked in {unchecked} org(s): its token variable "
             "is unset (see the warnings)."
         )
-    if errors:
+    if errors and errors < len(plan.orgs):
         text += f" {errors} org(s) could not be planned."
     if blocked and not errors and any(o.has_changes and o.applyable for o in plan.orgs):
         # Apply refuses each such org on its own and applies the others.
@@ -65,7 +67,9 @@ def platform_line(plan: Plan) -> str:
     return f"Platform: {plan.platform.describe()}"
 
 
-def call_text(step: Step, *, preview: int | None = BODY_PREVIEW) -> str:
+def call_text(step: Step, *, preview: int | None = None) -> str:
+    """The exact call, its whole body (what the README promises a reviewer sees) unless a
+    `preview` length is given (a pull-request comment has a size limit)."""
     body = json.dumps(step.call.body, separators=(",", ":"))
     if preview is not None and len(body) > preview:
         body = body[:preview] + f"… ({len(body)} chars)"
@@ -74,9 +78,14 @@ def call_text(step: Step, *, preview: int | None = BODY_PREVIEW) -> str:
     return f"POST {inert.terminal(step.call.route)}{server} {body}"
 
 
-def styled_org(
-    org: OrgPlan, *, full_bodies: bool = False, left_out_by: str = "--skip-removals"
-) -> Text:
+def step_label(org: OrgPlan, step: Step) -> str:
+    """What a step does, by the kinds of the actions it serves (`promote`, `grant-project`),
+    not the phase it is sent in (a promotion is sent with the invitations)."""
+    kinds = {a.id: a.kind for a in org.actions}
+    return ",".join(dict.fromkeys(kinds.get(a, step.phase) for a in step.actions)) or step.phase
+
+
+def styled_org(org: OrgPlan, *, left_out_by: str = "--skip-removals") -> Text:
     out = Text()
 
     def line(text: str, style: str | None = None) -> None:
@@ -102,9 +111,8 @@ def styled_org(
         line("  API calls, in order:")
         for step in org.steps:
             after = f" (after {t(', '.join(step.depends_on))})" if step.depends_on else ""
-            preview = None if full_bodies else BODY_PREVIEW
-            call = call_text(step, preview=preview)
-            line(f"    {t(step.id)} [{t(step.phase)}] {call}{after}")
+            call = call_text(step)
+            line(f"    {t(step.id)} [{t(step_label(org, step))}] {call}{after}")
     for violation in org.violations:
         state = " (overridden)" if violation.overridden else ""
         line(
@@ -116,23 +124,22 @@ def styled_org(
     return out
 
 
-def styled_text(plan: Plan, *, full_bodies: bool = False) -> Text:
+def styled_text(plan: Plan) -> Text:
     offboarding = offboarding_text(plan)
     # Departures first: one decision for the whole fleet, reviewed as one.
     parts = [Text(platform_line(plan))]
     parts += [Text("\n".join(offboarding), style=STYLES["-"])] if offboarding else []
-    parts += [
-        styled_org(org, full_bodies=full_bodies, left_out_by=plan.left_out_by) for org in plan.orgs
-    ]
+    # Whole bodies: on a terminal the CLI crops each line to the screen (cli._show_plan).
+    parts += [styled_org(org, left_out_by=plan.left_out_by) for org in plan.orgs]
     if plan.overrides:
         parts.append(Text(f"Overrides: {inert.terminal(', '.join(plan.overrides))}"))
     parts.append(Text(summary_line(plan)))
     return Text("\n\n").join(parts).append("\n")
 
 
-def render_org(org: OrgPlan, *, full_bodies: bool = False) -> str:
-    return styled_org(org, full_bodies=full_bodies).plain
+def render_org(org: OrgPlan) -> str:
+    return styled_org(org).plain
 
 
-def render_text(plan: Plan, *, full_bodies: bool = False) -> str:
-    return styled_text(plan, full_bodies=full_bodies).plain
+def render_text(plan: Plan) -> str:
+    return styled_text(plan).plain

@@ -142,7 +142,7 @@ class Action:
         step = self.root / "runner" / f"step-{self.runs}"
         step.mkdir(parents=True)
         payload: dict[str, Any] = {}
-        if event == "pull_request":
+        if event in ("pull_request", "pull_request_target"):
             payload = {
                 "number": PR_NUMBER,
                 "pull_request": {"number": PR_NUMBER, "head": {"sha": sha}},

@@ -219,3 +219,30 @@ class TestABigFleet:
         assert "Member tables left out to fit the job summary" in result.summary
         assert "`user-u0001`" not in result.summary
         assert "### Needs attention" in result.summary
+
+
+def test_the_reports_default_journals_are_the_state_directorys(action, tmp_path, monkeypatch):
+    """No journal input: the report reads apply's journal and the journals of record
+    restored under the state directory (.dxorg/ at the root of the repository holding the
+    manifests), whatever directory the step runs in."""
+    state = action.root / ".dxorg"
+    (state / "journals" / "2026").mkdir(parents=True)
+    (state / "journal.jsonl").write_text('{"event": "run-start", "run": "local"}\n')
+    restored = state / "journals" / "2026" / "2026-11-21-run7-1-org-demo.jsonl"
+    restored.write_text('{"event": "run-start", "run": "r7"}\n')
+    (state / "journals" / "2026" / "notes.txt").write_text("not a journal\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = action.run(
+        "report",
+        {"INPUT_JOURNAL": None, "GITHUB_WORKSPACE": str(action.root)},
+        event="schedule",
+        path=str(action.root / "orgs"),
+    )
+    assert result.code == 0, result.log
+    data = json.loads(Path(result.outputs["report-json"]).read_text())
+    assert [Path(p).resolve() for p in data["evidence"]["journals"]] == [
+        (state / "journal.jsonl").resolve(),
+        restored.resolve(),
+    ]

@@ -50,7 +50,7 @@ def test_text_groups_by_org_with_symbols_reasons_calls_and_summary():
     assert "  ~ update user-m0: projectAccess CONTRIBUTE -> VIEW" in text
     assert "  - remove user-gone (MEMBER) from org-demo" in text
     assert "why: not listed in orgs/demo.yaml, whose members.mode is authoritative" in text
-    assert "org-demo#1 [invite] POST /org-demo/invite" in text
+    assert "org-demo#1 [invite-member] POST /org-demo/invite" in text
     assert text.rstrip().endswith("Plan: 1 to add, 4 to change, 1 to remove.")
     assert "\x1b[" not in text
 

@@ -241,9 +241,13 @@ def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[
     )
 
 
-@pytest.mark.parametrize("journal_kept", [False, True], ids=["fresh-journal", "same-journal"])
+@pytest.mark.parametrize(
+    "journal_kept",
+    [False, True, "restored"],
+    ids=["fresh-journal", "same-journal", "fresh-state-dir-with-journals-restored"],
+)
 def test_apply_killed_between_user_new_and_the_invite_resumes_without_a_stranger(
-    tmp_path: Path, served: Served, journal_kept: bool
+    tmp_path: Path, served: Served, journal_kept: bool | str
 ) -> None:
     orgs = write_orgs(tmp_path, PROVISION)
     env = served.env(DXORG_MAX_RETRY_SECONDS="10")
@@ -260,8 +264,19 @@ def test_apply_killed_between_user_new_and_the_invite_resumes_without_a_stranger
     user = next(u for u in served.control.get("/state").json()["users"] if u["id"] == "user-newbie")
     assert user["email"] == "newbie@example.com"
 
-    journal = killed_journal if journal_kept else tmp_path / "fresh.jsonl"
-    again = run([DXORG, "apply", str(orgs), "--auto-approve", "--journal", str(journal)], env)
+    journal = killed_journal if journal_kept is True else tmp_path / "fresh.jsonl"
+    more: list[str] = []
+    if journal_kept == "restored":
+        # A new runner: a fresh state directory holding the killed run's journal where the
+        # Action restores the dxorg-journal branch's files (journals/<year>/...).
+        state = tmp_path / "fresh-state"
+        restored = state / "journals" / "2026" / "2026-12-05-run7-1-org-demo.jsonl"
+        restored.parent.mkdir(parents=True)
+        restored.write_bytes(killed_journal.read_bytes())
+        more = ["--state-dir", str(state)]
+    again = run(
+        [DXORG, "apply", str(orgs), "--auto-approve", "--journal", str(journal), *more], env
+    )
     if not journal_kept:
         # The platform cannot show whose account user-newbie is: refused, nobody invited,
         # and the person is told what to verify and how to adopt it.
@@ -280,7 +295,9 @@ def test_apply_killed_between_user_new_and_the_invite_resumes_without_a_stranger
     assert "Verified: converged" in again.stdout
     assert len([r for r in newbie_invites_served(served) if r["status"] == 200]) == 1
     assert len([r for r in served.requests() if r["route"] == "/user/new"]) == 1
-    plan = run([DXORG, "plan", str(orgs), "--detailed-exitcode", "--journal", str(journal)], env)
+    plan = run(
+        [DXORG, "plan", str(orgs), "--detailed-exitcode", "--journal", str(journal), *more], env
+    )
     assert plan.returncode == 0, plan.stdout + plan.stderr
 
 
