@@ -2,10 +2,10 @@
 
 A failed step's dependants are skipped; the others go on. A step not sent (a signal, an
 outage, the run's deadline) leaves its dependants not sent either, each journaled
-`not-sent` with that reason: every step of the plan ends with exactly one terminal record. Right before the first
-demotion or removal, the org's ADMINs are read again and the admin rails checked against
-them and the steps still to come: if someone else took admins away meanwhile, the org
-stops there, before the write.
+`not-sent` with that reason: every step of the plan ends with exactly one terminal
+record. Right before the first demotion or removal, the org's ADMINs are read again and
+the admin rails checked against them and the steps still to come: if someone else took
+admins away meanwhile, the org stops there, before the write.
 """
 
 from __future__ import annotations
