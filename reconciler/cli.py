@@ -376,8 +376,8 @@ def _show_plan(plan: Plan) -> None:
 
 
 def _render(plan: Plan, fmt: str) -> str:
+    from reconciler.plan_file import dumps_plan
     from reconciler.render.markdown import render_markdown
-    from reconciler.render.plan_json import dumps_plan
 
     if fmt == "markdown":
         return "\n\n---\n\n".join(render_markdown(plan)) + "\n"
@@ -416,8 +416,8 @@ def plan_command(
     """
     from reconciler.apply.journal import created_accounts
     from reconciler.config_repo import evidence_journals, plan_for_file
+    from reconciler.plan_file import dumps_plan
     from reconciler.read_and_plan import plan_fleet, platform_where
-    from reconciler.render.plan_json import dumps_plan
 
     overrides = override or []
     _check_overrides(overrides)
@@ -499,8 +499,8 @@ def apply_command(
     from reconciler.apply.review import refuse_other_platform, refuse_unsafe
     from reconciler.apply.run import apply_reviewed
     from reconciler.config_repo import evidence_journals, plan_from_file, plan_root
+    from reconciler.plan_file import load_plan
     from reconciler.read_and_plan import plan_fleet, platform_identity, platform_where
-    from reconciler.render.plan_json import load_plan
 
     overrides = override or []
     _check_overrides(overrides)

@@ -10,37 +10,68 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Literal, TypeVar
 
+from reconciler.access_rules import (
+    INDEPENDENT_FLAGS,
+    account_ownership,
+    grantee_allowed,
+    target_access,
+)
+from reconciler.changes import (
+    AccountChange,
+    AppGrantChange,
+    AppRevocationChange,
+    ForwardingRemoval,
+    ForwardingSetting,
+    ForwardingState,
+    GrantRecordClearing,
+    MemberAccessChange,
+    MemberInvitation,
+    MemberRemoval,
+    OrgSettingChange,
+    ProjectGrantChange,
+    ProjectRevocationChange,
+    ProjectSettingsChange,
+)
 from reconciler.errors import DxorgError
+from reconciler.findings import (
+    PolicyFinding,
+    grant_verdict,
+    policy_findings,
+    policy_text,
+    stale_record,
+)
 from reconciler.model import (
     BUDGET_COLLECTIONS,
     FLAGS,
     IRREVERSIBLE_SETTINGS,
     NO_ACCESS,
+    ORG_SETTINGS,
+    TOP_LEVEL_SETTINGS,
     Access,
     AppGrant,
     DesiredMember,
     DesiredOrg,
-    FlagValue,
-    Level,
     LiveMember,
     LiveOrg,
-    LiveProject,
-    Location,
-    NewAccount,
     PermissionFlag,
-    PolicyException,
     ProjectGrant,
     ProjectPolicy,
     SelfGrants,
     can_write_record,
-    selects,
+    live_setting,
+    location_text,
 )
-from reconciler.plan import Action
-
-INDEPENDENT_FLAGS: tuple[PermissionFlag, ...] = tuple(f for f in FLAGS if f.independent)
-READ_ONLY_FLAGS: tuple[PermissionFlag, ...] = tuple(f for f in FLAGS if not f.settable)
+from reconciler.plan import (
+    FORWARDING_KEY,
+    ORG_KEY,
+    Action,
+    ActionKind,
+    DepartureCause,
+    ExpiryCause,
+    ObjectKey,
+    Phase,
+)
 
 
 @dataclass(frozen=True)
@@ -52,19 +83,6 @@ class DiffInput:
     token_signatures: Mapping[str, str | None]
     # Accounts dxorg's own journal shows it asked the platform to create: user id -> email.
     created_accounts: Mapping[str, str] = field(default_factory=dict)
-
-
-def access_json(access: Access) -> dict[str, object]:
-    """The level, then every flag in the platform's order (as findMembers reports them)."""
-    return {"level": access.level, **access.flags()}
-
-
-def _at(where: Location | None, source: str) -> str:
-    return str(where) if where else source
-
-
-def member_key(user_id: str) -> str:
-    return f"member:{user_id}"
 
 
 def diff_org(desired: DesiredOrg, live: LiveOrg, inputs: DiffInput) -> list[Action]:
@@ -95,21 +113,16 @@ def _diff_org_settings(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
                 reason=f"{desired.source} sets name {desired.name!r}; live name is {live.name!r}",
             )
         )
-    if desired.saml_idp is not None and desired.saml_idp != live.saml_idp:
-        actions.append(
-            _org_setting(
-                desired,
-                "samlIdP",
-                live.saml_idp,
-                desired.saml_idp,
-                summary=f"set samlIdP: {_show(live.saml_idp)} -> {desired.saml_idp}",
-                reason=f"{desired.source} sets samlIdP {desired.saml_idp!r}; live is "
-                f"{_show(live.saml_idp)}",
-            )
-        )
-    for key, want in sorted(desired.policies.items()):
-        have = live.policies.get(key)
-        if want != have:
+    # The top-level settings in the table's order, then the policies by name.
+    policies = sorted((s for s in ORG_SETTINGS if s.policy), key=lambda s: s.name)
+    for setting in (*TOP_LEVEL_SETTINGS, *policies):
+        key = setting.name
+        if key not in desired.settings:
+            continue
+        want, have = desired.settings[key], live_setting(live, setting)
+        if want == have:
+            continue
+        if setting.policy:
             actions.append(
                 _org_setting(
                     desired,
@@ -120,6 +133,17 @@ def _diff_org_settings(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
                     reason=f"{desired.source} sets policies.{key} to {_show(want)}; live is "
                     f"{_show(have)}",
                     label=f"policies.{key}",
+                )
+            )
+        else:
+            actions.append(
+                _org_setting(
+                    desired,
+                    key,
+                    have,
+                    want,
+                    summary=f"set {key}: {_show(have)} -> {_show(want)}",
+                    reason=f"{desired.source} sets {key} {want!r}; live is {_show(have)}",
                 )
             )
     return actions
@@ -139,15 +163,14 @@ def _org_setting(
     label = label or key
     return Action(
         id=f"{desired.org_id}/org/{label}",
-        kind="update-org",
+        kind=ActionKind.UPDATE_ORG,
         symbol="~",
         target=f"{desired.org_id} {label}",
         summary=summary,
         reason=reason,
-        phase="org",
-        touches=("org",),
-        before={key: have},
-        after={key: want},
+        phase=Phase.ORG,
+        touches=(ORG_KEY,),
+        change=OrgSettingChange(key, have, want),
     )
 
 
@@ -160,27 +183,6 @@ def _show(value: object) -> str:
 
 
 # ---------------------------------------------------------------- members
-
-
-def target_access(level: Level, managed: Mapping[str, FlagValue], have: Access | None) -> Access:
-    """The complete access a member of `level` with these managed flags ends with.
-
-    Each flag: the value ADMIN forces; else the managed value (settable flags only: dxorg
-    never sends a read-only one); else the live value when there is one to keep (the level
-    does not change, or the flag is independent of it); else the level's default, which
-    is what the platform gives a new member, and a demoted one for the flags ADMIN forces.
-    """
-    values: list[FlagValue] = []
-    for flag in FLAGS:
-        if level == "ADMIN" and flag.admin_value is not None:
-            values.append(flag.admin_value)
-        elif flag.settable and flag.name in managed:
-            values.append(managed[flag.name])
-        elif have is not None and (flag.independent or have.level == level):
-            values.append(have[flag.name])
-        else:
-            values.append(flag.default_for(level))
-    return Access(level, tuple(values))
 
 
 def _lowered(before: Access, after: Access) -> tuple[str, ...]:
@@ -213,37 +215,6 @@ def _wanted(before: Access, after: Access) -> str:
     )
 
 
-@dataclass(frozen=True)
-class ReadOnlyDifference:
-    """A read-only flag the manifest sets to a value the member will not have after the
-    plan: dxorg cannot set it, so the plan warns instead of acting."""
-
-    member: DesiredMember
-    flag: PermissionFlag
-    wanted: FlagValue
-    planned: FlagValue  # what the member has after the plan (live, or the level's default)
-    invited: bool  # not a member yet
-
-
-def read_only_differences(desired: DesiredOrg, live: LiveOrg) -> list[ReadOnlyDifference]:
-    membership = desired.membership
-    if membership is None:
-        return []
-    out = []
-    for user_id, want in sorted(membership.members.items()):
-        declared = [f for f in READ_ONLY_FLAGS if f.name in want.flags]
-        if not declared:
-            continue
-        have = live.members.get(user_id)
-        after = target_access(want.level, want.flags, have.access if have else None)
-        out += [
-            ReadOnlyDifference(want, f, want.flags[f.name], after[f.name], have is None)
-            for f in declared
-            if want.flags[f.name] != after[f.name]
-        ]
-    return out
-
-
 def _diff_members(desired: DesiredOrg, live: LiveOrg, today: date) -> list[Action]:
     membership = desired.membership
     if membership is None:
@@ -258,20 +229,20 @@ def _diff_members(desired: DesiredOrg, live: LiveOrg, today: date) -> list[Actio
             if have is not None:
                 actions.append(_expiry_removal(desired, want, have))
             continue
-        at = _at(want.where, desired.source)
+        at = location_text(want.where, desired.source)
         after = target_access(want.level, want.flags, have.access if have else None)
         if have is None:
             actions.append(
                 Action(
                     id=f"{org}/member/{user_id}/invite",
-                    kind="invite-member",
+                    kind=ActionKind.INVITE_MEMBER,
                     symbol="+",
                     target=user_id,
                     summary=f"invite {user_id} as {after.level}",
                     reason=f"listed at {at} but not a member of {org}",
-                    phase="invite",
-                    touches=(member_key(user_id),),
-                    after=access_json(after),
+                    phase=Phase.INVITE,
+                    touches=(ObjectKey.member(user_id),),
+                    change=MemberInvitation(after),
                 )
             )
             continue
@@ -280,19 +251,19 @@ def _diff_members(desired: DesiredOrg, live: LiveOrg, today: date) -> list[Actio
             continue
         removals: tuple[str, ...]
         if before.level == "MEMBER" and after.level == "ADMIN":
-            kind, symbol, phase = "promote", "~", "invite"
+            kind, symbol, phase = ActionKind.PROMOTE, "~", Phase.INVITE
             removals = _lowered(before, after)
             # The flags ADMIN forces need no words; one independent of the level may change.
             independent = _flag_changes(before, after, INDEPENDENT_FLAGS)
             summary = f"promote {user_id} to ADMIN" + (f" ({independent})" if independent else "")
             reason = f"{at} sets level ADMIN; live level is MEMBER"
         elif before.level == "ADMIN" and after.level == "MEMBER":
-            kind, symbol, phase = "demote", "~", "demote"
+            kind, symbol, phase = ActionKind.DEMOTE, "~", Phase.DEMOTE
             removals = ("levels", *_lowered(before, after))
             summary = f"demote {user_id} to MEMBER ({_flag_changes(before, after)})"
             reason = f"{at} sets level MEMBER; live level is ADMIN"
         else:
-            kind, symbol, phase = "update-access", "~", "access"
+            kind, symbol, phase = ActionKind.UPDATE_ACCESS, "~", Phase.ACCESS
             removals = _lowered(before, after)
             changes = _flag_changes(before, after)
             summary = f"update {user_id}: {changes}"
@@ -306,9 +277,8 @@ def _diff_members(desired: DesiredOrg, live: LiveOrg, today: date) -> list[Actio
                 summary=summary,
                 reason=reason,
                 phase=phase,
-                touches=(member_key(user_id),),
-                before=access_json(before),
-                after=access_json(after),
+                touches=(ObjectKey.member(user_id),),
+                change=MemberAccessChange(before, after),
                 removals=removals,
             )
         )
@@ -340,11 +310,9 @@ def _diff_departures(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
                 removal,
                 reason=f"departed at {where}{since}{why}; removing them also revokes their "
                 "explicit permissions on the org's projects and apps",
-                departure={
-                    "where": where,
-                    "since": str(departure.since) if departure.since else None,
-                    "reason": departure.reason,
-                },
+                departure=DepartureCause(
+                    where, str(departure.since) if departure.since else None, departure.reason
+                ),
             )
         )
     return actions
@@ -352,12 +320,12 @@ def _diff_departures(desired: DesiredOrg, live: LiveOrg) -> list[Action]:
 
 def _expiry_removal(desired: DesiredOrg, want: DesiredMember, have: LiveMember) -> Action:
     removal = _removal(desired.org_id, desired.source, have)
-    where = _at(want.where, desired.source)
+    where = location_text(want.where, desired.source)
     why = f": {want.reason}" if want.reason else ""
     return replace(
         removal,
         reason=f"membership at {where} expired on {want.expires}{why}",
-        expiry={"where": where, "expires": str(want.expires), "reason": want.reason},
+        expiry=ExpiryCause(where, str(want.expires), want.reason),
     )
 
 
@@ -365,43 +333,19 @@ def _removal(org: str, source: str, have: LiveMember) -> Action:
     who = f"{have.name}, {have.access.level}" if have.name else have.access.level
     return Action(
         id=f"{org}/member/{have.user_id}/remove",
-        kind="remove-member",
+        kind=ActionKind.REMOVE_MEMBER,
         symbol="-",
         target=have.user_id,
         summary=f"remove {have.user_id} ({who}) from {org}",
         reason=f"not listed in {source}, whose members.mode is authoritative",
-        phase="remove",
-        touches=(member_key(have.user_id),),
-        before=access_json(have.access),
+        phase=Phase.REMOVE,
+        touches=(ObjectKey.member(have.user_id),),
+        change=MemberRemoval(have.access),
         removals=("members", "levels") if have.access.level == "ADMIN" else ("members",),
     )
 
 
 # ---------------------------------------------------------------- provisioning
-
-
-# How dxorg knows an existing account is the one a provisioning entry asks for.
-Ownership = Literal["platform-email", "created-by-dxorg"]
-
-
-def account_ownership(
-    account: NewAccount, live: LiveOrg, created: Mapping[str, str]
-) -> Ownership | None:
-    """Why the account under this entry's username is the one the entry provisions, or None.
-
-    Only two things count: the platform shows the entry's email for it (which it does only
-    to the account itself), or dxorg's journal holds the answer `/user/new` gave dxorg for
-    that username and email (see `journal.created_accounts`). That a username exists never
-    counts: anyone may register one, and inviting it would give a stranger access.
-    """
-    want = account.email.strip().lower()
-    shown = live.existing_accounts.get(account.user_id)
-    if shown is not None and shown.strip().lower() == want:
-        return "platform-email"
-    made = created.get(account.user_id)
-    if made is not None and made.strip().lower() == want:
-        return "created-by-dxorg"
-    return None
 
 
 def _diff_provisioning(
@@ -420,7 +364,7 @@ def _diff_provisioning(
         if exists and ownership is None:
             continue  # an account dxorg cannot show is this one: a violation, never an invite
         access = target_access(account.level, account.flags, None)
-        at = _at(account.where, desired.source)
+        at = location_text(account.where, desired.source)
         proof = (
             "the platform shows the same email for it"
             if ownership == "platform-email"
@@ -429,7 +373,7 @@ def _diff_provisioning(
         actions.append(
             Action(
                 id=f"{org}/provision/{user_id}",
-                kind="invite-member" if exists else "provision",
+                kind=ActionKind.INVITE_MEMBER if exists else ActionKind.PROVISION,
                 symbol="+",
                 target=user_id,
                 summary=(
@@ -443,38 +387,15 @@ def _diff_provisioning(
                     if exists
                     else f"listed for provisioning at {at}; no such account yet"
                 ),
-                phase="provision",
-                touches=(member_key(user_id), f"account:{user_id}"),
-                after={**access_json(access), "setBillTo": account.set_bill_to},
+                phase=Phase.PROVISION,
+                touches=(ObjectKey.member(user_id), ObjectKey.account(user_id)),
+                change=AccountChange(access, account.set_bill_to),
             )
         )
     return actions
 
 
 # ---------------------------------------------------------------- self-grants
-
-
-Grant = TypeVar("Grant", ProjectGrant, AppGrant)
-
-
-def _verdict(
-    grants: Sequence[Grant], object_id: str, name: str, today: date, *, recorded: bool
-) -> tuple[bool, Grant | None] | None:
-    """Whether some grant for this object is active (and which), or all have expired.
-
-    An active grant wins over expired ones, so an object still covered by a later or
-    open-ended grant is never revoked. When no grant selects the object: None, unless it
-    carries dxorg's record of a self-grant (`recorded`): then `(False, None)`, over like an
-    expired grant, since no grant covers the access dxorg added any more (the grant was
-    removed from the manifest, its selector changed, or the project was renamed).
-    """
-    matching = [g for g in grants if selects(g.selector, object_id, name)]
-    if not matching:
-        return (False, None) if recorded else None
-    active = [g for g in matching if g.expires is None or g.expires >= today]
-    if active:
-        return True, active[0]
-    return False, max(matching, key=lambda g: g.expires or today)
 
 
 def _ended(grant: ProjectGrant | AppGrant | None, desired: DesiredOrg) -> str:
@@ -484,7 +405,7 @@ def _ended(grant: ProjectGrant | AppGrant | None, desired: DesiredOrg) -> str:
             f"no self-grant in {desired.source} selects it any more (the grant was removed, "
             "its selector changed, or the object was renamed)"
         )
-    return f"self-grant at {_at(grant.where, desired.source)} expired on {grant.expires}"
+    return f"self-grant at {location_text(grant.where, desired.source)} expired on {grant.expires}"
 
 
 def _granted(grant: ProjectGrant | AppGrant) -> str:
@@ -493,95 +414,6 @@ def _granted(grant: ProjectGrant | AppGrant) -> str:
 
 def _because(grant: ProjectGrant | AppGrant) -> str:
     return f" ({grant.reason})" if grant.reason else ""
-
-
-def grantee_allowed(desired: DesiredOrg, caller: str) -> bool:
-    """The platform lets an org admin grant only themselves: `selfGrants.admin`, when set,
-    must be the token's own user (who is an ADMIN, or dxorg could not have read the org)."""
-    grants = desired.self_grants
-    return grants is None or grants.admin is None or grants.admin == caller
-
-
-@dataclass(frozen=True)
-class GrantFinding:
-    """A self-granted object dxorg will not act on: `drift` (access a person must decide
-    about, reported as a difference) or a harmless record left behind (a warning)."""
-
-    grant: ProjectGrant | AppGrant | None  # None: a record no grant selects any more
-    object_id: str
-    name: str
-    kind: str  # "unrecorded" | "stale-record" | "record-left"
-    live: str  # the caller's access now, in words
-    recorded: str | None = None  # the project record's level, when there is one
-
-    @property
-    def drift(self) -> bool:
-        return self.kind != "record-left"
-
-
-def grant_findings(desired: DesiredOrg, live: LiveOrg, today: date) -> list[GrantFinding]:
-    """The states a self-grant can be left in that no action of the plan resolves.
-
-    - `unrecorded`: an expired grant whose access the caller still holds with no record
-      of dxorg adding it (a project the admin created, or a grant whose record call was
-      lost): revoking could take away access that was there before, so it is drift for a
-      person to decide, never revoked.
-    - `stale-record`: an active grant to make on a project whose record names a level the
-      caller no longer has, at a level too low to correct the record before granting:
-      granting could let expiry give back the wrong level, so it waits for a person.
-    - `record-left`: an expired grant already revoked whose record stays, because at
-      the level given back the caller may no longer clear it: harmless, warned about.
-    """
-    grants = desired.self_grants or SelfGrants(admin=None)
-    if not grantee_allowed(desired, live.caller):
-        return []
-    out: list[GrantFinding] = []
-    for project in live.projects:
-        verdict = _verdict(
-            grants.projects,
-            project.project_id,
-            project.name,
-            today,
-            recorded=project.grant_record is not None,
-        )
-        if verdict is None:
-            continue
-        active, grant = verdict
-        access, record = project.access, project.grant_record
-        found = None
-        if active and access != "ADMINISTER" and _stale(record, access):
-            found = "stale-record"
-        elif not active and access == "ADMINISTER" and record is None:
-            found = "unrecorded"
-        elif (
-            not active
-            and access != "ADMINISTER"
-            and record is not None
-            and not can_write_record(access)
-        ):
-            found = "record-left"
-        if found:
-            out.append(GrantFinding(grant, project.project_id, project.name, found, access, record))
-    for app in live.apps:
-        app_verdict = _verdict(
-            grants.apps, app.app_id, app.name, today, recorded=app.grant_recorded
-        )
-        if app_verdict is None or app.developers is None:
-            continue
-        app_active, app_grant = app_verdict
-        developer = live.caller in app.developers
-        if app_active:
-            continue
-        if developer and not app.grant_recorded:
-            out.append(GrantFinding(app_grant, app.app_id, app.name, "unrecorded", "developer"))
-        elif not developer and app.grant_recorded:
-            out.append(GrantFinding(app_grant, app.app_id, app.name, "record-left", "none"))
-    return out
-
-
-def _stale(record: str | None, access: str) -> bool:
-    """A record naming another level than the caller has, which dxorg cannot rewrite first."""
-    return record is not None and record != access and not can_write_record(access)
 
 
 def _diff_self_grants(desired: DesiredOrg, live: LiveOrg, today: date) -> list[Action]:
@@ -604,29 +436,28 @@ def _diff_project_grants(
     actions = []
     for project in live.projects:
         record = project.grant_record
-        verdict = _verdict(
+        verdict = grant_verdict(
             grants, project.project_id, project.name, today, recorded=record is not None
         )
         if verdict is None:
             continue
         active, grant = verdict
         holds = project.access == "ADMINISTER"
-        touches = (f"project:{project.project_id}",)
-        if active and grant is not None and not holds and not _stale(record, project.access):
-            at = _at(grant.where, desired.source)
+        touches = (ObjectKey.project(project.project_id),)
+        if active and grant is not None and not holds and not stale_record(record, project.access):
+            at = location_text(grant.where, desired.source)
             actions.append(
                 Action(
                     id=f"{org}/grant/{project.project_id}",
-                    kind="grant-project",
+                    kind=ActionKind.GRANT_PROJECT,
                     symbol="+",
                     target=project.project_id,
                     summary=f"grant {admin} ADMINISTER on {project.project_id} ({project.name}){_granted(grant)}",
                     reason=f"self-grant at {at}{_because(grant)}; live access is {project.access}",
-                    phase="org",
+                    phase=Phase.ORG,
                     touches=touches,
-                    before={"level": project.access},
                     # The level before the grant is recorded on the project, for expiry.
-                    after={"level": "ADMINISTER", "recorded": project.access},
+                    change=ProjectGrantChange(project.access),
                 )
             )
         elif not active and holds and record is not None:
@@ -634,17 +465,16 @@ def _diff_project_grants(
             actions.append(
                 Action(
                     id=f"{org}/revoke/{project.project_id}",
-                    kind="revoke-project",
+                    kind=ActionKind.REVOKE_PROJECT,
                     symbol="-",
                     target=project.project_id,
                     summary=f"revoke {admin}'s ADMINISTER on {project.project_id} ({project.name}), "
                     f"back to {back_to} as before the grant",
                     reason=f"{_ended(grant, desired)}; dxorg recorded {admin}'s level "
                     f"before it as {record}",
-                    phase="remove",
+                    phase=Phase.REMOVE,
                     touches=touches,
-                    before={"level": project.access, "recorded": record},
-                    after={"level": record},
+                    change=ProjectRevocationChange(project.access, record),
                     removals=("projectGrants",),
                 )
             )
@@ -654,17 +484,16 @@ def _diff_project_grants(
             actions.append(
                 Action(
                     id=f"{org}/clear-record/{project.project_id}",
-                    kind="clear-grant-record",
+                    kind=ActionKind.CLEAR_GRANT_RECORD,
                     symbol="~",
                     target=project.project_id,
                     summary=f"clear dxorg's self-grant record on {project.project_id} "
                     f"({project.name})",
                     reason=f"{_ended(grant, desired)}; {admin} has {project.access} (not "
                     f"ADMINISTER), so nothing is left to revoke, only the record ({record})",
-                    phase="org",
+                    phase=Phase.ORG,
                     touches=touches,
-                    before={"level": project.access, "recorded": record},
-                    after={"level": project.access, "recorded": None},
+                    change=GrantRecordClearing(project.access, record),
                 )
             )
     return actions
@@ -676,42 +505,44 @@ def _diff_app_grants(
     org, admin = desired.org_id, live.caller
     actions = []
     for app in live.apps:
-        verdict = _verdict(grants, app.app_id, app.name, today, recorded=app.grant_recorded)
+        verdict = grant_verdict(grants, app.app_id, app.name, today, recorded=app.grant_recorded)
         if verdict is None or app.developers is None:
             continue
         active, grant = verdict
         is_developer = admin in app.developers
-        touches = (f"app:{app.app_id}",)
+        touches = (ObjectKey.app(app.app_id),)
         if active and grant is not None and not is_developer:
-            at = _at(grant.where, desired.source)
+            at = location_text(grant.where, desired.source)
             actions.append(
                 Action(
                     id=f"{org}/grant/{app.app_id}",
-                    kind="grant-app",
+                    kind=ActionKind.GRANT_APP,
                     symbol="+",
                     target=app.app_id,
                     summary=f"make {admin} a developer of {app.name} ({app.app_id}){_granted(grant)}",
                     reason=f"self-grant at {at}{_because(grant)}",
-                    phase="org",
+                    phase=Phase.ORG,
                     touches=touches,
-                    before={"developers": list(app.developers)},
-                    after={"developers": sorted({*app.developers, admin}), "recorded": True},
+                    change=AppGrantChange(
+                        tuple(app.developers), tuple(sorted({*app.developers, admin}))
+                    ),
                 )
             )
         elif not active and is_developer and app.grant_recorded:
             actions.append(
                 Action(
                     id=f"{org}/revoke/{app.app_id}",
-                    kind="revoke-app",
+                    kind=ActionKind.REVOKE_APP,
                     symbol="-",
                     target=app.app_id,
                     summary=f"remove {admin} from the developers of {app.name} ({app.app_id})",
                     reason=f"{_ended(grant, desired)}; dxorg recorded adding {admin} as a "
                     "developer",
-                    phase="remove",
+                    phase=Phase.REMOVE,
                     touches=touches,
-                    before={"developers": list(app.developers), "recorded": True},
-                    after={"developers": [d for d in app.developers if d != admin]},
+                    change=AppRevocationChange(
+                        tuple(app.developers), tuple(d for d in app.developers if d != admin)
+                    ),
                     removals=("appGrants",),
                 )
             )
@@ -719,47 +550,6 @@ def _diff_app_grants(
 
 
 # ---------------------------------------------------------------- project policies
-
-
-@dataclass(frozen=True)
-class PolicyFinding:
-    """One project a policy covers, and how it stands: the required settings it lacks, and
-    the policy's exception for it (active: the project is exempt)."""
-
-    policy: ProjectPolicy
-    project: LiveProject
-    missing: tuple[str, ...]
-    exception: PolicyException | None
-    exempt: bool
-
-    @property
-    def compliant(self) -> bool:
-        return not self.missing
-
-
-def policy_findings(desired: DesiredOrg, live: LiveOrg, today: date) -> list[PolicyFinding]:
-    """Every (policy, project it covers) of the org, in policy then project order."""
-    out = []
-    for policy in desired.project_policies:
-        for project in sorted(live.projects, key=lambda p: (p.name, p.project_id)):
-            if not policy.selector.selects(project.project_id, project.name, project.tags):
-                continue
-            have = project.settings or {}
-            exception = policy.exception_for(project.project_id)
-            out.append(
-                PolicyFinding(
-                    policy,
-                    project,
-                    tuple(s for s in policy.require if not have.get(s, False)),
-                    exception,
-                    exception is not None and exception.active(today),
-                )
-            )
-    return out
-
-
-def policy_text(policy: ProjectPolicy, source: str) -> str:
-    return f"policy {policy.name}, {_at(policy.where, source)}"
 
 
 def _diff_project_policies(desired: DesiredOrg, live: LiveOrg, today: date) -> list[Action]:
@@ -794,34 +584,31 @@ def _diff_project_policies(desired: DesiredOrg, live: LiveOrg, today: date) -> l
         )
         if lapsed is not None:
             reason += (
-                f"; the exception at {_at(lapsed.where, desired.source)} ({lapsed.reason}) "
+                f"; the exception at {location_text(lapsed.where, desired.source)} ({lapsed.reason}) "
                 f"expired on {lapsed.expires}"
             )
         actions.append(
             Action(
                 id=f"{desired.org_id}/project-policy/{project_id}",
-                kind="update-project",
+                kind=ActionKind.UPDATE_PROJECT,
                 symbol="~",
                 target=project_id,
                 summary=f"project {project.name} ({project_id}): {changes}",
                 reason=reason,
-                phase="org",
-                touches=(f"project:{project_id}",),
-                before={
-                    "settings": {s: False for s in because},
-                    "version": project.version,
-                    "level": project.access,
-                },
-                after={
-                    "settings": {s: True for s in because},
-                    "irreversible": [s for s in because if s in IRREVERSIBLE_SETTINGS],
-                },
+                phase=Phase.ORG,
+                touches=(ObjectKey.project(project_id),),
+                change=ProjectSettingsChange(
+                    tuple(because),
+                    project.version,
+                    project.access,
+                    tuple(s for s in because if s in IRREVERSIBLE_SETTINGS),
+                ),
                 expiry=(
-                    {
-                        "where": _at(lapsed.where, desired.source),
-                        "expires": str(lapsed.expires),
-                        "reason": lapsed.reason,
-                    }
+                    ExpiryCause(
+                        location_text(lapsed.where, desired.source),
+                        str(lapsed.expires),
+                        lapsed.reason,
+                    )
                     if lapsed is not None
                     else None
                 ),
@@ -845,15 +632,14 @@ def _diff_forwarding(desired: DesiredOrg, live: LiveOrg, inputs: DiffInput) -> l
         return [
             Action(
                 id=f"{org}/forwarding",
-                kind="disable-forwarding",
+                kind=ActionKind.DISABLE_FORWARDING,
                 symbol="-",
                 target=f"{org} jobLogsForwarding",
                 summary=f"disable job-log forwarding to {have.url}",
                 reason=f"{desired.source} sets jobLogsForwarding disabled",
-                phase="org",
-                touches=("forwarding",),
-                before={"url": have.url, "tokenSignature": have.token_signature},
-                after=None,
+                phase=Phase.ORG,
+                touches=(FORWARDING_KEY,),
+                change=ForwardingRemoval(ForwardingState(have.url, have.token_signature)),
             )
         ]
     assert want.url is not None and want.token_env is not None  # the schema requires both
@@ -871,15 +657,17 @@ def _diff_forwarding(desired: DesiredOrg, live: LiveOrg, inputs: DiffInput) -> l
     return [
         Action(
             id=f"{org}/forwarding",
-            kind="set-forwarding",
+            kind=ActionKind.SET_FORWARDING,
             symbol="+" if have is None else "~",
             target=f"{org} jobLogsForwarding",
             summary=f"forward job logs to {want.url} with the token from ${want.token_env}",
             reason=f"{desired.source} sets jobLogsForwarding; {why}",
-            phase="org",
-            touches=("forwarding",),
-            before={"url": have.url, "tokenSignature": have.token_signature} if have else None,
-            after={"url": want.url, "tokenSignature": signature},
+            phase=Phase.ORG,
+            touches=(FORWARDING_KEY,),
+            change=ForwardingSetting(
+                ForwardingState(have.url, have.token_signature) if have else None,
+                ForwardingState(want.url, signature),
+            ),
         )
     ]
 

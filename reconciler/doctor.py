@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from reconciler.diff import grantee_allowed
+from reconciler.access_rules import grantee_allowed
 from reconciler.doctor_verdict import (
     PLATFORM,
     Check,

@@ -67,6 +67,7 @@ from reconciler.github.runner import (
 )
 from reconciler.manifest import Fleet, load_fleet
 from reconciler.plan import OrgPlan, Plan, Step
+from reconciler.plan_file import PlanFileError, dumps_plan, load_plan
 from reconciler.platform import (
     ConfigOverrides,
     Connection,
@@ -80,7 +81,6 @@ from reconciler.platform import (
 from reconciler.render import inert
 from reconciler.render.apply_markdown import render_apply_markdown
 from reconciler.render.markdown import platform_markdown, render_markdown
-from reconciler.render.plan_json import PlanFileError, dumps_plan, load_plan
 from reconciler.render.text import render_text, summary_line
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2

@@ -12,12 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
-from reconciler.diff import grantee_allowed
+from reconciler.access_rules import grantee_allowed
 from reconciler.errors import ApiError, PermissionDenied, ReadIncompleteError, ResourceNotFound
 from reconciler.model import (
     FLAGS,
+    NO_ACCESS,
     PROJECT_ACCESS_LEVELS,
     PROJECT_SETTINGS,
+    TOP_LEVEL_SETTINGS,
     Access,
     DesiredOrg,
     FlagValue,
@@ -26,6 +28,7 @@ from reconciler.model import (
     LiveMember,
     LiveOrg,
     LiveProject,
+    OrgSetting,
     SelfGrants,
     grant_record_key,
     selects,
@@ -129,7 +132,9 @@ def _read(client: ReadClient, desired: DesiredOrg, caller: str, check_invitees: 
         apps=apps,
         forwarding=_forwarding(org.get("jobLogsForwarding")),
         expires_at=org.get("expiresAt") if isinstance(org.get("expiresAt"), int) else None,
-        saml_idp=_saml_idp(org_id, org.get("samlIdP")),
+        settings={
+            s.name: _top_level_setting(org_id, s, org.get(s.name)) for s in TOP_LEVEL_SETTINGS
+        },
         projects_read=reads_grants or policies,
         apps_read=reads_grants,
         existing_accounts={u: found[u][1] for u in accounts if states[u] != "missing"},
@@ -260,7 +265,7 @@ def _projects(
             LiveProject(
                 project_id,
                 _string(described, "name", project_id),
-                level,
+                level or NO_ACCESS,
                 record if record in PROJECT_ACCESS_LEVELS else None,
                 **(_project_settings(org_id, project_id, described) if with_settings else {}),
             )
@@ -326,10 +331,12 @@ def _apps(
     return tuple(described.get(app.app_id, app) for app in apps)
 
 
-def _saml_idp(org_id: str, value: object) -> str | None:
-    if value is None or isinstance(value, str):
+def _top_level_setting(org_id: str, setting: OrgSetting, value: object) -> object:
+    if value is None or isinstance(value, str if setting.json_type == "string" else bool):
         return value
-    raise ReadIncompleteError(f"{org_id} describe: samlIdP is {value!r}, not a string")
+    raise ReadIncompleteError(
+        f"{org_id} describe: {setting.name} is {value!r}, not a {setting.json_type}"
+    )
 
 
 def _forwarding(value: object) -> LiveForwarding | None:

@@ -18,12 +18,33 @@ MembershipMode = Literal["authoritative", "additive"]
 
 LEVELS: tuple[str, ...] = ("ADMIN", "MEMBER")
 PROJECT_ACCESS_LEVELS: tuple[str, ...] = ("NONE", "VIEW", "UPLOAD", "CONTRIBUTE", "ADMINISTER")
-ORG_POLICY_KEYS: tuple[str, ...] = (
-    "memberListVisibility",
-    "restrictProjectTransfer",
-    "jobReuse",
-    "detailedJobMetricsCollectDefault",
+
+
+@dataclass(frozen=True)
+class OrgSetting:
+    """One of the org's own settings that a manifest may manage, by its API name (the
+    manifest's key too): at the top level of `org-x/describe` and `org-x/update`, or under
+    their `policies` (`policy`). The manifest schema says which values it takes.
+    """
+
+    name: str
+    policy: bool = False
+    # The JSON type org/describe reports it as, when set (a read of another type fails).
+    json_type: Literal["string", "boolean"] = "string"
+
+
+# The one table of org settings: the diff, the update call, the live read (and its
+# contract), the plan's record of the org and the export all follow it, in this order.
+ORG_SETTINGS: tuple[OrgSetting, ...] = (
+    OrgSetting("samlIdP"),  # the SAML identity provider; the platform cannot clear it
+    OrgSetting("memberListVisibility", policy=True),
+    OrgSetting("restrictProjectTransfer", policy=True),
+    OrgSetting("jobReuse", policy=True, json_type="boolean"),
+    OrgSetting("detailedJobMetricsCollectDefault", policy=True, json_type="boolean"),
 )
+ORG_SETTINGS_BY_NAME: Mapping[str, OrgSetting] = {s.name: s for s in ORG_SETTINGS}
+ORG_POLICY_KEYS: tuple[str, ...] = tuple(s.name for s in ORG_SETTINGS if s.policy)
+TOP_LEVEL_SETTINGS: tuple[OrgSetting, ...] = tuple(s for s in ORG_SETTINGS if not s.policy)
 # The budgeted collections of removals (see SafetySettings), each measured against its own
 # size: members removed and admins demoted against the members and the admins, lowered
 # access (project access lowered, app access taken away, any other permission flag taken
@@ -81,6 +102,11 @@ class Location:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}"
+
+
+def location_text(where: Location | None, source: str) -> str:
+    """Where a value was set, or else the manifest it belongs to."""
+    return str(where) if where else source
 
 
 # ---------------------------------------------------------------- permission flags
@@ -317,7 +343,7 @@ class DesiredMember:
 
 
 @dataclass(frozen=True)
-class Membership:
+class DesiredMembership:
     """The members section. `mode` says who owns the list:
 
     - authoritative: a live member not listed here is removed (subject to the rails);
@@ -542,22 +568,27 @@ class DesiredOrg:
     org_id: str
     source: str
     name: str | None = None
-    policies: Mapping[str, object] = field(default_factory=dict)
-    saml_idp: str | None = None  # the org's SAML identity provider (`samlIdP`)
-    membership: Membership | None = None
+    # The org settings (`ORG_SETTINGS`) the manifest manages, by API name.
+    settings: Mapping[str, object] = field(default_factory=dict)
+    membership: DesiredMembership | None = None
     self_grants: SelfGrants | None = None
     forwarding: Forwarding | None = None
     provisioning: tuple[NewAccount, ...] = ()
     safety: SafetySettings = field(default_factory=SafetySettings)
     # sha256 of every file this org was built from (its manifest, the fleet defaults), by
     # path: a saved plan records them, and apply refuses when the manifests have changed.
-    inputs: Mapping[str, str] = field(default_factory=dict, compare=False)
+    manifests: Mapping[str, str] = field(default_factory=dict, compare=False)
     # The fleet's departures (by user id), from the defaults file that applies to this org.
     departed: Mapping[str, Departure] = field(default_factory=dict)
     # Where each member default that won was set (org or fleet `members.defaults`), by flag.
     member_defaults_where: Mapping[str, Location] = field(default_factory=dict, compare=False)
     # The org's `projectPolicies`, then the fleet's (an org policy of the same name wins).
     project_policies: tuple[ProjectPolicy, ...] = ()
+
+    @property
+    def policies(self) -> dict[str, object]:
+        """The org policies (settings under `policies`) the manifest manages, by name."""
+        return {k: v for k, v in self.settings.items() if ORG_SETTINGS_BY_NAME[k].policy}
 
 
 # ---------------------------------------------------------------- live state
@@ -574,7 +605,7 @@ class LiveMember:
 class LiveProject:
     project_id: str
     name: str
-    level: str | None  # the caller's access; None or NONE when it holds none
+    access: str  # the caller's access level on it; NONE (`NO_ACCESS`) when it holds none
     # The caller's level before a dxorg self-grant, as recorded on the project (None: no record).
     grant_record: str | None = None
     # Read only when the org has project policies: the project's tags, its restriction
@@ -582,10 +613,6 @@ class LiveProject:
     tags: tuple[str, ...] = ()
     settings: Mapping[str, bool] | None = field(default=None, hash=False)
     version: int | None = None
-
-    @property
-    def access(self) -> str:
-        return self.level or NO_ACCESS
 
 
 @dataclass(frozen=True)
@@ -618,7 +645,9 @@ class LiveOrg:
     apps: tuple[LiveApp, ...]
     forwarding: LiveForwarding | None
     expires_at: int | None = None  # ms since the epoch
-    saml_idp: str | None = None  # None: never set
+    # The top-level org settings (`TOP_LEVEL_SETTINGS`) as read, by API name (None: never
+    # set); the policies are in `policies`, every one the platform reported.
+    settings: Mapping[str, object] = field(default_factory=dict)
     # Which collections were read: a section the manifest leaves out is not read at all.
     projects_read: bool = False
     apps_read: bool = False
@@ -630,3 +659,8 @@ class LiveOrg:
     # the token is not allowed to see.
     unknown_users: frozenset[str] = frozenset()
     hidden_users: frozenset[str] = frozenset()
+
+
+def live_setting(live: LiveOrg, setting: OrgSetting) -> object:
+    """An org setting's live value (None: not set)."""
+    return (live.policies if setting.policy else live.settings).get(setting.name)

@@ -5,6 +5,10 @@ and the *steps* (the exact API calls, in order, each serving one or more actions
 access updates for many members share one batched `setMemberAccess` step).
 Secrets never enter a plan: a token is written as ``{"$env": "NAME"}`` and apply
 reads the variable when it sends the call.
+
+Its vocabulary is typed: an action's `ActionKind` and `Phase`, the `ObjectKey`s of the
+live objects it was planned from, and its change (`changes`, one type per kind). The plan
+file (`plan_file`) writes and reads this value; nothing else does.
 """
 
 from __future__ import annotations
@@ -13,7 +17,25 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal
+
+from reconciler.changes import (
+    AccountChange,
+    AppGrantChange,
+    AppRevocationChange,
+    Change,
+    ForwardingRemoval,
+    ForwardingSetting,
+    GrantRecordClearing,
+    MemberAccessChange,
+    MemberInvitation,
+    MemberRemoval,
+    OrgSettingChange,
+    ProjectGrantChange,
+    ProjectRevocationChange,
+    ProjectSettingsChange,
+)
 
 # 2.0: a plan records the live values its actions were planned from, the manifests' digests
 # and the removals left out; apply no longer trusts a plan's own verdict (it re-plans).
@@ -24,19 +46,113 @@ FORMAT_VERSION = "3.1"
 Symbol = Literal["+", "~", "-"]
 Server = Literal["api", "auth"]
 
-# Phases in the order apply runs them: grant before revoke, so nobody is locked out.
-PHASES: tuple[str, ...] = (
-    "provision",  # create accounts, then invite them
-    "invite",  # invite members, promote to ADMIN
-    "access",  # access flag updates
-    "org",  # org name and policies, self-grants, job-log forwarding
-    "demote",  # ADMIN -> MEMBER
-    "remove",  # member removals, expired self-grant revocations
-)
+
+class Phase(StrEnum):
+    """The phases of a plan, in the order apply runs them: grant before revoke, so nobody
+    is locked out. A `StrEnum`: each is its text wherever it is printed or saved."""
+
+    PROVISION = "provision"  # create accounts, then invite them
+    INVITE = "invite"  # invite members, promote to ADMIN
+    ACCESS = "access"  # access flag updates
+    ORG = "org"  # org name and policies, self-grants, job-log forwarding
+    DEMOTE = "demote"  # ADMIN -> MEMBER
+    REMOVE = "remove"  # member removals, expired self-grant revocations
 
 
-def phase_index(phase: str) -> int:
+PHASES: tuple[Phase, ...] = tuple(Phase)
+
+
+def phase_index(phase: Phase) -> int:
     return PHASES.index(phase)
+
+
+class ActionKind(StrEnum):
+    """What an action does, declared in the order actions are listed within a phase."""
+
+    PROVISION = "provision"
+    INVITE_MEMBER = "invite-member"
+    PROMOTE = "promote"
+    UPDATE_ACCESS = "update-access"
+    UPDATE_ORG = "update-org"
+    GRANT_PROJECT = "grant-project"
+    GRANT_APP = "grant-app"
+    CLEAR_GRANT_RECORD = "clear-grant-record"
+    UPDATE_PROJECT = "update-project"
+    SET_FORWARDING = "set-forwarding"
+    DISABLE_FORWARDING = "disable-forwarding"
+    DEMOTE = "demote"
+    REMOVE_MEMBER = "remove-member"
+    REVOKE_PROJECT = "revoke-project"
+    REVOKE_APP = "revoke-app"
+
+
+KIND_ORDER: tuple[ActionKind, ...] = tuple(ActionKind)
+
+
+def kind_order(kind: ActionKind) -> int:
+    return KIND_ORDER.index(kind)
+
+
+class ObjectKind(StrEnum):
+    """The kinds of live object a plan reads (see `fingerprints`)."""
+
+    ORG = "org"
+    FORWARDING = "forwarding"
+    MEMBER = "member"
+    ACCOUNT = "account"
+    PROJECT = "project"
+    APP = "app"
+
+
+# The kinds of object there is one of per org: their key is the kind alone.
+_SINGLE_OBJECTS = frozenset({ObjectKind.ORG, ObjectKind.FORWARDING})
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectKey:
+    """One live object a plan reads: its kind and its id (none for the org's own objects).
+
+    Written as text (``org``, ``forwarding``, ``member:<user>``, ``account:<user>``,
+    ``project:<id>``, ``app:<id>``) in a plan file's `touches`, `fingerprints` and
+    `liveValues`, and in messages; `str` makes that text, `parse` reads it back.
+    """
+
+    kind: ObjectKind
+    ident: str = ""
+
+    def __str__(self) -> str:
+        return self.kind.value if self.kind in _SINGLE_OBJECTS else f"{self.kind}:{self.ident}"
+
+    @classmethod
+    def parse(cls, text: str) -> ObjectKey:
+        kind, colon, ident = text.partition(":")
+        try:
+            parsed = ObjectKind(kind)
+        except ValueError:
+            raise ValueError(f"unknown live object key {text!r}") from None
+        if (parsed in _SINGLE_OBJECTS) == bool(colon):
+            raise ValueError(f"unknown live object key {text!r}")
+        return cls(parsed, ident)
+
+    @classmethod
+    def member(cls, user_id: str) -> ObjectKey:
+        return cls(ObjectKind.MEMBER, user_id)
+
+    @classmethod
+    def account(cls, user_id: str) -> ObjectKey:
+        return cls(ObjectKind.ACCOUNT, user_id)
+
+    @classmethod
+    def project(cls, project_id: str) -> ObjectKey:
+        return cls(ObjectKind.PROJECT, project_id)
+
+    @classmethod
+    def app(cls, app_id: str) -> ObjectKey:
+        return cls(ObjectKind.APP, app_id)
+
+
+ORG_KEY = ObjectKey(ObjectKind.ORG)
+FORWARDING_KEY = ObjectKey(ObjectKind.FORWARDING)
 
 
 @dataclass(frozen=True)
@@ -51,11 +167,24 @@ class ApiCall:
     def method(self) -> str:
         return self.route.rsplit("/", 1)[-1]
 
-    def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {"route": self.route, "body": self.body}
-        if self.server != "api":
-            out["server"] = self.server
-        return out
+
+@dataclass(frozen=True, slots=True)
+class DepartureCause:
+    """The fleet's `departed` entry a removal follows from: where it is (file:line, or
+    "departed"), since when (ISO date) and why, as the manifest says."""
+
+    where: str
+    since: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryCause:
+    """The entry whose `expires` date has come (where, the date as ISO text, why)."""
+
+    where: str
+    expires: str
+    reason: str | None
 
 
 @dataclass(frozen=True)
@@ -68,25 +197,62 @@ class Action:
     """
 
     id: str
-    kind: str
+    kind: ActionKind
     symbol: Symbol
     target: str
     summary: str
     reason: str
-    phase: str
-    touches: tuple[str, ...]
-    before: Mapping[str, object] | None = None
-    after: Mapping[str, object] | None = None
+    phase: Phase
+    touches: tuple[ObjectKey, ...]
+    change: Change
     removals: tuple[str, ...] = ()
-    # A removal for offboarding: the fleet's `departed` entry (where, since, reason).
-    departure: Mapping[str, object] | None = None
-    # A removal because a membership's `expires` date has come: the entry (where, expires,
-    # reason).
-    expiry: Mapping[str, object] | None = None
+    # A removal for offboarding: the fleet's `departed` entry.
+    departure: DepartureCause | None = None
+    # An action because a date the manifests set has come (a membership's `expires`, a
+    # project policy exception's): the entry.
+    expiry: ExpiryCause | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.change, CHANGE_TYPES[self.kind]):
+            raise TypeError(
+                f"{self.id}: a {self.kind} action cannot make a {type(self.change).__name__}"
+            )
+
+    @property
+    def before(self) -> dict[str, object] | None:
+        """The changed object before, as JSON (as a plan file and the reviews show it)."""
+        return self.change.before_json()
+
+    @property
+    def after(self) -> dict[str, object] | None:
+        """The changed object after, as JSON."""
+        return self.change.after_json()
+
+
+# The type of change each kind of action makes (an invitation is a member's or an account's).
+CHANGE_TYPES: Mapping[ActionKind, tuple[type[Change], ...]] = {
+    ActionKind.PROVISION: (AccountChange,),
+    ActionKind.INVITE_MEMBER: (MemberInvitation, AccountChange),
+    ActionKind.PROMOTE: (MemberAccessChange,),
+    ActionKind.UPDATE_ACCESS: (MemberAccessChange,),
+    ActionKind.UPDATE_ORG: (OrgSettingChange,),
+    ActionKind.GRANT_PROJECT: (ProjectGrantChange,),
+    ActionKind.GRANT_APP: (AppGrantChange,),
+    ActionKind.CLEAR_GRANT_RECORD: (GrantRecordClearing,),
+    ActionKind.UPDATE_PROJECT: (ProjectSettingsChange,),
+    ActionKind.SET_FORWARDING: (ForwardingSetting,),
+    ActionKind.DISABLE_FORWARDING: (ForwardingRemoval,),
+    ActionKind.DEMOTE: (MemberAccessChange,),
+    ActionKind.REMOVE_MEMBER: (MemberRemoval,),
+    ActionKind.REVOKE_PROJECT: (ProjectRevocationChange,),
+    ActionKind.REVOKE_APP: (AppRevocationChange,),
+}
 
 
 # Self-grant actions that only ever follow from a grant's expiry.
-GRANT_EXPIRY_KINDS = frozenset({"revoke-project", "revoke-app", "clear-grant-record"})
+GRANT_EXPIRY_KINDS = frozenset(
+    {ActionKind.REVOKE_PROJECT, ActionKind.REVOKE_APP, ActionKind.CLEAR_GRANT_RECORD}
+)
 
 
 def is_expiry(action: Action) -> bool:
@@ -104,7 +270,7 @@ class Step:
     """One API call of the plan, serving `actions`, run after `depends_on` steps."""
 
     id: str
-    phase: str
+    phase: Phase
     call: ApiCall
     actions: tuple[str, ...]
     depends_on: tuple[str, ...] = ()
@@ -144,6 +310,7 @@ class OrgPlan:
     steps: tuple[Step, ...] = ()
     violations: tuple[Violation, ...] = ()
     warnings: tuple[PlanWarning, ...] = ()
+    # Both by the text of the object's key (`str(ObjectKey)`), as the plan file has them.
     fingerprints: Mapping[str, str] = field(default_factory=dict)
     # The value of every live object an action touches, as read (see `fingerprints`).
     live_values: Mapping[str, object] = field(default_factory=dict)
@@ -291,7 +458,7 @@ class Departing:
     """One departed person's removals: (org id, action) in plan order."""
 
     user_id: str
-    departure: Mapping[str, object]
+    departure: DepartureCause
     removals: list[tuple[str, Action]]
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
-from reconciler.diff import (
+from reconciler.access_rules import account_ownership
+from reconciler.findings import (
     GrantFinding,
-    account_ownership,
     grant_findings,
     policy_findings,
     policy_text,

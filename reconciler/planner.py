@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 from reconciler.diff import DiffInput, ForwardingTokenMissing, diff_org
-from reconciler.fingerprints import live_fingerprints, touched_values
+from reconciler.live_values import live_fingerprints, touched_values
 from reconciler.model import DesiredOrg, LiveOrg
 from reconciler.plan import (
     FORWARDING_UNCHECKED,
@@ -20,12 +20,13 @@ from reconciler.plan import (
     PlanWarning,
     Violation,
     is_expiry,
+    kind_order,
     leaving_out,
     phase_index,
 )
 from reconciler.plan_warnings import grant_drift, plan_warnings
 from reconciler.rails import OVERRIDABLE_RULES, check_rails
-from reconciler.steps import MEMBER_ACCESS_BATCH, build_steps, kind_order
+from reconciler.steps import MEMBER_ACCESS_BATCH, build_steps
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def plan_org(desired: DesiredOrg, live: LiveOrg, options: PlanOptions) -> OrgPla
         warnings=tuple(warnings),
         fingerprints=live_fingerprints(live, touched),
         live_values=touched_values(live, actions),
-        manifests=dict(desired.inputs),
+        manifests=dict(desired.manifests),
         left_out=tuple(a.summary for a in left_out),
         unresolved=tuple(grant_drift(desired, live, options.today)),
     )
@@ -156,7 +157,7 @@ def failed_org_plan(desired: DesiredOrg, caller: str, message: str) -> OrgPlan:
         org_id=desired.org_id,
         source=desired.source,
         caller=caller,
-        manifests=dict(desired.inputs),
+        manifests=dict(desired.manifests),
         error=message,
     )
 

@@ -1,7 +1,8 @@
 """The safety rails: one function from a live state and a plan's steps to its violations. Pure.
 
 The planner calls `check_rails` on the state it read; apply calls the planner again on the
-state it reads just before writing (so a saved plan's own verdict is never trusted), and
+state it reads just before writing (so a saved plan's own verdict is never trusted),
+`shrunk_members` on the member list it read against the one the plan read, and
 `admin_violations` once more on the org's ADMINs right before the first demotion or removal.
 """
 
@@ -9,18 +10,40 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from reconciler.diff import account_ownership, grantee_allowed
+from reconciler.access_rules import account_ownership, grantee_allowed
+from reconciler.changes import (
+    AccountChange,
+    MemberAccessChange,
+    MemberInvitation,
+    MemberRemoval,
+    ProjectSettingsChange,
+)
 from reconciler.model import BUDGET_COLLECTIONS, FLAGS, DesiredOrg, LiveOrg
-from reconciler.plan import Action, Step, Violation
+from reconciler.plan import (
+    Action,
+    ActionKind,
+    ObjectKey,
+    ObjectKind,
+    OrgPlan,
+    Step,
+    Violation,
+    fingerprint,
+)
 
 # Rules a human may accept with --override (recorded in the plan); the others never yield.
 OVERRIDABLE_RULES: tuple[str, ...] = ("min-admins", *(f"budget.{c}" for c in BUDGET_COLLECTIONS))
 
 # Kinds of action that change a member's membership or access, in either direction.
 MEMBER_KINDS = frozenset(
-    {"provision", "invite-member", "promote", "update-access", "demote", "remove-member"}
+    {
+        ActionKind.PROVISION,
+        ActionKind.INVITE_MEMBER,
+        ActionKind.PROMOTE,
+        ActionKind.UPDATE_ACCESS,
+        ActionKind.DEMOTE,
+        ActionKind.REMOVE_MEMBER,
+    }
 )
-ADMIN_LEVEL_KINDS = frozenset({"invite-member", "provision", "promote", "demote"})
 
 
 def check_rails(
@@ -60,7 +83,10 @@ def _protection(desired: DesiredOrg, live: LiveOrg, actions: Sequence[Action]) -
                     f"{action.target} is protected in {desired.source}: {action.summary}",
                 )
             )
-        if action.target == live.caller and action.kind in ("demote", "remove-member"):
+        if action.target == live.caller and action.kind in (
+            ActionKind.DEMOTE,
+            ActionKind.REMOVE_MEMBER,
+        ):
             out.append(
                 Violation(
                     "caller",
@@ -106,10 +132,12 @@ def admin_violations(
             action = by_id.get(action_id)
             if action is None:
                 continue
-            if action.kind in ADMIN_LEVEL_KINDS:
-                assert action.after is not None
-                now[action.target] = str(action.after["level"])
-            elif action.kind == "remove-member":
+            change = action.change
+            if isinstance(change, MemberInvitation | AccountChange):
+                now[action.target] = change.access.level
+            elif isinstance(change, MemberAccessChange):
+                now[action.target] = change.after.level
+            elif isinstance(change, MemberRemoval):
                 now.pop(action.target, None)
         admins = sum(1 for level in now.values() if level == "ADMIN")
         if admins < admins_before and admins < minimum:
@@ -244,12 +272,13 @@ def _projects_not_administered(
     """A policy change needs ADMINISTER on the project (`project-x/update`); dxorg never
     gains access the manifests did not declare, so a project the token's user does not
     administer, and that no self-grant of this plan gives it, blocks the plan."""
-    granted = {a.target for a in actions if a.kind == "grant-project"}
+    granted = {a.target for a in actions if a.kind == ActionKind.GRANT_PROJECT}
     out = []
     for action in actions:
-        if action.kind != "update-project" or action.target in granted:
+        change = action.change
+        if not isinstance(change, ProjectSettingsChange) or action.target in granted:
             continue
-        level = (action.before or {}).get("level")
+        level = change.level
         if level == "ADMINISTER":
             continue
         out.append(
@@ -262,6 +291,36 @@ def _projects_not_administered(
             )
         )
     return out
+
+
+def shrunk_members(org: OrgPlan, live: LiveOrg, desired: DesiredOrg) -> str | None:
+    """Why the member list looks suspiciously smaller than when the plan was made, if it does.
+
+    Members the plan read that are gone now, not counting the plan's own removals, beyond
+    what the members removal budget allows: a partial read or a mass removal by someone
+    else. Either way it is reported and never acted on.
+    """
+    budget = desired.safety.budgets.get("members")
+    if desired.membership is None or budget is None:
+        return None
+    gone_already = fingerprint(None)
+    planned = [
+        key.ident
+        for key, value in ((ObjectKey.parse(k), v) for k, v in org.fingerprints.items())
+        if key.kind == ObjectKind.MEMBER and value != gone_already
+    ]
+    removing = {a.target for a in org.actions if a.kind == ActionKind.REMOVE_MEMBER}
+    vanished = sorted(u for u in planned if u not in live.members and u not in removing)
+    limits = [budget.count] if budget.count is not None else []
+    if budget.percent is not None:
+        limits.append(percent_allowance(budget.percent, len(planned)))
+    if not limits or len(vanished) <= min(limits):
+        return None
+    return (
+        f"the member list shrank since the plan: {len(vanished)} of its {len(planned)} members "
+        f"are gone ({', '.join(vanished[:3])}{', ...' if len(vanished) > 3 else ''}), more than "
+        f"the members removal budget ({min(limits)}) allows: a partial read or a mass removal"
+    )
 
 
 def _unsendable_provisioning(steps: Sequence[Step], problem: str | None) -> list[Violation]:

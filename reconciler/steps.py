@@ -11,45 +11,36 @@ Within a phase, steps that take admins away wait for every step that adds one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TypeVar
 
+from reconciler.changes import (
+    AccountChange,
+    MemberAccessChange,
+    MemberInvitation,
+    MemberRemoval,
+    OrgSettingChange,
+    ProjectGrantChange,
+    ProjectRevocationChange,
+    ProjectSettingsChange,
+)
 from reconciler.model import (
     FLAGS,
     NO_ACCESS,
-    ORG_POLICY_KEYS,
+    ORG_SETTINGS_BY_NAME,
+    Access,
     DesiredOrg,
     can_write_record,
     grant_record_key,
 )
-from reconciler.plan import Action, ApiCall, Step
+from reconciler.plan import Action, ActionKind, ApiCall, Phase, Step
+
+C = TypeVar("C")
+T = TypeVar("T")
 
 # setMemberAccess takes many users per call; this bounds one request body.
 MEMBER_ACCESS_BATCH = 1000
-
-# The order actions are listed in, within the plan (and so within their phase).
-KIND_ORDER: tuple[str, ...] = (
-    "provision",
-    "invite-member",
-    "promote",
-    "update-access",
-    "update-org",
-    "grant-project",
-    "grant-app",
-    "clear-grant-record",
-    "update-project",
-    "set-forwarding",
-    "disable-forwarding",
-    "demote",
-    "remove-member",
-    "revoke-project",
-    "revoke-app",
-)
-
-
-def kind_order(kind: str) -> int:
-    return KIND_ORDER.index(kind)
 
 
 @dataclass
@@ -68,27 +59,40 @@ class _Builder:
     def org(self) -> str:
         return self.desired.org_id
 
-    def of_kind(self, *kinds: str) -> list[Action]:
+    def of_kind(self, *kinds: ActionKind) -> list[Action]:
         return [a for a in self.actions if a.kind in kinds]
 
+    def changes(self, kind: ActionKind, change: type[C]) -> list[tuple[Action, C]]:
+        """The actions of `kind` that make a `change` (the one type `plan.CHANGE_TYPES`
+        allows for most kinds), each with it."""
+        return [
+            (a, a.change) for a in self.actions if a.kind == kind and isinstance(a.change, change)
+        ]
+
     def add(
-        self, phase: str, call: ApiCall, served: Sequence[Action], after: Sequence[str] = ()
+        self, phase: Phase, call: ApiCall, served: Sequence[Action], after: Sequence[str] = ()
     ) -> str:
         step_id = f"{self.org}#{len(self.steps) + 1}"
         self.steps.append(Step(step_id, phase, call, tuple(a.id for a in served), tuple(after)))
         return step_id
 
     def member_access_batches(
-        self, phase: str, group: Sequence[Action], body_of: Callable[[Action], object]
+        self,
+        phase: Phase,
+        group: Sequence[tuple[Action, MemberAccessChange]],
+        body_of: Callable[[MemberAccessChange], object],
+        after: Sequence[str] = (),
     ) -> list[str]:
         ids = []
         for chunk in _chunks(group, self.batch):
-            body = {a.target: body_of(a) for a in chunk}
-            ids.append(self.add(phase, ApiCall(f"/{self.org}/setMemberAccess", body), chunk))
+            body = {action.target: body_of(change) for action, change in chunk}
+            served = [action for action, _ in chunk]
+            call = ApiCall(f"/{self.org}/setMemberAccess", body)
+            ids.append(self.add(phase, call, served, after))
         return ids
 
 
-def _chunks(items: Sequence[Action], size: int) -> Iterable[Sequence[Action]]:
+def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -106,12 +110,10 @@ def build_steps(
 # ---------------------------------------------------------------- call bodies
 
 
-def invite_body(
-    user_id: str, access: Mapping[str, object], managed: Collection[str] = ()
-) -> dict[str, object]:
+def invite_body(user_id: str, access: Access, managed: Collection[str] = ()) -> dict[str, object]:
     """The six keys `dx add member` sends, and each other settable flag that is managed
     (`managed`: API names) or not at its default. Read-only flags are never sent."""
-    body: dict[str, object] = {"invitee": user_id, "level": access["level"]}
+    body: dict[str, object] = {"invitee": user_id, "level": access.level}
     for flag in FLAGS:
         value = access[flag.name]
         if flag.always_present or (
@@ -122,33 +124,31 @@ def invite_body(
     return body
 
 
-def _changed(action: Action, *, independent_only: bool = False) -> dict[str, object]:
-    """The settable flags whose value the action changes."""
-    assert action.before is not None and action.after is not None
+def _changed(change: MemberAccessChange, *, independent_only: bool = False) -> dict[str, object]:
+    """The settable flags whose value the change changes."""
+    before, after = change.before, change.after
     return {
-        flag.name: action.after[flag.name]
+        flag.name: after[flag.name]
         for flag in FLAGS
         if flag.settable
         and (flag.independent or not independent_only)
-        and action.after[flag.name] != action.before[flag.name]
+        and after[flag.name] != before[flag.name]
     }
 
 
-def _changed_flags(action: Action) -> dict[str, object]:
-    assert action.after is not None
-    return {"level": action.after["level"], **_changed(action)}
+def _changed_flags(change: MemberAccessChange) -> dict[str, object]:
+    return {"level": change.after.level, **_changed(change)}
 
 
-def _promoted_to(action: Action) -> dict[str, object]:
-    return {"level": "ADMIN", **_changed(action, independent_only=True)}
+def _promoted_to(change: MemberAccessChange) -> dict[str, object]:
+    return {"level": "ADMIN", **_changed(change, independent_only=True)}
 
 
-def _demoted_to(action: Action) -> dict[str, object]:
+def _demoted_to(change: MemberAccessChange) -> dict[str, object]:
     """Every settable flag ADMIN forces (the platform starts a demoted member from the
     MEMBER defaults, so dxorg says each), and the independent ones that change."""
-    assert action.after is not None
-    forced = {f.name: action.after[f.name] for f in FLAGS if f.settable and not f.independent}
-    return {"level": "MEMBER", **forced, **_changed(action, independent_only=True)}
+    forced = {f.name: change.after[f.name] for f in FLAGS if f.settable and not f.independent}
+    return {"level": "MEMBER", **forced, **_changed(change, independent_only=True)}
 
 
 # ---------------------------------------------------------------- the groups, in order
@@ -156,10 +156,12 @@ def _demoted_to(action: Action) -> dict[str, object]:
 
 def _provisioning(b: _Builder) -> None:
     accounts = {a.user_id: a for a in b.desired.provisioning}
-    for action in [a for a in b.actions if a.phase == "provision"]:
-        assert action.after is not None
+    for action in b.actions:
+        if not isinstance(action.change, AccountChange):
+            continue
+        access = action.change.access
         after = []
-        if action.kind == "provision":
+        if action.kind == ActionKind.PROVISION:
             account = accounts[action.target]
             body: dict[str, object] = {
                 "username": account.username,
@@ -172,60 +174,62 @@ def _provisioning(b: _Builder) -> None:
             if account.set_bill_to:
                 body["billTo"] = b.org
             body["provisioningOrg"] = b.org
-            after.append(b.add("provision", ApiCall("/user/new", body, server="auth"), [action]))
+            after.append(
+                b.add(Phase.PROVISION, ApiCall("/user/new", body, server="auth"), [action])
+            )
         managed = accounts[action.target].flags if action.target in accounts else {}
         step = b.add(
-            "provision",
-            ApiCall(f"/{b.org}/invite", invite_body(action.target, action.after, managed)),
+            Phase.PROVISION,
+            ApiCall(f"/{b.org}/invite", invite_body(action.target, access, managed)),
             [action],
             after,
         )
-        if action.after["level"] == "ADMIN":
+        if access.level == "ADMIN":
             b.admin_raising.append(step)
 
 
 def _invitations(b: _Builder) -> None:
-    for action in b.of_kind("invite-member"):
-        if action.phase != "invite":
-            continue
-        assert action.after is not None
+    for action, invitation in b.changes(ActionKind.INVITE_MEMBER, MemberInvitation):
         wanted = b.desired.membership.members.get(action.target) if b.desired.membership else None
         step = b.add(
-            "invite",
+            Phase.INVITE,
             ApiCall(
                 f"/{b.org}/invite",
-                invite_body(action.target, action.after, wanted.flags if wanted else ()),
+                invite_body(action.target, invitation.access, wanted.flags if wanted else ()),
             ),
             [action],
         )
-        if action.after["level"] == "ADMIN":
+        if invitation.access.level == "ADMIN":
             b.admin_raising.append(step)
 
 
 def _promotions(b: _Builder) -> None:
-    b.admin_raising += b.member_access_batches("invite", b.of_kind("promote"), _promoted_to)
+    b.admin_raising += b.member_access_batches(
+        Phase.INVITE, b.changes(ActionKind.PROMOTE, MemberAccessChange), _promoted_to
+    )
 
 
 def _access_updates(b: _Builder) -> None:
-    b.member_access_batches("access", b.of_kind("update-access"), _changed_flags)
+    b.member_access_batches(
+        Phase.ACCESS, b.changes(ActionKind.UPDATE_ACCESS, MemberAccessChange), _changed_flags
+    )
 
 
 def _org_settings(b: _Builder) -> None:
-    updates = b.of_kind("update-org")
+    updates = b.changes(ActionKind.UPDATE_ORG, OrgSettingChange)
     if not updates:
         return
     body: dict[str, object] = {}
     policies: dict[str, object] = {}
-    for action in updates:
-        assert action.after is not None
-        for key, value in action.after.items():
-            if key in ORG_POLICY_KEYS:
-                policies[key] = value
-            else:  # name, samlIdP
-                body[key] = value
+    for _, change in updates:
+        setting = ORG_SETTINGS_BY_NAME.get(change.setting)
+        if setting is not None and setting.policy:
+            policies[change.setting] = change.after
+        else:  # the name, a top-level setting
+            body[change.setting] = change.after
     if policies:
         body["policies"] = policies
-    b.add("org", ApiCall(f"/{b.org}/update", body), updates)
+    b.add(Phase.ORG, ApiCall(f"/{b.org}/update", body), [action for action, _ in updates])
 
 
 def _self_grants(b: _Builder) -> None:
@@ -240,27 +244,26 @@ def _self_grants(b: _Builder) -> None:
     org ADMIN (dxorg plans no org it does not administer), so a grant waits for no promotion.
     """
     key = grant_record_key(b.caller)
-    for action in b.of_kind("grant-project"):
-        assert action.after is not None
-        prior = str(action.after["recorded"])
+    for action, grant in b.changes(ActionKind.GRANT_PROJECT, ProjectGrantChange):
+        prior = grant.level
         invite = ApiCall(
             f"/{action.target}/invite",
             {"invitee": b.caller, "level": "ADMINISTER", "suppressEmailNotification": True},
         )
         record = ApiCall(f"/{action.target}/setProperties", {"properties": {key: prior}})
         if can_write_record(prior):
-            recorded = b.add("org", record, [action])
-            b.add("org", invite, [action], [recorded])
+            recorded = b.add(Phase.ORG, record, [action])
+            b.add(Phase.ORG, invite, [action], [recorded])
         else:
-            granted = b.add("org", invite, [action])
-            b.add("org", record, [action], [granted])
-    for action in b.of_kind("grant-app"):
+            granted = b.add(Phase.ORG, invite, [action])
+            b.add(Phase.ORG, record, [action], [granted])
+    for action in b.of_kind(ActionKind.GRANT_APP):
         developers = {"developers": [b.caller]}
-        granted = b.add("org", ApiCall(f"/{action.target}/addDevelopers", developers), [action])
-        b.add("org", ApiCall(f"/{action.target}/addTags", {"tags": [key]}), [action], [granted])
-    for action in b.of_kind("clear-grant-record"):
+        granted = b.add(Phase.ORG, ApiCall(f"/{action.target}/addDevelopers", developers), [action])
+        b.add(Phase.ORG, ApiCall(f"/{action.target}/addTags", {"tags": [key]}), [action], [granted])
+    for action in b.of_kind(ActionKind.CLEAR_GRANT_RECORD):
         b.add(
-            "org",
+            Phase.ORG,
             ApiCall(f"/{action.target}/setProperties", {"properties": {key: None}}),
             [action],
         )
@@ -277,41 +280,43 @@ def _project_policies(b: _Builder) -> None:
         call = step.call
         if call.route.endswith("/invite") and call.route.startswith("/project-"):
             granted.setdefault(call.route.split("/")[1], []).append(step.id)
-    for action in b.of_kind("update-project"):
-        assert action.before is not None and action.after is not None
-        body: dict[str, object] = dict(cast("Mapping[str, bool]", action.after["settings"]))
+    for action, change in b.changes(ActionKind.UPDATE_PROJECT, ProjectSettingsChange):
+        body: dict[str, object] = {setting: True for setting in change.settings}
         waits = granted.get(action.target, [])
-        if not waits and action.before.get("version") is not None:
-            body["version"] = action.before["version"]
-        b.add("org", ApiCall(f"/{action.target}/update", body), [action], waits)
+        if not waits and change.version is not None:
+            body["version"] = change.version
+        b.add(Phase.ORG, ApiCall(f"/{action.target}/update", body), [action], waits)
 
 
 def _forwarding(b: _Builder) -> None:
-    for action in b.of_kind("set-forwarding", "disable-forwarding"):
+    for action in b.of_kind(ActionKind.SET_FORWARDING, ActionKind.DISABLE_FORWARDING):
         value: dict[str, object] = {}
-        if action.kind == "set-forwarding":
+        if action.kind == ActionKind.SET_FORWARDING:
             forwarding = b.desired.forwarding
             assert forwarding is not None and forwarding.url and forwarding.token_env
             # The token itself never enters a plan: apply reads the variable when it sends.
             value = {"url": forwarding.url, "token": {"$env": forwarding.token_env}}
-        b.add("org", ApiCall(f"/{b.org}/update", {"jobLogsForwarding": value}), [action])
+        b.add(Phase.ORG, ApiCall(f"/{b.org}/update", {"jobLogsForwarding": value}), [action])
 
 
 def _demotions(b: _Builder) -> None:
-    for chunk in _chunks(b.of_kind("demote"), b.batch):
-        body = {a.target: _demoted_to(a) for a in chunk}
-        b.add("demote", ApiCall(f"/{b.org}/setMemberAccess", body), chunk, b.admin_raising)
+    b.member_access_batches(
+        Phase.DEMOTE,
+        b.changes(ActionKind.DEMOTE, MemberAccessChange),
+        _demoted_to,
+        after=b.admin_raising,
+    )
 
 
 def _removals(b: _Builder) -> None:
-    for action in b.of_kind("remove-member"):
+    for action, removal in b.changes(ActionKind.REMOVE_MEMBER, MemberRemoval):
         body = {
             "user": action.target,
             "revokeProjectPermissions": True,
             "revokeAppPermissions": True,
         }
-        waits = b.admin_raising if action.before and action.before["level"] == "ADMIN" else []
-        b.add("remove", ApiCall(f"/{b.org}/removeMember", body), [action], waits)
+        waits = b.admin_raising if removal.access.level == "ADMIN" else []
+        b.add(Phase.REMOVE, ApiCall(f"/{b.org}/removeMember", body), [action], waits)
 
 
 def _revocations(b: _Builder) -> None:
@@ -323,11 +328,10 @@ def _revocations(b: _Builder) -> None:
     An app's record tag stays: only developers may change an app's tags.
     """
     key = grant_record_key(b.caller)
-    for action in b.of_kind("revoke-project"):
-        assert action.after is not None
-        restore = str(action.after["level"])
+    for action, revocation in b.changes(ActionKind.REVOKE_PROJECT, ProjectRevocationChange):
+        restore = revocation.recorded
         lowered = b.add(
-            "remove",
+            Phase.REMOVE,
             ApiCall(
                 f"/{action.target}/decreasePermissions",
                 {b.caller: None if restore == NO_ACCESS else restore},
@@ -336,14 +340,14 @@ def _revocations(b: _Builder) -> None:
         )
         if can_write_record(restore):
             b.add(
-                "remove",
+                Phase.REMOVE,
                 ApiCall(f"/{action.target}/setProperties", {"properties": {key: None}}),
                 [action],
                 [lowered],
             )
-    for action in b.of_kind("revoke-app"):
+    for action in b.of_kind(ActionKind.REVOKE_APP):
         b.add(
-            "remove",
+            Phase.REMOVE,
             ApiCall(f"/{action.target}/removeDevelopers", {"developers": [b.caller]}),
             [action],
         )

@@ -29,7 +29,7 @@ from reconciler.apply.secrets import materialise
 from reconciler.apply.stopping import CallNotSent
 from reconciler.errors import ApiError, DxorgError, PlatformOutage, ReadIncompleteError
 from reconciler.model import DesiredOrg
-from reconciler.plan import PHASES, OrgPlan, Step
+from reconciler.plan import PHASES, OrgPlan, Phase, Step
 from reconciler.rails import admin_violations
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ ProgressHook = Callable[[str, Step, Status, str | None], None]
 StepState = Literal["done", "failed", "skipped", "not-sent"]
 
 # The phases that can take admins away: the admin rails are checked again before them.
-GUARDED_PHASES = ("demote", "remove")
+GUARDED_PHASES = (Phase.DEMOTE, Phase.REMOVE)
 
 
 class GuardRefused(DxorgError):

@@ -226,7 +226,7 @@ def _planned_values(plan: OrgPlan) -> dict[str, list[object]]:
     for action in plan.actions:
         if action.after is not None:
             for key in action.touches:
-                out.setdefault(key, []).append(dict(action.after))
+                out.setdefault(str(key), []).append(dict(action.after))
     return out
 
 

@@ -41,12 +41,12 @@ from reconciler.apply.review import (
     refuse_unsafe,
 )
 from reconciler.errors import DivergedPlanError, DxorgError, ReadIncompleteError, StalePlanError
-from reconciler.fingerprints import live_values
 from reconciler.live import read_org
+from reconciler.live_values import live_values
 from reconciler.model import DesiredOrg, LiveOrg
-from reconciler.plan import OrgPlan, Plan, fingerprint
+from reconciler.plan import ObjectKey, OrgPlan, Plan
 from reconciler.planner import PlanOptions, plan_org
-from reconciler.rails import percent_allowance
+from reconciler.rails import shrunk_members
 from reconciler.read_and_plan import (
     plan_options,
     platform_identity,
@@ -111,7 +111,7 @@ def apply_reviewed(
             f"no manifest for {', '.join(missing)}: apply needs the manifests the plan was made from"
         )
     desired = {o.org_id: fleet.orgs[o.org_id] for o in orgs}
-    refuse_changed_manifests(orgs, {org_id: d.inputs for org_id, d in desired.items()})
+    refuse_changed_manifests(orgs, {org_id: d.manifests for org_id, d in desired.items()})
 
     with connection.read_client() as reader:
         caller = reader.whoami()
@@ -240,7 +240,9 @@ def _values_now(
     for org in orgs:
         live, plan = fresh[org.org_id]
         if live is not None:
-            out[org.org_id] = live_values(live, sorted({*org.live_values, *plan.live_values}))
+            out[org.org_id] = live_values(
+                live, [ObjectKey.parse(k) for k in sorted({*org.live_values, *plan.live_values})]
+            )
     return out
 
 
@@ -334,33 +336,3 @@ def _effect_shown(call: UnknownCall, client: WriteClient, options: PlanOptions) 
         return check()
     except DxorgError:  # a failed read (or an account not shown ours) settles nothing
         return None
-
-
-def shrunk_members(org: OrgPlan, live: LiveOrg, desired: DesiredOrg) -> str | None:
-    """Why the member list looks suspiciously smaller than when the plan was made, if it does.
-
-    Members the plan read that are gone now, not counting the plan's own removals, beyond
-    what the members removal budget allows: a partial read or a mass removal by someone
-    else. Either way it is reported and never acted on.
-    """
-    budget = desired.safety.budgets.get("members")
-    if desired.membership is None or budget is None:
-        return None
-    gone_already = fingerprint(None)
-    planned = [
-        key.removeprefix("member:")
-        for key, value in org.fingerprints.items()
-        if key.startswith("member:") and value != gone_already
-    ]
-    removing = {a.target for a in org.actions if a.kind == "remove-member"}
-    vanished = sorted(u for u in planned if u not in live.members and u not in removing)
-    limits = [budget.count] if budget.count is not None else []
-    if budget.percent is not None:
-        limits.append(percent_allowance(budget.percent, len(planned)))
-    if not limits or len(vanished) <= min(limits):
-        return None
-    return (
-        f"the member list shrank since the plan: {len(vanished)} of its {len(planned)} members "
-        f"are gone ({', '.join(vanished[:3])}{', ...' if len(vanished) > 3 else ''}), more than "
-        f"the members removal budget ({min(limits)}) allows: a partial read or a mass removal"
-    )

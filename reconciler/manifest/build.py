@@ -29,18 +29,18 @@ from reconciler.model import (
     DEFAULT_BUDGETS,
     FLAGS,
     IRREVERSIBLE_SETTINGS,
-    ORG_POLICY_KEYS,
+    ORG_SETTINGS,
     PROJECT_SETTINGS,
     AppGrant,
     AppSelector,
     Budget,
     Departure,
     DesiredMember,
+    DesiredMembership,
     DesiredOrg,
     FlagValue,
     Forwarding,
     Location,
-    Membership,
     NewAccount,
     PolicyException,
     PolicySelector,
@@ -267,13 +267,11 @@ class _OrgBuilder:
         project_policies = self.project_policies()
         if self.failed or self.problems:
             return None
-        policies = self.raw.get("policies") or {}
         return DesiredOrg(
             org_id=self.raw["org"],
             source=self.doc.file,
             name=self.raw.get("name"),
-            policies={key: policies[key] for key in ORG_POLICY_KEYS if key in policies},
-            saml_idp=self.raw.get("samlIdP"),
+            settings=self.org_settings(),
             membership=membership,
             self_grants=self_grants,
             forwarding=forwarding,
@@ -283,6 +281,16 @@ class _OrgBuilder:
             member_defaults_where=self.member_defaults_where(),
             project_policies=project_policies,
         )
+
+    def org_settings(self) -> dict[str, object]:
+        """The org settings the manifest sets: top-level keys and `policies` keys."""
+        policies = self.raw.get("policies") or {}
+        out = {}
+        for setting in ORG_SETTINGS:
+            where = policies if setting.policy else self.raw
+            if where.get(setting.name) is not None:
+                out[setting.name] = where[setting.name]
+        return out
 
     # ------------------------------------------------------------------ members
 
@@ -326,7 +334,7 @@ class _OrgBuilder:
             found = self.flag_sets[key] = MappingProxyType(flags)
         return found
 
-    def membership(self) -> Membership | None:
+    def membership(self) -> DesiredMembership | None:
         section = self.section("members")
         if (
             section is None
@@ -407,7 +415,7 @@ class _OrgBuilder:
                     ("members", "requiredAdmins", index),
                     f"{user_id} is a required admin but is listed with level MEMBER",
                 )
-        return Membership(
+        return DesiredMembership(
             mode=mode,
             members=members,
             protected=frozenset(protected),
@@ -447,7 +455,7 @@ class _OrgBuilder:
 
     # ------------------------------------------------------------------ self-grants
 
-    def self_grants(self, membership: Membership | None) -> SelfGrants | None:
+    def self_grants(self, membership: DesiredMembership | None) -> SelfGrants | None:
         section = self.section("selfGrants")
         if section is None:
             return None

@@ -32,6 +32,7 @@ from reconciler.model import (
     FLAGS,
     ORG_POLICY_KEYS,
     PROJECT_ACCESS_LEVELS,
+    TOP_LEVEL_SETTINGS,
     Access,
     Departure,
     FlagValue,
@@ -82,8 +83,11 @@ def render_manifest(
     if live.name:
         lines.append(f"name: {_quoted(live.name)}")
     lines += _policies(live.policies)
-    if live.saml_idp:  # the schema admits no empty value: an empty one stays unmanaged
-        lines.append(f"samlIdP: {_quoted(live.saml_idp)}")
+    for setting in TOP_LEVEL_SETTINGS:
+        # A value the schema does not admit (an empty samlIdP) stays unmanaged.
+        value = _setting_value(live.settings.get(setting.name), _org_schema()[setting.name])
+        if value is not None:
+            lines.append(f"{setting.name}: {value}")
     gone = departed or {}
     lines += [
         f"# Left out: {_comment(user_id)} has departed ({_comment(departure_text(gone[user_id]))})."
@@ -101,19 +105,36 @@ def render_manifest(
     return "\n".join(lines) + "\n"
 
 
+def _org_schema() -> dict[str, Any]:
+    properties: dict[str, Any] = read_schema(ORG_SCHEMA)["properties"]
+    return properties
+
+
+def _setting_value(value: object, spec: Mapping[str, Any]) -> str | None:
+    """An org setting's value as YAML, if the manifest schema admits it."""
+    if spec.get("type") == "boolean" and isinstance(value, bool):
+        return _bool(value)
+    if isinstance(value, str) and value in spec.get("enum", ()):
+        return value
+    if (
+        spec.get("type") == "string"
+        and "enum" not in spec
+        and isinstance(value, str)
+        and len(value) >= spec.get("minLength", 0)
+    ):
+        return _quoted(value)
+    return None
+
+
 def _policies(policies: Mapping[str, object]) -> list[str]:
-    allowed: dict[str, Any] = read_schema(ORG_SCHEMA)["properties"]["policies"]["properties"]
+    allowed: dict[str, Any] = _org_schema()["policies"]["properties"]
     out: list[str] = []
     managed = False
     for key in ORG_POLICY_KEYS:
         if key not in policies:
             continue
-        value = policies[key]
-        spec = allowed[key]
-        if spec.get("type") == "boolean" and isinstance(value, bool):
-            out.append(f"  {key}: {_bool(value)}")
-            managed = True
-        elif isinstance(value, str) and value in spec.get("enum", ()):
+        value = _setting_value(policies[key], allowed[key])
+        if value is not None:
             out.append(f"  {key}: {value}")
             managed = True
         else:

@@ -159,7 +159,7 @@ class _FleetLoader:
         if org is None:
             return None
         self.org_lines[doc.file] = doc.at(("org",))
-        return replace(org, inputs=inputs or {doc.file: doc.digest})
+        return replace(org, manifests=inputs or {doc.file: doc.digest})
 
 
 def load_fleet(paths: Sequence[Path], *, allowed_orgs: Collection[str] | None = None) -> Fleet:

@@ -19,7 +19,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from reconciler.model import FLAGS, LEVELS, PROJECT_ACCESS_LEVELS
+from reconciler.model import FLAGS, LEVELS, PROJECT_ACCESS_LEVELS, TOP_LEVEL_SETTINGS
 
 Schema = dict[str, Any]
 
@@ -77,7 +77,7 @@ RESPONSES: Mapping[str, Schema] = {
             "name": _STRING,
             "level": {"enum": list(LEVELS)},
             "policies": {"type": ["object", "null"]},
-            "samlIdP": {"type": ["string", "null"]},
+            **{s.name: {"type": [s.json_type, "null"]} for s in TOP_LEVEL_SETTINGS},
             "expiresAt": {"type": "integer"},
             "jobLogsForwarding": {
                 "type": ["object", "null"],

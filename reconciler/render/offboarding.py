@@ -14,9 +14,10 @@ from reconciler.render import inert
 
 def _departed(person: Departing, shown: Callable[[object], str]) -> str:
     """Where and why they departed, each value written by `shown` (the medium's escape)."""
-    since = f" since {shown(person.departure['since'])}" if person.departure.get("since") else ""
-    reason = f": {shown(person.departure['reason'])}" if person.departure.get("reason") else ""
-    return f"departed at {shown(person.departure['where'])}{since}{reason}"
+    departure = person.departure
+    since = f" since {shown(departure.since)}" if departure.since else ""
+    reason = f": {shown(departure.reason)}" if departure.reason else ""
+    return f"departed at {shown(departure.where)}{since}{reason}"
 
 
 def offboarding_text(plan: Plan) -> list[str]:

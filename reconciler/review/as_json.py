@@ -29,7 +29,7 @@ from reconciler.review.value import (
 )
 
 FORMAT_VERSION = "1.2"  # 1.1: membership ends, project policies; 1.2: approval evidence
-# Package data, like the plan's schema (render/plan_json.py): found in a wheel too.
+# Package data, like the plan's schema (plan_file.py): found in a wheel too.
 SCHEMA_PATH: Traversable = files("reconciler") / "schemas" / "report.schema.json"
 
 

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Literal
 
-from reconciler.diff import DiffInput, access_json, account_ownership, diff_org, policy_findings
+from reconciler.access_rules import access_json, account_ownership
+from reconciler.diff import DiffInput, diff_org
+from reconciler.findings import policy_findings
 from reconciler.model import (
     FLAGS_BY_NAME,
     Access,
@@ -30,7 +32,7 @@ from reconciler.model import (
     ProjectGrant,
     selects,
 )
-from reconciler.plan import Action
+from reconciler.plan import Action, ObjectKind
 from reconciler.plan_warnings import EXPIRY_WARNING_DAYS
 from reconciler.review.approvals import ApprovalInput, approval_of, removals_of
 from reconciler.review.value import (
@@ -64,7 +66,6 @@ from reconciler.review.value import (
 _ADMIN_ACCESS = access_json(Access.admin())
 # Every permission flag, in the model's order: the one list the report is built from.
 REVIEW_FLAGS: tuple[str, ...] = tuple(key for key in _ADMIN_ACCESS if key != "level")
-_MEMBER_KEY = "member:"
 
 
 @dataclass(frozen=True)
@@ -147,8 +148,8 @@ def _org(desired: DesiredOrg, live: LiveOrg, today: date, lines: _Lines) -> OrgR
     drift_of: dict[str, Action] = {}
     for planned in actions:
         for key in planned.touches:
-            if key.startswith(_MEMBER_KEY):
-                drift_of.setdefault(key[len(_MEMBER_KEY) :], planned)
+            if key.kind == ObjectKind.MEMBER:
+                drift_of.setdefault(key.ident, planned)
     declared = desired.membership.members if desired.membership else {}
     provisioning = {account.user_id: account for account in desired.provisioning}
     held = _held_grants(desired, live, today, lines)
@@ -385,7 +386,7 @@ def _held_grants(
     holder = grants.admin or live.caller
     out: list[HeldGrant] = []
     for project in live.projects:
-        if project.level != "ADMINISTER":
+        if project.access != "ADMINISTER":
             continue
         grant = _covering(grants.projects, project.project_id, project.name, today)
         if grant is not None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.plan_file import load_plan
 from reconciler.platform.routes import READ_METHODS
-from reconciler.render.plan_json import load_plan
 from tests.action.conftest import (
     DX_TOKEN,
     GH_TOKEN,

@@ -57,7 +57,7 @@ def test_a_toy_fleet_plans_at_the_minimum_calls_with_the_drift_as_actions(tmp_pa
         emulator.close()
     assert plan.applyable and not plan.has_errors
     for org in plan.orgs:
-        kinds = [a.kind for a in org.actions]
+        kinds = [str(a.kind) for a in org.actions]
         assert kinds.count("update-access") == drift.access
         assert kinds.count("invite-member") == drift.invites
         assert kinds.count("remove-member") == drift.removals

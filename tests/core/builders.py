@@ -7,10 +7,10 @@ from datetime import date
 from reconciler.model import (
     Access,
     DesiredMember,
+    DesiredMembership,
     DesiredOrg,
     LiveMember,
     LiveOrg,
-    Membership,
     SafetySettings,
 )
 from reconciler.planner import PlanOptions
@@ -66,7 +66,7 @@ def desired_org(
     **kwargs: object,
 ) -> DesiredOrg:
     membership = (
-        Membership(mode, members, protected, required_admins)  # type: ignore[arg-type]
+        DesiredMembership(mode, members, protected, required_admins)  # type: ignore[arg-type]
         if members is not None
         else None
     )

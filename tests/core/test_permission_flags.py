@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.diff import access_json
+from reconciler.access_rules import access_json
 from reconciler.model import (
     BUDGET_COLLECTIONS,
     DEFAULT_BUDGETS,

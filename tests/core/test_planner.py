@@ -271,7 +271,7 @@ def test_policies_and_name_go_in_one_update_with_only_changed_keys():
     desired = desired_org(
         None,
         name="Renamed",
-        policies={"memberListVisibility": "MEMBER", "restrictProjectTransfer": "ADMIN"},
+        settings={"memberListVisibility": "MEMBER", "restrictProjectTransfer": "ADMIN"},
     )
     plan = plan_org(desired, live, options())
     assert calls(plan) == [
@@ -281,9 +281,9 @@ def test_policies_and_name_go_in_one_update_with_only_changed_keys():
 
 
 def test_saml_idp_is_set_in_the_same_update_and_left_alone_when_unmanaged():
-    live = live_org(dict(ADMINS), saml_idp="old-idp")
+    live = live_org(dict(ADMINS), settings={"samlIdP": "old-idp"})
     desired = desired_org(
-        None, name="Renamed", saml_idp="new-idp", policies={"memberListVisibility": "MEMBER"}
+        None, name="Renamed", settings={"samlIdP": "new-idp", "memberListVisibility": "MEMBER"}
     )
     plan = plan_org(desired, live, options())
     assert calls(plan) == [
@@ -306,7 +306,7 @@ def test_saml_idp_is_set_in_the_same_update_and_left_alone_when_unmanaged():
         "samlIdP": "old-idp",
     }
     assert plan_org(desired_org(None), live, options()).actions == ()
-    same = desired_org(None, saml_idp="old-idp")
+    same = desired_org(None, settings={"samlIdP": "old-idp"})
     assert plan_org(same, live, options()).actions == ()
 
 

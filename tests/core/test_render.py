@@ -8,15 +8,15 @@ import pytest
 from reconciler.errors import DxorgError
 from reconciler.model import Budget, SafetySettings
 from reconciler.plan import Plan, PlatformIdentity
-from reconciler.planner import plan_org
-from reconciler.render.markdown import render_markdown, render_org_markdown
-from reconciler.render.plan_json import (
+from reconciler.plan_file import (
     MAX_PLAN_BYTES,
     dumps_plan,
     load_plan,
     plan_schema,
     plan_to_json,
 )
+from reconciler.planner import plan_org
+from reconciler.render.markdown import render_markdown, render_org_markdown
 from reconciler.render.text import render_text, styled_text
 from tests.core.builders import desired_org, live_org, member, options, want
 

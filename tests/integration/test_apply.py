@@ -225,7 +225,7 @@ def test_a_failing_member_batch_is_retried_user_by_user(
 
 
 def test_saved_plan_round_trips_through_the_cli_files(tmp_path, connection, read_client, control):
-    from reconciler.render.plan_json import dumps_plan, load_plan
+    from reconciler.plan_file import dumps_plan, load_plan
 
     fleet = write_manifest(tmp_path / "orgs", MANIFEST)
     path = tmp_path / "plan.json"

@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 
 from reconciler.emulator import Emulator
-from reconciler.render.plan_json import plan_schema
+from reconciler.plan_file import plan_schema
 from tests.integration.conftest import CONTROL_TOKEN, base_seed, is_write
 
 DXORG = str(Path(sys.executable).parent / "dxorg")

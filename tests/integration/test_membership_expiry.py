@@ -14,10 +14,10 @@ from reconciler.apply.run import apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.errors import DivergedPlanError, UnsafePlanError
 from reconciler.manifest import Fleet
-from reconciler.plan import Plan
+from reconciler.plan import ExpiryCause, Plan
+from reconciler.plan_file import dumps_plan, load_plan
 from reconciler.platform import ReadClient
 from reconciler.read_and_plan import plan_fleet
-from reconciler.render.plan_json import dumps_plan, load_plan
 from reconciler.render.text import render_text
 from tests.integration.conftest import (
     FAST_RETRY,
@@ -77,11 +77,11 @@ def test_an_expired_membership_is_removed_whatever_the_mode(
     assert removal.reason == (
         f"membership at {tmp_path / 'org-demo.yaml'}:6 expired on {ENDS}: contract, ticket 77"
     )
-    assert removal.expiry == {
-        "where": f"{tmp_path / 'org-demo.yaml'}:6",
-        "expires": str(ENDS),
-        "reason": "contract, ticket 77",
-    }
+    assert removal.expiry == ExpiryCause(
+        where=f"{tmp_path / 'org-demo.yaml'}:6",
+        expires=str(ENDS),
+        reason="contract, ticket 77",
+    )
     assert "- remove user-bob" in render_text(after)
     report = apply_reviewed(
         after, fleet, connection_to(emulator), journal=Journal(None), env={}, now=at(ENDS)

@@ -14,9 +14,10 @@ from reconciler.apply.run import apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.errors import UnsafePlanError
 from reconciler.manifest import load_fleet
+from reconciler.plan import DepartureCause
+from reconciler.plan_file import plan_to_json
 from reconciler.platform import ReadClient
 from reconciler.read_and_plan import plan_fleet
-from reconciler.render.plan_json import plan_to_json
 from tests.integration.conftest import (
     CONTROL_TOKEN,
     FAST_RETRY,
@@ -96,11 +97,11 @@ def test_departed_people_leave_every_org_in_one_apply(emulator: Emulator, tmp_pa
         "user-carol": ["org-clinic", "org-demo"],
     }
     carol = next(p for p in plan.offboarding() if p.user_id == "user-carol")
-    assert carol.departure == {
-        "where": str(tmp_path / "orgs" / "_defaults.yaml") + ":3",
-        "since": "2026-11-20",
-        "reason": "left the company",
-    }
+    assert carol.departure == DepartureCause(
+        where=str(tmp_path / "orgs" / "_defaults.yaml") + ":3",
+        since="2026-11-20",
+        reason="left the company",
+    )
     assert all("departed at" in a.reason for _, a in carol.removals)
     assert plan_to_json(plan)["offboarding"][1]["user"] == "user-carol"
     # eve is listed, frank is unmanaged in the additive lab: neither is touched.

@@ -18,9 +18,9 @@ from reconciler.emulator import Emulator
 from reconciler.errors import ManifestError, StalePlanError, UnsafePlanError
 from reconciler.manifest import Fleet
 from reconciler.plan import Plan
+from reconciler.plan_file import dumps_plan, load_plan
 from reconciler.platform import ReadClient
 from reconciler.read_and_plan import plan_fleet
-from reconciler.render.plan_json import dumps_plan, load_plan
 from reconciler.render.text import render_text
 from tests.integration.conftest import (
     CONTROL_TOKEN,

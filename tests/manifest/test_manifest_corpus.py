@@ -77,7 +77,7 @@ def test_examples_use_every_feature() -> None:
     assert any(m.level == "ADMIN" and m.flags.get("treManagement") for m in members)
     assert any(m.level == "MEMBER" and m.flags.get("treManagement") for m in members)
     assert any(not FLAGS_BY_NAME[name].settable for m in members for name in m.flags)
-    assert any(org.saml_idp for org in orgs)
+    assert any(org.settings.get("samlIdP") for org in orgs)
     assert all(len(org.policies) >= 2 for org in orgs)
     assert any(len(org.policies) == 4 for org in orgs)
     grants = [g for org in orgs if org.self_grants for g in org.self_grants.projects]
@@ -100,5 +100,5 @@ def test_the_readme_example_manifest_loads() -> None:
     readme = (REPO / "README.md").read_text()
     manifests = readme.split("## Manifests", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
     org = loads_org(manifests, source="README.md")
-    assert org.saml_idp and org.membership is not None
+    assert org.settings.get("samlIdP") and org.membership is not None
     assert org.membership.members["user-alice"].flags == {"treManagement": True}

@@ -86,7 +86,7 @@ def live_orgs(draw: st.DrawFn) -> LiveOrg:
         projects=(),
         apps=(),
         forwarding=forwarding,
-        saml_idp=saml_idp,
+        settings={"samlIdP": saml_idp},
     )
 
 
@@ -108,7 +108,7 @@ def assert_matches(desired: DesiredOrg, live: LiveOrg) -> None:
             }
         else:  # every flag is managed, read-only ones too
             assert dict(member.flags) == access.flags()
-    assert desired.saml_idp == live.saml_idp
+    assert desired.settings.get("samlIdP") == live.settings["samlIdP"]
     assert desired.forwarding is not None
     enabled = live.forwarding is not None and bool(live.forwarding.url)
     assert desired.forwarding.enabled == enabled
@@ -154,7 +154,7 @@ def sample() -> LiveOrg:
         projects=(),
         apps=(),
         forwarding=LiveForwarding("https://hec.example.com/services/collector/event", "cafe" * 16),
-        saml_idp="idp-demo",
+        settings={"samlIdP": "idp-demo"},
     )
 
 

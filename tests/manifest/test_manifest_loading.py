@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.diff import target_access
+from reconciler.access_rules import target_access
 from reconciler.errors import ManifestError
 from reconciler.manifest import document, load_fleet, load_org, loads_org
 from reconciler.manifest.document import MAX_FILE_BYTES, Document, parse_text, read_document
@@ -454,7 +454,7 @@ def test_unreadable_file_is_a_problem(tmp_path: Path) -> None:
 
 def test_every_flag_and_saml_idp_load_from_the_valid_corpus() -> None:
     org = load_fleet([Path(__file__).parent / "valid" / "every-flag"]).orgs["org-demo"]
-    assert org.saml_idp == "idp-demo"
+    assert org.settings["samlIdP"] == "idp-demo"
     assert org.membership is not None
     alice, bob = org.membership.members["user-alice"], org.membership.members["user-bob"]
     assert (alice.level, dict(alice.flags)) == (

@@ -18,6 +18,7 @@ from reconciler.model import (
     FLAGS_BY_NAME,
     LEVELS,
     ORG_POLICY_KEYS,
+    ORG_SETTINGS,
     PROJECT_ACCESS_LEVELS,
     SafetySettings,
 )
@@ -76,6 +77,15 @@ def test_schema_enums_match_the_model() -> None:
     assert set(defs["projectAccess"]["enum"]) == set(PROJECT_ACCESS_LEVELS)
     budgets = defs["safety"]["properties"]["removalBudget"]["properties"]
     assert tuple(budgets) == BUDGET_COLLECTIONS
+
+
+def test_every_org_setting_of_the_table_is_in_the_schema_with_its_type() -> None:
+    """The table of org settings and the manifest schema say the same: a setting added to
+    one and not the other fails here."""
+    org = read_schema(ORG_SCHEMA)
+    for setting in ORG_SETTINGS:
+        where = org["properties"]["policies"] if setting.policy else org
+        assert where["properties"][setting.name]["type"] == setting.json_type, setting.name
 
 
 def test_schema_flags_are_the_models_and_say_which_are_read_only() -> None:

@@ -131,7 +131,7 @@ def test_a_change_to_any_touched_object_makes_the_plan_stale_and_nothing_is_writ
         plan = plan_fleet(fleet, alice, now=NOW, env=ENV)
         org = plan.orgs[0]
         assert org.applyable, org.violations
-        assert any(key in action.touches for action in org.actions), (
+        assert any(key in map(str, action.touches) for action in org.actions), (
             f"the plan does not touch {key}"
         )
         with WriteClient(config_for("root-token"), transport=emulator.transport()) as root:

@@ -26,9 +26,9 @@ from reconciler.apply.run import apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.errors import UnsafePlanError
 from reconciler.manifest import load_fleet
+from reconciler.plan_file import plan_to_json
 from reconciler.platform import ReadClient
 from reconciler.read_and_plan import plan_fleet
-from reconciler.render.plan_json import plan_to_json
 from reconciler.render.text import render_text
 from tests.integration.conftest import (
     CONTROL_TOKEN,
