@@ -125,7 +125,6 @@ def _read(client: ReadClient, desired: DesiredOrg, caller: str, check_invitees: 
         org_id=org_id,
         name=_string(org, "name", org_id),
         caller=caller,
-        caller_level=caller_level,
         policies=dict(org.get("policies") or {}),
         members=members,
         projects=projects,
@@ -135,8 +134,6 @@ def _read(client: ReadClient, desired: DesiredOrg, caller: str, check_invitees: 
         settings={
             s.name: _top_level_setting(org_id, s, org.get(s.name)) for s in TOP_LEVEL_SETTINGS
         },
-        projects_read=reads_grants or policies,
-        apps_read=reads_grants,
         existing_accounts={u: found[u][1] for u in accounts if states[u] != "missing"},
         unknown_users=frozenset(u for u in invitees if states[u] == "missing"),
         hidden_users=frozenset(u for u in invitees if states[u] == "hidden"),
@@ -273,7 +270,7 @@ def _projects(
     return tuple(projects)
 
 
-def _project_settings(org_id: str, project_id: str, described: Mapping) -> dict[str, Any]:
+def _project_settings(org_id: str, project_id: str, described: Mapping[str, Any]) -> dict[str, Any]:
     """Tags, restriction settings and version, as policies need them; fail closed on a
     malformed one (a policy never acts on a guess). A setting the platform leaves out is
     off: it is reported only once set."""

@@ -638,7 +638,6 @@ class LiveOrg:
     org_id: str
     name: str
     caller: str
-    caller_level: str | None
     policies: Mapping[str, object]
     members: Mapping[str, LiveMember]
     projects: tuple[LiveProject, ...]
@@ -648,9 +647,6 @@ class LiveOrg:
     # The top-level org settings (`TOP_LEVEL_SETTINGS`) as read, by API name (None: never
     # set); the policies are in `policies`, every one the platform reported.
     settings: Mapping[str, object] = field(default_factory=dict)
-    # Which collections were read: a section the manifest leaves out is not read at all.
-    projects_read: bool = False
-    apps_read: bool = False
     # Accounts to provision that already exist on the platform (members or not), with the
     # email the platform shows for each (None: not visible to this token, which is every
     # account but the token's own: the platform shows an email only to its owner).

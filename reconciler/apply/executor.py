@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from reconciler.apply.journal import Journal
-from reconciler.apply.landed import landed_check
+from reconciler.apply.landed import send_checked
 from reconciler.apply.outcomes import (
     NOT_SENT_PREFIX,
     ActionOutcome,
@@ -258,9 +258,7 @@ class Executor:
         self.journal.write("call", **common, body=body)
         try:
             sendable = materialise(body, self.env, org, step)
-            outcome = self.client.call(
-                route, sendable, landed=landed_check(route, sendable, self.client)
-            )
+            outcome = send_checked(self.client, route, sendable)
         except (ApiError, DxorgError) as exc:
             if isinstance(exc, PlatformOutage) and not exc.maybe_landed:
                 # Refused before it went out (the run stopped between its record and its

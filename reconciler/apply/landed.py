@@ -12,14 +12,20 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import DxorgError, ResourceNotFound
-from reconciler.model import normalise_user_id
+from reconciler.model import PROJECT_ACCESS_LEVELS, normalise_user_id, project_access_rank
 
 if TYPE_CHECKING:
-    from reconciler.platform.client import ReadClient
+    from reconciler.platform.client import CallOutcome, ReadClient, WriteClient
 
 
 # The routes whose unknown outcome the client settles by a read before it sends again.
 _CHECKED_BY_CLIENT = ("invite", "removeMember", "new")
+
+
+def send_checked(client: WriteClient, route: str, body: Mapping[str, Any]) -> CallOutcome:
+    """Send one call as apply sends every step: with the check that settles a lost answer
+    of `route` before it is sent again (the only way dxorg writes to the platform)."""
+    return client.call(route, body, landed=landed_check(route, body, client))
 
 
 def landed_check(
@@ -52,8 +58,7 @@ def effect_check(
         user = str(body["user"])
         return lambda: not client.find_org_members(target, ids=[user])
     if method == "invite" and target.startswith("project-"):
-        invitee, level = str(body["invitee"]), body["level"]
-        return lambda: _project_permissions(client, target).get(invitee) == level
+        return _project_invite_shown(client, target, str(body["invitee"]), str(body["level"]))
     if route == "/user/new":
         return _account_landed(client, str(body["username"]), str(body["email"]))
     if method == "setMemberAccess":
@@ -88,6 +93,25 @@ def effect_check(
 
         return developers_shown
     return None
+
+
+def _project_invite_shown(
+    client: ReadClient, project_id: str, invitee: str, level: str
+) -> Callable[[], bool] | None:
+    """The invitee holds at least `level`. At least, not exactly: an invite never lowers a
+    level (only decreasePermissions does), so a landed invite shows the level asked for or
+    a higher one the invitee already had or was given meanwhile. An email invitee is not
+    shown under its address in `permissions`, so its effect cannot be seen."""
+    entity = invitee.startswith(("user-", "org-")) or invitee == "PUBLIC"
+    if not entity or level not in PROJECT_ACCESS_LEVELS:
+        return None
+    wanted = project_access_rank(level)
+
+    def shown() -> bool:
+        held = _project_permissions(client, project_id).get(invitee)
+        return held in PROJECT_ACCESS_LEVELS and project_access_rank(str(held)) >= wanted
+
+    return shown
 
 
 def _project_permissions(client: ReadClient, project_id: str) -> Mapping[str, object]:
@@ -162,7 +186,12 @@ def _account_landed(client: ReadClient, username: str, email: str) -> Callable[[
     """Did a `/user/new` whose answer was lost create the account? Only when the platform
     shows the requested email for that username. No account: it did not land. An account
     whose email is not shown (the platform shows it only to its owner) or differs: not
-    known to be ours, so neither landed nor safe to send again, and nobody is invited."""
+    known to be ours, so neither landed nor safe to send again, and nobody is invited.
+
+    The account is looked up under the id the plan's invite names (the model's rule: lower
+    case, surrounding spaces dropped). The platform's own rule, `user-` + the username in
+    lower case (dx-toolkit's `dx new user`), gives the same id for every username it
+    accepts: letters, digits, '.' and '_' only, so no space to drop and no `user-` prefix."""
     user_id = normalise_user_id(username)
 
     def account_is_ours() -> bool:

@@ -104,10 +104,6 @@ class OrgApplyReport:
             self.refused or self.error or self.count("failed") or self.count("skipped") or unsettled
         )
 
-    @property
-    def converged(self) -> bool:
-        return not self.failed and not self.remaining and not self.left_out and not self.unchecked
-
 
 @dataclass(frozen=True)
 class ApplyReport:

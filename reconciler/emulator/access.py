@@ -144,14 +144,16 @@ def membership_from_row(row: sqlite3.Row) -> Membership:
 
 
 def load_user(conn: sqlite3.Connection, user_id: str) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone()
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM users WHERE id = ?", (user_id,)
+    ).fetchone()
     if row is None:
         raise ResourceNotFound(f'The specified user "{user_id}" could not be found')
     return row
 
 
 def load_org(conn: sqlite3.Connection, org_id: str) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM orgs WHERE id = ?", (org_id,)).fetchone()
+    row: sqlite3.Row | None = conn.execute("SELECT * FROM orgs WHERE id = ?", (org_id,)).fetchone()
     if row is None:
         raise ResourceNotFound(f'The specified org "{org_id}" could not be found')
     return row
@@ -163,7 +165,7 @@ def org_policies(org: sqlite3.Row) -> dict[str, Any]:
 
 
 def membership_of(conn: sqlite3.Connection, org_id: str, user_id: str) -> Membership | None:
-    row = conn.execute(
+    row: sqlite3.Row | None = conn.execute(
         "SELECT * FROM members WHERE org_id = ? AND user_id = ?", (org_id, user_id)
     ).fetchone()
     return None if row is None else membership_from_row(row)

@@ -317,6 +317,11 @@ class EmulatorApp:
             record(None, None)
             self.faults.hold()
             drop_connection(environ)
+        if decision.kind == "hold":
+            # A latch for tests: the call waits, unprocessed, until the faults are cleared,
+            # then is processed and answered as usual ("held" in GET /_emulator/faults
+            # counts the calls waiting, so a test knows one has arrived).
+            self.faults.hold()
 
         try:
             if read_error is not None:

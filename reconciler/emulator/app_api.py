@@ -21,6 +21,7 @@ DEFAULT_ALIASES = ("default", "latest")
 
 
 def resolve_app(conn: sqlite3.Connection, target: str, alias: str | None) -> sqlite3.Row:
+    row: sqlite3.Row | None
     if alias is None and is_hash_id(target, "app"):
         row = conn.execute("SELECT * FROM apps WHERE id = ?", (target,)).fetchone()
         if row is not None:

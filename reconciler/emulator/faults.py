@@ -26,6 +26,7 @@ RULE_FAULTS: tuple[str, ...] = (
     "drop-after",
     "latency",
     "hang",
+    "hold",
 )
 # Order matters: it fixes which fault a given RNG draw selects.
 RATE_KINDS: tuple[str, ...] = ("503", "500", "429", "drop", "drop-before", "drop-after")
@@ -92,6 +93,7 @@ class FaultInjector:
         self._rules: list[FaultRule] = []
         self._next_rule_id = 1
         self._release = threading.Event()
+        self._held = 0  # calls waiting in `hold` now
 
     def configure(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Replace the rate configuration (rules are kept)."""
@@ -162,10 +164,15 @@ class FaultInjector:
         self.release_hung_calls()
 
     def hold(self) -> None:
-        """Block a hung call until it is let go (see MAX_HANG_SECONDS)."""
+        """Block a hung or held call until it is let go (see MAX_HANG_SECONDS)."""
         with self._lock:
             release = self._release
-        release.wait(MAX_HANG_SECONDS)
+            self._held += 1
+        try:
+            release.wait(MAX_HANG_SECONDS)
+        finally:
+            with self._lock:
+                self._held -= 1
 
     def release_hung_calls(self) -> None:
         with self._lock:
@@ -181,6 +188,7 @@ class FaultInjector:
                 "seed": self._seed,
                 "routes": self._routes,
                 "rules": [rule.as_json() for rule in self._rules],
+                "held": self._held,
             }
 
     def decide(self, path: str) -> FaultDecision:

@@ -74,7 +74,9 @@ class ProjectAccess:
 
 
 def load_project(conn: sqlite3.Connection, project_id: str) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM projects WHERE id = ?", (project_id,)).fetchone()
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM projects WHERE id = ?", (project_id,)
+    ).fetchone()
     if row is None:
         raise ResourceNotFound(f'The specified project "{project_id}" could not be found')
     return row
@@ -150,7 +152,9 @@ def check_phi(conn: sqlite3.Connection, bill_to: str) -> None:
     """dx-toolkit's test_dx_create_new_project_with_phi: a PHI project needs a billTo with PHI
     features (`PermissionDenied: PHI features must be enabled for ...`). Only orgs seeded with
     `phiFeatures` have them; how a user account gets them is UNKNOWN (none does here)."""
-    row = conn.execute("SELECT phi_features FROM orgs WHERE id = ?", (bill_to,)).fetchone()
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT phi_features FROM orgs WHERE id = ?", (bill_to,)
+    ).fetchone()
     if row is None or not row["phi_features"]:
         raise PermissionDenied(f"PHI features must be enabled for {bill_to}")
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import yaml
 
@@ -253,8 +253,12 @@ def _plain_or_quoted(text: str, plain: re.Pattern[str]) -> str:
 
 
 def _resolves_to_str(text: str) -> bool:
-    tag = yaml.resolver.Resolver().resolve(yaml.ScalarNode, text, (True, False))
-    return tag == "tag:yaml.org,2002:str"
+    # The stubs leave `resolve` unannotated; it answers a tag name.
+    resolve = cast(
+        "Callable[[type[yaml.Node], str, tuple[bool, bool]], str]",
+        yaml.resolver.Resolver().resolve,
+    )
+    return resolve(yaml.ScalarNode, text, (True, False)) == "tag:yaml.org,2002:str"
 
 
 def _quoted(text: str) -> str:

@@ -54,9 +54,7 @@ from reconciler.errors import (
     ReadIncompleteError,
     TransportError,
     WriteRefusedError,
-    printable,
 )
-from reconciler.model import FLAGS, Access, FlagValue, Level
 from reconciler.platform.config import PlatformConfig
 from reconciler.platform.contract import contract_problems
 from reconciler.platform.health import PlatformHealth
@@ -85,15 +83,15 @@ from reconciler.worker_threads import wait_all, worker_pool
 
 T = TypeVar("T")
 R = TypeVar("R")
+# A JSON object as the platform answers it; callers check the fields they read
+# (`reconciler.platform.contract`).
+ApiObject = dict[str, Any]
 
 log = logging.getLogger("reconciler.platform")
 
 PAGE_LIMIT = 1000
 DEFAULT_CONCURRENCY = 8
 CONNECT_TIMEOUT = 10.0
-
-# Project permission levels, lowest first (for the project-invite landed check).
-PROJECT_LEVELS = ("VIEW", "UPLOAD", "CONTRIBUTE", "ADMINISTER")
 
 # The auth-server probe is one GET: a server that does not answer in this time is down.
 AUTH_PROBE_TIMEOUT = httpx.Timeout(5.0)
@@ -246,20 +244,20 @@ class ReadClient:
             raise TransportError("/system/whoami", f"response has no user id ({field})")
         return str(body["id"])
 
-    def whoami_response(self) -> dict:
+    def whoami_response(self) -> ApiObject:
         """`/system/whoami`'s whole answer (doctor checks its fields against the contract)."""
         return self._post("/system/whoami", {}).body
 
-    def describe_user(self, user_id: str, fields: Mapping[str, bool] | None = None) -> dict:
+    def describe_user(self, user_id: str, fields: Mapping[str, bool] | None = None) -> ApiObject:
         request: dict[str, Any] = {}
         if fields is not None:
             request["fields"] = dict(fields)
         return self._post(f"/{user_id}/describe", request).body
 
-    def describe_org(self, org_id: str) -> dict:
+    def describe_org(self, org_id: str) -> ApiObject:
         return self._post(f"/{org_id}/describe", {}).body
 
-    def find_orgs(self, level: str = "ADMIN", *, describe: bool = True) -> list[dict]:
+    def find_orgs(self, level: str = "ADMIN", *, describe: bool = True) -> list[ApiObject]:
         return self._find("/system/findOrgs", {"level": level, "describe": describe})
 
     def find_org_members(
@@ -269,7 +267,7 @@ class ReadClient:
         level: str | None = None,
         ids: Sequence[str] | None = None,
         describe: bool = False,
-    ) -> list[dict]:
+    ) -> list[ApiObject]:
         request: dict[str, Any] = {}
         if level is not None:
             request["level"] = level
@@ -283,10 +281,10 @@ class ReadClient:
         org_id: str,
         *,
         ids: Sequence[str] | None = None,
-        name: str | Mapping | None = None,
+        name: str | Mapping[str, object] | None = None,
         properties: Mapping[str, str | bool] | None = None,
-        describe: bool | Mapping = False,
-    ) -> list[dict]:
+        describe: bool | Mapping[str, object] = False,
+    ) -> list[ApiObject]:
         request: dict[str, Any] = {}
         if ids is not None:
             request["id"] = list(ids)
@@ -297,11 +295,13 @@ class ReadClient:
         request["describe"] = describe if isinstance(describe, bool) else dict(describe)
         return self._find(f"/{org_id}/findProjects", request)
 
-    def find_org_apps(self, org_id: str, *, describe: bool | Mapping = False) -> list[dict]:
+    def find_org_apps(
+        self, org_id: str, *, describe: bool | Mapping[str, object] = False
+    ) -> list[ApiObject]:
         request = {"describe": describe if isinstance(describe, bool) else dict(describe)}
         return self._find(f"/{org_id}/findApps", request)
 
-    def find_projects(self, body: Mapping) -> list[dict]:
+    def find_projects(self, body: Mapping[str, object]) -> list[ApiObject]:
         return self._find("/system/findProjects", dict(body))
 
     def describe_project(
@@ -310,7 +310,7 @@ class ReadClient:
         *,
         permissions: bool = False,
         fields: Mapping[str, bool] | None = None,
-    ) -> dict:
+    ) -> ApiObject:
         request: dict[str, Any] = {}
         if fields is not None:
             request["fields"] = dict(fields)
@@ -320,7 +320,7 @@ class ReadClient:
             request["permissions"] = True
         return self._post(f"/{project_id}/describe", request).body
 
-    def describe_app(self, app: str) -> dict:
+    def describe_app(self, app: str) -> ApiObject:
         """`app` is ``app-<hash>``, ``app-<name>``, a bare name, or ``name/version``."""
         path = app if app.startswith("app-") else f"app-{app}"
         return self._post(f"/{path}/describe", {}).body
@@ -432,9 +432,9 @@ class ReadClient:
 
     # -- plumbing ------------------------------------------------------------------
 
-    def _find(self, route: str, request: Mapping[str, Any]) -> list[dict]:
+    def _find(self, route: str, request: Mapping[str, Any]) -> list[ApiObject]:
         """Every page of a find* method, or an error: never a partial list."""
-        results: list[dict] = []
+        results: list[ApiObject] = []
         starting: Any = None
         seen_cursors: list[str] = []
         # A listing naming one object twice was not read as the platform holds it (a page
@@ -462,7 +462,7 @@ class ReadClient:
                 key = json.dumps(row["id"], sort_keys=True)
                 if key in seen_ids:
                     raise ReadIncompleteError(
-                        f"{route}: {printable(str(row['id']))[:200]} is listed twice "
+                        f"{route}: {inert.printable(str(row['id']))[:200]} is listed twice "
                         f"(seen again on page {len(seen_cursors) + 1}); refusing to use a "
                         "malformed listing"
                     )
@@ -840,122 +840,6 @@ class WriteClient(ReadClient):
         """Execute one exact API call (as recorded in a plan). ``/user/new`` goes to the auth server."""
         return self._post(route, body, landed=landed)
 
-    # -- orgs ----------------------------------------------------------------------
-
-    def update_org(self, org_id: str, body: Mapping) -> dict:
-        return self._post(f"/{org_id}/update", dict(body)).body
-
-    def invite_org_member(
-        self,
-        org_id: str,
-        invitee: str,
-        *,
-        level: Level,
-        flags: Mapping[str, FlagValue] | None = None,
-        suppress_email: bool = False,
-    ) -> dict:
-        """Invite with the six keys `dx add member` sends (a flag not in `flags`: the
-        level's default) and any other flag given in `flags` (by API name)."""
-        given = flags or {}
-        access = Access.of(level, given)
-        request: dict[str, object] = {"invitee": invitee, "level": level}
-        for flag in FLAGS:
-            if flag.always_present or flag.name in given:
-                request[flag.name] = access[flag.name]
-        request["suppressEmailNotification"] = suppress_email
-
-        def landed() -> bool:
-            return bool(self.find_org_members(org_id, ids=[invitee]))
-
-        outcome = self._post(f"/{org_id}/invite", request, landed=landed)
-        return outcome.body if not outcome.landed_by_check else {"id": org_id}
-
-    def set_member_access(self, org_id: str, access: Mapping[str, Mapping[str, object]]) -> dict:
-        request = {user: dict(spec) for user, spec in access.items()}
-        return self._post(f"/{org_id}/setMemberAccess", request).body
-
-    def remove_member(
-        self,
-        org_id: str,
-        user_id: str,
-        *,
-        revoke_project_permissions: bool = True,
-        revoke_app_permissions: bool = True,
-    ) -> dict:
-        request = {
-            "user": user_id,
-            "revokeProjectPermissions": revoke_project_permissions,
-            "revokeAppPermissions": revoke_app_permissions,
-        }
-
-        def landed() -> bool:
-            return not self.find_org_members(org_id, ids=[user_id])
-
-        outcome = self._post(f"/{org_id}/removeMember", request, landed=landed)
-        if outcome.landed_by_check:
-            # The revoked project/app lists were in the lost response; they are unknown.
-            return {"id": org_id, "projects": {}, "apps": {}}
-        return outcome.body
-
-    # -- projects --------------------------------------------------------------------
-
-    def invite_to_project(
-        self, project_id: str, invitee: str, level: str, *, suppress_email: bool = True
-    ) -> dict:
-        request = {"invitee": invitee, "level": level, "suppressEmailNotification": suppress_email}
-        landed: Callable[[], bool] | None = None
-        # Only entity invitees show up in `permissions`; an email invite cannot be checked,
-        # so its unknown outcome is reported rather than risk a second invitation.
-        if invitee.startswith(("user-", "org-")) or invitee == "PUBLIC":
-
-            def landed() -> bool:
-                permissions = self.describe_project(project_id, permissions=True).get("permissions")
-                if not isinstance(permissions, dict):
-                    return False
-                return _level_at_least(permissions.get(invitee), level)
-
-        outcome = self._post(f"/{project_id}/invite", request, landed=landed)
-        if outcome.landed_by_check:
-            return {"id": project_id, "state": "ACCEPTED"}
-        return outcome.body
-
-    def decrease_project_permissions(
-        self, project_id: str, changes: Mapping[str, str | None]
-    ) -> dict:
-        return self._post(f"/{project_id}/decreasePermissions", dict(changes)).body
-
-    def update_project(self, project_id: str, body: Mapping) -> dict:
-        return self._post(f"/{project_id}/update", dict(body)).body
-
-    # -- apps ------------------------------------------------------------------------
-
-    def add_app_developers(self, app_id: str, developers: Sequence[str]) -> dict:
-        return self._post(f"/{app_id}/addDevelopers", {"developers": list(developers)}).body
-
-    def remove_app_developers(self, app_id: str, developers: Sequence[str]) -> dict:
-        return self._post(f"/{app_id}/removeDevelopers", {"developers": list(developers)}).body
-
-    # -- users -----------------------------------------------------------------------
-
-    def new_user(self, body: Mapping) -> dict:
-        """Create a user through the AUTH server's ``/user/new``. After a lost answer the
-        account counts as made only when the platform shows the requested email for it: a
-        username that exists may be somebody else's (`reconciler.apply.landed`)."""
-        from reconciler.apply.landed import landed_check  # apply builds on this module
-
-        request = dict(body)
-        username, email = request.get("username"), request.get("email")
-        user_id = f"user-{username.lower()}" if isinstance(username, str) and username else None
-        landed = (
-            landed_check("/user/new", request, self)
-            if user_id is not None and isinstance(email, str)
-            else None
-        )
-        outcome = self._post("/user/new", request, landed=landed)
-        if outcome.landed_by_check:
-            return {"id": user_id}
-        return outcome.body
-
 
 class _DeadlineExceeded(Exception):
     """No complete answer within the request deadline (wall time, not time between bytes)."""
@@ -1012,11 +896,3 @@ def _httpx_reason(exc: Exception) -> str:
 
 def _is_client_error(error: ApiError) -> bool:
     return error.status is not None and 400 <= error.status < 500 and error.status != 429
-
-
-def _level_at_least(actual: object, wanted: str) -> bool:
-    if not isinstance(actual, str) or actual not in PROJECT_LEVELS:
-        return False
-    if wanted not in PROJECT_LEVELS:
-        return actual == wanted
-    return PROJECT_LEVELS.index(actual) >= PROJECT_LEVELS.index(wanted)

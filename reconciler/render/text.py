@@ -137,9 +137,5 @@ def styled_text(plan: Plan) -> Text:
     return Text("\n\n").join(parts).append("\n")
 
 
-def render_org(org: OrgPlan) -> str:
-    return styled_org(org).plain
-
-
 def render_text(plan: Plan) -> str:
     return styled_text(plan).plain

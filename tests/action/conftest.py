@@ -23,6 +23,7 @@ from reconciler.emulator import Emulator
 from reconciler.github_action import main
 from reconciler.platform.routes import READ_METHODS
 from tests.action.fake_github import FakeGitHub, serve
+from tests.emulator_harness import EmulatorControl
 from tests.integration.conftest import CONTROL_TOKEN, base_seed
 
 # Known secrets, searched for in everything the action writes.
@@ -63,24 +64,19 @@ def seed(extra_users: int = 0) -> dict[str, Any]:
     return data
 
 
-class Platform:
+class Platform(EmulatorControl):
     """The emulator over HTTP, with its request log and a way to change the org by hand."""
 
     def __init__(self, url: str, port: int) -> None:
+        super().__init__(url=url, token=CONTROL_TOKEN)
         self.url, self.port = url, port
-        self.control = httpx.Client(
-            base_url=f"{url}/_emulator", headers={"Authorization": f"Bearer {CONTROL_TOKEN}"}
-        )
+        self.control = self.http  # the raw control plane, as some tests here use it
 
     def calls(self) -> list[dict[str, Any]]:
-        return self.control.get("/requests").json()["requests"]
+        return self.requests()
 
     def write_calls(self) -> list[dict[str, Any]]:
         return [c for c in self.calls() if c["route"].rsplit("/", 1)[-1] not in READ_METHODS]
-
-    def members(self, org: str = "org-demo") -> dict[str, Any]:
-        state = self.control.get("/state").json()
-        return next(o for o in state["orgs"] if o["id"] == org)["members"]
 
     def call_as_root(self, route: str, body: dict[str, Any]) -> Any:
         """A change made by someone else, outside dxorg (the live org moving on)."""

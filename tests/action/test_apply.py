@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -192,10 +191,10 @@ def test_a_cancelled_apply_finishes_the_calls_in_flight_and_ends_the_run(action,
     """A cancelled workflow run sends SIGINT, then SIGTERM: the Action stops sending, lets
     the calls in flight finish, and the journal's run ends with every call answered."""
     plan_file = reviewed_plan(action)
-    platform.control.post(
-        "/rules",
-        json={"route": "/org-demo/*", "count": 100, "fault": "latency", "latencyMs": 300},
-    ).raise_for_status()
+    # The first call is held in the platform (a latch): the signal comes while it is in
+    # flight, however busy the machine is.
+    first = json.loads(Path(plan_file).read_text())["orgs"][0]["steps"][0]["call"]["route"]
+    platform.rule(first, "hold")
     env = action.env("apply", event="push", sha="beefbeefbeef", inputs={"plan-file": plan_file})
     journal = Path(env["INPUT_JOURNAL"])
     process = subprocess.Popen(
@@ -205,13 +204,18 @@ def test_a_cancelled_apply_finishes_the_calls_in_flight_and_ends_the_run(action,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while process.poll() is None and time.monotonic() < deadline:  # the latch: one call sent
-        if journal.exists() and b'"event": "call"' in journal.read_bytes():
-            break
-        time.sleep(0.005)
+    platform.wait_until_held()
     process.send_signal(signal.SIGTERM)
-    log, _ = process.communicate(timeout=60)
+    # Once the Action says it heard the signal (it then sends no more), the call goes on.
+    assert process.stdout is not None
+    heard = ""
+    while "SIGTERM: finishing the calls in flight" not in heard:
+        line = process.stdout.readline()
+        assert line, f"the Action ended without hearing the signal: {heard}"
+        heard += line
+    platform.clear_faults()
+    rest, _ = process.communicate(timeout=60)
+    log = heard + rest
     assert process.returncode == 143, log
     assert "SIGTERM: finishing the calls in flight" in log and "Traceback" not in log
     records = [json.loads(line) for line in journal.read_text().splitlines()]

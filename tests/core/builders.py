@@ -44,7 +44,6 @@ def live_org(
         org_id="org-demo",
         name=str(kwargs.pop("name", "Demo")),
         caller=caller,
-        caller_level="ADMIN",
         policies=kwargs.pop(
             "policies", {"memberListVisibility": "ADMIN", "restrictProjectTransfer": "ADMIN"}
         ),  # type: ignore[arg-type]

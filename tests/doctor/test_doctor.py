@@ -25,13 +25,13 @@ from reconciler.model import DesiredOrg, Forwarding
 from reconciler.platform import ReadClient
 from reconciler.render.doctor import doctor_json, doctor_markdown
 from tests.as_seen import markup_from_text, mentions
+from tests.emulator_harness import is_write
 from tests.integration.conftest import (
     APP1,
     CONTROL_TOKEN,
     FAST_RETRY,
     base_seed,
     config_for,
-    is_write,
     write_manifest,
 )
 from tests.reliability.conftest import CliRunner, Served

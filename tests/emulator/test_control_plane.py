@@ -147,14 +147,12 @@ def test_latency_rule_and_rate(api: Api) -> None:
     started = time.monotonic()
     assert api.call(ALICE, "/system/whoami").status_code == 200
     assert time.monotonic() - started >= 0.15
-    started = time.monotonic()
-    api.call(ALICE, "/system/whoami")
-    assert time.monotonic() - started < 0.15
+    api.call(ALICE, "/system/whoami")  # the rule is used up: no delay (the log says so)
     api.control("POST", "faults", {"latencyMs": 60})
     started = time.monotonic()
     api.call(ALICE, "/system/whoami")
     assert time.monotonic() - started >= 0.06
-    assert api.requests()[0]["fault"] == "latency"
+    assert [r["fault"] for r in api.requests()] == ["latency", None, "latency"]
 
 
 def test_request_log_and_counters(api: Api) -> None:

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from reconciler.emulator import Emulator
 from reconciler.manifest import Fleet, load_fleet
 from reconciler.platform import Connection, PlatformConfig, ReadClient, RetryPolicy, WriteClient
+from tests.emulator_harness import EmulatorControl
 
 CONTROL_TOKEN = "test-control-token"
 P1 = "project-" + "A" * 24
@@ -96,31 +96,6 @@ def base_seed() -> dict[str, Any]:
     }
 
 
-# Every API method that changes platform state. Listed here, not derived from the client's
-# read allowlist, so that tests check that allowlist rather than trust it.
-WRITE_METHODS = frozenset(
-    {
-        "invite",
-        "setMemberAccess",
-        "removeMember",
-        "update",
-        "decreasePermissions",
-        "addDevelopers",
-        "removeDevelopers",
-        "addAuthorizedUsers",
-        "removeAuthorizedUsers",
-        "setProperties",
-        "addTags",
-        "removeTags",
-        "new",
-    }
-)
-
-
-def is_write(route: str) -> bool:
-    return route.rsplit("/", 1)[-1] in WRITE_METHODS
-
-
 FAST_RETRY = RetryPolicy(max_attempts=8, max_total_seconds=20, backoff_base=0.001, backoff_cap=0.01)
 
 
@@ -163,33 +138,11 @@ def read_client(emulator: Emulator) -> Iterator[ReadClient]:
         yield client
 
 
-class Control:
-    """The emulator's control plane, through its HTTP endpoints."""
+class Control(EmulatorControl):
+    """The emulator's control plane, with this folder's control token."""
 
     def __init__(self, emulator: Emulator) -> None:
-        self.http = httpx.Client(
-            transport=emulator.transport(),
-            base_url="http://emulator.invalid",
-            headers={"Authorization": f"Bearer {CONTROL_TOKEN}"},
-        )
-
-    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        response = self.http.post(f"/_emulator/{path}", json=body or {})
-        response.raise_for_status()
-        return response.json()
-
-    def get(self, path: str) -> Any:
-        response = self.http.get(f"/_emulator/{path}")
-        response.raise_for_status()
-        return response.json()
-
-    def requests(self) -> list[dict[str, Any]]:
-        return self.get("requests")["requests"]
-
-    def members(self, org: str = "org-demo") -> dict[str, dict[str, Any]]:
-        state = self.get("state")
-        org_state = next(o for o in state["orgs"] if o["id"] == org)
-        return org_state["members"]
+        super().__init__(emulator, token=CONTROL_TOKEN)
 
 
 @pytest.fixture

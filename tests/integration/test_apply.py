@@ -17,6 +17,7 @@ from reconciler.manifest import Fleet
 from reconciler.plan import Plan
 from reconciler.platform import Connection, ReadClient
 from reconciler.read_and_plan import plan_fleet, platform_where
+from tests.emulator_harness import is_write
 from tests.integration.conftest import (
     APP1,
     FAST_RETRY,
@@ -25,7 +26,6 @@ from tests.integration.conftest import (
     Control,
     config_for,
     connection_to,
-    is_write,
     write_manifest,
 )
 
@@ -113,8 +113,8 @@ def test_a_live_change_after_planning_makes_the_plan_stale_and_nothing_is_writte
 ):
     fleet = write_manifest(tmp_path / "orgs", MANIFEST)
     plan = plan_fleet(fleet, read_client, now=NOW)
-    write_client.set_member_access(
-        "org-demo", {"user-bob": {"level": "MEMBER", "projectAccess": "UPLOAD"}}
+    write_client.call(
+        "/org-demo/setMemberAccess", {"user-bob": {"level": "MEMBER", "projectAccess": "UPLOAD"}}
     )
     before = len(writes(control))
     with pytest.raises(StalePlanError, match="member:user-bob projectAccess CONTRIBUTE -> UPLOAD"):
@@ -211,7 +211,7 @@ def test_a_failing_member_batch_is_retried_user_by_user(
         # Someone removes carol once the invite is done: the platform then refuses the
         # reviewed batch (carol is not a member any more).
         if step.id == invite.id:
-            root.remove_member("org-demo", "user-carol")
+            root.call("/org-demo/removeMember", {"user": "user-carol"})
 
     report = apply(plan, fleet, connection, progress=meanwhile)
     outcomes = {o.action_id: o.status for o in report.orgs[0].outcomes}
@@ -282,7 +282,7 @@ def test_plan_path_cannot_write_even_when_handed_a_write_route(read_client, cont
     with pytest.raises(WriteRefusedError):
         read_client._post("/org-demo/removeMember", {"user": "user-bob"})
     assert control.requests() == []
-    assert not hasattr(read_client, "remove_member")
+    assert not hasattr(read_client, "call")
 
 
 def _journal_lines(path: Path) -> list[dict]:

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,8 @@ import pytest
 
 from reconciler.emulator import Emulator
 from reconciler.plan_file import plan_schema
-from tests.integration.conftest import CONTROL_TOKEN, base_seed, is_write
+from tests.emulator_harness import EmulatorControl
+from tests.integration.conftest import CONTROL_TOKEN, base_seed
 
 DXORG = str(Path(sys.executable).parent / "dxorg")
 API_TOKEN = "alice-token"
@@ -42,12 +42,13 @@ jobLogsForwarding:
 """
 
 
-class Platform:
+class Platform(EmulatorControl):
+    """A served emulator: its control plane, and the environment that points dxorg at it."""
+
     def __init__(self, url: str, port: int) -> None:
+        super().__init__(url=url, token=CONTROL_TOKEN)
         self.url, self.port = url, port
-        self.control = httpx.Client(
-            base_url=f"{url}/_emulator", headers={"Authorization": f"Bearer {CONTROL_TOKEN}"}
-        )
+        self.control = self.http  # the raw control plane, as some tests here use it
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DX_", "SPLUNK"))}
@@ -61,12 +62,6 @@ class Platform:
         )
         env.update(extra)
         return env
-
-    def requests(self) -> list[dict]:
-        return list(self.control.get("/requests").json()["requests"])
-
-    def writes(self) -> list[dict]:
-        return [r for r in self.requests() if is_write(r["route"])]
 
 
 @pytest.fixture
@@ -207,14 +202,12 @@ def test_a_killed_apply_converges_on_rerun(orgs, tmp_path):
     emulator = Emulator(state_path=tmp_path / "killed.db", seed=seed, control_token=CONTROL_TOKEN)
     with emulator.serve(port=0) as server:
         platform = Platform(server.url, server.port)
-        # Slow invites, so the kill lands in the middle of the run.
-        platform.control.post(
-            "/rules",
-            json={"route": "/org-demo/invite", "count": 10, "fault": "latency", "latencyMs": 300},
-        )
+        # The first invite goes through; the second is held in the platform (a latch), so
+        # the kill lands mid-run, with that call in flight, however busy the machine is.
+        platform.rule("/org-demo/invite", "latency", latencyMs=0)
+        platform.rule("/org-demo/invite", "hold")
         journal = tmp_path / "journal.jsonl"
-        # One call at a time: after the first invite is done, nine more take 300 ms each,
-        # so the kill lands mid-run however long this process takes to notice.
+        # One call at a time.
         process = subprocess.Popen(
             [
                 DXORG,
@@ -230,34 +223,20 @@ def test_a_killed_apply_converges_on_rerun(orgs, tmp_path):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if journal.exists() and '"call-done"' in journal.read_text():
-                break
-            time.sleep(0.02)
+        platform.wait_until_held()
         process.send_signal(signal.SIGKILL)
         process.wait()
         killed = [json.loads(x) for x in journal.read_text().splitlines()]
         assert any(r["event"] == "call-done" for r in killed)
-        # A call the killed run had sent is still being served: the platform finishes it.
-        # Wait for that, as an operator re-running after a crash would not race it.
-        settled, count = time.monotonic(), len(platform.requests())
-        while time.monotonic() - settled < 1.0:
-            time.sleep(0.05)
-            now = len(platform.requests())
-            if now != count:
-                settled, count = time.monotonic(), now
         assert not any(r["event"] == "run-end" for r in killed), "the run should have died mid-way"
-        # The platform finishes a call the killed run had in flight: wait until it has (the
-        # call journaled just before the kill may never have been sent: then after a grace).
-        # A re-run that reads before such a call lands is a separate case for apply itself.
+        # The platform finishes the call the killed run had in flight, as an operator
+        # re-running after a crash would find it. (A re-run that reads before such a call
+        # lands is a separate case for apply itself.)
+        platform.clear_faults()
         journaled = sum(1 for r in killed if r["event"] == "call")
-        grace = time.monotonic() + 10
-        while True:
-            landed = sum(1 for r in platform.writes() if r["route"] == "/org-demo/invite")
-            if landed >= journaled or (landed == journaled - 1 and time.monotonic() > grace):
-                break
-            time.sleep(0.02)
+        assert journaled == 2, "the first invite done, the second in flight"
+        invites = platform.wait_for_requests("/org-demo/invite", journaled)
+        assert [r["status"] for r in invites] == [200] * journaled
         rerun = dxorg(
             "apply", str(orgs), "--auto-approve", "--journal", str(journal), env=platform.env()
         )

@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -179,10 +178,10 @@ def test_ctrl_c_during_apply_sends_no_more_calls_and_says_which_were_made(
     emulator = Emulator(state_path=tmp_path / "state.db", seed=seed, control_token=CONTROL_TOKEN)
     with emulator.serve(port=0) as server:
         platform = Platform(server.url, server.port)
-        platform.control.post(
-            "/rules",
-            json={"route": "/org-demo/invite", "count": 10, "fault": "latency", "latencyMs": 400},
-        )
+        # The first invite goes through; the second is held in the platform (a latch):
+        # Ctrl-C comes while it is in flight, however busy the machine is.
+        platform.rule("/org-demo/invite", "latency", latencyMs=0)
+        platform.rule("/org-demo/invite", "hold")
         journal = tmp_path / "journal.jsonl"
         process = subprocess.Popen(
             [
@@ -200,14 +199,19 @@ def test_ctrl_c_during_apply_sends_no_more_calls_and_says_which_were_made(
             stderr=subprocess.PIPE,
             text=True,
         )
-        # Ctrl-C once the first invite is done (whenever that is on a busy machine).
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if journal.exists() and '"call-done"' in journal.read_text():
-                break
-            time.sleep(0.02)
+        platform.wait_until_held()
         process.send_signal(signal.SIGINT)
+        # Once dxorg says it heard the Ctrl-C (it then sends no more), the held call goes on
+        # and lands: "finishing the calls in flight".
+        assert process.stderr is not None
+        heard = ""
+        while "Interrupt received" not in heard:
+            line = process.stderr.readline()
+            assert line, "dxorg ended without hearing the Ctrl-C"
+            heard += line
+        platform.clear_faults()
         out, err = process.communicate(timeout=60)
+        err = heard + err
         assert process.returncode == 130, out + err
         invited = [r for r in platform.writes() if r["route"] == "/org-demo/invite"]
         made = len(invited)

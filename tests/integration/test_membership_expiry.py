@@ -19,11 +19,11 @@ from reconciler.plan_file import dumps_plan, load_plan
 from reconciler.platform import ReadClient
 from reconciler.read_and_plan import plan_fleet
 from reconciler.render.text import render_text
+from tests.emulator_harness import is_write
 from tests.integration.conftest import (
     FAST_RETRY,
     config_for,
     connection_to,
-    is_write,
     write_manifest,
 )
 

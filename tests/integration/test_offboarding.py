@@ -18,13 +18,13 @@ from reconciler.plan import DepartureCause
 from reconciler.plan_file import plan_to_json
 from reconciler.platform import ReadClient
 from reconciler.read_and_plan import plan_fleet
+from tests.emulator_harness import is_write
 from tests.integration.conftest import (
     CONTROL_TOKEN,
     FAST_RETRY,
     base_seed,
     config_for,
     connection_to,
-    is_write,
 )
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

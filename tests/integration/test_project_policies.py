@@ -22,13 +22,13 @@ from reconciler.plan_file import dumps_plan, load_plan
 from reconciler.platform import ReadClient
 from reconciler.read_and_plan import plan_fleet
 from reconciler.render.text import render_text
+from tests.emulator_harness import is_write
 from tests.integration.conftest import (
     CONTROL_TOKEN,
     FAST_RETRY,
     base_seed,
     config_for,
     connection_to,
-    is_write,
     write_manifest,
 )
 

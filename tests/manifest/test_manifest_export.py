@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import date
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -80,7 +81,6 @@ def live_orgs(draw: st.DrawFn) -> LiveOrg:
         org_id=org_id,
         name=draw(st.text(max_size=30)),
         caller="user-alice",
-        caller_level="ADMIN",
         policies=policies,
         members=members,
         projects=(),
@@ -118,6 +118,7 @@ def assert_matches(desired: DesiredOrg, live: LiveOrg) -> None:
         assert desired.forwarding.token_env == token_env_placeholder(live.org_id)
 
 
+@pytest.mark.slow  # a long property search: the full suite runs it
 @settings(max_examples=200, deadline=None)
 @given(live_orgs())
 def test_export_round_trips_through_the_loader(live: LiveOrg) -> None:
@@ -125,6 +126,7 @@ def test_export_round_trips_through_the_loader(live: LiveOrg) -> None:
     assert_matches(loads_org(text, source="export.yaml"), live)
 
 
+@pytest.mark.slow  # a long property search: the full suite runs it
 @settings(max_examples=50, deadline=None)
 @given(live_orgs(), st.randoms())
 def test_export_is_deterministic(live: LiveOrg, rnd: random.Random) -> None:
@@ -139,7 +141,6 @@ def sample() -> LiveOrg:
         org_id="org-demo",
         name="Demo Organization",
         caller="user-alice",
-        caller_level="ADMIN",
         policies={"memberListVisibility": "ADMIN", "jobReuse": False},
         members={
             "user-bob": LiveMember("user-bob", Access.member(), "Bob Jones"),

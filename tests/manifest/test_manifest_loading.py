@@ -429,6 +429,7 @@ _VALUES = st.recursive(
 )
 
 
+@pytest.mark.slow  # a long property search: the full suite runs it
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(_SECTIONS), _VALUES, max_size=6))
 def test_any_structure_gives_an_org_or_problems_never_a_crash(value: dict[str, object]) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import httpx
@@ -16,6 +15,7 @@ import pytest
 
 from reconciler.emulator import Emulator
 from reconciler.platform import PlatformConfig, ReadClient, RetryPolicy, WriteClient
+from tests.emulator_harness import EmulatorControl
 
 CONTROL_TOKEN = "emulator-control"
 ALICE_TOKEN = "alice-tok-5e1c7a9d"  # ADMIN of org-demo
@@ -73,8 +73,7 @@ def make_seed(extra_members: int = 0) -> dict[str, Any]:
     }
 
 
-@dataclass
-class Harness:
+class Harness(EmulatorControl):
     """One emulator plus the means to reach it: a client factory and the control plane."""
 
     ALICE_TOKEN: ClassVar[str] = ALICE_TOKEN
@@ -83,12 +82,15 @@ class Harness:
     PROJECT: ClassVar[str] = PROJECT
     APP: ClassVar[str] = APP
 
-    emu: Emulator
-    mode: str
-    base_url: str
-    transport: httpx.BaseTransport | None
-    control: httpx.Client
-    sleeps: list[float] = field(default_factory=list)
+    def __init__(
+        self, emu: Emulator, mode: str, base_url: str, transport: httpx.BaseTransport | None
+    ) -> None:
+        if transport is None:
+            super().__init__(url=base_url, token=CONTROL_TOKEN)
+        else:
+            super().__init__(emu, token=CONTROL_TOKEN)
+        self.emu, self.mode, self.base_url, self.transport = emu, mode, base_url, transport
+        self.sleeps: list[float] = []
 
     def _sleep(self, seconds: float) -> None:
         # Record what the policy asked for; wait only a token amount to keep tests fast.
@@ -129,54 +131,17 @@ class Harness:
             limits=limits,
         )
 
-    # -- control plane, over the same path as the API
-    def _ok(self, response: httpx.Response) -> Any:
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def rule(self, route: str, fault: str, count: int = 1, **extra: Any) -> None:
-        self._ok(
-            self.control.post(
-                "/_emulator/rules", json={"route": route, "fault": fault, "count": count, **extra}
-            )
-        )
-
-    def faults(self, **body: Any) -> None:
-        self._ok(self.control.post("/_emulator/faults", json=body))
-
-    def clear_faults(self) -> None:
-        self._ok(self.control.post("/_emulator/faults/clear", json={}))
-
-    def requests(self, route: str | None = None) -> list[dict[str, Any]]:
-        calls = self._ok(self.control.get("/_emulator/requests"))["requests"]
-        return [c for c in calls if route is None or c["route"] == route]
-
-    def counters(self) -> dict[str, Any]:
-        return self._ok(self.control.get("/_emulator/counters"))
-
-    def clear_requests(self) -> None:
-        self._ok(self.control.post("/_emulator/requests/clear", json={}))
-
-    def state(self) -> dict[str, Any]:
-        return self._ok(self.control.get("/_emulator/state"))
-
-    def org_members(self, org_id: str = "org-demo") -> dict[str, Any]:
-        (org,) = [o for o in self.state()["orgs"] if o["id"] == org_id]
-        return org.get("members", {})
-
 
 def open_harness(emu: Emulator, mode: str) -> Iterator[Harness]:
-    headers = {"Authorization": f"Bearer {CONTROL_TOKEN}"}
     if mode == "inprocess":
-        base = "http://emulator.test:80"
-        with httpx.Client(transport=emu.transport(), base_url=base, headers=headers) as control:
-            yield Harness(emu, mode, base, emu.transport(), control)
+        harness = Harness(emu, mode, "http://emulator.test:80", emu.transport())
+        yield harness
+        harness.http.close()
         return
-    with (
-        emu.serve(host="127.0.0.1", port=0) as server,
-        httpx.Client(base_url=server.url, headers=headers) as control,
-    ):
-        yield Harness(emu, mode, server.url, None, control)
+    with emu.serve(host="127.0.0.1", port=0) as server:
+        harness = Harness(emu, mode, server.url, None)
+        yield harness
+        harness.http.close()
 
 
 @pytest.fixture(params=["inprocess", "loopback"])

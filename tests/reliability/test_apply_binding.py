@@ -21,7 +21,8 @@ import yaml
 
 from reconciler.apply.lock import ApplyLocked, apply_lock
 from reconciler.emulator import Emulator
-from tests.integration.conftest import CONTROL_TOKEN, base_seed, is_write
+from tests.emulator_harness import is_write
+from tests.integration.conftest import CONTROL_TOKEN, base_seed
 
 DXORG = str(Path(sys.executable).parent / "dxorg")
 INVITEES = [f"user-u{i}" for i in range(10)]

@@ -26,13 +26,13 @@ from reconciler.plan import Plan, Step
 from reconciler.plan_file import dumps_plan, load_plan
 from reconciler.platform import ReadClient, WriteClient
 from reconciler.read_and_plan import plan_fleet
+from tests.emulator_harness import is_write
 from tests.integration.conftest import (
     CONTROL_TOKEN,
     FAST_RETRY,
     base_seed,
     config_for,
     connection_to,
-    is_write,
 )
 from tests.reliability.conftest import CliRunner, Served
 
@@ -263,7 +263,7 @@ def test_an_admin_demoted_by_hand_after_the_plan_refuses_the_saved_plan(
     plan = org.plan()
     assert plan.applyable, plan.orgs[0].violations
     with org.as_user("root-token") as root:  # `dx update member org-demo bob --level MEMBER`
-        root.set_member_access("org-demo", {"user-bob": {"level": "MEMBER"}})
+        root.call("/org-demo/setMemberAccess", {"user-bob": {"level": "MEMBER"}})
     org.reset_log()
     with pytest.raises(StalePlanError, match="member:user-bob level ADMIN -> MEMBER, "):
         org.apply(plan)
@@ -284,7 +284,7 @@ def test_admins_taken_away_during_the_apply_stop_it_before_the_first_demotion(
 
     def meanwhile(org_id: str, step: Step, status: str, detail: str | None) -> None:
         if step.id == first.id:  # after the first write, someone demotes bob
-            root.set_member_access("org-demo", {"user-bob": {"level": "MEMBER"}})
+            root.call("/org-demo/setMemberAccess", {"user-bob": {"level": "MEMBER"}})
 
     report = org.apply(plan, progress=meanwhile)
     assert report.exit_code == 1

@@ -23,6 +23,7 @@ from reconciler.manifest import Fleet
 from reconciler.plan import Plan
 from reconciler.platform import Connection, ReadClient, WriteClient
 from reconciler.read_and_plan import plan_fleet
+from tests.emulator_harness import is_write
 from tests.integration.conftest import (
     CONTROL_TOKEN,
     FAST_RETRY,
@@ -30,7 +31,6 @@ from tests.integration.conftest import (
     base_seed,
     config_for,
     connection_to,
-    is_write,
     write_manifest,
 )
 from tests.reliability.conftest import CliRunner, Served
@@ -302,7 +302,7 @@ def test_a_mass_removal_by_someone_else_between_plan_and_apply_is_refused(
     control = Control(big_emulator)
     with WriteClient(config_for("root-token"), transport=big_emulator.transport()) as root:
         for i in range(30):
-            root.remove_member("org-demo", f"user-m{i:04d}")
+            root.call("/org-demo/removeMember", {"user": f"user-m{i:04d}"})
     control.post("requests/clear")
     with pytest.raises(StalePlanError, match="30 of its 2405 members are gone"):
         apply(plan, fleet, client)
@@ -315,7 +315,7 @@ def test_a_removal_within_the_budget_does_not_block_the_plan(
     fleet = write_manifest(tmp_path / "orgs", ADDITIVE)
     plan, client = plan_and_client(big_emulator, fleet, set(), keep_first(0))
     with WriteClient(config_for("root-token"), transport=big_emulator.transport()) as root:
-        root.remove_member("org-demo", "user-m0001")
+        root.call("/org-demo/removeMember", {"user": "user-m0001"})
     report = apply(plan, fleet, client)
     assert report.exit_code == 0, report
 

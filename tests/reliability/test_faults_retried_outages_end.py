@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reconciler.apply.landed import send_checked
 from reconciler.emulator import Emulator
 from reconciler.emulator.emulator import RunningServer
 from reconciler.platform import Connection, PlatformConfig, RetryPolicy, WriteClient, discover
 from tests.integration.conftest import base_seed
+
+DAVE_INVITED = {"invitee": "user-dave", "level": "MEMBER"}
 
 
 def config_for(port: int) -> PlatformConfig:
@@ -56,7 +59,7 @@ def test_a_blip_at_the_first_write_is_retried_after_the_reads_answered(tmp_path:
             assert reader.whoami() == "user-alice"
         server.stop()  # the blip: nothing listens on the port now
         with connection.write_client() as writer:
-            writer.invite_org_member("org-demo", "user-dave", level="MEMBER")
+            send_checked(writer, "/org-demo/invite", DAVE_INVITED)
         assert restarted, "the write was not retried"
         members = emulator.control.state()["orgs"][0]["members"]
         assert "user-dave" in members
@@ -75,7 +78,7 @@ def test_throttling_with_a_realistic_retry_after_is_waited_out() -> None:
     clock = FakeClock()
     policy = RetryPolicy(sleep=clock.sleep, clock=lambda: clock.now)
     with WriteClient(config_for(1), transport=emulator.transport(), retry=policy) as client:
-        client.invite_org_member("org-demo", "user-dave", level="MEMBER")
+        send_checked(client, "/org-demo/invite", DAVE_INVITED)
     assert clock.sleeps == [25.0] * 6 + [30.0] * 6
     invites = [r for r in emulator.control.requests() if r["route"] == "/org-demo/invite"]
     assert [r["status"] for r in invites] == [429] * 6 + [503] * 6 + [200]
@@ -91,7 +94,7 @@ def test_throttling_that_asks_for_no_wait_is_still_paced_like_a_backoff() -> Non
     clock = FakeClock()
     policy = RetryPolicy(sleep=clock.sleep, clock=lambda: clock.now, jitter=lambda upper: upper)
     with WriteClient(config_for(1), transport=emulator.transport(), retry=policy) as client:
-        client.invite_org_member("org-demo", "user-dave", level="MEMBER")
+        send_checked(client, "/org-demo/invite", DAVE_INVITED)
     assert clock.sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0, 30.0]
     invites = [r for r in emulator.control.requests() if r["route"] == "/org-demo/invite"]
     assert [r["status"] for r in invites] == [503] * 10 + [200]

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.apply.landed import send_checked
 from reconciler.emulator import Emulator
 from reconciler.errors import ApiError, TransportError
 from reconciler.platform import RetryPolicy, WriteClient
@@ -89,15 +90,14 @@ class Worker:
                 try:
                     if current is None:
                         access = random_access(rng)
-                        flags = {k: v for k, v in access.items() if k != "level"}
-                        client.invite_org_member(ORG, user, level=access["level"], flags=flags)
+                        send_checked(client, f"/{ORG}/invite", {"invitee": user, **access})
                         self.written[user] = access
                     elif rng.random() < 0.3:
-                        client.remove_member(ORG, user)
+                        send_checked(client, f"/{ORG}/removeMember", {"user": user})
                         self.written[user] = None
                     else:
                         access = random_access(rng)
-                        client.set_member_access(ORG, {user: access})
+                        send_checked(client, f"/{ORG}/setMemberAccess", {user: access})
                         self.written[user] = access
                 except (ApiError, TransportError) as exc:
                     if exc.status not in INJECTED_STATUSES and not isinstance(exc, TransportError):

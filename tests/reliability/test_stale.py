@@ -15,6 +15,7 @@ from reconciler.emulator import Emulator
 from reconciler.errors import StalePlanError
 from reconciler.platform import WriteClient
 from reconciler.read_and_plan import plan_fleet
+from tests.emulator_harness import is_write
 from tests.integration.conftest import (
     APP1,
     CONTROL_TOKEN,
@@ -24,7 +25,6 @@ from tests.integration.conftest import (
     base_seed,
     config_for,
     connection_to,
-    is_write,
     write_manifest,
 )
 
@@ -57,56 +57,58 @@ Change = Callable[[WriteClient], object]
 # What someone else does meanwhile (as root, another org admin), and the object it makes stale.
 CHANGES: dict[str, tuple[Change, str]] = {
     "member-access": (
-        lambda root: root.set_member_access(
-            "org-demo", {"user-bob": {"level": "MEMBER", "projectAccess": "UPLOAD"}}
+        lambda root: root.call(
+            "/org-demo/setMemberAccess",
+            {"user-bob": {"level": "MEMBER", "projectAccess": "UPLOAD"}},
         ),
         "member:user-bob",
     ),
     "member-promoted": (
-        lambda root: root.set_member_access("org-demo", {"user-bob": {"level": "ADMIN"}}),
+        lambda root: root.call("/org-demo/setMemberAccess", {"user-bob": {"level": "ADMIN"}}),
         "member:user-bob",
     ),
     "membership-added": (
-        lambda root: root.invite_org_member("org-demo", "user-dave", level="MEMBER"),
+        lambda root: root.call("/org-demo/invite", {"invitee": "user-dave", "level": "MEMBER"}),
         "member:user-dave",
     ),
     "membership-removed": (
-        lambda root: root.remove_member("org-demo", "user-bob"),
+        lambda root: root.call("/org-demo/removeMember", {"user": "user-bob"}),
         "member:user-bob",
     ),
     "membership-removed-of-a-removal": (
-        lambda root: root.remove_member("org-demo", "user-eve"),
+        lambda root: root.call("/org-demo/removeMember", {"user": "user-eve"}),
         "member:user-eve",
     ),
     "org-policy": (
-        lambda root: root.update_org("org-demo", {"policies": {"jobReuse": True}}),
+        lambda root: root.call("/org-demo/update", {"policies": {"jobReuse": True}}),
         "org",
     ),
-    "org-name": (lambda root: root.update_org("org-demo", {"name": "Renamed by hand"}), "org"),
+    "org-name": (lambda root: root.call("/org-demo/update", {"name": "Renamed by hand"}), "org"),
     "forwarding": (
-        lambda root: root.update_org(
-            "org-demo",
+        lambda root: root.call(
+            "/org-demo/update",
             {"jobLogsForwarding": {"url": "https://other.example.com/collector", "token": "x"}},
         ),
         "forwarding",
     ),
     "self-grant-project-permission": (
-        lambda root: root.invite_to_project(P1, "user-alice", "VIEW"),
+        lambda root: root.call(f"/{P1}/invite", {"invitee": "user-alice", "level": "VIEW"}),
         f"project:{P1}",
     ),
     "app-developers": (
-        lambda root: root.add_app_developers(APP1, ["user-bob"]),
+        lambda root: root.call(f"/{APP1}/addDevelopers", {"developers": ["user-bob"]}),
         f"app:{APP1}",
     ),
     "provisioned-account": (
-        lambda root: root.new_user(
+        lambda root: root.call(
+            "/user/new",
             {
                 "username": "newbie",
                 "email": "newbie@example.com",
                 "first": "New",
                 "last": "Bie",
                 "provisioningOrg": "org-demo",
-            }
+            },
         ),
         "account:user-newbie",
     ),

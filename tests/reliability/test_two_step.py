@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from reconciler.emulator import Emulator
+from tests.emulator_harness import EmulatorControl
 from tests.reliability.conftest import CliResult, CliRunner
 
 DXORG = str(Path(sys.executable).parent / "dxorg")
@@ -136,7 +136,7 @@ def manifest(cases: list[Case], *, active: bool) -> str:
 
 @dataclass
 class Platform:
-    control: httpx.Client
+    control: EmulatorControl
     env: dict[str, str]
     orgs: Path
     journal: Path
@@ -156,7 +156,7 @@ class Platform:
     def access(self, case: Case) -> tuple[str, bool]:
         """alice's access now (a project level, or "developer"/"no"), and whether a record
         of a grant is there."""
-        state = self.control.get("/state").json()
+        state = self.control.state()
         if case.kind == "project":
             project = next(p for p in state["projects"] if p["id"] == case.object_id)
             level = project["permissions"].get(CALLER, "NONE")
@@ -165,12 +165,10 @@ class Platform:
         return ("developer" if CALLER in app["developers"] else "no"), RECORD in app["tags"]
 
     def rule(self, route: str, *, fault: str = "503", retry_after: int = 0) -> None:
-        body = {"route": route, "fault": fault, "count": 1000, "retryAfter": retry_after}
-        self.control.post("/rules", json=body).raise_for_status()
+        self.control.rule(route, fault, count=1000, retryAfter=retry_after)
 
     def refused(self, routes: set[str]) -> bool:
-        requests = self.control.get("/requests").json()["requests"]
-        return routes <= {r["route"] for r in requests if r["fault"] == "503"}
+        return routes <= {r["route"] for r in self.control.requests() if r["fault"] == "503"}
 
 
 def env_for(port: int, conf_dir: Path) -> dict[str, str]:
@@ -269,14 +267,8 @@ def test_two_call_actions_stopped_after_their_first_call_are_completed_or_report
     orgs.mkdir()
     (tmp_path / "conf").mkdir()
     try:
-        with (
-            emu.serve(port=0) as server,
-            httpx.Client(
-                base_url=f"{server.url}/_emulator",
-                headers={"Authorization": f"Bearer {CONTROL_TOKEN}"},
-                timeout=30,
-            ) as control,
-        ):
+        with emu.serve(port=0) as server:
+            control = EmulatorControl(url=server.url, token=CONTROL_TOKEN, timeout=30)
             env = env_for(server.port, tmp_path / "conf")
             p = Platform(control, env, orgs, tmp_path / "journal.jsonl", cli)
             p.set_grants(cases, active=cases[0].active)
@@ -303,9 +295,8 @@ def test_two_call_actions_stopped_after_their_first_call_are_completed_or_report
                     p.rule(route, fault="500")
                 result = p.apply()
                 assert result.code == 1, result.text
-            control.post("/faults/clear").raise_for_status()
-            landed = {r["route"] for r in control.get("/requests").json()["requests"]
-                      if r["status"] == 200}  # fmt: skip
+            control.clear_faults()
+            landed = {r["route"] for r in control.requests() if r["status"] == 200}
             assert all(r[0] in landed and r[1] not in landed for r in routes.values())
             problems = [m for c in cases for m in never_below_prior(c, p.access(c)[0])]
             # The state left, with the grants active or expired at the next run ...

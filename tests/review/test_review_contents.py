@@ -8,7 +8,8 @@ from datetime import date
 from reconciler.emulator import Emulator
 from reconciler.review.build import REVIEW_FLAGS
 from reconciler.review.value import AccessReport, MemberReview
-from tests.integration.conftest import APP1, P1, P2, is_write, write_manifest
+from tests.emulator_harness import is_write
+from tests.integration.conftest import APP1, P1, P2, write_manifest
 from tests.review.conftest import FleetRepo, review
 
 # The platform's nine flags, in its order (the report's columns).
