@@ -110,6 +110,7 @@ SLOW_MODULES = frozenset(
         "tests/action/test_plan.py",
         "tests/action/test_platform_text_in_logs.py",
         "tests/action/test_report.py",
+        "tests/action/test_state_journal.py",
         "tests/action/test_trust.py",
         "tests/action/test_untrusted_text.py",
         "tests/action/test_workflows.py",

@@ -13,20 +13,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from reconciler.apply.journal import Journal
+from reconciler.apply.journal import Journal, JournalWriteError
 from reconciler.apply.landed import send_checked
-from reconciler.apply.outcomes import (
-    NOT_SENT_PREFIX,
-    ActionOutcome,
-    Status,
-    UnknownCall,
-    is_not_sent,
-    worse,
-)
+from reconciler.apply.outcomes import ActionOutcome, Status, UnknownCall, was_not_sent, worse
 from reconciler.apply.secrets import materialise
-from reconciler.apply.stopping import CallNotSent
+from reconciler.apply.stopping import StopSignal
 from reconciler.errors import ApiError, DxorgError, PlatformOutage, ReadIncompleteError
 from reconciler.model import DesiredOrg
 from reconciler.plan import PHASES, OrgPlan, Phase, Step
@@ -36,8 +29,6 @@ if TYPE_CHECKING:
     from reconciler.platform.client import CallOutcome, WriteClient
 
 ProgressHook = Callable[[str, Step, Status, str | None], None]
-# How a step ended, for its dependants: only "done" lets them run.
-StepState = Literal["done", "failed", "skipped", "not-sent"]
 
 # The phases that can take admins away: the admin rails are checked again before them.
 GUARDED_PHASES = (Phase.DEMOTE, Phase.REMOVE)
@@ -59,6 +50,8 @@ class Executor:
     env: Mapping[str, str]
     caller: str
     progress: ProgressHook | None = None
+    # Set by a signal: no call is sent after it (each one due is `not-sent`).
+    stop: StopSignal = field(default_factory=StopSignal)
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Writes whose answers were lost, by org: verification settles each (see UnknownCall).
     unknown: dict[str, list[UnknownCall]] = field(default_factory=dict)
@@ -69,21 +62,21 @@ class Executor:
 
     def run_org(self, org: OrgPlan, desired: DesiredOrg) -> tuple[ActionOutcome, ...]:
         outcomes: dict[str, ActionOutcome] = {}
-        status: dict[str, StepState] = {}
+        status: dict[str, Status] = {}
         guarded = False
         for phase in PHASES:
             pending = [s for s in org.steps if s.phase == phase]
-            stopped = self.journal.stop_reason()
+            stopped = self.stop.reason()
             if pending and stopped is not None:
                 # Stopped (a signal): nothing more is sent, and the guard's fresh read
                 # would only see the promotions that were not sent as admins gone.
-                self._skip_rest(org, status, outcomes, stopped)
+                self._skip_rest(org, status, outcomes, stopped, "not-sent")
                 break
             if pending and phase in GUARDED_PHASES and not guarded:
                 guarded = True
                 refusal = self._admin_guard(org, desired)
                 if refusal is not None:
-                    self._skip_rest(org, status, outcomes, refusal)
+                    self._skip_rest(org, status, outcomes, refusal, "skipped")
                     raise GuardRefused(refusal, _in_order(org, outcomes))
             while pending:
                 ready = [s for s in pending if all(d in status for d in s.depends_on)]
@@ -135,20 +128,23 @@ class Executor:
     def _skip_rest(
         self,
         org: OrgPlan,
-        status: dict[str, StepState],
+        status: dict[str, Status],
         outcomes: dict[str, ActionOutcome],
         reason: str,
+        outcome: Status,
     ) -> None:
-        """Every step not yet run ends here: not sent (a stop), or skipped (the guard)."""
+        """Every step not run yet ends as `outcome`: `not-sent` (a stop) or `skipped`
+        (the admin guard refused)."""
         for step in org.steps:
             if step.id not in status:
-                self._leave(org, step, status, outcomes, reason)
+                shown = reason if outcome == "not-sent" else "admin guard"
+                self._leave(org, step, status, outcomes, outcome, reason, shown)
 
     def _skip_if_blocked(
         self,
         org: OrgPlan,
         step: Step,
-        status: dict[str, StepState],
+        status: dict[str, Status],
         outcomes: dict[str, ActionOutcome],
     ) -> bool:
         blocked = [d for d in step.depends_on if status[d] != "done"]
@@ -157,37 +153,38 @@ class Executor:
         steps = ", ".join(blocked)
         if all(status[d] == "not-sent" for d in blocked):
             # Never sent because what it needs was never sent: not a failure, not a skip.
-            detail = f"{NOT_SENT_PREFIX}: step {steps}, which it depends on, was not sent"
+            detail = f"not sent: step {steps}, which it depends on, was not sent"
+            self._leave(org, step, status, outcomes, "not-sent", detail, detail)
         else:
             detail = f"skipped: step {steps} did not succeed"
-        self._leave(org, step, status, outcomes, detail)
+            self._leave(org, step, status, outcomes, "skipped", detail, detail)
         return True
 
     def _leave(
         self,
         org: OrgPlan,
         step: Step,
-        status: dict[str, StepState],
+        status: dict[str, Status],
         outcomes: dict[str, ActionOutcome],
-        reason: str,
+        outcome: Status,
+        reason: str | None,
+        shown: str | None,
     ) -> None:
-        """End a step without sending it: `not-sent` when the reason says it was not sent
-        (a stop, or a dependency not sent), `skip` otherwise (a dependency that failed, the
-        admin guard). One journal record either way, the step's only terminal one."""
-        not_sent = is_not_sent(reason)
-        status[step.id] = "not-sent" if not_sent else "skipped"
+        """End a step without sending it, with one journal record, its only terminal one:
+        `not-sent` (a stop, or a step it depends on not sent) or `skip` (a step it depends
+        on failed, the admin guard)."""
+        status[step.id] = outcome
         for action_id in step.actions:
-            outcomes.setdefault(action_id, ActionOutcome(action_id, "skipped", reason))
+            outcomes.setdefault(action_id, ActionOutcome(action_id, outcome, reason))
         self.journal.write(
-            "not-sent" if not_sent else "skip",
+            "not-sent" if outcome == "not-sent" else "skip",
             org=org.org_id,
             step=step.id,
             actions=list(step.actions),
             route=step.call.route,
             reason=reason,
         )
-        shown = reason if not_sent or reason.startswith("skipped:") else "admin guard"
-        self._report(org.org_id, step, "skipped", shown)
+        self._report(org.org_id, step, outcome, shown)
 
     # -- one step ------------------------------------------------------------------
 
@@ -199,23 +196,25 @@ class Executor:
     def _run_step(self, org: OrgPlan, step: Step) -> list[ActionOutcome]:
         """Send one step's call; a failed batch of member access is retried user by user."""
         try:
-            self._send(org, step, step.call.body)
-        except CallNotSent as exc:  # stopped by a signal: never sent, so not a failure
-            self._report(org.org_id, step, "skipped", str(exc))
-            return [ActionOutcome(a, "skipped", str(exc)) for a in step.actions]
+            sent = self._send(org, step, step.call.body)
         except PlatformOutage as exc:
             # The run stopped sending: a call never sent is skipped; one whose answer was
             # lost before that has an unknown outcome, for verification to settle.
             status: Status = "unknown" if exc.maybe_landed else "skipped"
             detail = f"{'outcome unknown' if exc.maybe_landed else 'not sent'}: {exc.reason}"
-            self._report(org.org_id, step, status, detail)
+            self._report(org.org_id, step, "unknown" if exc.maybe_landed else "not-sent", detail)
             return [ActionOutcome(a, status, detail) for a in step.actions]
         except (ApiError, DxorgError) as exc:
             if _splittable(step, exc):
                 return self._run_users_one_by_one(org, step)
             status = _failure_status(exc)
-            self._report(org.org_id, step, status, str(exc))
+            # A call the journal could not record was never sent: the action failed.
+            shown: Status = "not-sent" if isinstance(exc, JournalWriteError) else status
+            self._report(org.org_id, step, shown, str(exc))
             return [ActionOutcome(a, status, str(exc)) for a in step.actions]
+        if sent is None:  # stopped by a signal: never sent, so not a failure
+            self._report(org.org_id, step, "not-sent", self.stop.reason())
+            return [ActionOutcome(a, "not-sent", self.stop.reason()) for a in step.actions]
         self._report(org.org_id, step, "done", None)
         return [ActionOutcome(a, "done") for a in step.actions]
 
@@ -225,10 +224,12 @@ class Executor:
         outcomes = []
         for user_id, access in step.call.body.items():
             try:
-                self._send(org, step, {user_id: access})
-                outcomes.append(ActionOutcome(action_of[user_id], "done"))
-            except CallNotSent as stopped:
-                outcomes.append(ActionOutcome(action_of[user_id], "skipped", str(stopped)))
+                sent = self._send(org, step, {user_id: access})
+                outcomes.append(
+                    ActionOutcome(action_of[user_id], "done")
+                    if sent is not None
+                    else ActionOutcome(action_of[user_id], "not-sent", self.stop.reason())
+                )
             except (ApiError, DxorgError) as single:
                 outcomes.append(
                     ActionOutcome(action_of[user_id], _failure_status(single), str(single))
@@ -242,7 +243,8 @@ class Executor:
         )
         return outcomes
 
-    def _send(self, org: OrgPlan, step: Step, body: Mapping[str, Any]) -> CallOutcome:
+    def _send(self, org: OrgPlan, step: Step, body: Mapping[str, Any]) -> CallOutcome | None:
+        """The call's outcome; None: not sent, apply was stopped (journaled `not-sent`)."""
         route = step.call.route
         common = {
             "org": org.org_id,
@@ -255,6 +257,10 @@ class Executor:
         if stopped is not None:  # not sent, so not journalled as a call
             self.journal.write("not-sent", **common, reason=stopped)
             raise PlatformOutage(route, stopped, maybe_landed=False)
+        reason = self.stop.reason()
+        if reason is not None:  # a signal: not sent, so not journalled as a call
+            self.journal.write("not-sent", **common, reason=reason)
+            return None
         self.journal.write("call", **common, body=body)
         try:
             sendable = materialise(body, self.env, org, step)
@@ -266,7 +272,7 @@ class Executor:
                 self.journal.write(
                     "not-sent",
                     **common,
-                    reason=f"{NOT_SENT_PREFIX}: {exc.reason}",
+                    reason=f"not sent: {exc.reason}",
                     attempts=getattr(exc, "attempts", None),
                 )
                 raise
@@ -297,13 +303,12 @@ class Executor:
         return outcome
 
 
-def _step_state(outcomes: list[ActionOutcome]) -> StepState:
-    """How a sent (or refused) step ended, for its dependants. A step whose outcome is
-    unknown is not done: its dependants wait for the next run."""
+def _step_state(outcomes: list[ActionOutcome]) -> Status:
+    """How a sent (or refused) step ended, for its dependants: only "done" lets them run.
+    A step whose outcome is unknown is not done: its dependants wait for the next run."""
     if all(o.status == "done" for o in outcomes):
         return "done"
-    # (A call the journal refused fails with a "not sent" detail: it was not sent either.)
-    if outcomes and all(is_not_sent(o.detail) for o in outcomes):
+    if outcomes and all(was_not_sent(o) for o in outcomes):
         return "not-sent"
     return "failed"
 

@@ -104,15 +104,6 @@ class Journal:
             if event == "call":
                 raise JournalWriteError(f"not sent: the journal cannot be written ({self.failure})")
 
-    def stop_reason(self) -> str | None:
-        """Why apply must send no more calls, if it must (a signal: see apply.stopping)."""
-        return None
-
-    @property
-    def interrupted_by(self) -> int | None:
-        """The exit code of the signal that stopped the run (130, 143), if one did."""
-        return None
-
     def check_writable(self) -> None:
         """Refuse to start writing to the platform on a journal that already failed."""
         if self.failure is not None:

@@ -7,25 +7,32 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 # "unknown": a call's answer was lost and nothing showed whether it landed (see
-# `UnknownCall`); verification settles each such call.
-Status = Literal["done", "failed", "skipped", "unknown"]
+# `UnknownCall`); verification settles each such call. "not-sent": apply was stopped (a
+# signal, see apply.stopping) before it sent the call.
+Status = Literal["done", "failed", "skipped", "unknown", "not-sent"]
 Resolution = Literal["landed", "not-landed"]
 
 # When the steps of one action end differently, the action takes the worst of them.
-_SEVERITY: Mapping[str, int] = {"done": 0, "unknown": 1, "skipped": 2, "failed": 3}
+_SEVERITY: Mapping[str, int] = {
+    "done": 0,
+    "unknown": 1,
+    "not-sent": 2,
+    "skipped": 2,
+    "failed": 3,
+}
 
 
 _SIGNALS: Mapping[int, str] = {130: "Ctrl-C", 143: "SIGTERM"}
 
 
-# How the detail of an outcome whose call was never sent begins.
-NOT_SENT_PREFIX = "not sent"
-
-
-def is_not_sent(detail: str | None) -> bool:
-    """An outcome's detail for a call refused before it was sent (a signal, an outage,
-    a journal that cannot be written, or a step it depends on not sent)."""
-    return detail is not None and detail.startswith(NOT_SENT_PREFIX)
+def was_not_sent(outcome: ActionOutcome) -> bool:
+    """An action whose call was never sent: stopped by a signal (`not-sent`), or skipped
+    or failed because the run stopped sending (an outage, a journal that cannot be
+    written), which the executor words "not sent: <why>"."""
+    if outcome.status == "not-sent":
+        return True
+    detail = outcome.detail or ""
+    return outcome.status in ("skipped", "failed") and detail.startswith("not sent")
 
 
 def worse(current: ActionOutcome | None, new: ActionOutcome) -> ActionOutcome:
@@ -89,8 +96,8 @@ class OrgApplyReport:
         return sum(1 for o in self.outcomes if o.status == status)
 
     def not_sent(self) -> int:
-        """Skipped actions whose calls were never sent (a stop: a signal, an outage)."""
-        return sum(1 for o in self.outcomes if o.status == "skipped" and is_not_sent(o.detail))
+        """Actions stopped or skipped whose calls were never sent (a signal, an outage)."""
+        return sum(1 for o in self.outcomes if o.status != "failed" and was_not_sent(o))
 
     def settled(self, resolution: Resolution | None) -> int:
         return sum(1 for c in self.unknown_calls if c.resolution == resolution)
@@ -100,9 +107,8 @@ class OrgApplyReport:
         # An unknown call that verification found landed is no failure; one that did not
         # land, or that could not be settled, is.
         unsettled = len(self.unknown_calls) - self.settled("landed")
-        return bool(
-            self.refused or self.error or self.count("failed") or self.count("skipped") or unsettled
-        )
+        stopped = self.count("skipped") + self.count("not-sent")
+        return bool(self.refused or self.error or self.count("failed") or stopped or unsettled)
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,7 @@ class ApplyReport:
         done = sum(o.count("done") for o in self.orgs)
         failed = sum(o.count("failed") for o in self.orgs)
         not_sent = sum(o.not_sent() for o in self.orgs)
-        skipped = sum(o.count("skipped") for o in self.orgs) - not_sent
+        skipped = sum(o.count("skipped") + o.count("not-sent") for o in self.orgs) - not_sent
         unknown = sum(o.count("unknown") for o in self.orgs)
         text = f"Apply: {done} action(s) done, {failed} failed, {skipped} skipped"
         text += f", {unknown} unknown" if unknown else ""

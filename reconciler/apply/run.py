@@ -40,6 +40,7 @@ from reconciler.apply.review import (
     refuse_unplanned,
     refuse_unsafe,
 )
+from reconciler.apply.stopping import StopSignal
 from reconciler.errors import DivergedPlanError, DxorgError, ReadIncompleteError, StalePlanError
 from reconciler.live import read_org
 from reconciler.live_values import live_values
@@ -96,9 +97,12 @@ def apply_reviewed(
     now: datetime | None = None,
     created_accounts: Mapping[str, str] | None = None,
     progress: ProgressHook | None = None,
+    stop: StopSignal | None = None,
 ) -> ApplyReport:
     """Apply `reviewed`, or raise (StalePlanError, DivergedPlanError, UnsafePlanError) with
-    nothing written. `overrides` and `skip_removals` are what the operator gave apply."""
+    nothing written. `overrides` and `skip_removals` are what the operator gave apply;
+    once `stop` is set (a signal), no more calls are sent."""
+    stop = stop or StopSignal()
     refuse_other_options(reviewed, overrides, skip_removals, only_expiries)
     orgs = reviewed_orgs(reviewed, only)
     if not orgs:
@@ -158,7 +162,7 @@ def apply_reviewed(
     journal.check_writable()
     # Only now, every check passed, is a client that can write made.
     with connection.write_client() as writer:
-        executor = Executor(writer, journal, env, caller, progress)
+        executor = Executor(writer, journal, env, caller, progress, stop)
 
         def one(org: OrgPlan) -> OrgApplyReport:
             if org.org_id in refused:
@@ -185,7 +189,7 @@ def apply_reviewed(
                 tuple(f.result() for f in futures) + unchecked_elsewhere(reviewed, orgs),
                 left_out_by=reviewed.left_out_by,
                 stopped=writer.stopped(),
-                interrupted_by=journal.interrupted_by,
+                interrupted_by=stop.exit_code,
             )
     journal.write("run-end", exitCode=report.exit_code, summary=report.summary())
     return report

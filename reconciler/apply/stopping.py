@@ -1,6 +1,8 @@
 """Stopping an apply on a signal (Ctrl-C, or the SIGTERM a CI cancel sends) without losing
-track of a call: the calls in flight finish and are journaled, no more are sent, and the
-run's end record is written. The CLI and the Action share it.
+track of a call: the calls in flight finish and are journaled, no more are sent (each one
+apply meant to send is journaled `not-sent` and ends with the outcome `not-sent`), and
+the run's end record carries the signal's exit code. The command layer
+(`reconciler.commands.apply`) sets the signal; the executor reads it before every call.
 """
 
 from __future__ import annotations
@@ -9,54 +11,38 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import FrameType
-from typing import Any
 
-from reconciler.apply.journal import Journal
-from reconciler.errors import DxorgError
-
-# What a call that apply meant to send after the stop fails with (it was never sent).
+# The reason a call apply meant to send after the stop was not sent.
 NOT_SENT = "not sent: interrupted"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class CallNotSent(DxorgError):
-    pass
+class StopSignal:
+    """Apply's stop, set once (from a signal handler or another thread): no call is sent
+    after it. Calls already in flight finish."""
 
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._exit_code: int | None = None
 
-class StoppingJournal(Journal):
-    """The audit journal, which also stops apply: apply journals each call just before it
-    sends it, so refusing that record keeps the call from being sent (it fails as
-    NOT_SENT, a `not-sent` record in its place, and its dependants are skipped). Calls
-    already in flight finish. The run's end record then carries the signal's exit code."""
+    def stop(self, exit_code: int = 128 + signal.SIGINT) -> None:
+        """Send no more calls; the run then ends with `exit_code` (128 + the signal)."""
+        if self._exit_code is None:
+            self._exit_code = exit_code
+        self._event.set()
 
-    def __init__(self, path: Path, stop: threading.Event) -> None:
-        super().__init__(path)
-        self._stop = stop
-        self._interrupted_by: int | None = None
-
-    def signalled(self, signum: int) -> None:
-        """Stop sending, for signal `signum` (the process will exit 128 + signum)."""
-        if self._interrupted_by is None:
-            self._interrupted_by = 128 + signum
-        self._stop.set()
+    def is_set(self) -> bool:
+        return self._event.is_set()
 
     @property
-    def interrupted_by(self) -> int | None:
-        if self._interrupted_by is None and self._stop.is_set():
-            return 128 + signal.SIGINT  # stopped without a signal named: as Ctrl-C
-        return self._interrupted_by
+    def exit_code(self) -> int | None:
+        """The exit code of the signal that stopped the run (130, 143), if one did."""
+        return self._exit_code if self._event.is_set() else None
 
-    def stop_reason(self) -> str | None:
-        return NOT_SENT if self._stop.is_set() else None
-
-    def write(self, event: str, **fields: Any) -> None:
-        if event == "call" and self._stop.is_set():
-            fields.pop("body", None)
-            super().write("not-sent", **fields, reason=NOT_SENT)
-            raise CallNotSent(NOT_SENT)
-        super().write(event, **fields)
+    def reason(self) -> str | None:
+        """Why no more calls are sent, once they are not."""
+        return NOT_SENT if self._event.is_set() else None
 
 
 @contextmanager

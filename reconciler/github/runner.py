@@ -12,7 +12,6 @@ message is replaced before it reaches a log, a summary, an output or a comment.
 from __future__ import annotations
 
 import json
-import logging
 import secrets as random_tokens
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -279,13 +278,14 @@ class Log:
         visible line (inert.log_message, whatever its call site did), scrubbed of secrets,
         never a workflow command. Without this, Python prints them raw to stderr, which the
         runner reads as the log too, outside any ::stop-commands:: window."""
-        handler = _RecordsToLog(self)
-        logger = logging.getLogger("reconciler")
-        logger.addHandler(handler)
-        try:
+        from reconciler.presenters.log_records import records_as_lines
+
+        def write(lines: list[str]) -> None:
+            for line in lines:
+                self.line(line)
+
+        with records_as_lines(write):
             yield
-        finally:
-            logger.removeHandler(handler)
 
     def mask(self, values: Iterable[str]) -> None:
         """Ask the runner to mask values in its log (the runner hides these lines)."""
@@ -293,22 +293,6 @@ class Log:
             if value:
                 # Written raw: scrubbing here would mask the mask command itself.
                 self._stream.write(f"::add-mask::{_escape_data(value)}\n")
-
-
-class _RecordsToLog(logging.Handler):
-    def __init__(self, log: Log) -> None:
-        super().__init__(logging.WARNING)
-        self._log = log
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            details = (
-                logging.Formatter().formatException(record.exc_info) if record.exc_info else None
-            )
-            for line in inert.log_lines(record.getMessage(), details):
-                self._log.line(line)
-        except Exception:  # logging's contract: a handler never raises into the caller
-            self.handleError(record)
 
 
 class StepFiles:

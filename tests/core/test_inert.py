@@ -15,14 +15,15 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from reconciler.apply.outcomes import ActionOutcome, ApplyReport, OrgApplyReport
-from reconciler.cli import _console, _show_plan
 from reconciler.github.comments import comment_bodies
 from reconciler.github.issues import drift_body, drift_title
 from reconciler.github.runner import Log, Secrets
-from reconciler.github_action import log_plan
 from reconciler.model import LiveMember
 from reconciler.plan import OrgPlan, Plan, PlanWarning, PlatformIdentity
 from reconciler.planner import plan_org
+from reconciler.presenters.github import log_plan
+from reconciler.presenters.terminal import new_console as _console
+from reconciler.presenters.terminal import show_plan as _show_plan
 from reconciler.render import inert
 from reconciler.render.apply_markdown import render_apply_markdown
 from reconciler.render.markdown import render_markdown

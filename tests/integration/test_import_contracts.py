@@ -84,6 +84,26 @@ def test_the_real_tree_keeps_every_contract() -> None:
             "import nothing that does I/O when imported BROKEN",
             "reconciler.apply -> reconciler.apply.run",
         ),
+        (
+            # A command returns a result; the entry point's presenter shows it.
+            "commands/plan.py",
+            "from reconciler.render.text import render_text\n",
+            "The commands import no entry point, presenter, typer, rich or GitHub runner BROKEN",
+            "reconciler.commands.plan -> reconciler.render.text",
+        ),
+        (
+            "commands/apply.py",
+            "import typer\n",
+            "The commands import no entry point, presenter, typer, rich or GitHub runner BROKEN",
+            "reconciler.commands.apply -> typer",
+        ),
+        (
+            # An entry point plans through the plan command, never on its own.
+            "github_action.py",
+            "from reconciler.read_and_plan import plan_fleet\n",
+            "The entry points reach the platform only through the commands BROKEN",
+            "reconciler.github_action -> reconciler.read_and_plan",
+        ),
     ],
 )
 def test_a_crossed_boundary_fails_lint_imports(

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from reconciler.apply.journal import Journal
 from reconciler.apply.run import apply_reviewed
-from reconciler.apply.stopping import StoppingJournal
+from reconciler.apply.stopping import StopSignal
 from reconciler.emulator import Emulator
 from reconciler.manifest import load_fleet
 from reconciler.plan import Step
@@ -57,21 +57,22 @@ def test_the_dependants_of_a_call_not_sent_are_not_sent_with_their_reason(
     assert any(s.depends_on for s in org.steps)
 
     path = tmp_path / "journal.jsonl"
-    journal = StoppingJournal(path, threading.Event())
+    stop = StopSignal()
 
     def sigterm_after_the_first_call(org_id: str, step: Step, status: str, detail: Any) -> None:
         # What the CLI's SIGTERM handler does, once the first call is done: one call at a
         # time, so the other `/user/new` is refused, and the invite that needs it with it.
         if status == "done":
-            journal.signalled(signal.SIGTERM)
+            stop.stop(128 + signal.SIGTERM)
 
     report = apply_reviewed(
         plan,
         fleet,
         Connection(config_for(), transport=emulator.transport(), retry=FAST_RETRY, concurrency=1),
-        journal=journal,
+        journal=Journal(path),
         env={},
         progress=sigterm_after_the_first_call,
+        stop=stop,
     )
     emulator.close()
 
@@ -118,7 +119,7 @@ def test_a_dependant_of_a_failed_call_is_still_a_skip(tmp_path: Path) -> None:
         plan,
         fleet,
         Connection(config_for(), transport=emulator.transport(), retry=FAST_RETRY),
-        journal=StoppingJournal(path, threading.Event()),
+        journal=Journal(path),
         env={},
     )
     emulator.close()
@@ -152,16 +153,16 @@ def test_a_call_the_stop_catches_between_its_record_and_its_send_is_not_sent(
     with ReadClient(config_for(), transport=emulator.transport(), retry=FAST_RETRY) as reader:
         plan = plan_fleet(fleet, reader)
     path = tmp_path / "journal.jsonl"
-    journal = StoppingJournal(path, threading.Event())
+    stop = StopSignal()
     transport = SignalAtTheFirstInvite(emulator)
     connection = Connection(config_for(), transport=transport, retry=FAST_RETRY, concurrency=1)
 
     def sigterm() -> None:  # what the CLI's handler does
-        journal.signalled(signal.SIGTERM)
+        stop.stop(128 + signal.SIGTERM)
         connection.health.stop_writes("interrupted")
 
     transport.on_first_invite.append(sigterm)
-    report = apply_reviewed(plan, fleet, connection, journal=journal, env={})
+    report = apply_reviewed(plan, fleet, connection, journal=Journal(path), env={}, stop=stop)
     emulator.close()
     records = [json.loads(line) for line in path.read_text().splitlines()]
     (first,) = [r["step"] for r in records if r["event"] == "call" and "invite" in r["route"]]
