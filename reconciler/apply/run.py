@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -54,7 +55,7 @@ from reconciler.read_and_plan import (
     platform_time,
     read_and_plan_orgs,
 )
-from reconciler.worker_threads import wait_all, worker_pool
+from reconciler.worker_threads import wait_all
 
 if TYPE_CHECKING:
     from reconciler.manifest import Fleet
@@ -182,7 +183,7 @@ def apply_reviewed(
             return _settle_unknown(report, calls, writer, options, journal)
 
         workers = max(1, min(ORG_CONCURRENCY, writer.concurrency, len(orgs)))
-        with worker_pool(workers) as pool:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(one, org) for org in orgs]
             wait_all(futures)  # a stop signal is handled while the orgs are applied
             report = ApplyReport(

@@ -37,6 +37,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -79,7 +80,7 @@ from reconciler.platform.routes import (
     normalize_route,
 )
 from reconciler.render import inert
-from reconciler.worker_threads import wait_all, worker_pool
+from reconciler.worker_threads import wait_all
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -412,7 +413,7 @@ class ReadClient:
             return []
         if len(work) == 1:
             return [fn(work[0])]  # no pool: starting threads would cost more than the call
-        pool = worker_pool(min(self._concurrency, len(work)))
+        pool = ThreadPoolExecutor(max_workers=min(self._concurrency, len(work)))
         try:
             futures = [pool.submit(fn, item) for item in work]
             wait_all(futures)

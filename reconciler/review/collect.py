@@ -9,6 +9,7 @@ the approval evidence of the lines' commits is gathered too (`review.evidence`).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from reconciler.review.build import ReviewInput, build_report
 from reconciler.review.evidence import gather_commits, journaled_removals
 from reconciler.review.git_blame import blame_files
 from reconciler.review.value import AccessReport, CommitEvidence, FileHistory, GitSummary
-from reconciler.worker_threads import wait_all, worker_pool
+from reconciler.worker_threads import wait_all
 
 if TYPE_CHECKING:
     from reconciler.github.api import GitHubClient
@@ -63,7 +64,7 @@ def collect(
         commits, note = gather_commits(sources.github, evidence_commits(orgs, histories))
         return histories, git, commits, note
 
-    with worker_pool(1) as side:
+    with ThreadPoolExecutor(max_workers=1) as side:
         # git and GitHub run while the platform answers: neither waits for the other.
         blamed = side.submit(history)
         caller = client.whoami()
