@@ -53,6 +53,7 @@ from reconciler.presenters.terminal import (
     report_apply,
     report_unchanged,
     said_interrupted,
+    said_refused,
     said_written,
     show_error,
     show_plan,
@@ -432,6 +433,7 @@ def apply_command(
             confirm=None if auto_approve else confirm,
             progress=calls.progress,
             on_signal=said_interrupted,
+            on_refused=said_refused,
         )
     )
     if applied.report is None:

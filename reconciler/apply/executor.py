@@ -1,9 +1,11 @@
 """Run one org's steps: phase by phase, independent steps of a phase side by side.
 
-A failed step's dependants are skipped; the others go on. Right before the first
-demotion or removal, the org's ADMINs are read again and the admin rails checked against
-them and the steps still to come: if someone else took admins away meanwhile, the org
-stops there, before the write.
+A failed step's dependants are skipped; the others go on. A step not sent (a signal, an
+outage, the run's deadline) leaves its dependants not sent either, each journaled
+`not-sent` with that reason: every step of the plan ends with exactly one terminal
+record. Right before the first demotion or removal, the org's ADMINs are read again and
+the admin rails checked against them and the steps still to come: if someone else took
+admins away meanwhile, the org stops there, before the write.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.apply.journal import Journal, JournalWriteError
 from reconciler.apply.landed import send_checked
-from reconciler.apply.outcomes import ActionOutcome, Status, UnknownCall, worse
+from reconciler.apply.outcomes import ActionOutcome, Status, UnknownCall, was_not_sent, worse
 from reconciler.apply.secrets import materialise
 from reconciler.apply.stopping import StopSignal
 from reconciler.errors import ApiError, DxorgError, PlatformOutage, ReadIncompleteError
@@ -91,10 +93,7 @@ class Executor:
                         outcomes[outcome.action_id] = worse(
                             outcomes.get(outcome.action_id), outcome
                         )
-                    # A step whose outcome is unknown is not done: its dependants wait.
-                    status[step.id] = (
-                        "done" if all(o.status == "done" for o in step_outcomes) else "failed"
-                    )
+                    status[step.id] = _step_state(step_outcomes)
         return _in_order(org, outcomes)
 
     # -- the guard -----------------------------------------------------------------
@@ -137,15 +136,9 @@ class Executor:
         """Every step not run yet ends as `outcome`: `not-sent` (a stop) or `skipped`
         (the admin guard refused)."""
         for step in org.steps:
-            if step.id in status:
-                continue
-            status[step.id] = "skipped"
-            for action_id in step.actions:
-                outcomes.setdefault(action_id, ActionOutcome(action_id, outcome, reason))
-            self.journal.write("skip", org=org.org_id, step=step.id, reason=reason)
-            self._report(
-                org.org_id, step, outcome, reason if outcome == "not-sent" else "admin guard"
-            )
+            if step.id not in status:
+                shown = reason if outcome == "not-sent" else "admin guard"
+                self._leave(org, step, status, outcomes, outcome, reason, shown)
 
     def _skip_if_blocked(
         self,
@@ -157,15 +150,41 @@ class Executor:
         blocked = [d for d in step.depends_on if status[d] != "done"]
         if not blocked:
             return False
-        status[step.id] = "skipped"
-        detail = f"skipped: step {', '.join(blocked)} did not succeed"
-        for action_id in step.actions:
-            outcomes.setdefault(action_id, ActionOutcome(action_id, "skipped", detail))
-        self.journal.write(
-            "skip", org=org.org_id, step=step.id, actions=list(step.actions), reason=detail
-        )
-        self._report(org.org_id, step, "skipped", detail)
+        steps = ", ".join(blocked)
+        if all(status[d] == "not-sent" for d in blocked):
+            # Never sent because what it needs was never sent: not a failure, not a skip.
+            detail = f"not sent: step {steps}, which it depends on, was not sent"
+            self._leave(org, step, status, outcomes, "not-sent", detail, detail)
+        else:
+            detail = f"skipped: step {steps} did not succeed"
+            self._leave(org, step, status, outcomes, "skipped", detail, detail)
         return True
+
+    def _leave(
+        self,
+        org: OrgPlan,
+        step: Step,
+        status: dict[str, Status],
+        outcomes: dict[str, ActionOutcome],
+        outcome: Status,
+        reason: str | None,
+        shown: str | None,
+    ) -> None:
+        """End a step without sending it, with one journal record, its only terminal one:
+        `not-sent` (a stop, or a step it depends on not sent) or `skip` (a step it depends
+        on failed, the admin guard)."""
+        status[step.id] = outcome
+        for action_id in step.actions:
+            outcomes.setdefault(action_id, ActionOutcome(action_id, outcome, reason))
+        self.journal.write(
+            "not-sent" if outcome == "not-sent" else "skip",
+            org=org.org_id,
+            step=step.id,
+            actions=list(step.actions),
+            route=step.call.route,
+            reason=reason,
+        )
+        self._report(org.org_id, step, outcome, shown)
 
     # -- one step ------------------------------------------------------------------
 
@@ -247,6 +266,16 @@ class Executor:
             sendable = materialise(body, self.env, org, step)
             outcome = send_checked(self.client, route, sendable)
         except (ApiError, DxorgError) as exc:
+            if isinstance(exc, PlatformOutage) and not exc.maybe_landed:
+                # Refused before it went out (the run stopped between its record and its
+                # send): its one terminal record says so, as for a call never journaled.
+                self.journal.write(
+                    "not-sent",
+                    **common,
+                    reason=f"not sent: {exc.reason}",
+                    attempts=getattr(exc, "attempts", None),
+                )
+                raise
             unknown = _failure_status(exc) == "unknown"
             if unknown:
                 with self.lock:
@@ -272,6 +301,16 @@ class Executor:
             landedByCheck=outcome.landed_by_check,
         )
         return outcome
+
+
+def _step_state(outcomes: list[ActionOutcome]) -> Status:
+    """How a sent (or refused) step ended, for its dependants: only "done" lets them run.
+    A step whose outcome is unknown is not done: its dependants wait for the next run."""
+    if all(o.status == "done" for o in outcomes):
+        return "done"
+    if outcomes and all(was_not_sent(o) for o in outcomes):
+        return "not-sent"
+    return "failed"
 
 
 def _in_order(org: OrgPlan, outcomes: Mapping[str, ActionOutcome]) -> tuple[ActionOutcome, ...]:

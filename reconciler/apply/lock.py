@@ -6,8 +6,10 @@ both verify "converged", and interleave their journal lines. The lock is the ker
 verification: the kernel releases it when its holder exits however it exits, so a
 `kill -9` leaves no stale lock behind, and no file can be deleted or replaced to release
 it (a lock on a file inside would be released by `rm`: the next apply would lock a new
-file). `apply.lock` in the directory only says who holds the lock (pid, host, start
-time), for the refusal a second apply gets at once.
+file). `apply.lock` in the directory says who holds the lock (pid, host, start time),
+for the refusal a second apply gets at once. It is locked too, only because dxorg
+versions before the directory lock locked that file: holding both, either version
+excludes the other.
 
 The state directory is usually inside a checkout, so its entries are not trusted: one
 that is a symbolic link or not a regular file is refused (never followed: a link planted
@@ -72,31 +74,57 @@ def apply_lock(state_dir: Path) -> Iterator[Path]:
     refuse_unsafe_entry(path)
     dir_fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
+        _flock(dir_fd, state_dir, path)
+        # The file an older dxorg locks: whatever is at the path now (created if absent, so
+        # that one racing us opens the same file), held until the end.
+        older_fd = _open_for_older_versions(path)
         try:
-            fcntl.flock(dir_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ApplyLocked(_refusal(state_dir, path, _holder(path))) from None
-        except OSError as exc:  # a filesystem without locks (some network mounts)
-            raise DxorgError(
-                f"{state_dir}: cannot take the apply lock: {exc.strerror or exc}; use a "
-                "state directory on a local disk (--journal names it)"
-            ) from None
-        holder = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        fd = _write_new(path, json.dumps(holder).encode())
-        try:
-            yield path
+            _flock(older_fd, state_dir, path)
+            holder = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+            fd = _write_new(path, json.dumps(holder).encode())
+            try:
+                yield path
+            finally:
+                # Emptied (the file this run created, whatever is at the path now) while
+                # still held: a file with a holder in it is a holder still running.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
+                os.close(fd)
         finally:
-            # Emptied (the file this run created, whatever is at the path now) while
-            # still held: a file with a holder in it is a holder still running.
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
-            os.close(fd)
+            os.close(older_fd)
     finally:
         os.close(dir_fd)  # releases the lock
+
+
+def _flock(fd: int, state_dir: Path, path: Path) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise ApplyLocked(_refusal(state_dir, path, _holder(path))) from None
+    except OSError as exc:  # a filesystem without locks (some network mounts)
+        raise DxorgError(
+            f"{state_dir}: cannot take the apply lock: {exc.strerror or exc}; use a "
+            "state directory on a local disk (--journal names it)"
+        ) from None
+
+
+def _open_for_older_versions(path: Path) -> int:
+    """The file at `path`, opened to be locked (never through a link, never truncated)."""
+    flags = os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:  # a link or a FIFO planted since it was checked; a full disk
+        raise DxorgError(f"{path}: cannot be opened: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise DxorgError(
+            f"{path}: is not a regular file; nothing was read or sent. Remove it, then plan again."
+        )
+    return fd
 
 
 def _write_new(path: Path, data: bytes) -> int:
@@ -109,6 +137,8 @@ def _write_new(path: Path, data: bytes) -> int:
     try:
         os.write(fd, data)
         os.fchmod(fd, 0o644)
+        # Locked before it is at the path: an older dxorg that opens it then is refused.
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.replace(temporary, path)  # replaces a link planted meanwhile; never follows it
     except OSError as exc:
         os.close(fd)

@@ -89,6 +89,8 @@ class OrgApplyReport:
     unchecked: tuple[str, ...] = ()  # what could not be compared (forwarding without its token)
     error: str | None = None
     unknown_calls: tuple[UnknownCall, ...] = ()
+    # The rails the org's plan breaks (one line each), when it was refused: nothing sent.
+    refused: tuple[str, ...] = ()
 
     def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -106,7 +108,7 @@ class OrgApplyReport:
         # land, or that could not be settled, is.
         unsettled = len(self.unknown_calls) - self.settled("landed")
         stopped = self.count("skipped") + self.count("not-sent")
-        return bool(self.error or self.count("failed") or stopped or unsettled)
+        return bool(self.refused or self.error or self.count("failed") or stopped or unsettled)
 
 
 @dataclass(frozen=True)
@@ -153,11 +155,17 @@ class ApplyReport:
     def verdict(self) -> str:
         """What verification found, for the end of a summary line (with a leading space)."""
         errors = sum(1 for o in self.orgs if o.error)
+        refused = [o.org_id for o in self.orgs if o.refused]
         differs = sum(1 for o in self.orgs if o.remaining)
         left_out = sum(len(o.left_out) for o in self.orgs)
         text = self.unknown_verdict()
         if self.stopped:
             text += f" Stopped: {self.stopped}."
+        if refused:
+            text += (
+                f" {len(refused)} org(s) refused, nothing written to them (safety rails): "
+                f"{', '.join(refused)}."
+            )
         if errors:
             text += f" {errors} org(s) failed."
         if differs:

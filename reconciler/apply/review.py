@@ -133,15 +133,35 @@ def refuse_unless_same(
         )
 
 
-def refuse_unsafe(orgs: Sequence[OrgPlan]) -> None:
-    """The fresh plan must pass every rail (an override counts only if it was given)."""
-    problems = []
-    for org in orgs:
-        if org.error:
-            problems.append(f"{org.org_id}: not planned: {org.error}")
-        problems += [f"{org.org_id}: {v.rule}: {v.message}" for v in org.blocking_violations]
+def refuse_unplanned(orgs: Sequence[OrgPlan]) -> None:
+    """An org that could not be planned leaves the review incomplete: nothing is applied."""
+    problems = [f"{org.org_id}: not planned: {org.error}" for org in orgs if org.error]
     if problems:
         raise UnsafePlanError("the plan cannot be applied:" + _listed(problems))
+
+
+def rail_refusals(orgs: Sequence[OrgPlan]) -> dict[str, tuple[str, ...]]:
+    """Per org whose plan breaks a rail (an override counts only if it was given), the
+    rails it breaks, one line each. Every rail is about one org, so such an org is refused
+    on its own: nothing is written to it, and the others are applied (one org's unproven
+    account must not keep another's expired access in place)."""
+    return {
+        org.org_id: tuple(f"{v.rule}: {v.message}" for v in org.blocking_violations)
+        for org in orgs
+        if org.blocking_violations
+    }
+
+
+def refuse_unsafe(orgs: Sequence[OrgPlan]) -> dict[str, tuple[str, ...]]:
+    """The orgs to refuse one by one (`rail_refusals`); or refuse the whole apply when an
+    org could not be planned, or when no org with changes is left once those are set
+    aside (there is nothing to apply)."""
+    refuse_unplanned(orgs)
+    refused = rail_refusals(orgs)
+    if refused and not any(o.actions for o in orgs if o.org_id not in refused):
+        problems = [f"{org_id}: {line}" for org_id, lines in refused.items() for line in lines]
+        raise UnsafePlanError("the plan cannot be applied:" + _listed(problems))
+    return refused
 
 
 def signature(org: OrgPlan) -> tuple[object, ...]:

@@ -4,8 +4,10 @@
    manifests that are not byte for byte the ones it was made from.
 2. Read every org again, read-only, and plan it again with the same options: refuse the
    whole apply, before any write and before a write client exists, if a live object the
-   plan was made from changed (naming how), if the fresh plan is not exactly the reviewed
-   one, or if it breaks a rail. What is sent is the fresh plan, proven equal to the review.
+   plan was made from changed (naming how), or if the fresh plan is not exactly the
+   reviewed one. An org whose fresh plan breaks a rail is refused on its own (journaled
+   `org-refused`, nothing written to it, exit 1); the others go on. What is sent is the
+   fresh plan, proven equal to the review.
 3. Run each org's steps (`executor`), the admin rails checked once more on a fresh read
    right before the first demotion or removal; one org's failure never stops the others.
 4. Read and plan each org again: converged, or what still differs (including removals
@@ -16,6 +18,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -35,6 +38,7 @@ from reconciler.apply.review import (
     refuse_other_options,
     refuse_other_platform,
     refuse_unless_same,
+    refuse_unplanned,
     refuse_unsafe,
 )
 from reconciler.apply.stopping import StopSignal
@@ -51,13 +55,15 @@ from reconciler.read_and_plan import (
     platform_time,
     read_and_plan_orgs,
 )
-from reconciler.worker_threads import wait_all, worker_pool
+from reconciler.worker_threads import wait_all
 
 if TYPE_CHECKING:
     from reconciler.manifest import Fleet
     from reconciler.platform import Connection, ReadClient, WriteClient
 
 ORG_CONCURRENCY = 4
+# Why an org whose fresh plan breaks a rail was left alone (its violations follow).
+REFUSED = "its plan breaks safety rails: nothing was written to it"
 
 
 def reviewed_orgs(plan: Plan, only: Collection[str] | None = None) -> list[OrgPlan]:
@@ -102,8 +108,8 @@ def apply_reviewed(
     orgs = reviewed_orgs(reviewed, only)
     if not orgs:
         return ApplyReport(unchecked_elsewhere(reviewed, ()))
-    # A plan with an org it could not plan was never a complete review (this only refuses).
-    refuse_unsafe([o for o in orgs if o.error])
+    # A plan with an org it could not plan was never a complete review.
+    refuse_unplanned(orgs)
     missing = [o.org_id for o in orgs if o.org_id not in fleet.orgs]
     if missing:
         raise DivergedPlanError(
@@ -146,11 +152,13 @@ def apply_reviewed(
         refuse_unless_same(
             orgs, {org_id: p for org_id, (_, p) in fresh.items()}, _values_now(orgs, fresh)
         )
-        refuse_unsafe([plan for _, plan in fresh.values()])
+        refused = refuse_unsafe([plan for _, plan in fresh.values()])
         refuse_shrunk(orgs, fresh, desired)
     except DxorgError as exc:
         journal.write("refused", reason=str(exc))
         raise
+    for org_id, violations in refused.items():
+        journal.write("org-refused", org=org_id, reason=REFUSED, violations=list(violations))
 
     journal.check_writable()
     # Only now, every check passed, is a client that can write made.
@@ -158,6 +166,8 @@ def apply_reviewed(
         executor = Executor(writer, journal, env, caller, progress, stop)
 
         def one(org: OrgPlan) -> OrgApplyReport:
+            if org.org_id in refused:
+                return OrgApplyReport(org.org_id, refused=refused[org.org_id])
             planned = fresh[org.org_id][1]
             try:
                 outcomes = executor.run_org(planned, desired[org.org_id])
@@ -173,7 +183,7 @@ def apply_reviewed(
             return _settle_unknown(report, calls, writer, options, journal)
 
         workers = max(1, min(ORG_CONCURRENCY, writer.concurrency, len(orgs)))
-        with worker_pool(workers) as pool:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(one, org) for org in orgs]
             wait_all(futures)  # a stop signal is handled while the orgs are applied
             report = ApplyReport(

@@ -10,9 +10,9 @@ are sent, the journal's run ends, and the result carries the signal's exit code.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,6 +60,9 @@ class ApplyRequest:
     progress: ProgressFactory | None = None
     # Told of each SIGINT or SIGTERM while the calls are sent: (signum, again).
     on_signal: Callable[[int, bool], None] | None = None
+    # Told, before the confirmation, of each org of the plan just made that apply refuses
+    # for the rails its plan breaks (the other orgs are applied): org id -> the rails.
+    on_refused: Callable[[Mapping[str, tuple[str, ...]]], None] | None = None
     stop: StopSignal = field(default_factory=StopSignal)
 
 
@@ -138,15 +141,22 @@ def _apply_locked(request: ApplyRequest, journal_path: Path) -> Applied:
         )
     if request.show is not None:
         request.show(plan)
+    # What is asked about and counted: the orgs apply does not refuse.
+    asked = plan
     if request.reviewed is None:
-        refuse_unsafe(plan.orgs)  # the plan just made: never ask about one apply refuses
+        # The plan just made: never ask about an org apply refuses (nor, when no org would
+        # be left, about any).
+        refused = refuse_unsafe(plan.orgs)
+        if refused and request.on_refused is not None:
+            request.on_refused(refused)
+        asked = replace(plan, orgs=tuple(o for o in plan.orgs if o.org_id not in refused))
     if request.skip_unchanged and not plan.has_changes:
         return Applied(plan, None, journal_path)
     if request.confirm is not None:
-        request.confirm(plan)
+        request.confirm(asked)
 
     journal = Journal(journal_path)
-    progress = request.progress(plan) if request.progress else contextlib.nullcontext(None)
+    progress = request.progress(asked) if request.progress else contextlib.nullcontext(None)
     with _stop_on_signals(request, connection), progress as hook:
         # Plans again on what is live now (after the confirmation) and applies only the
         # same plan: see reconciler.apply.run.

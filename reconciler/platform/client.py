@@ -37,6 +37,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -79,7 +80,7 @@ from reconciler.platform.routes import (
     normalize_route,
 )
 from reconciler.render import inert
-from reconciler.worker_threads import wait_all, worker_pool
+from reconciler.worker_threads import wait_all
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -356,26 +357,42 @@ class ReadClient:
             return f"provisioning (/user/new) cannot be sent: {missing}"
 
         def probe() -> None:
-            try:
-                request = self._http.build_request(
-                    "GET", url.rstrip("/") + "/", timeout=AUTH_PROBE_TIMEOUT
-                )
-                request.headers.pop("Authorization", None)  # a probe needs no credentials
-                with self._in_flight:
+            request = self._http.build_request(
+                "GET", url.rstrip("/") + "/", timeout=AUTH_PROBE_TIMEOUT
+            )
+            request.headers.pop("Authorization", None)  # a probe needs no credentials
+            with self._in_flight:
+                # Like any call: nothing is sent once the run has stopped (an outage, its
+                # deadline, a signal).
+                stopped = self._health.stop_reason()
+                if stopped is not None:
+                    raise AttemptFailed(
+                        PlatformOutage("/", stopped, maybe_landed=False), retryable=False
+                    )
+                try:
                     self._http.send(request).close()
-            except (httpx.ConnectError, httpx.InvalidURL, *_FINAL_HTTPX_ERRORS) as exc:
-                # Refused, unresolvable or malformed: a wrong address, not a passing fault.
-                raise AttemptFailed(
-                    TransportError("/", _httpx_reason(exc)), retryable=False
-                ) from None
-            except httpx.HTTPError as exc:
-                # Dropped or timed out: asked again, like any read, within the retry budget.
-                raise AttemptFailed(
-                    TransportError("/", _httpx_reason(exc)), retryable=True
-                ) from None
+                except (httpx.ConnectError, httpx.InvalidURL, *_FINAL_HTTPX_ERRORS) as exc:
+                    # Refused, unresolvable or malformed: a wrong address, not a passing fault.
+                    raise AttemptFailed(
+                        TransportError("/", _httpx_reason(exc)), retryable=False
+                    ) from None
+                except httpx.HTTPError as exc:
+                    # Dropped or timed out: asked again, like any read, within the retry
+                    # budget and the run's time. (Its silence is not counted as the
+                    # platform's: an auth server that does not answer is a provisioning
+                    # problem, and must not stop the API reads.)
+                    raise AttemptFailed(
+                        TransportError("/", _httpx_reason(exc)), retryable=True
+                    ) from None
 
         try:
-            run_with_retries(self._retry, "auth server probe", probe)
+            run_with_retries(
+                self._retry, "auth server probe", probe, time_left=self._health.seconds_until_stop
+            )
+        except PlatformOutage as exc:
+            return (
+                f"provisioning (/user/new) cannot be sent: the run stopped sending ({exc.reason})"
+            )
         except TransportError as exc:
             return (
                 f"provisioning (/user/new) cannot be sent: the auth server "
@@ -396,7 +413,7 @@ class ReadClient:
             return []
         if len(work) == 1:
             return [fn(work[0])]  # no pool: starting threads would cost more than the call
-        pool = worker_pool(min(self._concurrency, len(work)))
+        pool = ThreadPoolExecutor(max_workers=min(self._concurrency, len(work)))
         try:
             futures = [pool.submit(fn, item) for item in work]
             wait_all(futures)
@@ -541,7 +558,9 @@ class ReadClient:
                 self._retry, route, attempt, time_left=self._health.seconds_until_stop
             )
         except ApiError as exc:
-            exc.attempts = attempts  # so the journal can show the retries of a failed call
+            # So the journal can show the retries of a failed call: the requests sent (an
+            # attempt the stopped run refused never went out).
+            exc.attempts = attempts - 1 if isinstance(exc, PlatformOutage) else attempts
             # A write whose answer was lost on some attempt may have landed: say so, for
             # apply to report it as unknown and settle it by reading, not as failed.
             exc.outcome_unknown = maybe_landed and method not in READ_METHODS

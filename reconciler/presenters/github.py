@@ -225,6 +225,12 @@ def show_applied(log: Log, files: StepFiles, report: ApplyReport, provenance: st
                 "error",
                 f"{inert.terminal(org.org_id)}: {inert.terminal(org.error, limit=inert.MESSAGE_LIMIT)}",
             )
+        for violation in org.refused:
+            log.annotate(
+                "error",
+                f"{inert.terminal(org.org_id)}: refused, nothing written to it: "
+                f"{inert.terminal(violation, limit=inert.MESSAGE_LIMIT)}",
+            )
         for message in org.unchecked:
             log.annotate("warning", f"{inert.terminal(org.org_id)}: {inert.terminal(message)}")
     log.line(line)

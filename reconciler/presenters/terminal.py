@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,6 +103,16 @@ def report_unchanged(plan: Plan) -> None:
         )
     if plan.differs:
         raise typer.Exit(EXIT_CHANGES)
+
+
+def said_refused(refused: Mapping[str, tuple[str, ...]]) -> None:
+    """Before the question: the orgs apply refuses (their violations are shown above)."""
+    for org_id in refused:
+        typer.echo(
+            f"{inert.terminal(org_id)}: refused: its plan breaks safety rails (shown above); "
+            "nothing will be written to it, the other orgs are applied.",
+            err=True,
+        )
 
 
 def confirm(plan: Plan) -> None:
@@ -222,8 +232,22 @@ def report_apply(applied: Applied, calls: AppliedCalls) -> None:
     report = applied.report
     assert report is not None
     t = inert.terminal
+    if calls.plan is not None and any(o.refused for o in report.orgs):
+        # Refused by apply's own proof (a saved plan): none of their calls is counted.
+        refused = {o.org_id for o in report.orgs if o.refused}
+        calls.plan = replace(
+            calls.plan, orgs=tuple(o for o in calls.plan.orgs if o.org_id not in refused)
+        )
     for org_report in report.orgs:
         org_id = t(org_report.org_id)
+        if org_report.refused:
+            typer.echo(
+                f"{org_id}: refused, nothing was written to it: its plan breaks safety rails:"
+                + "".join(
+                    f"\n  {t(line, limit=inert.MESSAGE_LIMIT)}" for line in org_report.refused
+                ),
+                err=True,
+            )
         if org_report.error:
             typer.echo(
                 f"{org_id}: error: {t(org_report.error, limit=inert.MESSAGE_LIMIT)}", err=True

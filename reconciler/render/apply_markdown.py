@@ -17,6 +17,8 @@ def _result(org: OrgApplyReport) -> str:
 
 
 def _verdict(org: OrgApplyReport) -> str:
+    if org.refused:
+        return "⛔ refused, nothing written: its plan breaks safety rails"
     if org.error:
         return f"❌ {inert.markdown_text(org.error, limit=inert.MESSAGE_LIMIT)}"
     if org.failed:
@@ -40,6 +42,9 @@ def render_apply_markdown(report: ApplyReport, provenance: str = "") -> str:
             f"{org.count('skipped')} | {_result(org)} |"
         )
         org_id = code(org.org_id)
+        details += [
+            f"- {org_id} refused: {text(line, limit=inert.MESSAGE_LIMIT)}" for line in org.refused
+        ]
         details += [
             f"- {org_id} {text(o.status)}: {code(o.action_id)}: {text(o.detail)}"
             for o in org.outcomes

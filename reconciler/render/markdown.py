@@ -40,7 +40,8 @@ def _org_sections(org: OrgPlan, limit: int) -> list[str]:
         lines = ["#### ⛔ Safety violations"]
         if org.blocking_violations:
             lines.append(
-                "\nThis plan **cannot be applied** until these are fixed or explicitly overridden.\n"
+                "\nThis org's plan **cannot be applied** until these are fixed or explicitly "
+                "overridden; apply refuses it and applies the other orgs.\n"
             )
         for v in org.violations:
             state = " *(overridden)*" if v.overridden else ""

@@ -50,7 +50,14 @@ def summary_line(plan: Plan) -> str:
         )
     if errors and errors < len(plan.orgs):
         text += f" {errors} org(s) could not be planned."
-    if blocked:
+    if blocked and not errors and any(o.has_changes and o.applyable for o in plan.orgs):
+        # Apply refuses each such org on its own and applies the others.
+        names = ", ".join(inert.terminal(o.org_id) for o in plan.orgs if o.blocking_violations)
+        text += (
+            f" {blocked} org(s) violate safety rails and cannot be applied ({names}); apply "
+            "makes the other orgs' changes."
+        )
+    elif blocked:
         text += f" {blocked} org(s) violate safety rails: the plan cannot be applied."
     return text
 

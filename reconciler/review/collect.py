@@ -25,6 +25,7 @@ from reconciler.review.build import ReviewInput, build_report
 from reconciler.review.evidence import gather_commits, journaled_removals
 from reconciler.review.git_blame import blame_files
 from reconciler.review.value import AccessReport, CommitEvidence, FileHistory, GitSummary
+from reconciler.worker_threads import wait_all
 
 if TYPE_CHECKING:
     from reconciler.github.api import GitHubClient
@@ -75,9 +76,10 @@ def collect(
             except ReadIncompleteError as exc:
                 return str(exc)
 
-        workers = max(1, min(client.concurrency, len(orgs)))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            reads = dict(zip((o.org_id for o in orgs), pool.map(one, orgs), strict=True))
+        # On the client's threads, as plan reads: a Ctrl-C or SIGTERM stops them (each
+        # read's next request is refused) instead of waiting for every org to be read.
+        reads = dict(zip((o.org_id for o in orgs), client.map(one, orgs), strict=True))
+        wait_all([blamed])  # a Ctrl-C or SIGTERM is handled while git or GitHub runs
         histories, git, commits, note = blamed.result()
     return ReviewInput(
         orgs=orgs,

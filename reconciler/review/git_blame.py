@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -26,7 +27,7 @@ from reconciler.review.value import (
     GitSummary,
     LineOrigin,
 )
-from reconciler.worker_threads import wait_all, worker_pool
+from reconciler.worker_threads import wait_all
 
 GIT_TIMEOUT_SECONDS = 120
 BLAME_WORKERS = 4
@@ -160,7 +161,7 @@ def blame_files(files: Iterable[Path]) -> tuple[dict[str, FileHistory], GitSumma
     for directory in dict.fromkeys(path.parent for path in paths):
         trees[directory] = _work_tree(directory)
     workers = max(1, min(BLAME_WORKERS, len(paths)))
-    with worker_pool(workers) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(_blame_file, p, trees[p.parent]) for p in paths]
         wait_all(futures)  # Ctrl-C or SIGTERM is handled while git runs
         histories = [f.result() for f in futures]

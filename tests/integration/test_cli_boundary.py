@@ -222,8 +222,10 @@ def test_plan_codes_follow_the_readme_table(run, workdir):
     violated = run("plan", "orgs", "--sandbox", "--detailed-exitcode")
     assert violated.code == 1
     assert "! min-admins" in violated.out
+    # The org that breaks the rail is refused on its own (the others are applied): still 1.
     refused = run("apply", "orgs", "--sandbox", "--auto-approve")
-    assert refused.code == 1 and "cannot be applied" in refused.err
+    assert refused.code == 1 and "org-demo: refused" in refused.err
+    assert "min-admins" in refused.err
 
 
 # ---------------------------------------------------------------- case 4: path mistakes

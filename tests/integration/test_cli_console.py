@@ -84,13 +84,44 @@ def test_a_plan_apply_would_refuse_is_refused_before_asking(work, env):
     demo = work / "orgs" / "org-demo.yaml"
     text = demo.read_text().replace("requiredAdmins: [alice, dave]", "requiredAdmins: [alice]")
     demo.write_text(text.replace("    user-dave: {level: ADMIN", "    # user-dave: {level: ADMIN"))
+    # The one org asked for breaks a rail: nothing is left to apply (with the whole fleet,
+    # org-demo alone would be refused and org-clinical asked about).
     run = run_in_terminal(
-        [DXORG, "apply", "orgs", "--sandbox"], env=env, cwd=work, answers={"Enter a value:": "yes"}
+        [DXORG, "apply", "orgs", "--sandbox", "--org", "org-demo"],
+        env=env,
+        cwd=work,
+        answers={"Enter a value:": "yes"},
     )
     assert run.returncode == 1
     assert "min-admins" in run.output and "the plan cannot be applied" in run.output
     assert "Enter a value:" not in run.output
     assert journal_calls(work) == []
+
+
+def test_an_org_apply_would_refuse_is_named_and_left_out_of_the_question(work, env):
+    """With the whole fleet, org-demo (breaking a rail) is refused before the question,
+    which counts org-clinical's calls only; answered yes, only org-clinical is written."""
+    demo = work / "orgs" / "org-demo.yaml"
+    text = demo.read_text().replace("requiredAdmins: [alice, dave]", "requiredAdmins: [alice]")
+    demo.write_text(text.replace("    user-dave: {level: ADMIN", "    # user-dave: {level: ADMIN"))
+    plan = subprocess.run(
+        [DXORG, "plan", "orgs", "--sandbox", "--org", "org-clinical", "--format", "json"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    clinical_calls = len(json.loads(plan.stdout)["orgs"][0]["steps"])
+    run = run_in_terminal(
+        [DXORG, "apply", "orgs", "--sandbox"], env=env, cwd=work, answers={"Enter a value:": "yes"}
+    )
+    screen = ANSI.sub("", run.output).replace("\r", "")
+    assert run.returncode == 1, screen
+    asked = screen.index("Enter a value:")
+    assert "org-demo: refused: its plan breaks safety rails" in screen[:asked]
+    assert f"dxorg will make the {clinical_calls} API call(s) listed above" in screen
+    assert {c["org"] for c in journal_calls(work)} == {"org-clinical"}
 
 
 def test_yes_applies_and_the_calls_are_listed_after_the_bar(work, env):

@@ -432,10 +432,11 @@ def test_sigterm_finishes_the_calls_in_flight_and_ends_the_run(served, orgs, tmp
     assert "SIGTERM received" in err and "Traceback" not in err
     records = journal_records(journal)
     assert records[-1]["event"] == "run-end"
-    # Every call sent has its answer journaled: none left in flight unaccounted for.
-    sent = sorted(r["step"] for r in records if r["event"] == "call")
-    answered = sorted(r["step"] for r in records if r["event"] in ("call-done", "call-failed"))
-    assert sent and sent == answered
+    # Every call sent has its answer journaled: none left in flight unaccounted for (one
+    # the stop caught between its record and its send: `not-sent`).
+    sent = [r["step"] for r in records if r["event"] == "call"]
+    ended = {r["step"] for r in records if r["event"] in ("call-done", "call-failed", "not-sent")}
+    assert sent and set(sent) <= ended
     done = [r for r in records if r["event"] == "call-done"]
     assert len(served.invited()) == len(done) < len(INVITEES)
     assert "not sent" in out
