@@ -413,7 +413,7 @@ def apply_command(
         manifests = Manifests(tuple(sorted({Path(o.source) for o in saved.orgs})))
     else:
         manifests = Manifests(tuple(paths or ()))
-        root = manifests.root
+        root = manifests.root_for(platform.request())
     request = platform.request()
     journal = request.journal(root, journal)
     check_file_target(journal, "--journal")
@@ -535,6 +535,8 @@ def init_command(
     initialised = init(
         InitRequest(platform.request(), directory, action, force=force, wrote=said_written)
     )
+    for note in initialised.notes:
+        typer.echo(note, err=True)
     typer.echo(
         f"{directory}: {initialised.orgs} org(s) exported. Next: read {directory / 'README.md'} "
         "(the secrets to create, branch protection, the apply environment), then commit."

@@ -13,7 +13,10 @@ A saved plan records its manifests relative to the root, and the root, so that `
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -39,27 +42,100 @@ def git_root(start: Path) -> Path | None:
     return None
 
 
-def config_root(paths: Sequence[Path]) -> Path:
+def _root_of(path: Path) -> Path:
+    path = path.absolute()
+    manifests_dir = path if path.is_dir() else path.parent
+    return git_root(manifests_dir) or manifests_dir.parent
+
+
+def config_root(
+    paths: Sequence[Path],
+    *,
+    explicit_state_dir: Path | None = None,
+    env: Mapping[str, str] = os.environ,
+) -> Path:
     """The root of the config repository holding the manifests `paths`: the git work tree
     above them, else the parent of the directory holding them (so `orgs/` and
-    `orgs/x.yaml` agree). No paths: the current directory's."""
+    `orgs/x.yaml` agree). No paths: the current directory's.
+
+    Manifests of two config repositories in one run are refused unless a state directory
+    is named (--state-dir, DXORG_STATE_DIR): each repository's journal and apply lock are
+    its own, and the first path's repository would otherwise keep the other's."""
     if not paths:
         return git_root(Path.cwd()) or Path.cwd()
-    first = paths[0].absolute()
-    manifests_dir = first if first.is_dir() else first.parent
-    return git_root(manifests_dir) or manifests_dir.parent
+    roots = list(dict.fromkeys(_root_of(path) for path in paths))
+    named = explicit_state_dir is not None or env.get(STATE_DIR_VAR, "").strip()
+    if len(roots) > 1 and not named:
+        raise ConfigError(
+            f"the manifests are in {len(roots)} config repositories ({roots[0]} and "
+            f"{roots[1]}), each with its own state directory (journal, apply lock): run "
+            "dxorg once per repository, or name the one state directory to use with "
+            f"--state-dir (or {STATE_DIR_VAR})"
+        )
+    return roots[0]
 
 
 def state_dir(
     root: Path, explicit: Path | None = None, env: Mapping[str, str] = os.environ
 ) -> Path:
-    """The state directory: `explicit` (--state-dir), else DXORG_STATE_DIR, else root/.dxorg."""
+    """The state directory: `explicit` (--state-dir), else DXORG_STATE_DIR, else root/.dxorg;
+    refused when it is not safe to keep evidence in (`check_state_dir`)."""
     if explicit is not None:
-        return explicit.absolute()
+        return check_state_dir(explicit.absolute())
     named = env.get(STATE_DIR_VAR, "").strip()
     if named:
-        return Path(named).absolute()
-    return root / STATE_DIR_NAME
+        return check_state_dir(Path(named).absolute())
+    return check_state_dir(root / STATE_DIR_NAME)
+
+
+def _others_could_write(path: Path, found: os.stat_result, what: str) -> str | None:
+    """Why another local user could have written `path` (ssh's rule for its keys), if so."""
+    if found.st_uid != os.geteuid():
+        return (
+            f"{path}: the {what} belongs to another user (uid {found.st_uid}), who could have "
+            "planted journals in it"
+        )
+    if found.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return (
+            f"{path}: the {what} is writable by group or others "
+            f"(mode {stat.filemode(found.st_mode)}), who could have planted journals in it"
+        )
+    return None
+
+
+def check_state_dir(path: Path) -> Path:
+    """`path`, if it may be the state directory: absent (dxorg makes it, mode 0700), or a
+    real directory of the user running dxorg that no one else can write. Its journals are
+    evidence of the accounts dxorg created, so a symbolic link (which could point anywhere,
+    a committed one too) or a directory another user could write to (`/tmp/.dxorg` for
+    manifests in `/tmp/orgs`) is refused, never read or written through."""
+    try:
+        found = os.lstat(path)
+    except FileNotFoundError:
+        return path
+    except OSError as exc:
+        raise ConfigError(f"{path}: the state directory cannot be read: {exc.strerror}") from None
+    if stat.S_ISLNK(found.st_mode):
+        raise ConfigError(
+            f"{path}: the state directory is a symbolic link; dxorg neither reads evidence "
+            "through it nor writes its journal, lock or sandbox there. Remove the link (dxorg "
+            "makes the directory), or name a directory of yours with --state-dir"
+        )
+    if not stat.S_ISDIR(found.st_mode):
+        raise ConfigError(f"{path}: the state directory is not a directory")
+    problem = _others_could_write(path, found, "state directory")
+    if problem:
+        raise ConfigError(
+            f"{problem}. Nothing was read from it: remove it (or `chmod go-w` it if it is "
+            "yours), or name a directory of yours with --state-dir"
+        )
+    return path
+
+
+def make_state_dir(path: Path) -> None:
+    """Make the state directory (mode 0700: evidence no other user may write), if absent."""
+    check_state_dir(path)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _relative(path: str, root: Path) -> str:
@@ -122,10 +198,49 @@ def plan_from_file(plan: Plan, root: Path) -> Plan:
     )
 
 
-def evidence_journals(state: Path, journal: Path | None) -> list[Path]:
+def _tracked_by_git(paths: list[Path], warn: Callable[[str], None]) -> set[Path]:
+    """Those of `paths` that git tracks (in the work tree holding them); all of them when
+    git cannot say (fail closed: such a file is not evidence)."""
+    tracked: set[Path] = set()
+    by_root: dict[Path, list[Path]] = {}
+    for path in paths:
+        root = git_root(path.parent)
+        if root is not None:
+            by_root.setdefault(root, []).append(path)
+    for root, inside in by_root.items():
+        try:
+            listed = subprocess.run(
+                ["git", "-C", str(root), "ls-files", "-z", "--full-name", "--", *map(str, inside)],
+                capture_output=True,
+                timeout=60,
+                check=True,
+            )
+        except (OSError, subprocess.SubprocessError):
+            warn(
+                f"{root}: git could not say which journals it tracks; the journals there are "
+                "not read as evidence of accounts dxorg created"
+            )
+            tracked.update(inside)
+            continue
+        names = {root / name for name in listed.stdout.decode(errors="replace").split("\0") if name}
+        tracked.update(p for p in inside if p.absolute() in names)
+    return tracked
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def evidence_journals(
+    state: Path, journal: Path | None, warn: Callable[[str], None] = _warn
+) -> list[Path]:
     """The journals that may hold evidence of accounts dxorg created: `journal` (this
     run's, or the one given) and every `*.jsonl` restored under `state/journals/`, in
-    name order. Only regular files count: a symbolic link there is not followed."""
+    name order. Only regular files count: a symbolic link there is not followed.
+
+    A file git tracks is not evidence (a pull request can commit one under `.dxorg/`,
+    which the .gitignore hides but `git add -f` does not): it is left out, with a warning
+    naming it. A file another user could have written is refused, as its directory is."""
     found = [journal] if journal is not None else []
     restored = state / RESTORED_JOURNALS_NAME
     if restored.is_dir() and not restored.is_symlink():
@@ -135,4 +250,26 @@ def evidence_journals(state: Path, journal: Path | None) -> list[Path]:
                 path = Path(directory) / name
                 if name.endswith(".jsonl") and path.is_file() and not path.is_symlink():
                     found.append(path)
-    return list(dict.fromkeys(found))
+    found = list(dict.fromkeys(found))
+    for path in found:
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            continue  # never followed: the journal's reader refuses a link, naming it
+        problem = _others_could_write(path, info, "journal")
+        if problem:
+            raise ConfigError(
+                f"{problem}; it is not read as evidence of accounts dxorg created. Remove it "
+                "(or `chmod go-w` it if it is yours)"
+            )
+    tracked = _tracked_by_git([p for p in found if p.exists()], warn)
+    if tracked:
+        shown = ", ".join(str(p) for p in sorted(tracked))
+        warn(
+            f"{shown}: tracked by git, so not evidence of accounts dxorg created (anyone "
+            "who can merge could have committed it); left out. Apply journals of record "
+            "belong on the dxorg-journal branch, not in a commit"
+        )
+    return [p for p in found if p not in tracked]

@@ -8,11 +8,13 @@ published schema URL to point at).
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.errors import DxorgError, ReadIncompleteError
+from reconciler.errors import ConfigError, DxorgError, ReadIncompleteError
 from reconciler.live import read_org
 from reconciler.manifest import load_defaults
 from reconciler.manifest.export import render_manifest
@@ -30,6 +32,7 @@ def export_org(
     caller: str,
     out: Path | None = None,
     keep_caller: bool = False,
+    token_env: str | None = None,
 ) -> str:
     """The manifest for one org as it is live. Reads only what a manifest can declare here:
     the org, its policies and samlIdP, its members with every permission flag, and
@@ -53,14 +56,56 @@ def export_org(
         schema_ref=ORG_SCHEMA,
         departed=departed,
         keep_admin=caller if keep_caller else None,
+        token_env=token_env,
     )
+
+
+def refuse_links(targets: Iterable[Path], under: Path) -> None:
+    """Refuse, naming it, a symbolic link at any of `targets` or at a directory between
+    `under` and one of them: written through, a link (a dangling one too) would create or
+    replace a file wherever it points, outside `under`."""
+    for target in targets:
+        relative = target.absolute().relative_to(under.absolute())
+        path = under
+        for part in relative.parts:
+            path = path / part
+            if path.is_symlink():
+                raise ConfigError(
+                    f"{path}: a symbolic link; dxorg never writes through one (it could point "
+                    f"outside {under}). Nothing was written: remove it, then run again"
+                )
+
+
+def _write_file(target: Path, data: bytes) -> None:
+    """Write `target` as a new file beside it, renamed over it: a link that appeared at
+    `target` since `refuse_links` is replaced, never written through."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = target.with_name(f".{target.name}.dxorg-{os.getpid()}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(scratch, flags, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(scratch, target)
+    except BaseException:
+        scratch.unlink(missing_ok=True)
+        raise
+
+
+def write_files(files: Mapping[Path, str | bytes], under: Path) -> list[Path]:
+    """Write each file (text as UTF-8) under the directory `under`, none through a
+    symbolic link: every target is checked before the first is written. The paths written."""
+    refuse_links(files, under)
+    for target, content in files.items():
+        _write_file(target, content.encode("utf-8") if isinstance(content, str) else content)
+    return list(files)
 
 
 def write_schema_beside(directory: Path, name: str = ORG_SCHEMA) -> Path:
     """Write a schema (the org's by default) into `directory`, where the files naming it
-    go; its path."""
+    go, never through a symbolic link; its path."""
     target = directory / name
-    target.write_bytes((SCHEMA_DIR / name).read_bytes())
+    write_files({target: (SCHEMA_DIR / name).read_bytes()}, directory)
     return target
 
 

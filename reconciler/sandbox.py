@@ -98,7 +98,7 @@ def open_sandbox(
         raise ConfigError(f"--sandbox-seed {seed}: no such file")
     check_state_file(state, "--sandbox-state")
     token = sandbox_token(seed)
-    state.parent.mkdir(parents=True, exist_ok=True)
+    state.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         emulator = Emulator(state_path=state, seed=seed)
     except SeedError as exc:

@@ -11,6 +11,8 @@ finds the plan run by `dxorg-plan.yml`).
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from collections.abc import Iterable
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -21,6 +23,8 @@ import yaml
 from reconciler import __version__
 from reconciler.errors import ConfigError
 from reconciler.manifest.fleet import DEFAULTS_FILE_NAMES
+from reconciler.manifest.schema import ORG_SCHEMA
+from reconciler.read_and_export import refuse_links
 
 # A placeholder until the Action is published under a name of its own: the README init
 # writes says to replace it (docs/releasing.md: what a tag such as v1 means).
@@ -62,6 +66,52 @@ def check_target(directory: Path) -> None:
             f"{directory}: not empty ({shown}); init writes a new config repository and "
             "would replace files there. Give an empty directory, or --force"
         )
+
+
+def make_repository_root(directory: Path) -> list[str]:
+    """Make `directory` a git repository of its own (`git init`, branch main) unless it is
+    one already, so that it is the config repository's root, and its state directory
+    `directory/.dxorg`, from the first run: inside another checkout, dxorg would otherwise
+    keep its journal in that checkout's state directory until someone ran `git init`.
+    What was done, to tell the user."""
+    if (directory / ".git").exists():
+        return []
+    git = shutil.which("git")
+    if git is None:
+        return [
+            f"warning: git not found: {directory} is not a git repository yet; until `git "
+            "init` there, dxorg keeps its state in the state directory of the git work tree "
+            "above it, if any (give --state-dir to be sure)"
+        ]
+    directory.mkdir(parents=True, exist_ok=True)
+    for args in (["init", "--quiet"], ["symbolic-ref", "HEAD", "refs/heads/main"]):
+        done = subprocess.run(
+            [git, "-C", str(directory), *args], capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            said = (done.stderr.strip().splitlines() or ["failed"])[-1]
+            raise ConfigError(f"{directory}: git {args[0]}: {said}")
+    return [f"{directory}: a new git repository (branch main), the config repository's root"]
+
+
+def scaffold_targets(
+    directory: Path, exported: Iterable[Path], scaffold: dict[str, str]
+) -> tuple[dict[Path, str], list[str]]:
+    """The scaffold's files to write into `directory` (by path), and what init should
+    say about them; every target, the exported manifests' too, checked first for a
+    symbolic link (refused, naming it: nothing is written through one).
+
+    A fleet defaults file already there (init --force) is kept, not replaced: its
+    `departed` list is the record of who was offboarded (the export left them out), and
+    its defaults are a person's."""
+    targets = {directory / relative: text for relative, text in scaffold.items()}
+    notes = []
+    defaults = directory / "orgs" / DEFAULTS_FILE_NAMES[0]
+    refuse_links([*exported, directory / "orgs" / ORG_SCHEMA, *targets], directory)
+    if defaults.exists():
+        del targets[defaults]
+        notes.append(f"kept {defaults} (its departed list and defaults: init never replaces it)")
+    return targets, notes
 
 
 def org_ids(manifests: Iterable[str]) -> list[str]:
@@ -126,7 +176,6 @@ def scaffold_files(manifests: Iterable[str], *, action: str) -> dict[str, str]:
     texts = list(manifests)
     tokens = token_envs(texts)
     workflows = workflow_files(action=action, tokens=tokens, orgs=org_ids(texts))
-    secrets = sorted({name for text in workflows.values() for name in _SECRET.findall(text)})
     repo, _, rev = action.partition("@")
     return {
         f"orgs/{DEFAULTS_FILE_NAMES[0]}": DEFAULTS_TEXT,
@@ -136,8 +185,29 @@ def scaffold_files(manifests: Iterable[str], *, action: str) -> dict[str, str]:
         **workflows,
         ".pre-commit-config.yaml": _PRE_COMMIT.format(repo="/".join(repo.split("/")[:2]), rev=rev),
         ".gitignore": _GITIGNORE,
-        "README.md": _readme(action=action, secrets=secrets, tokens=tokens),
+        "README.md": _readme(action=action, environments=environments(workflows), tokens=tokens),
     }
+
+
+# The environments a job may name: a name, or an expression choosing between quoted names
+# (`cond && 'a' || 'b'`: the names are the values after && and ||).
+_ENVIRONMENT_NAME = re.compile(r"(?:&&|\|\|)\s*'([A-Za-z0-9_.-]+)'")
+REPOSITORY_SECRETS = ""  # the key of `environments` for secrets read outside any environment
+
+
+def environments(workflows: dict[str, str]) -> dict[str, set[str]]:
+    """The secrets each environment the workflows name must hold, by environment (the
+    secrets of jobs that name none under REPOSITORY_SECRETS)."""
+    found: dict[str, set[str]] = {}
+    for text in workflows.values():
+        for job in (yaml.safe_load(text).get("jobs") or {}).values():
+            named = str(job.get("environment") or "")
+            names = _ENVIRONMENT_NAME.findall(named) if "${{" in named else [named]
+            secrets = set(_SECRET.findall(yaml.safe_dump(job)))
+            for name in names:
+                if name or secrets:
+                    found.setdefault(name, set()).update(secrets)
+    return found
 
 
 _PRE_COMMIT = """\
@@ -152,25 +222,44 @@ repos:
 _GITIGNORE = """\
 # dxorg's state directory: the sandbox, the apply lock, local journals and plans. Apply
 # journals of record are kept by the apply workflow (the dxorg-journal branch), not here.
-.dxorg/
+# No trailing slash: a symbolic link named .dxorg is ignored too (dxorg refuses one).
+.dxorg
 """
 
 
-def _readme(*, action: str, secrets: list[str], tokens: list[str]) -> str:
-    def listed(names: list[str], why: dict[str, str]) -> str:
-        return "\n".join(f"- `{name}`: {why.get(name, 'see the workflows')}" for name in names)
-
+def _readme(*, action: str, environments: dict[str, set[str]], tokens: list[str]) -> str:
     why = {
         "DX_PLAN_TOKEN": "a DNAnexus API token of the same user as `DX_APPLY_TOKEN`, for "
-        "plan, drift and the access review (a repository secret; the plan workflow keeps "
-        "it away from pull-request code: docs/github-action.md)",
-        "DX_APPLY_TOKEN": "the DNAnexus API token that applies: an ADMIN of every org here; "
-        "only in the `dxorg-apply` and `dxorg-apply-manual` environments",
+        "plan, drift and the access review (read-only use: docs/github-action.md)",
+        "DX_APPLY_TOKEN": "the DNAnexus API token that applies: an ADMIN of every org here",
         **{
             t: "the Splunk HEC token of the orgs whose manifest names it (`tokenEnv`)"
             for t in tokens
         },
     }
+    reviewers = {
+        "dxorg-plan": "no reviewers (it plans every pull request into `main`)",
+        "dxorg-apply": "no reviewers needed (the plan it applies was approved on its pull request)",
+        "dxorg-apply-manual": "**required reviewers** (it applies a plan made by hand)",
+        "dxorg-expiry": "**required reviewers** (it applies the day's expiries)",
+    }
+    secrets = sorted({s for names in environments.values() for s in names})
+    in_environments = "\n".join(
+        f"   - `{name}`: deployment branches limited to `main`; "
+        f"{reviewers.get(name, 'reviewers as you see fit')}; secrets "
+        + ", ".join(f"`{s}`" for s in sorted(environments[name]))
+        for name in sorted(environments)
+        if name != REPOSITORY_SECRETS
+    )
+    outside = sorted(environments.get(REPOSITORY_SECRETS, set()))
+    repository = (
+        "\n   Read outside any environment (repository secrets, given to every branch's "
+        "runs): " + ", ".join(f"`{s}`" for s in outside)
+        if outside
+        else "\n   Add none of them as repository secrets: GitHub gives those to the runs of "
+        "every branch, so anyone who can push a branch could print them."
+    )
+    listed = "\n".join(f"   - `{name}`: {why.get(name, 'see the workflows')}" for name in secrets)
     return f"""\
 # Org configuration (dxorg)
 
@@ -182,17 +271,22 @@ and a monthly run writes the access review. Written by `dxorg init`; the token's
 
 ## Set up, once
 
-1. The secrets the workflows read (Settings > Secrets and variables > Actions):
+1. The secrets the workflows read:
 
-{listed(secrets, why)}
+{listed}
 
-2. Two environments (Settings > Environments), `dxorg-apply` and `dxorg-apply-manual`,
-   each holding `DX_APPLY_TOKEN` and restricted to the `main` branch; give
-   `dxorg-apply-manual` required reviewers (it applies a plan made by hand).
+2. The environments (Settings > Environments), each created with its branch rule
+   **before** its secrets are added (GitHub creates an environment a job names on first
+   use, with no rule at all), each holding its secrets as environment secrets:
+
+{in_environments}
+{repository}
 3. Branch protection on `main`: pull requests required, with an approving review and the
    `dxorg plan` check passing; no direct pushes. Protect the `dxorg-journal` branch too
    (pushes from GitHub Actions only, no force push, no deletion): the apply journals of
-   record live there, and dxorg reads them as evidence of the accounts it created.
+   record live there, and dxorg reads them as evidence of the accounts it created. Any
+   workflow run of this repository acts as GitHub Actions, a branch's too: give push
+   access only to people you would let attest an account's creation.
 4. The workflows use `{action}`: pin it to a release tag or, better, its commit SHA
    (docs/releasing.md in dxorg).
 5. `pip install pre-commit && pre-commit install`: manifests are validated on commit.

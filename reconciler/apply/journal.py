@@ -73,7 +73,7 @@ class Journal:
         self.last_call: str | None = None  # the last call record written, as a person reads it
         if path is not None:
             refuse_unsafe_entry(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             _end_torn_line(path)
 
     def write(self, event: str, **fields: Any) -> None:

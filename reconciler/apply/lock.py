@@ -67,7 +67,7 @@ def refuse_unsafe_entry(path: Path) -> None:
 def apply_lock(state_dir: Path) -> Iterator[Path]:
     """Hold the state directory's apply lock for the duration, or refuse at once."""
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise DxorgError(f"{state_dir}: cannot be created: {exc.strerror or exc}") from None
     path = state_dir / LOCK_NAME

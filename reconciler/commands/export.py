@@ -64,15 +64,23 @@ def export_orgs(
     administers, into the directory `out`). Every org is read before the first file is
     written: a failed read writes nothing. Written beside a fleet defaults file, its
     departed users are left out."""
+    from reconciler.manifest.export import token_env_names
     from reconciler.read_and_export import administered_orgs, export_org
 
     if orgs is not None and len(orgs) == 1 and not out.is_dir():
         return {out: export_org(client, orgs[0], caller=caller, out=out, keep_caller=keep_caller)}
+    ids = orgs if orgs is not None else administered_orgs(client)
+    token_envs = token_env_names(ids)  # distinct across the orgs written together
     return {
         out / f"{org_id}.yaml": export_org(
-            client, org_id, caller=caller, out=out / f"{org_id}.yaml", keep_caller=keep_caller
+            client,
+            org_id,
+            caller=caller,
+            out=out / f"{org_id}.yaml",
+            keep_caller=keep_caller,
+            token_env=token_envs[org_id],
         )
-        for org_id in (orgs if orgs is not None else administered_orgs(client))
+        for org_id in ids
     }
 
 
@@ -88,12 +96,14 @@ def refuse_overwrite(targets: list[Path]) -> None:
 
 
 def write_exported(texts: dict[Path, str], directory: Path, wrote: Wrote | None) -> None:
-    """The manifests, then org.schema.json beside them (the schema their `$schema` names)."""
-    from reconciler.read_and_export import write_schema_beside
+    """The manifests, then org.schema.json beside them (the schema their `$schema` names);
+    none through a symbolic link (every target checked before the first is written)."""
+    from reconciler.manifest.schema import ORG_SCHEMA
+    from reconciler.read_and_export import refuse_links, write_files, write_schema_beside
 
+    refuse_links([*texts, directory / ORG_SCHEMA], directory)
     directory.mkdir(parents=True, exist_ok=True)
-    for target, text in texts.items():
-        target.write_text(text, encoding="utf-8")
+    for target in write_files(texts, directory):
         if wrote is not None:
             wrote(target, "manifest")
     schema = write_schema_beside(directory)
@@ -113,6 +123,7 @@ class InitRequest:
 @dataclass(frozen=True)
 class Initialised:
     orgs: int
+    notes: tuple[str, ...] = ()  # what init did besides writing files (git init, kept files)
 
 
 def init(request: InitRequest) -> Initialised:
@@ -120,7 +131,13 @@ def init(request: InitRequest) -> Initialised:
     protected and a required admin in each), with the workflows, a pre-commit config, a
     .gitignore for the state directory and a README beside them. A directory that is not
     empty (a lone .git aside) is refused unless `force`."""
-    from reconciler.scaffold import check_target, scaffold_files
+    from reconciler.read_and_export import write_files
+    from reconciler.scaffold import (
+        check_target,
+        make_repository_root,
+        scaffold_files,
+        scaffold_targets,
+    )
 
     directory = request.directory
     if not request.force:
@@ -128,15 +145,16 @@ def init(request: InitRequest) -> Initialised:
     elif directory.exists() and not directory.is_dir():
         raise ConfigError(f"{directory}: not a directory")
     orgs_dir = directory / "orgs"
-    with request.platform.read_client(config_root([orgs_dir / "org.yaml"])) as client:
+    # DIR is the config repository's root (its state directory DIR/.dxorg) from the first
+    # run, even inside another checkout: made a git repository once the orgs are read.
+    with request.platform.read_client(directory.absolute()) as client:
         caller = client.whoami()
         texts = export_orgs(client, caller, None, orgs_dir, keep_caller=True)
     files = scaffold_files(texts.values(), action=request.action)
+    targets, kept = scaffold_targets(directory, texts, files)
+    notes = make_repository_root(directory)
     write_exported(texts, orgs_dir, request.wrote)
-    for relative, text in files.items():
-        target = directory / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+    for target in write_files(targets, directory):
         if request.wrote is not None:
             request.wrote(target, "scaffold")
-    return Initialised(len(texts))
+    return Initialised(len(texts), (*notes, *kept))

@@ -75,7 +75,7 @@ def plan(request: PlanRequest) -> Planned:
         )
         if doctor.stops_planning:
             return Planned(None, doctor)
-    root = request.manifests.root
+    root = request.manifests.root_for(request.platform)
     connection = request.platform.connection(root)
     made = plan_loaded(request, fleet, connection, created_accounts(request, connection))
     # As JSON (saved or printed), its manifest paths are relative to the config
@@ -98,7 +98,7 @@ def created_accounts(request: PlanRequest, connection: Connection) -> dict[str, 
     from reconciler.config_repo import evidence_journals
     from reconciler.read_and_plan import platform_where
 
-    root = request.manifests.root
+    root = request.manifests.root_for(request.platform)
     journals = evidence_journals(
         request.platform.journals_state(root), request.platform.journal(root, request.journal)
     )

@@ -40,7 +40,7 @@ def report(request: ReportRequest) -> AccessReport:
     from reconciler.review.evidence import load_logins
 
     fleet = request.manifests.load()
-    root = request.manifests.root
+    root = request.manifests.root_for(request.platform)
     logins = load_logins(request.logins) if request.logins is not None else None
     with contextlib.ExitStack() as stack:
         github = stack.enter_context(request.github()) if request.github is not None else None

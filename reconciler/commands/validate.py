@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from reconciler.config_repo import config_root
 
 if TYPE_CHECKING:
+    from reconciler.commands.platform import PlatformRequest
     from reconciler.manifest import Fleet
 
 
@@ -26,8 +27,16 @@ class Manifests:
 
     @property
     def root(self) -> Path:
-        """The config repository holding them (reconciler.config_repo)."""
-        return config_root(list(self.paths))
+        """The config repository holding the first of them (reconciler.config_repo)."""
+        return config_root(list(self.paths[:1]))
+
+    def root_for(self, platform: PlatformRequest) -> Path:
+        """The config repository holding them, whose state directory the run keeps its
+        journal, lock and evidence in: manifests of two repositories are refused unless
+        the platform request names a state directory (--state-dir, DXORG_STATE_DIR)."""
+        return config_root(
+            list(self.paths), explicit_state_dir=platform.state_dir, env=platform.env
+        )
 
     def load(self) -> Fleet:
         """Every manifest, checked (ManifestError names every problem found)."""

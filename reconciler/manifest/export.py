@@ -18,10 +18,11 @@ and a comment says who was and why, so the file loads beside that defaults file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
 import yaml
@@ -62,8 +63,10 @@ def render_manifest(
     schema_ref: str = DEFAULT_SCHEMA_REF,
     departed: Mapping[str, Departure] | None = None,
     keep_admin: str | None = None,
+    token_env: str | None = None,
 ) -> str:
     """The manifest for `live` as YAML text; deterministic, and never contains a token.
+    `token_env` names its forwarding token's variable (default `token_env_placeholder`).
 
     `names` maps user ids to display names for the end-of-line comments (falling back to
     each LiveMember's own `name`). `schema_ref` is the `$schema` path editors resolve
@@ -101,7 +104,7 @@ def render_manifest(
         else None
     )
     lines += _members(members, names or {}, membership_mode, kept)
-    lines += _forwarding(live)
+    lines += _forwarding(live, token_env or token_env_placeholder(live.org_id))
     return "\n".join(lines) + "\n"
 
 
@@ -219,7 +222,7 @@ def _value(value: FlagValue) -> str:
     return _bool(value) if isinstance(value, bool) else value
 
 
-def _forwarding(live: LiveOrg) -> list[str]:
+def _forwarding(live: LiveOrg, token_env: str) -> list[str]:
     forwarding = live.forwarding
     if forwarding is None or not forwarding.url:
         return ["jobLogsForwarding: {disabled: true}"]
@@ -228,14 +231,29 @@ def _forwarding(live: LiveOrg) -> list[str]:
         "# wherever dxorg runs (or rename it here).",
         "jobLogsForwarding:",
         f"  url: {_quoted(forwarding.url)}",
-        f"  tokenEnv: {token_env_placeholder(live.org_id)}",
+        f"  tokenEnv: {token_env}",
     ]
 
 
 def token_env_placeholder(org_id: str) -> str:
-    """`SPLUNK_HEC_TOKEN_DEMO` for org-demo: a valid variable name, unique per org."""
+    """`SPLUNK_HEC_TOKEN_DEMO` for org-demo: a valid variable name. Not unique by itself
+    (org-lab.a and org-lab_a both give SPLUNK_HEC_TOKEN_LAB_A): `token_env_names`."""
     handle = org_id.removeprefix("org-").upper()
     return "SPLUNK_HEC_TOKEN_" + re.sub(r"[^A-Z0-9]", "_", handle)
+
+
+def token_env_names(org_ids: Iterable[str]) -> dict[str, str]:
+    """A forwarding token variable for each org, distinct across `org_ids`: the
+    placeholder, and where two orgs' would be the same, each followed by a digest of its
+    org id (one secret wired to two orgs would send one org's token to the other's URL)."""
+    names = {org_id: token_env_placeholder(org_id) for org_id in sorted(set(org_ids))}
+    for digits in (8, 64):  # 64: even a handle spelling another's digest cannot clash
+        taken = Counter(names.values())
+        clashing = [org_id for org_id, name in names.items() if taken[name] > 1]
+        for org_id in clashing:
+            digest = hashlib.sha256(org_id.encode()).hexdigest()[:digits].upper()
+            names[org_id] = f"{token_env_placeholder(org_id)}_{digest}"
+    return names
 
 
 def _user_key(user_id: str) -> str:

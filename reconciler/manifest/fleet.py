@@ -11,7 +11,7 @@ Nothing here contacts the platform.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -47,6 +47,7 @@ class _FleetLoader:
         self.defaults_digests: dict[Path, dict[str, str]] = {}
         self.defaults_files: list[Path] = []
         self.org_lines: dict[str, tuple[int, int]] = {}  # file -> where its `org:` value is
+        self.token_env_lines: dict[str, tuple[int, int]] = {}  # file -> where its tokenEnv is
 
     def escapes(self, path: Path, root: Path) -> bool:
         """True (and a problem recorded) when `path` is a symbolic link that resolves
@@ -159,7 +160,33 @@ class _FleetLoader:
         if org is None:
             return None
         self.org_lines[doc.file] = doc.at(("org",))
+        if org.forwarding is not None and org.forwarding.token_env:
+            self.token_env_lines[doc.file] = doc.at(("jobLogsForwarding", "tokenEnv"))
         return replace(org, manifests=inputs or {doc.file: doc.digest})
+
+    def check_token_envs(self, orgs: Iterable[DesiredOrg]) -> None:
+        """One forwarding token variable for two forwarding URLs is a problem at each later
+        one: the platform would send the token to a URL it was not issued for."""
+        first: dict[str, DesiredOrg] = {}
+        for org in orgs:
+            forwarding = org.forwarding
+            if forwarding is None or not forwarding.token_env:
+                continue
+            seen = first.setdefault(forwarding.token_env, org)
+            if seen.forwarding is None or seen.forwarding.url == forwarding.url:
+                continue
+            line, column = self.token_env_lines[org.source]
+            self.problems.append(
+                Problem(
+                    org.source,
+                    line,
+                    column,
+                    f"jobLogsForwarding.tokenEnv: {forwarding.token_env} is also the token of "
+                    f"{seen.source}:{self.token_env_lines[seen.source][0]}, which forwards to "
+                    f"{seen.forwarding.url}, not {forwarding.url}: its token would be sent to "
+                    "a URL it was not issued for. Give each forwarding URL its own variable",
+                )
+            )
 
 
 def load_fleet(paths: Sequence[Path], *, allowed_orgs: Collection[str] | None = None) -> Fleet:
@@ -204,6 +231,7 @@ def load_fleet(paths: Sequence[Path], *, allowed_orgs: Collection[str] | None = 
             )
             continue
         orgs[org.org_id] = org
+    loader.check_token_envs(orgs.values())
     if loader.problems:
         raise ManifestError(sorted(loader.problems, key=_order))
     return Fleet(orgs=orgs, files=list(loader.org_files), defaults_files=loader.defaults_files)

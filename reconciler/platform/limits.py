@@ -20,6 +20,12 @@ DXORG_MAX_RETRY_SECONDS, see `retry.retry_policy_from_env`):
 - DXORG_RUN_DEADLINE_SECONDS: how long one run may keep sending. It is what bounds
   waiting on a throttling platform, whose 429/503 answers are retried as dxpy does
   (without counting them against the attempt budget).
+
+And what the Action may restore from the journal branch (`JournalLimits`), which only
+ever grows: streamed to disk, never held in memory whole, and refused beyond these:
+
+- DXORG_MAX_JOURNAL_BYTES: the largest journal file restored (one apply of one org).
+- DXORG_MAX_JOURNALS_BYTES: all the journal files restored together.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ MAX_PAGES_VAR = "DXORG_MAX_PAGES"
 MAX_ROWS_VAR = "DXORG_MAX_ROWS"
 OUTAGE_SECONDS_VAR = "DXORG_OUTAGE_SECONDS"
 RUN_DEADLINE_VAR = "DXORG_RUN_DEADLINE_SECONDS"
+MAX_JOURNAL_BYTES_VAR = "DXORG_MAX_JOURNAL_BYTES"
+MAX_JOURNALS_BYTES_VAR = "DXORG_MAX_JOURNALS_BYTES"
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,24 @@ def limits_from_env(env: Mapping[str, str]) -> PlatformLimits:
         max_rows=_count(env, MAX_ROWS_VAR, defaults.max_rows),
         outage_seconds=_seconds(env, OUTAGE_SECONDS_VAR, defaults.outage_seconds),
         run_deadline=_seconds(env, RUN_DEADLINE_VAR, defaults.run_deadline),
+    )
+
+
+@dataclass(frozen=True)
+class JournalLimits:
+    """An apply journal is a few lines per API call: an apply of a 100,000-member org
+    writes some tens of megabytes. The total allows years of daily applies of many orgs."""
+
+    max_file_bytes: int = 256 * 1024 * 1024
+    max_total_bytes: int = 4 * 1024 * 1024 * 1024
+
+
+def journal_limits_from_env(env: Mapping[str, str]) -> JournalLimits:
+    """The journal branch's limits the environment asks for (unset or empty: the default)."""
+    defaults = JournalLimits()
+    return JournalLimits(
+        max_file_bytes=_count(env, MAX_JOURNAL_BYTES_VAR, defaults.max_file_bytes),
+        max_total_bytes=_count(env, MAX_JOURNALS_BYTES_VAR, defaults.max_total_bytes),
     )
 
 

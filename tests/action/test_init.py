@@ -98,7 +98,7 @@ def test_init_writes_a_config_repository_whose_workflows_plan_apply_and_drift_cl
     demo = yaml.safe_load((orgs / "org-demo.yaml").read_text())
     assert demo["members"]["protected"] == ["alice"]
     assert demo["members"]["requiredAdmins"] == ["alice"]
-    assert (repo / ".gitignore").read_text().splitlines()[-1] == ".dxorg/"
+    assert (repo / ".gitignore").read_text().splitlines()[-1] == ".dxorg"
     pre_commit = yaml.safe_load((repo / ".pre-commit-config.yaml").read_text())
     assert pre_commit["repos"][0]["rev"] == ACTION_REF.split("@")[1]
     readme = (repo / "README.md").read_text()

@@ -401,7 +401,7 @@ def test_the_lock_pins_every_runtime_dependency_within_pyproject_and_with_hashes
 def test_the_action_installs_only_from_the_lock_with_hashes():
     [install] = [s for s in ACTION["runs"]["steps"] if s.get("name") == "Install dxorg"]
     script = install["run"].replace("\\\n", " ")
-    pip_lines = [line.strip() for line in script.splitlines() if "/bin/pip" in line]
+    pip_lines = [line.strip() for line in script.splitlines() if "-m pip" in line]
     assert len(pip_lines) == 2
     locked, itself = pip_lines
     assert "--require-hashes" in locked and "--no-deps" in locked
