@@ -555,7 +555,11 @@ class ReadClient:
 
         try:
             return run_with_retries(
-                self._retry, route, attempt, time_left=self._health.seconds_until_stop
+                self._retry,
+                route,
+                attempt,
+                time_left=self._health.seconds_until_stop,
+                stop=self._health.stop_requested,
             )
         except ApiError as exc:
             # So the journal can show the retries of a failed call: the requests sent (an

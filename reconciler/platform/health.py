@@ -74,6 +74,8 @@ class PlatformHealth:
         # Why no write may be tried again (a signal stopped the apply), or None; reads go on
         # (verification reads what the writes already sent did).
         self._writes_stopped: str | None = None
+        # Set by `interrupt` and `stop_writes`: ends every wait between retries at once.
+        self._stop_requested = threading.Event()
         self._last_failure: str | None = None
         # The platform's clock minus the local one, from the latest Date header.
         self._skew: timedelta | None = None
@@ -114,6 +116,7 @@ class PlatformHealth:
         with self._lock:
             if self._stopped is None:
                 self._stopped = reason
+        self._stop_requested.set()
 
     def stop_writes(self, reason: str) -> None:
         """Try no write again in this run (Ctrl-C or SIGTERM during an apply): a call in
@@ -122,6 +125,13 @@ class PlatformHealth:
         with self._lock:
             if self._writes_stopped is None:
                 self._writes_stopped = reason
+        self._stop_requested.set()
+
+    @property
+    def stop_requested(self) -> threading.Event:
+        """Set once a signal has stopped the run (`interrupt`, `stop_writes`): the retry
+        waits watch it, so none outlasts the signal."""
+        return self._stop_requested
 
     @property
     def writes_stopped(self) -> str | None:
