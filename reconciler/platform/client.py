@@ -537,6 +537,8 @@ class ReadClient:
                     route, server, url, payload, retryable, landed, attempts, earlier_unknown
                 )
             except AttemptFailed as failure:
+                if method in READ_METHODS and self._health.writes_stopped is not None:
+                    failure.retryable = False  # after a stop, no read is tried again
                 if failure.outcome_unknown:
                     earlier_unknown = True
                     maybe_landed = maybe_landed or ruled_out_at != attempts
@@ -585,8 +587,11 @@ class ReadClient:
         with self._in_flight:
             # Checked once a slot is free: a call queued behind a dead platform is not sent.
             stopped = self._health.stop_reason()
+            deadline: float | None = None
             if stopped is None and method_of(route) not in READ_METHODS:
                 stopped = self._health.writes_stopped
+            elif stopped is None:
+                stopped, deadline = self._read_after_stop(attempts)
             if stopped is not None:
                 raise AttemptFailed(
                     PlatformOutage(route, stopped, maybe_landed=maybe_landed), retryable=False
@@ -594,7 +599,7 @@ class ReadClient:
             sent_at = self._health.now()
             exchanged: tuple[int, httpx.Headers, bytes] | Exception
             try:
-                exchanged = self._exchange(route, server, url, payload)
+                exchanged = self._exchange(route, server, url, payload, deadline)
             except (httpx.HTTPError, _DeadlineExceeded, _ResponseTooLarge) as exc:
                 exchanged = exc
         # Classified outside the slot: a landed() check makes calls of its own.
@@ -632,6 +637,23 @@ class ReadClient:
         if status >= 500:
             return self._unknown_outcome(route, error, retryable, landed, attempts)
         raise AttemptFailed(error, retryable=False)
+
+    def _read_after_stop(self, attempts: int) -> tuple[str | None, float | None]:
+        """After a signal stopped the writes: why this read may not be sent (a retry, or the
+        reads' one request deadline spent), or the seconds its answer may take."""
+        left = self._health.read_seconds_after_stop()
+        if left is None:
+            return None, None
+        why = self._health.writes_stopped
+        if attempts > 1:
+            return f"{why}: a read is not tried again after the stop", None
+        if left <= 0:
+            return (
+                f"{why}: the reads after the stop had one request deadline "
+                f"({self._limits.request_deadline:g} s, {REQUEST_DEADLINE_VAR}), now spent",
+                None,
+            )
+        return None, left
 
     def _failed_attempt(
         self,
@@ -675,7 +697,12 @@ class ReadClient:
         return self._unknown_outcome(route, error, retryable, landed, attempts)
 
     def _exchange(
-        self, route: str, server: str, url: str, payload: dict[str, Any]
+        self,
+        route: str,
+        server: str,
+        url: str,
+        payload: dict[str, Any],
+        seconds: float | None = None,
     ) -> tuple[int, httpx.Headers, bytes]:
         """Send one request; its status, headers and complete body, within the limits.
 
@@ -684,15 +711,24 @@ class ReadClient:
         size limit (declared or streamed: it is never held whole).
         """
         limits = self._limits
-        deadline = time.monotonic() + limits.request_deadline
+        # `seconds`: a shorter deadline (the reads after a stop share what is left of one).
+        allowed = limits.request_deadline if seconds is None else seconds
+        deadline = time.monotonic() + allowed
         where = self._server_description(server)
-        request = self._http.build_request("POST", url, json=payload)
+        request = self._http.build_request(
+            "POST",
+            url,
+            json=payload,
+            timeout=httpx.USE_CLIENT_DEFAULT
+            if seconds is None
+            else httpx.Timeout(seconds, connect=min(CONNECT_TIMEOUT, seconds)),
+        )
         try:
             response = self._http.send(request, stream=True)
         except httpx.TimeoutException as exc:
             if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
                 raise
-            raise _DeadlineExceeded(where, limits.request_deadline) from None
+            raise _DeadlineExceeded(where, allowed) from None
         # The timeouts bound each read; a watchdog bounds them all together, cutting the
         # connection at the deadline (a server trickling a byte at a time never times out).
         watchdog = threading.Timer(
@@ -711,10 +747,10 @@ class ReadClient:
                     if len(body) > limits.max_response_bytes:
                         raise _ResponseTooLarge(where, limits.max_response_bytes, response)
                     if time.monotonic() > deadline:
-                        raise _DeadlineExceeded(where, limits.request_deadline)
+                        raise _DeadlineExceeded(where, allowed)
             except httpx.HTTPError:
                 if time.monotonic() >= deadline:
-                    raise _DeadlineExceeded(where, limits.request_deadline) from None
+                    raise _DeadlineExceeded(where, allowed) from None
                 raise
             return response.status_code, response.headers, bytes(body)
         finally:
