@@ -63,6 +63,7 @@ from reconciler.platform.limits import (
     MAX_PAGES_VAR,
     MAX_RESPONSE_BYTES_VAR,
     MAX_ROWS_VAR,
+    OUTAGE_SECONDS_VAR,
     REQUEST_DEADLINE_VAR,
     PlatformLimits,
 )
@@ -95,7 +96,8 @@ DEFAULT_CONCURRENCY = 8
 CONNECT_TIMEOUT = 10.0
 
 # The auth-server probe is one GET: a server that does not answer in this time is down.
-AUTH_PROBE_TIMEOUT = httpx.Timeout(5.0)
+# (All its attempts together are bounded by the outage limit, DXORG_OUTAGE_SECONDS.)
+AUTH_PROBE_SECONDS = 5.0
 
 # httpx errors raised before the request left this machine: the call cannot have landed.
 _NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
@@ -356,11 +358,18 @@ class ReadClient:
             )
             return f"provisioning (/user/new) cannot be sent: {missing}"
 
+        # The whole probe (attempts and waits) is bounded by the outage limit: a silent
+        # auth server is not the platform's silence (it must not stop the API reads), so
+        # the breaker does not end it, and nothing else would before the run's deadline.
+        budget = self._limits.outage_seconds
+        started = self._health.now()
+        attempts = 0
+
+        def probe_left() -> float:
+            return max(0.0, budget - (self._health.now() - started))
+
         def probe() -> None:
-            request = self._http.build_request(
-                "GET", url.rstrip("/") + "/", timeout=AUTH_PROBE_TIMEOUT
-            )
-            request.headers.pop("Authorization", None)  # a probe needs no credentials
+            nonlocal attempts
             with self._in_flight:
                 # Like any call: nothing is sent once the run has stopped (an outage, its
                 # deadline, a signal).
@@ -369,6 +378,17 @@ class ReadClient:
                     raise AttemptFailed(
                         PlatformOutage("/", stopped, maybe_landed=False), retryable=False
                     )
+                left = probe_left()
+                if left <= 0:
+                    raise AttemptFailed(
+                        TransportError("/", f"no answer within {budget:g} s"), retryable=False
+                    )
+                seconds = min(AUTH_PROBE_SECONDS, self._limits.request_deadline, left)
+                request = self._http.build_request(
+                    "GET", url.rstrip("/") + "/", timeout=httpx.Timeout(seconds)
+                )
+                request.headers.pop("Authorization", None)  # a probe needs no credentials
+                attempts += 1
                 try:
                     self._http.send(request).close()
                 except (httpx.ConnectError, httpx.InvalidURL, *_FINAL_HTTPX_ERRORS) as exc:
@@ -378,26 +398,30 @@ class ReadClient:
                     ) from None
                 except httpx.HTTPError as exc:
                     # Dropped or timed out: asked again, like any read, within the retry
-                    # budget and the run's time. (Its silence is not counted as the
-                    # platform's: an auth server that does not answer is a provisioning
-                    # problem, and must not stop the API reads.)
+                    # budget and the probe's (its silence is not counted as the platform's).
                     raise AttemptFailed(
                         TransportError("/", _httpx_reason(exc)), retryable=True
                     ) from None
 
         try:
             run_with_retries(
-                self._retry, "auth server probe", probe, time_left=self._health.seconds_until_stop
+                self._retry,
+                "auth server probe",
+                probe,
+                time_left=lambda: min(self._health.seconds_until_stop(), probe_left()),
+                stop=self._health.stop_requested,
             )
         except PlatformOutage as exc:
             return (
                 f"provisioning (/user/new) cannot be sent: the run stopped sending ({exc.reason})"
             )
         except TransportError as exc:
+            waited = self._health.now() - started
             return (
                 f"provisioning (/user/new) cannot be sent: the auth server "
                 f"{self._config.describe_auth_server()} did not answer "
-                f"({self._redact(exc.api_message)})"
+                f"({self._redact(exc.api_message)}); dxorg asked {attempts} time(s) over "
+                f"{waited:.1f} s (the probe's limit is {budget:g} s, {OUTAGE_SECONDS_VAR})"
             )
         self._health.answered("auth")
         return None
