@@ -242,7 +242,7 @@ def report_apply(applied: Applied, calls: AppliedCalls) -> None:
         org_id = t(org_report.org_id)
         if org_report.refused:
             typer.echo(
-                f"{org_id}: refused, nothing was written to it: its plan breaks safety rails:"
+                f"{org_id}: refused, nothing was written to it: {t(org_report.refused_why)}:"
                 + "".join(
                     f"\n  {t(line, limit=inert.MESSAGE_LIMIT)}" for line in org_report.refused
                 ),
