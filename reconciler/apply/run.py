@@ -6,8 +6,8 @@
    whole apply, before any write and before a write client exists, if a live object the
    plan was made from changed (naming how), or if the fresh plan is not exactly the
    reviewed one. An org the reviewed plan refused, or whose fresh plan breaks a rail, is
-   refused on its own (journaled `org-refused`, nothing written to it, exit 1); the
-   others go on. What is sent is the fresh plan, proven equal to the review.
+   refused on its own (journaled `org-refused`, each of its steps `not-sent`, nothing
+   written to it, exit 1); the others go on. What is sent is the fresh plan, proven equal to the review.
 3. Run each org's steps (`executor`), the admin rails checked once more on a fresh read
    right before the first demotion or removal; one org's failure never stops the others.
 4. Read and plan each org again: converged, or what still differs (including removals
@@ -164,6 +164,17 @@ def apply_reviewed(
             reason=f"{why}: {NOTHING_WRITTEN}",
             violations=list(violations),
         )
+        # Every step of the plan ends with exactly one terminal record, a refused org's too.
+        for step in fresh[org_id][1].steps:
+            journal.write(
+                "not-sent",
+                org=org_id,
+                step=step.id,
+                actions=list(step.actions),
+                route=step.call.route,
+                user=caller,
+                reason=f"org refused: {why}: " + "; ".join(violations),
+            )
 
     journal.check_writable()
     # Only now, every check passed, is a client that can write made.
