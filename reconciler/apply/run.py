@@ -33,7 +33,7 @@ from reconciler.apply.outcomes import (
     UnknownCall,
     settle,
 )
-from reconciler.apply.review import (
+from reconciler.apply.proof import (
     refuse_as_reviewed,
     refuse_changed_manifests,
     refuse_other_options,
@@ -43,7 +43,6 @@ from reconciler.apply.review import (
 )
 from reconciler.apply.stopping import StopSignal
 from reconciler.errors import DivergedPlanError, DxorgError, ReadIncompleteError, StalePlanError
-from reconciler.live import read_org
 from reconciler.live_values import live_values
 from reconciler.model import DesiredOrg, LiveOrg
 from reconciler.plan import ObjectKey, OrgPlan, Plan
@@ -55,6 +54,7 @@ from reconciler.read_and_plan import (
     platform_time,
     read_and_plan_orgs,
 )
+from reconciler.read_live import read_org
 from reconciler.worker_threads import wait_all
 
 if TYPE_CHECKING:

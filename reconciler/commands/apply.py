@@ -105,7 +105,7 @@ def apply(request: ApplyRequest) -> Applied:
 
 def _apply_locked(request: ApplyRequest, journal_path: Path) -> Applied:
     from reconciler.apply.journal import Journal, created_accounts
-    from reconciler.apply.review import rail_refusals, refuse_other_platform, refuse_unsafe
+    from reconciler.apply.proof import rail_refusals, refuse_other_platform, refuse_unsafe
     from reconciler.apply.run import apply_reviewed
     from reconciler.commands.plan import PlanRequest, plan_loaded
     from reconciler.config_repo import evidence_journals
@@ -143,7 +143,7 @@ def _apply_locked(request: ApplyRequest, journal_path: Path) -> Applied:
         request.show(plan)
     # What is asked about and counted: the orgs apply does not refuse. What is shown
     # refused here stays refused whatever the platform says after the `yes`
-    # (apply.review.refuse_as_reviewed): the prompt never counts fewer calls than are made.
+    # (apply.proof.refuse_as_reviewed): the prompt never counts fewer calls than are made.
     # The plan just made: never ask about an org apply refuses (nor, when no org would be
     # left, about any). A saved plan: the orgs it showed refused.
     refused = refuse_unsafe(plan.orgs) if request.reviewed is None else rail_refusals(plan.orgs)
