@@ -727,7 +727,15 @@ def _terminate_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _applies(args: list[str] | None) -> bool:
+    """Whether the command run is `apply`, the one that writes on the platform (the only
+    global option, --version, takes no value: the first other word is the command)."""
+    words = [a for a in (sys.argv[1:] if args is None else args) if not a.startswith("-")]
+    return bool(words) and words[0] == "apply"
+
+
 def _run(args: list[str] | None) -> int:
+    applies = _applies(args)
     try:
         with _terminate_on_sigterm(), log_records_on_stderr():
             code = app(args=args, prog_name="dxorg", standalone_mode=False)
@@ -741,11 +749,11 @@ def _run(args: list[str] | None) -> int:
         return EXIT_USAGE
     except typer.Abort as exc:
         if isinstance(exc.__cause__, KeyboardInterrupt):
-            return interrupted()
+            return interrupted(applies=applies)
         typer.echo("Aborted.", err=True)
         return EXIT_USAGE
     except (KeyboardInterrupt, Terminated, DxorgError, OSError) as exc:
-        return show_error(exc)
+        return show_error(exc, applies=applies)
     if code == EXIT_INTERRUPTED:  # typer turns a KeyboardInterrupt into this exit code
-        return interrupted()
+        return interrupted(applies=applies)
     return int(code or 0)

@@ -317,8 +317,9 @@ def run_drift(ctx: Context) -> int:
     planned = plan(_plan_request(ctx, "dxorg-drift.json", doctor_first=False))
     assert planned.plan is not None  # the doctor was not asked to stop it
     drift_plan, path = planned.plan, planned.saved
-    # Changes to make, or drift only a person can resolve (an unrevokable expired grant).
-    drifted = [o.org_id for o in drift_plan.orgs if o.has_changes or o.unresolved]
+    # Changes to make, drift only a person can resolve (an unrevokable expired grant), or
+    # something left unchecked (forwarding without its token): the org may differ.
+    drifted = [o.org_id for o in drift_plan.orgs if o.differs]
     line = (
         f"Drift in {len(drifted)} of {len(drift_plan.orgs)} org(s): {', '.join(drifted)}. {summary_line(drift_plan)}"
         if drifted

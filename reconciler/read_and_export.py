@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.errors import ConfigError, DxorgError, ReadIncompleteError
-from reconciler.live import read_org
 from reconciler.manifest import load_defaults
 from reconciler.manifest.export import render_manifest
 from reconciler.manifest.schema import ORG_SCHEMA, SCHEMA_DIR, read_schema
 from reconciler.model import Departure, DesiredOrg
+from reconciler.read_live import read_org
 
 if TYPE_CHECKING:
     from reconciler.platform.client import ReadClient

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 from reconciler import __version__
 from reconciler.errors import DxorgError, ReadIncompleteError
 from reconciler.forwarding_token import credentials_in, token_env_credential_problem
-from reconciler.live import read_org
 from reconciler.model import DesiredOrg, LiveOrg
 from reconciler.plan import SANDBOX, OrgPlan, Plan, PlatformIdentity
 from reconciler.planner import PlanOptions, failed_org_plan, plan_org
 from reconciler.platform.health import clock_skew_warning
+from reconciler.read_live import read_org
 from reconciler.render import inert
 
 if TYPE_CHECKING:

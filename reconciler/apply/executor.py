@@ -1,7 +1,7 @@
 """Run one org's steps: phase by phase, independent steps of a phase side by side.
 
 A failed step's dependants are skipped; the others go on. A step not sent (a signal, an
-outage, the run's deadline) leaves its dependants not sent either, each journaled
+outage, the run's deadline, a journal that cannot be written) leaves its dependants not sent either, each journaled
 `not-sent` with that reason: every step of the plan ends with exactly one terminal
 record. Right before the first demotion or removal, the org's ADMINs are read again and
 the admin rails checked against them and the steps still to come: if someone else took
@@ -66,10 +66,11 @@ class Executor:
         guarded = False
         for phase in PHASES:
             pending = [s for s in org.steps if s.phase == phase]
-            stopped = self.stop.reason()
+            stopped = self.stop.reason() or self.journal.stop_reason()
             if pending and stopped is not None:
-                # Stopped (a signal): nothing more is sent, and the guard's fresh read
-                # would only see the promotions that were not sent as admins gone.
+                # Stopped (a signal, a journal that cannot be written): nothing more is
+                # sent, and the guard's fresh read would only see the promotions that were
+                # not sent as admins gone.
                 self._skip_rest(org, status, outcomes, stopped, "not-sent")
                 break
             if pending and phase in GUARDED_PHASES and not guarded:
@@ -208,9 +209,7 @@ class Executor:
             if _splittable(step, exc):
                 return self._run_users_one_by_one(org, step)
             status = _failure_status(exc)
-            # A call the journal could not record was never sent: the action failed.
-            shown: Status = "not-sent" if isinstance(exc, JournalWriteError) else status
-            self._report(org.org_id, step, shown, str(exc))
+            self._report(org.org_id, step, status, str(exc))
             return [ActionOutcome(a, status, str(exc)) for a in step.actions]
         if sent is None:  # stopped by a signal: never sent, so not a failure
             self._report(org.org_id, step, "not-sent", self.stop.reason())
@@ -319,7 +318,10 @@ def _in_order(org: OrgPlan, outcomes: Mapping[str, ActionOutcome]) -> tuple[Acti
 
 def _failure_status(exc: Exception) -> Status:
     """ "unknown" for a write whose answer was lost and that may have landed (the client
-    says so); "failed" for one that certainly did not."""
+    says so); "not-sent" for one the journal could not record (never sent: the run stops
+    as for a signal); "failed" for one that certainly did not land."""
+    if isinstance(exc, JournalWriteError):
+        return "not-sent"
     return "unknown" if getattr(exc, "outcome_unknown", False) else "failed"
 
 

@@ -104,6 +104,13 @@ class Journal:
             if event == "call":
                 raise JournalWriteError(f"not sent: the journal cannot be written ({self.failure})")
 
+    def stop_reason(self) -> str | None:
+        """Why no more calls are sent, once the journal could not be written: a stop like a
+        signal's (apply.executor), not a failure of the calls it leaves unsent."""
+        if self.failure is None:
+            return None
+        return f"not sent: the journal cannot be written ({self.failure})"
+
     def check_writable(self) -> None:
         """Refuse to start writing to the platform on a journal that already failed."""
         if self.failure is not None:

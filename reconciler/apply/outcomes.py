@@ -91,6 +91,8 @@ class OrgApplyReport:
     unknown_calls: tuple[UnknownCall, ...] = ()
     # The rails the org's plan breaks (one line each), when it was refused: nothing sent.
     refused: tuple[str, ...] = ()
+    # Why it was refused: its plan breaks them now, or the reviewed plan refused it.
+    refused_why: str = "its plan breaks safety rails"
 
     def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status == status)

@@ -5,9 +5,9 @@
 2. Read every org again, read-only, and plan it again with the same options: refuse the
    whole apply, before any write and before a write client exists, if a live object the
    plan was made from changed (naming how), or if the fresh plan is not exactly the
-   reviewed one. An org whose fresh plan breaks a rail is refused on its own (journaled
-   `org-refused`, nothing written to it, exit 1); the others go on. What is sent is the
-   fresh plan, proven equal to the review.
+   reviewed one. An org the reviewed plan refused, or whose fresh plan breaks a rail, is
+   refused on its own (journaled `org-refused`, each of its steps `not-sent`, nothing
+   written to it, exit 1); the others go on. What is sent is the fresh plan, proven equal to the review.
 3. Run each org's steps (`executor`), the admin rails checked once more on a fresh read
    right before the first demotion or removal; one org's failure never stops the others.
 4. Read and plan each org again: converged, or what still differs (including removals
@@ -33,17 +33,16 @@ from reconciler.apply.outcomes import (
     UnknownCall,
     settle,
 )
-from reconciler.apply.review import (
+from reconciler.apply.proof import (
+    refuse_as_reviewed,
     refuse_changed_manifests,
     refuse_other_options,
     refuse_other_platform,
     refuse_unless_same,
     refuse_unplanned,
-    refuse_unsafe,
 )
 from reconciler.apply.stopping import StopSignal
 from reconciler.errors import DivergedPlanError, DxorgError, ReadIncompleteError, StalePlanError
-from reconciler.live import read_org
 from reconciler.live_values import live_values
 from reconciler.model import DesiredOrg, LiveOrg
 from reconciler.plan import ObjectKey, OrgPlan, Plan
@@ -55,6 +54,7 @@ from reconciler.read_and_plan import (
     platform_time,
     read_and_plan_orgs,
 )
+from reconciler.read_live import read_org
 from reconciler.worker_threads import wait_all
 
 if TYPE_CHECKING:
@@ -62,8 +62,8 @@ if TYPE_CHECKING:
     from reconciler.platform import Connection, ReadClient, WriteClient
 
 ORG_CONCURRENCY = 4
-# Why an org whose fresh plan breaks a rail was left alone (its violations follow).
-REFUSED = "its plan breaks safety rails: nothing was written to it"
+# What a refused org's journal record adds to why it was refused (its violations follow).
+NOTHING_WRITTEN = "nothing was written to it"
 
 
 def reviewed_orgs(plan: Plan, only: Collection[str] | None = None) -> list[OrgPlan]:
@@ -152,13 +152,29 @@ def apply_reviewed(
         refuse_unless_same(
             orgs, {org_id: p for org_id, (_, p) in fresh.items()}, _values_now(orgs, fresh)
         )
-        refused = refuse_unsafe([plan for _, plan in fresh.values()])
+        refused = refuse_as_reviewed(orgs, [plan for _, plan in fresh.values()])
         refuse_shrunk(orgs, fresh, desired)
     except DxorgError as exc:
         journal.write("refused", reason=str(exc))
         raise
-    for org_id, violations in refused.items():
-        journal.write("org-refused", org=org_id, reason=REFUSED, violations=list(violations))
+    for org_id, (why, violations) in refused.items():
+        journal.write(
+            "org-refused",
+            org=org_id,
+            reason=f"{why}: {NOTHING_WRITTEN}",
+            violations=list(violations),
+        )
+        # Every step of the plan ends with exactly one terminal record, a refused org's too.
+        for step in fresh[org_id][1].steps:
+            journal.write(
+                "not-sent",
+                org=org_id,
+                step=step.id,
+                actions=list(step.actions),
+                route=step.call.route,
+                user=caller,
+                reason=f"org refused: {why}: " + "; ".join(violations),
+            )
 
     journal.check_writable()
     # Only now, every check passed, is a client that can write made.
@@ -167,7 +183,8 @@ def apply_reviewed(
 
         def one(org: OrgPlan) -> OrgApplyReport:
             if org.org_id in refused:
-                return OrgApplyReport(org.org_id, refused=refused[org.org_id])
+                why, violations = refused[org.org_id]
+                return OrgApplyReport(org.org_id, refused=violations, refused_why=why)
             planned = fresh[org.org_id][1]
             try:
                 outcomes = executor.run_org(planned, desired[org.org_id])

@@ -105,7 +105,7 @@ def apply(request: ApplyRequest) -> Applied:
 
 def _apply_locked(request: ApplyRequest, journal_path: Path) -> Applied:
     from reconciler.apply.journal import Journal, created_accounts
-    from reconciler.apply.review import refuse_other_platform, refuse_unsafe
+    from reconciler.apply.proof import rail_refusals, refuse_other_platform, refuse_unsafe
     from reconciler.apply.run import apply_reviewed
     from reconciler.commands.plan import PlanRequest, plan_loaded
     from reconciler.config_repo import evidence_journals
@@ -141,15 +141,15 @@ def _apply_locked(request: ApplyRequest, journal_path: Path) -> Applied:
         )
     if request.show is not None:
         request.show(plan)
-    # What is asked about and counted: the orgs apply does not refuse.
-    asked = plan
-    if request.reviewed is None:
-        # The plan just made: never ask about an org apply refuses (nor, when no org would
-        # be left, about any).
-        refused = refuse_unsafe(plan.orgs)
-        if refused and request.on_refused is not None:
-            request.on_refused(refused)
-        asked = replace(plan, orgs=tuple(o for o in plan.orgs if o.org_id not in refused))
+    # What is asked about and counted: the orgs apply does not refuse. What is shown
+    # refused here stays refused whatever the platform says after the `yes`
+    # (apply.proof.refuse_as_reviewed): the prompt never counts fewer calls than are made.
+    # The plan just made: never ask about an org apply refuses (nor, when no org would be
+    # left, about any). A saved plan: the orgs it showed refused.
+    refused = refuse_unsafe(plan.orgs) if request.reviewed is None else rail_refusals(plan.orgs)
+    if refused and request.on_refused is not None:
+        request.on_refused(refused)
+    asked = replace(plan, orgs=tuple(o for o in plan.orgs if o.org_id not in refused))
     if request.skip_unchanged and not plan.has_changes:
         return Applied(plan, None, journal_path)
     if request.confirm is not None:

@@ -89,9 +89,9 @@ def sync_drift_issues(
         issue = existing.get(org.org_id)
         if org.error is not None:
             continue
-        # Changes to make, drift for a person, or memberships about to end (so that someone
-        # extends them before the member loses access).
-        if org.has_changes or org.unresolved or org.expiring:
+        # Changes to make, drift for a person, something left unchecked (never "matches"),
+        # or memberships about to end (so that someone extends them before they lapse).
+        if org.differs or org.expiring:
             body = scrub(drift_body(org, provenance))
             if issue is None:
                 created = client.create_issue(drift_title(org.org_id), body, [DRIFT_LABEL])

@@ -1,6 +1,6 @@
 """What dxorg needs from each platform response: declared once, as JSON Schema.
 
-Every field the live read (reconciler/live.py), the client (client.py) and apply's
+Every field the live read (reconciler/read_live.py), the client (client.py) and apply's
 landed checks read from an answer is here, with the type they expect. `dxorg doctor`
 checks the real platform's answers against it, so that a platform that differs from the
 emulator is found by a read-only check, not by a half-made apply.

@@ -242,7 +242,7 @@ def report_apply(applied: Applied, calls: AppliedCalls) -> None:
         org_id = t(org_report.org_id)
         if org_report.refused:
             typer.echo(
-                f"{org_id}: refused, nothing was written to it: its plan breaks safety rails:"
+                f"{org_id}: refused, nothing was written to it: {t(org_report.refused_why)}:"
                 + "".join(
                     f"\n  {t(line, limit=inert.MESSAGE_LIMIT)}" for line in org_report.refused
                 ),
@@ -334,15 +334,22 @@ def log_records_on_stderr() -> AbstractContextManager[None]:
     return records_as_lines(write)
 
 
-def show_error(error: BaseException) -> int:
-    """`error` shown as the README says; its exit code from the one table."""
+def show_error(error: BaseException, *, applies: bool = False) -> int:
+    """`error` shown as the README says; its exit code from the one table. `applies`: the
+    command is one that writes on the platform (apply), so a signal's message says that
+    nothing was; a read-only command's just names the signal."""
     code = exit_code_of(error)
     if code is None:
         raise error  # a bug in dxorg: its traceback
     if isinstance(error, KeyboardInterrupt):
-        return interrupted()
+        return interrupted(applies=applies)
     if isinstance(error, Terminated):
-        typer.echo("\nTerminated (SIGTERM): nothing was applied.", err=True)
+        typer.echo(
+            "\nTerminated (SIGTERM): nothing was applied."
+            if applies
+            else "\nTerminated (SIGTERM).",
+            err=True,
+        )
     elif isinstance(error, Interrupted):
         typer.echo(f"{error}", err=True)
     elif isinstance(error, ManifestError):
@@ -358,6 +365,6 @@ def show_error(error: BaseException) -> int:
     return code
 
 
-def interrupted() -> int:
-    typer.echo("\nInterrupted: nothing was applied.", err=True)
+def interrupted(*, applies: bool = False) -> int:
+    typer.echo("\nInterrupted: nothing was applied." if applies else "\nInterrupted.", err=True)
     return EXIT_INTERRUPTED

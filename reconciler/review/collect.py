@@ -1,7 +1,7 @@
 """The I/O side of `dxorg report`: read the live orgs (read-only client) and the git history
 of the manifest files, side by side, then hand both to the pure builder.
 
-Each org is read as plan reads it (`live.read_org`), failing closed: an org whose read
+Each org is read as plan reads it (`read_live.read_org`), failing closed: an org whose read
 fails is reported as not read, never as an org with nobody in it. With a GitHub client,
 the approval evidence of the lines' commits is gathered too (`review.evidence`).
 """
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 from reconciler import __version__
 from reconciler.errors import ReadIncompleteError
-from reconciler.live import read_org
 from reconciler.model import DesiredOrg, LiveOrg
 from reconciler.read_and_plan import platform_time, select_orgs
+from reconciler.read_live import read_org
 from reconciler.review.approvals import ApprovalInput, evidence_commits
 from reconciler.review.build import ReviewInput, build_report
 from reconciler.review.evidence import gather_commits, journaled_removals

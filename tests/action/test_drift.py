@@ -196,3 +196,29 @@ def test_only_expiries_plans_and_applies_only_the_expired_membership(action, git
     assert "user-carol" not in platform.members()
     assert {"user-bob", "user-eve"} <= set(platform.members())
     assert "2 change(s) were left out (--only-expiries)" in applied.log, applied.log
+
+
+def test_forwarding_left_unchecked_is_never_called_matching(action, github, platform):
+    """The forwarding token unset at a drift run: the org may differ (its forwarding was
+    not compared), so its drift issue stays open and says why, and the run fails with
+    fail-on-drift; it is never closed as "matches its manifest"."""
+    first = action.run("drift", event="schedule")
+    [issue] = open_issues(github)
+    assert first.outputs["has-changes"] == "true"
+    plan_file = action.run("plan", event="push").outputs["plan-file"]
+    assert action.run("apply", event="push", **{"plan-file": plan_file}).code == 0
+
+    unchecked = action.run(
+        "drift", {"SPLUNK_HEC_TOKEN": None}, event="schedule", **{"fail-on-drift": "true"}
+    )
+    assert unchecked.code == 2, unchecked.log
+    assert unchecked.outputs["has-changes"] == "true"
+    assert [i["number"] for i in open_issues(github)] == [issue["number"]]
+    body = github.issues[issue["number"]]["body"]
+    assert "job-log forwarding was not checked" in body
+    assert not github.comments_on(issue["number"])
+
+    # With the token back, the org matches: only now is the issue closed.
+    matching = action.run("drift", event="schedule", **{"fail-on-drift": "true"})
+    assert matching.code == 0, matching.log
+    assert github.issues[issue["number"]]["state"] == "closed"

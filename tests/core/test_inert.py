@@ -412,7 +412,7 @@ def test_printable_is_the_one_escape_the_manifest_errors_use_too() -> None:
 @settings(max_examples=100, deadline=None)
 @given(error=hostile)
 def test_a_refusal_lists_one_line_per_problem_whatever_the_messages(error: str) -> None:
-    from reconciler.apply.review import refuse_unsafe
+    from reconciler.apply.proof import refuse_unsafe
     from reconciler.errors import UnsafePlanError
 
     orgs = [

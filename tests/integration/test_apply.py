@@ -256,12 +256,15 @@ def test_expired_self_grants_are_revoked_and_active_ones_granted(
     assert perms[P2]["user-alice"] == "VIEW"
     # Later the glob grant expires: the next plan gives back exactly what it added.
     later = datetime(2027, 3, 1, tzinfo=UTC)
-    revoke = plan_fleet(fleet, read_client, now=later)
+    # newbie, provisioned by the first apply, is the entry's account by its journal (the
+    # plan is made with that evidence, as the CLI's is: a plan refused without it would
+    # stay refused at apply).
+    created = created_accounts(journal, platform_where(connection.config))
+    revoke = plan_fleet(fleet, read_client, now=later, created_accounts=created)
+    assert revoke.orgs[0].applyable, revoke.orgs[0].violations
     assert [(a.kind, a.target) for a in revoke.orgs[0].actions] == [("revoke-project", P1)]
     # The access first; at no access alice may not clear the record after, so it stays.
     assert [s.call.body for s in revoke.orgs[0].steps] == [{"user-alice": None}]
-    # newbie, provisioned by the first apply, is the entry's account by its journal.
-    created = created_accounts(journal, platform_where(connection.config))
     assert (
         apply(revoke, fleet, connection, journal, now=later, created_accounts=created).exit_code
         == 0

@@ -21,7 +21,7 @@ from reconciler.platform import PlatformConfig, ReadClient
 from reconciler.platform.contract import RESPONSES, contract_problems, declared_fields
 from reconciler.platform.routes import RETRYABLE
 
-READERS = ("live.py", "platform/client.py", "apply/landed.py")
+READERS = ("read_live.py", "platform/client.py", "apply/landed.py")
 
 # Keys those modules read that are not fields of a response body, and why.
 NOT_RESPONSE_FIELDS = {

@@ -392,6 +392,48 @@ def test_a_journal_that_cannot_grow_stops_the_apply_cleanly(served, orgs, tmp_pa
     assert sorted(served.invited()) == INVITEES
 
 
+def test_a_journal_stop_is_a_stop_and_blames_no_admin(served, tmp_path):
+    """Found by an adversarial review: after the journal failed, the admin guard still
+    read the org's admins and reported the required admin whose promotion was never sent
+    as "not ADMIN any more", held the demotion back as "skipped: admin guard", and the
+    never-sent calls were counted failed. A journal stop is a stop, as a signal's is."""
+    orgs = tmp_path / "orgs"
+    orgs.mkdir()
+    (orgs / "org-demo.yaml").write_text(
+        MANIFEST
+        + "    alice: ADMIN\n    bob: ADMIN\n    root: MEMBER\n  requiredAdmins: [alice, bob]\n"
+    )
+    journal = tmp_path / "journal.jsonl"
+    limit = 2500  # bytes: the run-start record and a few invites fit, the promotion does not
+
+    def small_files() -> None:  # a file-size limit, as `ulimit -f` sets; SIGXFSZ ignored
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    stopped = dxorg(
+        "apply", str(orgs), "--auto-approve", "--journal", str(journal), "--concurrency", "1",
+        env=served.env(), preexec_fn=small_files,
+    )  # fmt: skip
+    out, err = stopped.stdout, stopped.stderr
+    assert stopped.returncode == 1, out + err
+    assert "error: the journal could not be written" in err
+    records = journal_records(journal)
+    last = next(r for r in reversed(records) if r["event"].startswith("call"))
+    assert f"The last call journaled: {last['step']} {last['route']}" in err
+    # Neither the promotion nor the demotion was sent, and no admin is blamed.
+    assert not [w for w in served.writes() if w["route"] == "/org-demo/setMemberAccess"]
+    assert "admins changed" not in out + err and "not ADMIN any more" not in out + err
+    assert "admin guard" not in out + err
+    # No fresh read of the admins after the stop.
+    assert not [
+        r for r in served.requests() if r["route"] == "/org-demo/findMembers" and
+        (r.get("body") or {}).get("level") == "ADMIN"
+    ]  # fmt: skip
+    # What was never sent is counted not sent, never failed.
+    (summary,) = [line for line in out.splitlines() if line.startswith("Apply:")]
+    assert ", 0 failed, 0 skipped, " in summary and " not sent" in summary, summary
+
+
 def test_a_state_directory_that_cannot_grow_is_a_clean_error_before_any_read(
     served, orgs, tmp_path
 ):

@@ -26,6 +26,9 @@ from reconciler.plan import Step
 from reconciler.platform import Connection, ReadClient
 from reconciler.read_and_plan import plan_fleet
 from tests.integration.conftest import FAST_RETRY, base_seed, config_for
+from tests.reliability.conftest import CliRunner
+from tests.reliability.test_refused_as_reviewed import ENV
+from tests.reliability.test_refused_as_reviewed import Fleet as RefusedFleet
 
 # Two accounts to create (each `/user/new`, then an invite that depends on it) and a
 # member to invite, a phase later.
@@ -171,3 +174,33 @@ def test_a_call_the_stop_catches_between_its_record_and_its_send_is_not_sent(
     assert events[1]["reason"].startswith("not sent") and events[1]["attempts"] == 1
     assert not [r for r in records if r["event"] == "call-failed"]
     assert report.exit_code == 143 and ", 0 failed," in report.summary()
+
+
+def test_each_step_of_a_refused_org_ends_not_sent_with_the_refusal(
+    tmp_path: Path, cli: CliRunner
+) -> None:
+    """An org refused by a rail (org-demo lists `zed`, who has no account) sends nothing;
+    each of its steps still ends with one `not-sent` record saying why."""
+    fleet = RefusedFleet(tmp_path)
+    saved = tmp_path / "plan.json"
+    planned = cli("plan", str(fleet.orgs), *fleet.args("--out", str(saved)), env=ENV)
+    assert planned.code == 1, planned.text
+    (demo,) = [o for o in json.loads(saved.read_text())["orgs"] if o["org"] == "org-demo"]
+    steps = [s["id"] for s in demo["steps"]]
+    assert steps
+    applied = cli(
+        "apply",
+        *fleet.args("--plan", str(saved), "--auto-approve", "--journal", str(fleet.journal)),
+        env=ENV,
+    )
+    assert applied.code == 1, applied.text
+    records = [r for r in fleet.records() if r.get("org") == "org-demo"]
+    ended: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        if record["event"] in TERMINAL:
+            ended.setdefault(record["step"], []).append(record)
+    assert sorted(ended) == sorted(steps)
+    for step_id, (record, *more) in ended.items():
+        assert not more, (step_id, more)
+        assert record["event"] == "not-sent"
+        assert record["reason"].startswith("org refused: ") and "user-zed" in record["reason"]

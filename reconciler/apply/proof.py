@@ -1,7 +1,9 @@
 """Proving a reviewed plan before anything is written. Pure: the caller does the reading.
 
-A plan file is untrusted input: its own verdict (`applyable`, `violations`) is never
-read. What is applied is a fresh plan, made from the same manifests (their digests must
+A plan file is untrusted input: its own verdict (`applyable`, `violations`) never lets
+anything be written. It can only take writes away: an org the review showed refused stays
+refused (the verdict is part of what was reviewed, like the actions and the calls). What
+is applied is a fresh plan, made from the same manifests (their digests must
 match) with the same options, on the live state read just now, with every rail checked
 again; and only if it is exactly the plan that was reviewed: the same actions, the same
 calls in the same order, planned from the same live values.
@@ -160,6 +162,38 @@ def refuse_unsafe(orgs: Sequence[OrgPlan]) -> dict[str, tuple[str, ...]]:
     refused = rail_refusals(orgs)
     if refused and not any(o.actions for o in orgs if o.org_id not in refused):
         problems = [f"{org_id}: {line}" for org_id, lines in refused.items() for line in lines]
+        raise UnsafePlanError("the plan cannot be applied:" + _listed(problems))
+    return refused
+
+
+# Why an org is refused: the review showed it refused, or its fresh plan breaks a rail.
+REFUSED_IN_REVIEW = "refused in the reviewed plan"
+BREAKS_RAILS = "its plan breaks safety rails"
+
+
+def refuse_as_reviewed(
+    reviewed: Sequence[OrgPlan], fresh: Sequence[OrgPlan]
+) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Per org to refuse on its own: why, and its violations, one line each.
+
+    An apply applies exactly what the review showed, and nothing it showed refused: an
+    org the reviewed plan refused stays refused even when its rail holds now (a listed
+    user signed up since), with the review's violations; one the fresh plan refuses is
+    refused too. The whole apply is refused when an org could not be planned, or when no
+    org with changes is left (a reviewed plan that could not be applied at all stays so).
+    """
+    refuse_unplanned(fresh)
+    refused = {
+        org_id: (REFUSED_IN_REVIEW, lines) for org_id, lines in rail_refusals(reviewed).items()
+    }
+    for org_id, lines in rail_refusals(fresh).items():
+        refused.setdefault(org_id, (BREAKS_RAILS, lines))
+    if refused and not any(o.actions for o in fresh if o.org_id not in refused):
+        problems = [
+            f"{org_id}: {why + ': ' if why == REFUSED_IN_REVIEW else ''}{line}"
+            for org_id, (why, lines) in refused.items()
+            for line in lines
+        ]
         raise UnsafePlanError("the plan cannot be applied:" + _listed(problems))
     return refused
 
