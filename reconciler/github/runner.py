@@ -200,8 +200,11 @@ class Secrets:
 
     def add(self, *values: str | None) -> None:
         for value in values:
-            if value and len(value) >= MIN_SECRET_LENGTH:
-                self.values.add(value)
+            # Each line of a value too, as GitHub masks them: output scrubbed a run of whole
+            # lines at a time (a streamed report file) still never shows any of it.
+            for part in (value, *(value or "").splitlines()):
+                if part and len(part) >= MIN_SECRET_LENGTH:
+                    self.values.add(part)
 
     def scrub(self, text: str) -> str:
         # Longest first, so a secret containing another is replaced whole.

@@ -40,6 +40,7 @@ from reconciler.model import (
     LiveMember,
     LiveOrg,
 )
+from reconciler.render import inert
 
 # The schema file beside the manifest (dxorg export writes it there).
 DEFAULT_SCHEMA_REF = ORG_SCHEMA
@@ -48,9 +49,6 @@ _INVITE_DEFAULTS = Access.member().values
 _PLAIN_KEY = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # Line breaks (YAML 1.1 counts NEL and the Unicode separators) and anything YAML refuses.
-_NOT_IN_COMMENT = re.compile(
-    "[^\t\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029]"
-)
 
 Flags = tuple[FlagValue, ...]  # a MEMBER's flags, in the order of `model.FLAGS`
 
@@ -289,4 +287,4 @@ def _bool(value: bool) -> str:
 
 
 def _comment(text: str) -> str:
-    return _NOT_IN_COMMENT.sub(" ", text).strip()
+    return inert.yaml_comment(text)

@@ -6,7 +6,7 @@ through `Secrets.scrub` on its way out (reconciler.github.runner).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -115,6 +115,20 @@ REPORT_FILES = {
 }
 
 
+def _write_scrubbed(path: Path, pieces: Iterable[str], scrub: Callable[[str], str]) -> None:
+    """`pieces` to `path`, scrubbed a run of whole lines at a time: no secret (nor any line
+    of one, see Secrets.add) spans a line break, so none can hide across two pieces."""
+    with path.open("w", encoding="utf-8") as out:
+        pending = ""
+        for piece in pieces:
+            pending += piece
+            end = pending.rfind("\n") + 1
+            if end:
+                out.write(scrub(pending[:end]))
+                pending = pending[end:]
+        out.write(scrub(pending))
+
+
 def show_report(
     log: Log,
     files: StepFiles,
@@ -126,14 +140,15 @@ def show_report(
     """The access review: Markdown to the job summary; Markdown, CSV, JSON and HTML files
     in `directory` for an artifact, named by the step's outputs."""
     from reconciler.review.as_markdown import render_report_markdown
-    from reconciler.review.formats import render_report
+    from reconciler.review.formats import iter_report, render_report
 
     directory.mkdir(parents=True, exist_ok=True)
-    texts = {fmt: render_report(report, fmt) for fmt in REPORT_FILES}
     paths: dict[str, str] = {}
     for fmt, name in REPORT_FILES.items():
         path = directory / name
-        path.write_text(scrub(texts[fmt]), encoding="utf-8")
+        # Streamed, one format after the other: a big fleet's JSON and HTML are never
+        # held whole (the Markdown is, for the job summary, below).
+        _write_scrubbed(path, iter_report(report, fmt), scrub)
         paths[fmt] = str(path.resolve())
     c = report.counts()
     flagged = sum(1 for approval in report.approvals if approval.flags)
@@ -146,7 +161,7 @@ def show_report(
         + (f"; {flagged} change(s) without an independent approval" if flagged else "")
         + "."
     )
-    summary = texts["markdown"].removesuffix("\n")  # the whole report, as the file has it
+    summary = scrub(render_report(report, "markdown")).removesuffix("\n")  # as the file has it
     if len(summary) + len(provenance) > SUMMARY_LIMIT - 1000:
         # Too big for a job summary: what needs attention and the counts; the rest is in the files.
         summary = "\n\n---\n\n".join(render_report_markdown(report, members=False))

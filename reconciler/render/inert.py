@@ -220,6 +220,17 @@ def csv_cell(value: object) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
+def yaml_comment(value: object) -> str:
+    """Text for a YAML end-of-line comment (an exported manifest names each member): one
+    line (a line break is a space, as the text was wrapped), and every other character a
+    reviewer's editor or diff would not show as itself (a bidi override reordering the
+    line, a zero-width space) written as its escape."""
+    return printable(_LINE_BREAKS.sub(" ", _str(value))).strip()
+
+
+_LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
+
+
 def _str(value: object) -> str:
     if value is None:
         return ""

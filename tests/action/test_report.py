@@ -246,3 +246,21 @@ def test_the_reports_default_journals_are_the_state_directorys(action, tmp_path,
         (state / "journal.jsonl").resolve(),
         restored.resolve(),
     ]
+
+
+def test_report_files_are_streamed_yet_no_secret_survives_a_piece_boundary(tmp_path):
+    """The report files are written piece by piece (a big fleet's HTML is never held
+    whole): a secret split between two pieces, or one holding a line break, is still
+    scrubbed."""
+    from reconciler.github.runner import Secrets
+    from reconciler.presenters.github import _write_scrubbed
+
+    secrets = Secrets()
+    secrets.add("tok-1234567890", "first-line-of-it\nsecond-line-of-it")
+    pieces = ["a: tok-12345", "67890 b\n", "c: first-line-", "of-it\nsecond-line-of-it\n", "end"]
+    path = tmp_path / "report.json"
+    _write_scrubbed(path, iter(pieces), secrets.scrub)
+    written = path.read_text()
+    assert written == "a: *** b\nc: ***\nend"
+    # Each piece alone would have shown them: the boundary was the risk.
+    assert "tok-12345" in pieces[0] and "second-line-of-it" in pieces[3]

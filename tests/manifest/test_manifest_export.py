@@ -198,6 +198,16 @@ def test_export_layout() -> None:
     assert "cafe" not in text
 
 
+def test_a_name_cannot_reorder_what_a_reviewer_sees_in_an_exported_comment() -> None:
+    # A right-to-left override in a display name would make an editor or a diff show the
+    # rest of the line reversed (Trojan Source); it is written as its escape.
+    text = render_manifest(sample(), names={"user-carol": "Carol \u202e}ECAFXE{ \u200b"})
+    carol = next(line for line in text.splitlines() if line.startswith("    carol:"))
+    assert carol.endswith("  # Carol \\u202e}ECAFXE{ \\u200b")
+    assert not any(ch in text for ch in "\u202e\u200b")
+    assert loads_org(text).org_id == "org-demo"
+
+
 def test_export_additive_and_disabled_forwarding() -> None:
     live = LiveOrg(**{**sample().__dict__, "forwarding": None})
     text = render_manifest(live, membership_mode="additive")
