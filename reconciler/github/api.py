@@ -23,6 +23,7 @@ Retries go through the platform client's policy (`platform.retry.run_with_retrie
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -154,6 +155,8 @@ class GitHubClient:
         )
         self._retry = retry or RetryPolicy()
         self._wall_clock = wall_clock
+        # Set by `interrupt`: a wait between retries ends at once and nothing more is sent.
+        self._interrupted = threading.Event()
         self._http = httpx.Client(
             base_url=api_url.rstrip("/"),
             headers={
@@ -172,6 +175,11 @@ class GitHubClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def interrupt(self) -> None:
+        """Send nothing more (Ctrl-C or SIGTERM while a call runs on another thread): a
+        wait for a rate limit ends now, and the call fails instead of trying again."""
+        self._interrupted.set()
 
     def __enter__(self) -> Self:
         return self
@@ -196,6 +204,10 @@ class GitHubClient:
 
         def attempt() -> httpx.Response:
             nonlocal earlier_unknown
+            if self._interrupted.is_set():
+                raise AttemptFailed(
+                    GitHubError(method, shown, "not sent: interrupted"), retryable=False
+                )
             try:
                 response = self._http.request(method, url, json=json, params=params)
             except httpx.HTTPError as exc:
@@ -225,7 +237,9 @@ class GitHubClient:
                 raise AttemptFailed(error, retryable=repeatable)
             raise AttemptFailed(error, retryable=False)
 
-        return run_with_retries(self._retry, f"GitHub {method} {shown}", attempt, logger=log)
+        return run_with_retries(
+            self._retry, f"GitHub {method} {shown}", attempt, logger=log, stop=self._interrupted
+        )
 
     def _json(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
         return _decode(self._send(method, path, json=body))

@@ -63,6 +63,7 @@ from reconciler.platform.limits import (
     MAX_PAGES_VAR,
     MAX_RESPONSE_BYTES_VAR,
     MAX_ROWS_VAR,
+    OUTAGE_SECONDS_VAR,
     REQUEST_DEADLINE_VAR,
     PlatformLimits,
 )
@@ -95,7 +96,8 @@ DEFAULT_CONCURRENCY = 8
 CONNECT_TIMEOUT = 10.0
 
 # The auth-server probe is one GET: a server that does not answer in this time is down.
-AUTH_PROBE_TIMEOUT = httpx.Timeout(5.0)
+# (All its attempts together are bounded by the outage limit, DXORG_OUTAGE_SECONDS.)
+AUTH_PROBE_SECONDS = 5.0
 
 # httpx errors raised before the request left this machine: the call cannot have landed.
 _NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
@@ -356,11 +358,18 @@ class ReadClient:
             )
             return f"provisioning (/user/new) cannot be sent: {missing}"
 
+        # The whole probe (attempts and waits) is bounded by the outage limit: a silent
+        # auth server is not the platform's silence (it must not stop the API reads), so
+        # the breaker does not end it, and nothing else would before the run's deadline.
+        budget = self._limits.outage_seconds
+        started = self._health.now()
+        attempts = 0
+
+        def probe_left() -> float:
+            return max(0.0, budget - (self._health.now() - started))
+
         def probe() -> None:
-            request = self._http.build_request(
-                "GET", url.rstrip("/") + "/", timeout=AUTH_PROBE_TIMEOUT
-            )
-            request.headers.pop("Authorization", None)  # a probe needs no credentials
+            nonlocal attempts
             with self._in_flight:
                 # Like any call: nothing is sent once the run has stopped (an outage, its
                 # deadline, a signal).
@@ -369,6 +378,17 @@ class ReadClient:
                     raise AttemptFailed(
                         PlatformOutage("/", stopped, maybe_landed=False), retryable=False
                     )
+                left = probe_left()
+                if left <= 0:
+                    raise AttemptFailed(
+                        TransportError("/", f"no answer within {budget:g} s"), retryable=False
+                    )
+                seconds = min(AUTH_PROBE_SECONDS, self._limits.request_deadline, left)
+                request = self._http.build_request(
+                    "GET", url.rstrip("/") + "/", timeout=httpx.Timeout(seconds)
+                )
+                request.headers.pop("Authorization", None)  # a probe needs no credentials
+                attempts += 1
                 try:
                     self._http.send(request).close()
                 except (httpx.ConnectError, httpx.InvalidURL, *_FINAL_HTTPX_ERRORS) as exc:
@@ -378,26 +398,30 @@ class ReadClient:
                     ) from None
                 except httpx.HTTPError as exc:
                     # Dropped or timed out: asked again, like any read, within the retry
-                    # budget and the run's time. (Its silence is not counted as the
-                    # platform's: an auth server that does not answer is a provisioning
-                    # problem, and must not stop the API reads.)
+                    # budget and the probe's (its silence is not counted as the platform's).
                     raise AttemptFailed(
                         TransportError("/", _httpx_reason(exc)), retryable=True
                     ) from None
 
         try:
             run_with_retries(
-                self._retry, "auth server probe", probe, time_left=self._health.seconds_until_stop
+                self._retry,
+                "auth server probe",
+                probe,
+                time_left=lambda: min(self._health.seconds_until_stop(), probe_left()),
+                stop=self._health.stop_requested,
             )
         except PlatformOutage as exc:
             return (
                 f"provisioning (/user/new) cannot be sent: the run stopped sending ({exc.reason})"
             )
         except TransportError as exc:
+            waited = self._health.now() - started
             return (
                 f"provisioning (/user/new) cannot be sent: the auth server "
                 f"{self._config.describe_auth_server()} did not answer "
-                f"({self._redact(exc.api_message)})"
+                f"({self._redact(exc.api_message)}); dxorg asked {attempts} time(s) over "
+                f"{waited:.1f} s (the probe's limit is {budget:g} s, {OUTAGE_SECONDS_VAR})"
             )
         self._health.answered("auth")
         return None
@@ -537,6 +561,8 @@ class ReadClient:
                     route, server, url, payload, retryable, landed, attempts, earlier_unknown
                 )
             except AttemptFailed as failure:
+                if method in READ_METHODS and self._health.writes_stopped is not None:
+                    failure.retryable = False  # after a stop, no read is tried again
                 if failure.outcome_unknown:
                     earlier_unknown = True
                     maybe_landed = maybe_landed or ruled_out_at != attempts
@@ -555,7 +581,11 @@ class ReadClient:
 
         try:
             return run_with_retries(
-                self._retry, route, attempt, time_left=self._health.seconds_until_stop
+                self._retry,
+                route,
+                attempt,
+                time_left=self._health.seconds_until_stop,
+                stop=self._health.stop_requested,
             )
         except ApiError as exc:
             # So the journal can show the retries of a failed call: the requests sent (an
@@ -581,8 +611,11 @@ class ReadClient:
         with self._in_flight:
             # Checked once a slot is free: a call queued behind a dead platform is not sent.
             stopped = self._health.stop_reason()
+            deadline: float | None = None
             if stopped is None and method_of(route) not in READ_METHODS:
                 stopped = self._health.writes_stopped
+            elif stopped is None:
+                stopped, deadline = self._read_after_stop(attempts)
             if stopped is not None:
                 raise AttemptFailed(
                     PlatformOutage(route, stopped, maybe_landed=maybe_landed), retryable=False
@@ -590,7 +623,7 @@ class ReadClient:
             sent_at = self._health.now()
             exchanged: tuple[int, httpx.Headers, bytes] | Exception
             try:
-                exchanged = self._exchange(route, server, url, payload)
+                exchanged = self._exchange(route, server, url, payload, deadline)
             except (httpx.HTTPError, _DeadlineExceeded, _ResponseTooLarge) as exc:
                 exchanged = exc
         # Classified outside the slot: a landed() check makes calls of its own.
@@ -628,6 +661,23 @@ class ReadClient:
         if status >= 500:
             return self._unknown_outcome(route, error, retryable, landed, attempts)
         raise AttemptFailed(error, retryable=False)
+
+    def _read_after_stop(self, attempts: int) -> tuple[str | None, float | None]:
+        """After a signal stopped the writes: why this read may not be sent (a retry, or the
+        reads' one request deadline spent), or the seconds its answer may take."""
+        left = self._health.read_seconds_after_stop()
+        if left is None:
+            return None, None
+        why = self._health.writes_stopped
+        if attempts > 1:
+            return f"{why}: a read is not tried again after the stop", None
+        if left <= 0:
+            return (
+                f"{why}: the reads after the stop had one request deadline "
+                f"({self._limits.request_deadline:g} s, {REQUEST_DEADLINE_VAR}), now spent",
+                None,
+            )
+        return None, left
 
     def _failed_attempt(
         self,
@@ -671,7 +721,12 @@ class ReadClient:
         return self._unknown_outcome(route, error, retryable, landed, attempts)
 
     def _exchange(
-        self, route: str, server: str, url: str, payload: dict[str, Any]
+        self,
+        route: str,
+        server: str,
+        url: str,
+        payload: dict[str, Any],
+        seconds: float | None = None,
     ) -> tuple[int, httpx.Headers, bytes]:
         """Send one request; its status, headers and complete body, within the limits.
 
@@ -680,15 +735,24 @@ class ReadClient:
         size limit (declared or streamed: it is never held whole).
         """
         limits = self._limits
-        deadline = time.monotonic() + limits.request_deadline
+        # `seconds`: a shorter deadline (the reads after a stop share what is left of one).
+        allowed = limits.request_deadline if seconds is None else seconds
+        deadline = time.monotonic() + allowed
         where = self._server_description(server)
-        request = self._http.build_request("POST", url, json=payload)
+        request = self._http.build_request(
+            "POST",
+            url,
+            json=payload,
+            timeout=httpx.USE_CLIENT_DEFAULT
+            if seconds is None
+            else httpx.Timeout(seconds, connect=min(CONNECT_TIMEOUT, seconds)),
+        )
         try:
             response = self._http.send(request, stream=True)
         except httpx.TimeoutException as exc:
             if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
                 raise
-            raise _DeadlineExceeded(where, limits.request_deadline) from None
+            raise _DeadlineExceeded(where, allowed) from None
         # The timeouts bound each read; a watchdog bounds them all together, cutting the
         # connection at the deadline (a server trickling a byte at a time never times out).
         watchdog = threading.Timer(
@@ -707,10 +771,10 @@ class ReadClient:
                     if len(body) > limits.max_response_bytes:
                         raise _ResponseTooLarge(where, limits.max_response_bytes, response)
                     if time.monotonic() > deadline:
-                        raise _DeadlineExceeded(where, limits.request_deadline)
+                        raise _DeadlineExceeded(where, allowed)
             except httpx.HTTPError:
                 if time.monotonic() >= deadline:
-                    raise _DeadlineExceeded(where, limits.request_deadline) from None
+                    raise _DeadlineExceeded(where, allowed) from None
                 raise
             return response.status_code, response.headers, bytes(body)
         finally:

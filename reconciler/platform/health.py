@@ -74,6 +74,11 @@ class PlatformHealth:
         # Why no write may be tried again (a signal stopped the apply), or None; reads go on
         # (verification reads what the writes already sent did).
         self._writes_stopped: str | None = None
+        # Set by `interrupt` and `stop_writes`: ends every wait between retries at once.
+        self._stop_requested = threading.Event()
+        # After `stop_writes`, when the reads' one request deadline ends (set by the first
+        # read sent after the stop; None until then).
+        self._reads_end: float | None = None
         self._last_failure: str | None = None
         # The platform's clock minus the local one, from the latest Date header.
         self._skew: timedelta | None = None
@@ -114,6 +119,7 @@ class PlatformHealth:
         with self._lock:
             if self._stopped is None:
                 self._stopped = reason
+        self._stop_requested.set()
 
     def stop_writes(self, reason: str) -> None:
         """Try no write again in this run (Ctrl-C or SIGTERM during an apply): a call in
@@ -122,6 +128,27 @@ class PlatformHealth:
         with self._lock:
             if self._writes_stopped is None:
                 self._writes_stopped = reason
+        self._stop_requested.set()
+
+    @property
+    def stop_requested(self) -> threading.Event:
+        """Set once a signal has stopped the run (`interrupt`, `stop_writes`): the retry
+        waits watch it, so none outlasts the signal."""
+        return self._stop_requested
+
+    def read_seconds_after_stop(self) -> float | None:
+        """None while no signal has stopped the writes. After one, how long a read may
+        still wait for its answer: the reads sent after the stop (verification's, which
+        settle calls whose answers were lost) share one request deadline, counted from
+        the first of them, and none is tried again. So a stop ends within two request
+        deadlines: the call in flight, then these reads."""
+        with self._lock:
+            if self._writes_stopped is None:
+                return None
+            now = self._clock()
+            if self._reads_end is None:
+                self._reads_end = now + self.limits.request_deadline
+            return max(0.0, self._reads_end - now)
 
     @property
     def writes_stopped(self) -> str | None:

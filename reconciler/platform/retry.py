@@ -12,6 +12,7 @@ import email.utils
 import logging
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -38,13 +39,15 @@ def full_jitter(upper: float) -> float:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How long and how often to retry. `sleep`, `clock` and `jitter` are hooks for tests."""
+    """How long and how often to retry. `sleep`, `clock` and `jitter` are hooks for tests;
+    `sleep` None waits in real time, ended at once by the caller's stop (see
+    `run_with_retries`)."""
 
     max_attempts: int = 8
     max_total_seconds: float = 120.0
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] | None = None
     clock: Callable[[], float] = time.monotonic
     jitter: Callable[[float], float] = full_jitter
 
@@ -138,6 +141,7 @@ def run_with_retries(
     *,
     logger: logging.Logger = log,
     time_left: Callable[[], float] | None = None,
+    stop: threading.Event | None = None,
 ) -> T:
     """Call `attempt` until it returns, raises a non-retryable failure, or the budget runs out.
 
@@ -146,6 +150,11 @@ def run_with_retries(
     run may still wait), failures marked `uncounted` are retried outside the policy's
     budget, each wait cut to `time_left()`: `attempt` itself must then refuse to go on
     once that time is up. Without it, every failure counts.
+
+    `stop` (set when the run is interrupted or stopped) ends a wait between attempts at
+    once: a signal during a 25 s Retry-After is acted on now, not when the wait is over.
+    `attempt` must then refuse to send again (it is the one that knows what the stop
+    means for its call).
     """
     start = policy.clock()
     counted = 0
@@ -180,7 +189,7 @@ def run_with_retries(
         # Never sleep past the total budget: the last attempt happens at the deadline.
         return max(0.0, min(delay, remaining()))
 
-    def stop(state: RetryCallState) -> bool:
+    def give_up(state: RetryCallState) -> bool:
         failure = _failure_of(state)
         if is_uncounted(failure):
             return False
@@ -209,10 +218,10 @@ def run_with_retries(
         )
 
     retrying = Retrying(
-        stop=stop,
+        stop=give_up,
         wait=wait,
         retry=retry_if_exception(lambda exc: isinstance(exc, AttemptFailed) and exc.retryable),
-        sleep=policy.sleep,
+        sleep=_waiter(policy, stop),
         before_sleep=before_sleep,
         reraise=True,
     )
@@ -226,6 +235,22 @@ def run_with_retries(
                 inert.terminal(failure.error, limit=inert.MESSAGE_LIMIT),
             )
         raise failure.error from failure.__cause__
+
+
+def _waiter(policy: RetryPolicy, stop: threading.Event | None) -> Callable[[float], None]:
+    """The wait between attempts: the policy's hook, or real time that `stop` ends."""
+
+    def sleep(seconds: float) -> None:
+        if stop is not None and stop.is_set():
+            return  # stopped: the next attempt refuses itself, no need to wait for it
+        if policy.sleep is not None:
+            policy.sleep(seconds)
+        elif stop is not None:
+            stop.wait(seconds)
+        else:
+            time.sleep(seconds)
+
+    return sleep
 
 
 def _failure_of(state: RetryCallState) -> AttemptFailed | None:

@@ -67,7 +67,6 @@ def collect(
     with ThreadPoolExecutor(max_workers=1) as side:
         # git and GitHub run while the platform answers: neither waits for the other.
         blamed = side.submit(history)
-        caller = client.whoami()
 
         def one(desired: DesiredOrg) -> LiveOrg | str:
             try:
@@ -76,10 +75,18 @@ def collect(
             except ReadIncompleteError as exc:
                 return str(exc)
 
-        # On the client's threads, as plan reads: a Ctrl-C or SIGTERM stops them (each
-        # read's next request is refused) instead of waiting for every org to be read.
-        reads = dict(zip((o.org_id for o in orgs), client.map(one, orgs), strict=True))
-        wait_all([blamed])  # a Ctrl-C or SIGTERM is handled while git or GitHub runs
+        try:
+            caller = client.whoami()
+            # On the client's threads, as plan reads: a Ctrl-C or SIGTERM stops them (each
+            # read's next request is refused) instead of waiting for every org to be read.
+            reads = dict(zip((o.org_id for o in orgs), client.map(one, orgs), strict=True))
+            wait_all([blamed])  # a Ctrl-C or SIGTERM is handled while git or GitHub runs
+        except BaseException:
+            # The side thread may be waiting out GitHub's rate limit: end that wait too, or
+            # the exit waits for it.
+            if sources.github is not None:
+                sources.github.interrupt()
+            raise
         histories, git, commits, note = blamed.result()
     return ReviewInput(
         orgs=orgs,
