@@ -81,7 +81,7 @@ def settle(calls: Iterable[UnknownCall], shown: Iterable[bool | None]) -> tuple[
 
 
 @dataclass(frozen=True)
-class OrgApplyReport:
+class OrgApplyOutcome:
     org_id: str
     outcomes: tuple[ActionOutcome, ...] = ()
     remaining: tuple[str, ...] = ()  # summaries of what still differs after verification
@@ -114,8 +114,8 @@ class OrgApplyReport:
 
 
 @dataclass(frozen=True)
-class ApplyReport:
-    orgs: tuple[OrgApplyReport, ...] = ()
+class ApplyOutcome:
+    orgs: tuple[OrgApplyOutcome, ...] = ()
     # The option that left actions out of the plan (see `plan.leaving_out`).
     left_out_by: str = "--skip-removals"
     # Why the run stopped sending before the end (a platform outage, the run's deadline).

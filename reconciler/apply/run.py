@@ -28,8 +28,8 @@ from reconciler.apply.journal import Journal
 from reconciler.apply.landed import effect_check
 from reconciler.apply.outcomes import (
     ActionOutcome,
-    ApplyReport,
-    OrgApplyReport,
+    ApplyOutcome,
+    OrgApplyOutcome,
     UnknownCall,
     settle,
 )
@@ -99,7 +99,7 @@ def apply_reviewed(
     created_accounts: Mapping[str, str] | None = None,
     progress: ProgressHook | None = None,
     stop: StopSignal | None = None,
-) -> ApplyReport:
+) -> ApplyOutcome:
     """Apply `reviewed`, or raise (StalePlanError, DivergedPlanError, UnsafePlanError) with
     nothing written. `overrides` and `skip_removals` are what the operator gave apply;
     once `stop` is set (a signal), no more calls are sent."""
@@ -107,7 +107,7 @@ def apply_reviewed(
     refuse_other_options(reviewed, overrides, skip_removals, only_expiries)
     orgs = reviewed_orgs(reviewed, only)
     if not orgs:
-        return ApplyReport(unchecked_elsewhere(reviewed, ()))
+        return ApplyOutcome(unchecked_elsewhere(reviewed, ()))
     # A plan with an org it could not plan was never a complete review.
     refuse_unplanned(orgs)
     missing = [o.org_id for o in orgs if o.org_id not in fleet.orgs]
@@ -181,19 +181,19 @@ def apply_reviewed(
     with connection.write_client() as writer:
         executor = Executor(writer, journal, env, caller, progress, stop)
 
-        def one(org: OrgPlan) -> OrgApplyReport:
+        def one(org: OrgPlan) -> OrgApplyOutcome:
             if org.org_id in refused:
                 why, violations = refused[org.org_id]
-                return OrgApplyReport(org.org_id, refused=violations, refused_why=why)
+                return OrgApplyOutcome(org.org_id, refused=violations, refused_why=why)
             planned = fresh[org.org_id][1]
             try:
                 outcomes = executor.run_org(planned, desired[org.org_id])
             except GuardRefused as exc:
                 journal.write("org-error", org=org.org_id, error=str(exc))
-                report = OrgApplyReport(org.org_id, exc.outcomes, error=str(exc))
+                report = OrgApplyOutcome(org.org_id, exc.outcomes, error=str(exc))
             except DxorgError as exc:  # one org's trouble never stops the others
                 journal.write("org-error", org=org.org_id, error=str(exc))
-                report = OrgApplyReport(org.org_id, error=str(exc))
+                report = OrgApplyOutcome(org.org_id, error=str(exc))
             else:
                 report = _verify(planned, outcomes, desired[org.org_id], writer, options, journal)
             calls = executor.unknown_calls(org.org_id)
@@ -203,7 +203,7 @@ def apply_reviewed(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(one, org) for org in orgs]
             wait_all(futures)  # a stop signal is handled while the orgs are applied
-            report = ApplyReport(
+            report = ApplyOutcome(
                 tuple(f.result() for f in futures) + unchecked_elsewhere(reviewed, orgs),
                 left_out_by=reviewed.left_out_by,
                 stopped=writer.stopped(),
@@ -215,12 +215,12 @@ def apply_reviewed(
 
 def unchecked_elsewhere(
     reviewed: Plan, acted_on: Collection[OrgPlan]
-) -> tuple[OrgApplyReport, ...]:
+) -> tuple[OrgApplyOutcome, ...]:
     """Orgs apply leaves alone whose plan left something unchecked: reported as such, so
     an apply never says "converged" over them."""
     acted = {o.org_id for o in acted_on}
     return tuple(
-        OrgApplyReport(o.org_id, unchecked=o.unchecked)
+        OrgApplyOutcome(o.org_id, unchecked=o.unchecked)
         for o in reviewed.orgs
         if o.unchecked and o.org_id not in acted
     )
@@ -294,14 +294,14 @@ def _verify(
     client: WriteClient,
     options: PlanOptions,
     journal: Journal,
-) -> OrgApplyReport:
+) -> OrgApplyOutcome:
     try:
         live = read_org(client, desired, org.caller)
     except ReadIncompleteError as exc:
-        return OrgApplyReport(org.org_id, outcomes, error=f"verification read failed: {exc}")
+        return OrgApplyOutcome(org.org_id, outcomes, error=f"verification read failed: {exc}")
     again = plan_org(desired, live, options)
     if again.error:
-        return OrgApplyReport(org.org_id, outcomes, error=again.error)
+        return OrgApplyOutcome(org.org_id, outcomes, error=again.error)
     # Drift dxorg does not change itself still differs: an apply never ends "converged" on it.
     remaining = tuple(a.summary for a in again.actions) + again.unresolved
     shrunk = shrunk_members(org, live, desired)
@@ -315,7 +315,7 @@ def _verify(
         leftOut=list(again.left_out),
         unchecked=list(again.unchecked),
     )
-    return OrgApplyReport(
+    return OrgApplyOutcome(
         org.org_id,
         outcomes,
         remaining,
@@ -325,12 +325,12 @@ def _verify(
 
 
 def _settle_unknown(
-    report: OrgApplyReport,
+    report: OrgApplyOutcome,
     calls: tuple[UnknownCall, ...],
     client: WriteClient,
     options: PlanOptions,
     journal: Journal,
-) -> OrgApplyReport:
+) -> OrgApplyOutcome:
     """Each call whose answer was lost, settled by a fresh read of its own effect: landed or
     not (a line in the journal for each); left unknown where that effect cannot be seen or
     the read failed."""

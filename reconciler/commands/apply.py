@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Collection
 
     from reconciler.apply.executor import ProgressHook
-    from reconciler.apply.outcomes import ApplyReport
+    from reconciler.apply.outcomes import ApplyOutcome
     from reconciler.plan import OrgPlan, Plan
     from reconciler.platform import Connection
 
@@ -69,7 +69,7 @@ class ApplyRequest:
 @dataclass(frozen=True)
 class Applied:
     plan: Plan
-    report: ApplyReport | None  # None: the plan had no changes, nothing was applied
+    report: ApplyOutcome | None  # None: the plan had no changes, nothing was applied
     journal: Path
     # Why the journal could not be written (the apply stopped before its next call).
     journal_failure: str | None = None

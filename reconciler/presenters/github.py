@@ -28,7 +28,7 @@ from reconciler.render.text import render_text
 
 if TYPE_CHECKING:
     from reconciler.apply.executor import ProgressHook
-    from reconciler.apply.outcomes import ApplyReport, Status
+    from reconciler.apply.outcomes import ApplyOutcome, Status
     from reconciler.doctor_verdict import DoctorReport
     from reconciler.github.api import Comment, Issue
     from reconciler.plan import Plan, Step
@@ -231,7 +231,7 @@ def said_cancelled(log: Log, signum: int, again: bool) -> None:
         log.line(f"{signal.Signals(signum).name}: finishing the calls in flight, sending no more")
 
 
-def show_applied(log: Log, files: StepFiles, report: ApplyReport, provenance: str) -> None:
+def show_applied(log: Log, files: StepFiles, report: ApplyOutcome, provenance: str) -> None:
     """The apply's summary line in the log, its report in the job summary."""
     line = report.summary()
     for org in report.orgs:

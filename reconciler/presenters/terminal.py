@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from reconciler.apply.executor import ProgressHook
-    from reconciler.apply.outcomes import ApplyReport
+    from reconciler.apply.outcomes import ApplyOutcome
     from reconciler.commands.apply import Applied
     from reconciler.commands.export import FileKind
     from reconciler.plan import Plan, Step
@@ -218,7 +218,7 @@ def said_interrupted(signum: int, again: bool) -> None:
     sys.stderr.flush()
 
 
-def apply_summary(report: ApplyReport, calls: AppliedCalls) -> str:
+def apply_summary(report: ApplyOutcome, calls: AppliedCalls) -> str:
     """The summary line the Action and the journal write (it counts actions), with the API
     calls listed above it counted in brackets; then what verification found."""
     text = f"{calls.count('done')} of {calls.planned} API call(s) made"

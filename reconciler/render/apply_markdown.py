@@ -6,17 +6,17 @@ render.inert (`code_span`, `markdown_text`), so none can break the table or hide
 
 from __future__ import annotations
 
-from reconciler.apply.outcomes import ApplyReport, OrgApplyReport
+from reconciler.apply.outcomes import ApplyOutcome, OrgApplyOutcome
 from reconciler.render import inert
 
 
-def _result(org: OrgApplyReport) -> str:
+def _result(org: OrgApplyOutcome) -> str:
     lost = len(org.unknown_calls)
     note = f" ({lost} answer(s) lost: {org.settled('landed')} verified landed)" if lost else ""
     return _verdict(org) + note
 
 
-def _verdict(org: OrgApplyReport) -> str:
+def _verdict(org: OrgApplyOutcome) -> str:
     if org.refused:
         return "⛔ refused, nothing written: its plan breaks safety rails"
     if org.error:
@@ -32,7 +32,7 @@ def _verdict(org: OrgApplyReport) -> str:
     return "✅ converged"
 
 
-def render_apply_markdown(report: ApplyReport, provenance: str = "") -> str:
+def render_apply_markdown(report: ApplyOutcome, provenance: str = "") -> str:
     rows = ["| org | done | failed | skipped | result |", "| --- | ---: | ---: | ---: | --- |"]
     details: list[str] = []
     code, text = inert.code_span, inert.markdown_text

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from reconciler.apply.outcomes import ActionOutcome, ApplyReport, OrgApplyReport
+from reconciler.apply.outcomes import ActionOutcome, ApplyOutcome, OrgApplyOutcome
 from reconciler.github.comments import comment_bodies
 from reconciler.github.issues import drift_body, drift_title
 from reconciler.github.runner import Log, Secrets
@@ -322,10 +322,10 @@ def test_the_action_log_runs_no_workflow_command_from_the_names(
 def test_the_apply_report_keeps_its_table_and_every_line(
     detail: str, remaining: str, error: str
 ) -> None:
-    def report(detail: str, remaining: str, error: str) -> ApplyReport:
-        return ApplyReport(
+    def report(detail: str, remaining: str, error: str) -> ApplyOutcome:
+        return ApplyOutcome(
             orgs=(
-                OrgApplyReport(
+                OrgApplyOutcome(
                     "org-demo",
                     outcomes=(
                         ActionOutcome("org-demo#1", "done"),
@@ -334,7 +334,7 @@ def test_the_apply_report_keeps_its_table_and_every_line(
                     ),
                     remaining=(remaining, f"remove user-carol ({remaining}, ADMIN)"),
                 ),
-                OrgApplyReport("org-lab", error=error),
+                OrgApplyOutcome("org-lab", error=error),
             )
         )
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from reconciler.apply.journal import Journal, created_accounts
-from reconciler.apply.outcomes import ApplyReport
+from reconciler.apply.outcomes import ApplyOutcome
 from reconciler.apply.run import apply_reviewed
 from reconciler.errors import StalePlanError, UnsafePlanError
 from reconciler.manifest import Fleet
@@ -58,7 +58,7 @@ provisioning:
 
 def apply(
     plan: Plan, fleet: Fleet, connection: Connection, journal: Path | None = None, **options
-) -> ApplyReport:
+) -> ApplyOutcome:
     return apply_reviewed(
         plan, fleet, connection, journal=Journal(journal), env={}, **{"now": NOW, **options}
     )

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from reconciler.apply.journal import Journal
-from reconciler.apply.outcomes import ApplyReport
+from reconciler.apply.outcomes import ApplyOutcome
 from reconciler.apply.run import apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.errors import DivergedPlanError, StalePlanError, UnsafePlanError
@@ -81,7 +81,7 @@ class Org:
         with ReadClient(config_for(), transport=self.emulator.transport(), retry=FAST_RETRY) as c:
             return plan_fleet(self.fleet, c, now=NOW, **options)
 
-    def apply(self, plan: Plan, fleet: Fleet | None = None, **options: Any) -> ApplyReport:
+    def apply(self, plan: Plan, fleet: Fleet | None = None, **options: Any) -> ApplyOutcome:
         return apply_reviewed(
             plan,
             fleet or self.fleet,
@@ -325,7 +325,7 @@ def test_two_applies_racing_to_demote_different_admins_leave_the_floor(
         second_plan = plan_fleet(second_fleet, c, now=NOW)
     assert first_plan.applyable and second_plan.applyable
     first.reset_log()
-    ran_first: list[ApplyReport] = []
+    ran_first: list[ApplyOutcome] = []
 
     def meanwhile(org_id: str, step: Step, status: str, detail: str | None) -> None:
         if not ran_first:  # the first apply runs whole while the second is under way

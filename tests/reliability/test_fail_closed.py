@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from reconciler.apply.journal import Journal
-from reconciler.apply.outcomes import ApplyReport
+from reconciler.apply.outcomes import ApplyOutcome
 from reconciler.apply.run import apply_reviewed
 from reconciler.emulator import Emulator
 from reconciler.errors import StalePlanError, UnsafePlanError
@@ -264,7 +264,7 @@ def keep_first(count: int) -> Edit:
 
 def apply(
     plan: Plan, fleet: Fleet, connection: Connection, journal: Path | None = None
-) -> ApplyReport:
+) -> ApplyOutcome:
     return apply_reviewed(plan, fleet, connection, journal=Journal(journal), env={}, now=NOW)
 
 
