@@ -436,7 +436,7 @@ def apply_command(
             on_refused=said_refused,
         )
     )
-    if applied.report is None:
+    if applied.outcome is None:
         report_unchanged(applied.plan)
         return
     report_apply(applied, calls)

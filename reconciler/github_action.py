@@ -464,7 +464,7 @@ def _apply(ctx: Context, plan: Plan, orgs: list[OrgPlan], root: Path) -> int:
             on_signal=functools.partial(said_cancelled, ctx.log),
         )
     )
-    report = applied.report
+    report = applied.outcome
     assert report is not None  # skip_unchanged is off
     show_applied(ctx.log, ctx.files, report, ctx.runner.provenance())
     if applied.journal_failure is not None:

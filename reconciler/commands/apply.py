@@ -69,7 +69,7 @@ class ApplyRequest:
 @dataclass(frozen=True)
 class Applied:
     plan: Plan
-    report: ApplyOutcome | None  # None: the plan had no changes, nothing was applied
+    outcome: ApplyOutcome | None  # None: the plan had no changes, nothing was applied
     journal: Path
     # Why the journal could not be written (the apply stopped before its next call).
     journal_failure: str | None = None
@@ -160,7 +160,7 @@ def _apply_locked(request: ApplyRequest, journal_path: Path) -> Applied:
     with _stop_on_signals(request, connection), progress as hook:
         # Plans again on what is live now (after the confirmation) and applies only the
         # same plan: see reconciler.apply.run.
-        report = apply_reviewed(
+        outcome = apply_reviewed(
             plan,
             fleet,
             connection,
@@ -174,7 +174,7 @@ def _apply_locked(request: ApplyRequest, journal_path: Path) -> Applied:
             progress=hook,
             stop=request.stop,
         )
-    return Applied(plan, report, journal_path, journal.failure_message(), request.stop.exit_code)
+    return Applied(plan, outcome, journal_path, journal.failure_message(), request.stop.exit_code)
 
 
 def _stop_on_signals(request: ApplyRequest, connection: Connection) -> AbstractContextManager[None]:

@@ -229,7 +229,7 @@ def apply_summary(report: ApplyOutcome, calls: AppliedCalls) -> str:
 
 
 def report_apply(applied: Applied, calls: AppliedCalls) -> None:
-    report = applied.report
+    report = applied.outcome
     assert report is not None
     t = inert.terminal
     if calls.plan is not None and any(o.refused for o in report.orgs):

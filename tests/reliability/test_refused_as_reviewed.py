@@ -162,12 +162,12 @@ def test_what_the_prompt_showed_refused_stays_refused_after_yes(fleet: Fleet) ->
     )
     assert list(shown) == ["org-demo"]
     assert prompted and prompted[0] > 0
-    assert applied.report is not None
+    assert applied.outcome is not None
     assert fleet.org("org-demo") == before
     assert not [org for org in made if org == "org-demo"]
     assert len(made) <= prompted[0]
-    (refused,) = [o for o in applied.report.orgs if o.refused]
-    assert refused.org_id == "org-demo" and applied.report.exit_code == 1
+    (refused,) = [o for o in applied.outcome.orgs if o.refused]
+    assert refused.org_id == "org-demo" and applied.outcome.exit_code == 1
 
 
 class _recording:
