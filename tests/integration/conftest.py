@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from reconciler.cli import main
 from reconciler.emulator import Emulator
 from reconciler.manifest import Fleet, load_fleet
 from reconciler.platform import Connection, PlatformConfig, ReadClient, RetryPolicy, WriteClient
@@ -154,3 +156,27 @@ def write_manifest(directory: Path, text: str, name: str = "org-demo.yaml") -> F
     directory.mkdir(parents=True, exist_ok=True)
     (directory / name).write_text(textwrap.dedent(text))
     return load_fleet([directory])
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """`dxorg ARGS` in this process, as the console script runs it: its exit code and
+    output, and never a traceback."""
+
+    def run(*args: str) -> CliResult:
+        with pytest.raises(SystemExit) as exited:
+            main(list(args))
+        captured = capsys.readouterr()
+        code = exited.value.code
+        assert isinstance(code, int), code
+        assert "Traceback" not in captured.out + captured.err
+        return CliResult(code, captured.out, captured.err)
+
+    return run

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -14,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from reconciler import __version__
-from reconciler.cli import main
 from reconciler.emulator import Emulator
 from reconciler.manifest import load_fleet
 from reconciler.manifest.schema import ORG_SCHEMA, SCHEMA_DIR
@@ -27,25 +25,9 @@ from tests.integration.conftest import FAST_RETRY, config_for
 REPO = Path(__file__).resolve().parents[2]
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]):
-    def run(*args: str) -> Result:
-        with pytest.raises(SystemExit) as exited:
-            main(list(args))
-        captured = capsys.readouterr()
-        code = exited.value.code
-        assert isinstance(code, int), code
-        assert "Traceback" not in captured.out + captured.err
-        return Result(code, captured.out, captured.err)
-
-    return run
+def run(run_cli):
+    return run_cli
 
 
 @pytest.fixture

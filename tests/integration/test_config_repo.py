@@ -7,40 +7,22 @@ import json
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
-from reconciler.cli import main
 from reconciler.emulator import Emulator
 from tests.integration.conftest import base_seed
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+def run(run_cli, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("DXORG_STATE_DIR", raising=False)  # these tests are about the default
     monkeypatch.setenv("SPLUNK_HEC_TOKEN", "demo-hec-token")
-
-    def run(*args: str) -> Result:
-        with pytest.raises(SystemExit) as exited:
-            main(list(args))
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.out + captured.err
-        assert isinstance(exited.value.code, int)
-        return Result(exited.value.code, captured.out, captured.err)
-
-    return run
+    return run_cli
 
 
 def git(directory: Path, *args: str) -> None:

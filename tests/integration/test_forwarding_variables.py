@@ -10,9 +10,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reconciler.cli import main
-from tests.integration.test_config_repo import Result
-
 SEED = """users:
   - {id: user-alice, first: Alice, last: Smith, email: alice@example.com, token: alice-token}
 orgs:
@@ -32,18 +29,9 @@ orgs:
 
 
 @pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv("DXORG_STATE_DIR", raising=False)
-
-    def run(*args: str) -> Result:
-        with pytest.raises(SystemExit) as exited:
-            main(list(args))
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.out + captured.err
-        assert isinstance(exited.value.code, int)
-        return Result(exited.value.code, captured.out, captured.err)
-
-    return run
+def run(run_cli, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("DXORG_STATE_DIR", raising=False)  # these tests are about the default
+    return run_cli
 
 
 def _token_env(path: Path) -> str:

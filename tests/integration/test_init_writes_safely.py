@@ -10,24 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reconciler.cli import main
-from tests.integration.test_config_repo import Result, git
+from tests.integration.test_config_repo import git
 
 
 @pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv("DXORG_STATE_DIR", raising=False)
+def run(run_cli, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("DXORG_STATE_DIR", raising=False)  # these tests are about the default
     monkeypatch.setenv("SPLUNK_HEC_TOKEN", "demo-hec-token")
-
-    def run(*args: str) -> Result:
-        with pytest.raises(SystemExit) as exited:
-            main(list(args))
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.out + captured.err
-        assert isinstance(exited.value.code, int)
-        return Result(exited.value.code, captured.out, captured.err)
-
-    return run
+    return run_cli
 
 
 def _outside(tmp_path: Path) -> Path:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.cli import main
 from reconciler.read_and_plan import platform_where
 from reconciler.sandbox import open_sandbox
-from tests.integration.test_config_repo import Result, git
+from tests.integration.conftest import CliResult as Result
+from tests.integration.test_config_repo import git
 
 MANIFEST = """org: org-demo
 members:
@@ -31,18 +31,9 @@ INVITE = "invite existing account user-frank"
 
 
 @pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+def run(run_cli, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("DXORG_STATE_DIR", raising=False)  # these tests are about the default
-
-    def run(*args: str) -> Result:
-        with pytest.raises(SystemExit) as exited:
-            main(list(args))
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.out + captured.err
-        assert isinstance(exited.value.code, int)
-        return Result(exited.value.code, captured.out, captured.err)
-
-    return run
+    return run_cli
 
 
 def _repo(tmp_path: Path, *, with_git: bool = True) -> Path:
