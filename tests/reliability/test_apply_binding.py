@@ -264,21 +264,31 @@ def test_a_second_apply_on_one_state_directory_refuses_at_once(served, orgs, tmp
     assert sorted(served.invited()) == INVITEES
 
 
-def test_a_holder_killed_with_sigkill_leaves_no_stale_lock(tmp_path):
+def lock_holder(state_dir: Path) -> subprocess.Popen[str]:
+    """Another process holding `state_dir`'s apply lock (until killed), once it holds it."""
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
             "import sys; from pathlib import Path; from reconciler.apply.lock import apply_lock\n"
-            f"with apply_lock(Path({str(tmp_path)!r})):\n"
+            f"with apply_lock(Path({str(state_dir)!r})):\n"
             "    print('held', flush=True); sys.stdin.read()",
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert holder.stdout is not None
+    if holder.stdout.readline() != "held\n":
+        holder.kill()
+        holder.wait()
+        pytest.fail("the lock holder never held the lock")
+    return holder
+
+
+def test_a_holder_killed_with_sigkill_leaves_no_stale_lock(tmp_path):
+    holder = lock_holder(tmp_path)
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         with pytest.raises(ApplyLocked, match=f"pid {holder.pid} on "), apply_lock(tmp_path):
             pass
     finally:
@@ -290,20 +300,8 @@ def test_a_holder_killed_with_sigkill_leaves_no_stale_lock(tmp_path):
 
 
 def test_deleting_the_lock_file_does_not_let_a_second_apply_in(tmp_path):
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from pathlib import Path; from reconciler.apply.lock import apply_lock\n"
-            f"with apply_lock(Path({str(tmp_path)!r})):\n"
-            "    print('held', flush=True); sys.stdin.read()",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = lock_holder(tmp_path)
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         (tmp_path / "apply.lock").unlink()  # what the refusal says does not release it
         refused = pytest.raises(ApplyLocked, match="Deleting files does not release the lock")
         with refused, apply_lock(tmp_path):
