@@ -24,15 +24,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from tests.emulator_harness import EmulatorControl
+from tests.integration.conftest import CONTROL_TOKEN
 from tests.reliability.conftest import Served
 
 DXORG = str(Path(sys.executable).parent / "dxorg")
 DEADLINE = 2
 HANG_LIMIT = 30.0
-
-
-def held(served: Served) -> int:
-    return int(served.control.get("/faults").json()["held"])
 
 
 def test_sigterm_on_a_silent_platform_ends_within_two_request_deadlines(
@@ -57,9 +55,10 @@ def test_sigterm_on_a_silent_platform_ends_within_two_request_deadlines(
         stderr=subprocess.PIPE,
         text=True,
     )
+    control = EmulatorControl(url=served.url, token=CONTROL_TOKEN, timeout=60)
     try:
         give_up = time.monotonic() + 60
-        while held(served) < 1:  # the latch: the invite has arrived and is in flight
+        while control.held() < 1:  # the latch: the invite has arrived and is in flight
             assert process.poll() is None and time.monotonic() < give_up, "no invite sent"
             time.sleep(0.01)
         last_seen = max(r["seq"] for r in served.requests())
